@@ -7,6 +7,7 @@ import (
 	"net/netip"
 
 	"github.com/ferrite-dev/ferrite/net/dataplane"
+	"github.com/ferrite-dev/ferrite/net/dataplane/kernel"
 	"github.com/ferrite-dev/ferrite/net/dataplane/memory"
 )
 
@@ -20,6 +21,9 @@ type dataplaneConfig struct {
 
 func openDataplane(ctx context.Context, c dataplaneConfig, underlay netip.Addr, log *slog.Logger) (dataplane.Dataplane, func(), error) {
 	switch c.Type {
+	case "", "kernel":
+		d, err := kernel.New(kernel.Config{Underlay: underlay, Logger: log})
+		return d, func() {}, err
 	case "memory":
 		return &memory.Dataplane{}, func() {}, nil
 	default:
