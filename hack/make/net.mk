@@ -1,0 +1,18 @@
+# Overlay networking: route reflector, netagent, dataplanes (docs/net.md).
+.PHONY: e2e-net bench-routes net-generate
+
+# End-to-end: agents and reflectors as processes in network namespaces (ping across the
+# overlay), and interop with Debian's gobgpd and FRR. Needs root; installs its own packages.
+e2e-net:
+	hack/net/install-deps.sh
+	FERRITE_E2E_NET=1 $(GO) test -count=1 -v -timeout 20m -run 'TestOverlay|TestInterop' ./test/e2e/net/
+
+# 2 reflectors, 100 agents, 1,000 routes each; prints convergence time and reflector memory
+# next to bare GoBGP route reflection under the same load (the ceiling).
+bench-routes:
+	hack/net/install-deps.sh
+	FERRITE_E2E_NET=1 $(GO) test -count=1 -v -timeout 40m -run TestBenchRoutes ./test/e2e/net/
+
+# Regenerates the dpdk dataplane's gRPC code from its .proto.
+net-generate:
+	hack/net/generate-proto.sh
