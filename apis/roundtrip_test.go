@@ -44,10 +44,7 @@ var groups = []group{
 // protobufPending names the groups whose served types have no generated protobuf code yet, and
 // why (hack/update-protobuf.sh skips them with the same reason). They are round-tripped through
 // JSON only; TestProtobufPendingIsCurrent fails once an entry is no longer needed.
-var protobufPending = map[string]string{
-	"compute.ferrite.dev": "v1alpha1.EphemeralVolumeSource has a field named Size, which collides with the generated Size() method",
-	"storage.ferrite.dev": "v1alpha1.VolumeSnapshotStatus has a field named Size, which collides with the generated Size() method",
-}
+var protobufPending = map[string]string{}
 
 // protoMessage is what k8s.io/apimachinery/pkg/runtime/serializer/protobuf needs from a type.
 type protoMessage interface {

@@ -1,0 +1,85 @@
+package compute
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// MachinePool is a hypervisor (or a brokered cluster) that runs machines. Its machinepoollet
+// registers it, reports capacity per machine class and heartbeats through the Ready condition.
+type MachinePool struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec is the desired state of the pool.
+	Spec MachinePoolSpec `json:"spec,omitempty"`
+	// Status is the observed state of the pool, written by its poollet.
+	Status MachinePoolStatus `json:"status,omitempty"`
+}
+
+// MachinePoolSpec is the desired state of a MachinePool.
+type MachinePoolSpec struct {
+	// ProviderID identifies the pool at its provider, for example "libvirt://host-a". Immutable once set.
+	// +optional
+	ProviderID string `json:"providerID,omitempty"`
+	// Taints keep machines that do not tolerate them off the pool.
+	// +optional
+	Taints []corev1.Taint `json:"taints,omitempty"`
+}
+
+// MachinePoolAddressType is the kind of a pool address.
+type MachinePoolAddressType string
+
+const (
+	// MachinePoolHostName is the host name of the hypervisor.
+	MachinePoolHostName MachinePoolAddressType = "Hostname"
+	// MachinePoolInternalIP is an address reachable from the control plane.
+	MachinePoolInternalIP MachinePoolAddressType = "InternalIP"
+	// MachinePoolExternalIP is an address reachable from outside the cluster.
+	MachinePoolExternalIP MachinePoolAddressType = "ExternalIP"
+)
+
+// MachinePoolAddress is an address of a pool.
+type MachinePoolAddress struct {
+	// Type of the address.
+	Type MachinePoolAddressType `json:"type"`
+	// Address is the host name or IP.
+	Address string `json:"address"`
+}
+
+// MachinePoolConditionReady is the condition type a poollet refreshes with every heartbeat.
+const MachinePoolConditionReady = "Ready"
+
+// MachinePoolStatus is the observed state of a MachinePool.
+type MachinePoolStatus struct {
+	// ObservedGeneration is the metadata.generation the status was computed for.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Conditions: Ready is refreshed on every heartbeat; it turns Unknown when heartbeats stop.
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// Capacity is, per machine class name, how many machines of that class the pool holds in total.
+	// +optional
+	Capacity corev1.ResourceList `json:"capacity,omitempty"`
+	// Allocatable is, per machine class name, how many machines of that class the pool can still take.
+	// +optional
+	Allocatable corev1.ResourceList `json:"allocatable,omitempty"`
+	// Addresses of the pool's hypervisor.
+	// +optional
+	Addresses []MachinePoolAddress `json:"addresses,omitempty"`
+	// RuntimeEndpoint is where the machine runtime of the pool listens, for console access.
+	// +optional
+	RuntimeEndpoint string `json:"runtimeEndpoint,omitempty"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// MachinePoolList is a list of MachinePools.
+type MachinePoolList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// Items are the machine pools.
+	Items []MachinePool `json:"items"`
+}

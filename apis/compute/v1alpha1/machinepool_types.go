@@ -1,0 +1,91 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// +genclient
+// +genclient:nonNamespaced
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// MachinePool is a hypervisor (or a brokered cluster) that runs machines. Its machinepoollet
+// registers it, reports capacity per machine class and heartbeats through the Ready condition.
+type MachinePool struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty" protobuf:"bytes,1,opt,name=metadata"`
+
+	// Spec is the desired state of the pool.
+	Spec MachinePoolSpec `json:"spec,omitempty" protobuf:"bytes,2,opt,name=spec"`
+	// Status is the observed state of the pool, written by its poollet.
+	Status MachinePoolStatus `json:"status,omitempty" protobuf:"bytes,3,opt,name=status"`
+}
+
+// MachinePoolSpec is the desired state of a MachinePool.
+type MachinePoolSpec struct {
+	// ProviderID identifies the pool at its provider, for example "libvirt://host-a". Immutable once set.
+	// +optional
+	ProviderID string `json:"providerID,omitempty" protobuf:"bytes,1,opt,name=providerID"`
+	// Taints keep machines that do not tolerate them off the pool.
+	// +optional
+	// +listType=atomic
+	Taints []corev1.Taint `json:"taints,omitempty" protobuf:"bytes,2,rep,name=taints"`
+}
+
+// MachinePoolAddressType is the kind of a pool address.
+type MachinePoolAddressType string
+
+const (
+	// MachinePoolHostName is the host name of the hypervisor.
+	MachinePoolHostName MachinePoolAddressType = "Hostname"
+	// MachinePoolInternalIP is an address reachable from the control plane.
+	MachinePoolInternalIP MachinePoolAddressType = "InternalIP"
+	// MachinePoolExternalIP is an address reachable from outside the cluster.
+	MachinePoolExternalIP MachinePoolAddressType = "ExternalIP"
+)
+
+// MachinePoolAddress is an address of a pool.
+type MachinePoolAddress struct {
+	// Type of the address.
+	Type MachinePoolAddressType `json:"type" protobuf:"bytes,1,opt,name=type,casttype=MachinePoolAddressType"`
+	// Address is the host name or IP.
+	Address string `json:"address" protobuf:"bytes,2,opt,name=address"`
+}
+
+// MachinePoolConditionReady is the condition type a poollet refreshes with every heartbeat.
+const MachinePoolConditionReady = "Ready"
+
+// MachinePoolStatus is the observed state of a MachinePool.
+type MachinePoolStatus struct {
+	// ObservedGeneration is the metadata.generation the status was computed for.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty" protobuf:"varint,1,opt,name=observedGeneration"`
+	// Conditions: Ready is refreshed on every heartbeat; it turns Unknown when heartbeats stop.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty" protobuf:"bytes,2,rep,name=conditions"`
+	// Capacity is, per machine class name, how many machines of that class the pool holds in total.
+	// +optional
+	Capacity corev1.ResourceList `json:"capacity,omitempty" protobuf:"bytes,3,rep,name=capacity,casttype=k8s.io/api/core/v1.ResourceList,castkey=k8s.io/api/core/v1.ResourceName"`
+	// Allocatable is, per machine class name, how many machines of that class the pool can still take.
+	// +optional
+	Allocatable corev1.ResourceList `json:"allocatable,omitempty" protobuf:"bytes,4,rep,name=allocatable,casttype=k8s.io/api/core/v1.ResourceList,castkey=k8s.io/api/core/v1.ResourceName"`
+	// Addresses of the pool's hypervisor.
+	// +optional
+	// +listType=atomic
+	Addresses []MachinePoolAddress `json:"addresses,omitempty" protobuf:"bytes,5,rep,name=addresses"`
+	// RuntimeEndpoint is where the machine runtime of the pool listens, for console access.
+	// +optional
+	RuntimeEndpoint string `json:"runtimeEndpoint,omitempty" protobuf:"bytes,6,opt,name=runtimeEndpoint"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// MachinePoolList is a list of MachinePools.
+type MachinePoolList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty" protobuf:"bytes,1,opt,name=metadata"`
+	// Items are the machine pools.
+	Items []MachinePool `json:"items" protobuf:"bytes,2,rep,name=items"`
+}

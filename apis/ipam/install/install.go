@@ -1,0 +1,17 @@
+// Package install registers the ipam.ferrite.dev group, all its versions and their priority.
+package install
+
+import (
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+
+	"github.com/ferrite-dev/ferrite/apis/ipam"
+	"github.com/ferrite-dev/ferrite/apis/ipam/v1alpha1"
+)
+
+// Install registers the internal and served versions of the group into scheme.
+func Install(scheme *runtime.Scheme) {
+	utilruntime.Must(ipam.AddToScheme(scheme))
+	utilruntime.Must(v1alpha1.AddToScheme(scheme))
+	utilruntime.Must(scheme.SetVersionPriority(v1alpha1.SchemeGroupVersion))
+}

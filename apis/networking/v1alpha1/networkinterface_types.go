@@ -1,0 +1,97 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// +genclient
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// NetworkInterface is a virtual NIC in a Network, attached to at most one Machine.
+type NetworkInterface struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty" protobuf:"bytes,1,opt,name=metadata"`
+
+	// Spec is the desired state of the interface.
+	Spec NetworkInterfaceSpec `json:"spec,omitempty" protobuf:"bytes,2,opt,name=spec"`
+	// Status is the observed state of the interface.
+	Status NetworkInterfaceStatus `json:"status,omitempty" protobuf:"bytes,3,opt,name=status"`
+}
+
+// NetworkInterfaceSpec is the desired state of a NetworkInterface.
+type NetworkInterfaceSpec struct {
+	// NetworkRef names the Network of the interface. Immutable.
+	NetworkRef corev1.LocalObjectReference `json:"networkRef" protobuf:"bytes,1,opt,name=networkRef"`
+	// MachineRef is the machine the interface is attached to.
+	// +optional
+	MachineRef *corev1.LocalObjectReference `json:"machineRef,omitempty" protobuf:"bytes,2,opt,name=machineRef"`
+	// IPFamilies of the interface. Defaults to the families of spec.ips, or IPv4.
+	// +optional
+	// +listType=atomic
+	IPFamilies []corev1.IPFamily `json:"ipFamilies,omitempty" protobuf:"bytes,3,rep,name=ipFamilies,casttype=k8s.io/api/core/v1.IPFamily"`
+	// IPs are the addresses of the interface, one per family: fixed or allocated from a prefix.
+	// +optional
+	// +listType=atomic
+	IPs []IPSource `json:"ips,omitempty" protobuf:"bytes,4,rep,name=ips"`
+	// VirtualIPRef attaches a public VirtualIP to the interface (1:1 NAT).
+	// +optional
+	VirtualIPRef *corev1.LocalObjectReference `json:"virtualIPRef,omitempty" protobuf:"bytes,5,opt,name=virtualIPRef"`
+	// Prefixes are additional CIDRs routed to the interface (for example for containers in the guest).
+	// +optional
+	// +listType=atomic
+	Prefixes []string `json:"prefixes,omitempty" protobuf:"bytes,6,rep,name=prefixes"`
+}
+
+// IPSource is either a fixed address or a request to allocate one from a Prefix.
+type IPSource struct {
+	// Value is a fixed IP address.
+	// +optional
+	Value string `json:"value,omitempty" protobuf:"bytes,1,opt,name=value"`
+	// PrefixRef allocates the address from this ipam Prefix of the same namespace.
+	// +optional
+	PrefixRef *corev1.LocalObjectReference `json:"prefixRef,omitempty" protobuf:"bytes,2,opt,name=prefixRef"`
+}
+
+// NetworkInterfaceState is the lifecycle state of an interface.
+type NetworkInterfaceState string
+
+const (
+	// NetworkInterfaceStatePending means addresses or the dataplane are not ready yet.
+	NetworkInterfaceStatePending NetworkInterfaceState = "Pending"
+	// NetworkInterfaceStateAvailable means the interface is programmed and routable.
+	NetworkInterfaceStateAvailable NetworkInterfaceState = "Available"
+	// NetworkInterfaceStateError means programming the interface failed.
+	NetworkInterfaceStateError NetworkInterfaceState = "Error"
+)
+
+// NetworkInterfaceStatus is the observed state of a NetworkInterface.
+type NetworkInterfaceStatus struct {
+	// ObservedGeneration is the metadata.generation the status was computed for.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty" protobuf:"varint,1,opt,name=observedGeneration"`
+	// State is the lifecycle state.
+	// +optional
+	State NetworkInterfaceState `json:"state,omitempty" protobuf:"bytes,2,opt,name=state,casttype=NetworkInterfaceState"`
+	// IPs are the effective addresses of the interface.
+	// +optional
+	// +listType=atomic
+	IPs []string `json:"ips,omitempty" protobuf:"bytes,3,rep,name=ips"`
+	// VirtualIP is the effective public address, if any.
+	// +optional
+	VirtualIP string `json:"virtualIP,omitempty" protobuf:"bytes,4,opt,name=virtualIP"`
+	// Prefixes are the effective routed prefixes.
+	// +optional
+	// +listType=atomic
+	Prefixes []string `json:"prefixes,omitempty" protobuf:"bytes,5,rep,name=prefixes"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// NetworkInterfaceList is a list of NetworkInterfaces.
+type NetworkInterfaceList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty" protobuf:"bytes,1,opt,name=metadata"`
+	// Items are the network interfaces.
+	Items []NetworkInterface `json:"items" protobuf:"bytes,2,rep,name=items"`
+}

@@ -1,0 +1,17 @@
+package v1alpha1
+
+import (
+	"k8s.io/apimachinery/pkg/runtime"
+
+	apivalidation "github.com/ferrite-dev/ferrite/apis/validation"
+)
+
+// addFieldLabels lists the fields that list and watch requests can select on.
+func addFieldLabels(scheme *runtime.Scheme) error {
+	return apivalidation.AddFieldLabels(scheme, SchemeGroupVersion, map[string][]string{
+		"Volume":         {"spec.volumePoolRef.name", "spec.volumeClassRef.name", "spec.claimRef.name", "status.state"},
+		"VolumeClass":    nil,
+		"VolumePool":     nil,
+		"VolumeSnapshot": {"spec.volumeRef.name"},
+	})
+}

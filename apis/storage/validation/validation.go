@@ -1,0 +1,136 @@
+// Package validation checks storage.ferrite.dev objects; every error names its field.
+package validation
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/ferrite-dev/ferrite/apis/storage"
+	apivalidation "github.com/ferrite-dev/ferrite/apis/validation"
+)
+
+var (
+	specPath   = field.NewPath("spec")
+	statusPath = field.NewPath("status")
+)
+
+// ResourceIOPS and ResourceTPS are the capabilities of a volume class.
+const (
+	ResourceIOPS corev1.ResourceName = "iops"
+	ResourceTPS  corev1.ResourceName = "tps"
+)
+
+// ValidateVolume checks a new Volume.
+func ValidateVolume(volume *storage.Volume) field.ErrorList {
+	spec := &volume.Spec
+	errs := apivalidation.ValidateLocalRef(spec.VolumeClassRef, specPath.Child("volumeClassRef"))
+	errs = append(errs, apivalidation.ValidateSelectorMap(spec.VolumePoolSelector, specPath.Child("volumePoolSelector"))...)
+	errs = append(errs, apivalidation.ValidateOptionalLocalRef(spec.VolumePoolRef, specPath.Child("volumePoolRef"))...)
+	errs = append(errs, apivalidation.ValidateResourceList(spec.Resources, []corev1.ResourceName{corev1.ResourceStorage}, specPath.Child("resources"))...)
+	if spec.Image != "" && spec.SnapshotRef != nil {
+		errs = append(errs, field.Invalid(specPath.Child("snapshotRef"), spec.SnapshotRef.Name, "must not be set together with spec.image"))
+	}
+	errs = append(errs, apivalidation.ValidateOptionalLocalRef(spec.SnapshotRef, specPath.Child("snapshotRef"))...)
+	if spec.ClaimRef != nil {
+		errs = append(errs, apivalidation.ValidateObjectName(spec.ClaimRef.Name, specPath.Child("claimRef", "name"))...)
+	}
+	errs = append(errs, apivalidation.ValidateTolerations(spec.Tolerations, specPath.Child("tolerations"))...)
+	return errs
+}
+
+// ValidateVolumeUpdate checks an update: class, data source and binding are fixed, and storage
+// never shrinks. Whether it may grow depends on the class's resize policy, which the
+// admission of the controller manager checks.
+func ValidateVolumeUpdate(newVolume, oldVolume *storage.Volume) field.ErrorList {
+	errs := ValidateVolume(newVolume)
+	newSpec, oldSpec := &newVolume.Spec, &oldVolume.Spec
+	errs = append(errs, apimachineryvalidation.ValidateImmutableField(newSpec.VolumeClassRef, oldSpec.VolumeClassRef, specPath.Child("volumeClassRef"))...)
+	errs = append(errs, apimachineryvalidation.ValidateImmutableField(newSpec.Image, oldSpec.Image, specPath.Child("image"))...)
+	errs = append(errs, apimachineryvalidation.ValidateImmutableField(newSpec.SnapshotRef, oldSpec.SnapshotRef, specPath.Child("snapshotRef"))...)
+	if oldSpec.VolumePoolRef != nil {
+		errs = append(errs, apimachineryvalidation.ValidateImmutableField(newSpec.VolumePoolRef, oldSpec.VolumePoolRef, specPath.Child("volumePoolRef"))...)
+	}
+	newSize, oldSize := newSpec.Resources[corev1.ResourceStorage], oldSpec.Resources[corev1.ResourceStorage]
+	if newSize.Cmp(oldSize) < 0 {
+		errs = append(errs, field.Forbidden(specPath.Child("resources").Key(string(corev1.ResourceStorage)), "volumes cannot shrink, only grow"))
+	}
+	return errs
+}
+
+var volumeStates = []storage.VolumeState{storage.VolumeStatePending, storage.VolumeStateAvailable, storage.VolumeStateError}
+
+// ValidateVolumeStatusUpdate checks a status written by a poollet.
+func ValidateVolumeStatusUpdate(newVolume, _ *storage.Volume) field.ErrorList {
+	status := &newVolume.Status
+	errs := apivalidation.ValidateEnum(status.State, volumeStates, false, statusPath.Child("state"))
+	errs = append(errs, apivalidation.ValidateConditions(status.Conditions, statusPath.Child("conditions"))...)
+	if access := status.Access; access != nil {
+		if access.Driver == "" {
+			errs = append(errs, field.Required(statusPath.Child("access", "driver"), ""))
+		}
+		if access.Handle == "" {
+			errs = append(errs, field.Required(statusPath.Child("access", "handle"), ""))
+		}
+		errs = append(errs, apivalidation.ValidateOptionalLocalRef(access.SecretRef, statusPath.Child("access", "secretRef"))...)
+	}
+	return errs
+}
+
+var resizePolicies = []storage.ResizePolicy{storage.ResizePolicyStatic, storage.ResizePolicyExpandOnly}
+
+// ValidateVolumeClass checks a new VolumeClass: iops and tps are required and positive.
+func ValidateVolumeClass(class *storage.VolumeClass) field.ErrorList {
+	errs := apivalidation.ValidateResourceList(class.Capabilities, []corev1.ResourceName{ResourceIOPS, ResourceTPS}, field.NewPath("capabilities"))
+	errs = append(errs, apivalidation.ValidateEnum(class.ResizePolicy, resizePolicies, true, field.NewPath("resizePolicy"))...)
+	return errs
+}
+
+// ValidateVolumeClassUpdate keeps capabilities fixed; the resize policy may change.
+func ValidateVolumeClassUpdate(newClass, oldClass *storage.VolumeClass) field.ErrorList {
+	errs := ValidateVolumeClass(newClass)
+	return append(errs, apimachineryvalidation.ValidateImmutableField(newClass.Capabilities, oldClass.Capabilities, field.NewPath("capabilities"))...)
+}
+
+// ValidateVolumePool checks a new VolumePool.
+func ValidateVolumePool(pool *storage.VolumePool) field.ErrorList {
+	return apivalidation.ValidateTaints(pool.Spec.Taints, specPath.Child("taints"))
+}
+
+// ValidateVolumePoolUpdate keeps the provider ID once set.
+func ValidateVolumePoolUpdate(newPool, oldPool *storage.VolumePool) field.ErrorList {
+	errs := ValidateVolumePool(newPool)
+	if oldPool.Spec.ProviderID != "" {
+		errs = append(errs, apimachineryvalidation.ValidateImmutableField(newPool.Spec.ProviderID, oldPool.Spec.ProviderID, specPath.Child("providerID"))...)
+	}
+	return errs
+}
+
+// ValidateVolumePoolStatusUpdate checks a status written by a poollet.
+func ValidateVolumePoolStatusUpdate(newPool, _ *storage.VolumePool) field.ErrorList {
+	errs := apivalidation.ValidateResourceList(newPool.Status.Capacity, nil, statusPath.Child("capacity"))
+	errs = append(errs, apivalidation.ValidateResourceList(newPool.Status.Allocatable, nil, statusPath.Child("allocatable"))...)
+	return append(errs, apivalidation.ValidateConditions(newPool.Status.Conditions, statusPath.Child("conditions"))...)
+}
+
+// ValidateVolumeSnapshot checks a new VolumeSnapshot.
+func ValidateVolumeSnapshot(snapshot *storage.VolumeSnapshot) field.ErrorList {
+	return apivalidation.ValidateLocalRef(snapshot.Spec.VolumeRef, specPath.Child("volumeRef"))
+}
+
+// ValidateVolumeSnapshotUpdate keeps the source volume fixed.
+func ValidateVolumeSnapshotUpdate(newSnapshot, oldSnapshot *storage.VolumeSnapshot) field.ErrorList {
+	errs := ValidateVolumeSnapshot(newSnapshot)
+	return append(errs, apimachineryvalidation.ValidateImmutableField(newSnapshot.Spec, oldSnapshot.Spec, specPath)...)
+}
+
+var snapshotStates = []storage.VolumeSnapshotState{storage.VolumeSnapshotStatePending, storage.VolumeSnapshotStateReady, storage.VolumeSnapshotStateFailed}
+
+// ValidateVolumeSnapshotStatusUpdate checks a status written by a poollet.
+func ValidateVolumeSnapshotStatusUpdate(newSnapshot, _ *storage.VolumeSnapshot) field.ErrorList {
+	errs := apivalidation.ValidateEnum(newSnapshot.Status.State, snapshotStates, false, statusPath.Child("state"))
+	if size := newSnapshot.Status.RestoreSize; size != nil {
+		errs = append(errs, apivalidation.ValidateNonNegativeQuantity(*size, statusPath.Child("restoreSize"))...)
+	}
+	return errs
+}

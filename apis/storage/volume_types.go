@@ -1,0 +1,113 @@
+package storage
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// Volume is a block device of a given class and size. The scheduler binds it to a VolumePool;
+// that pool's poollet creates it on the storage backend (for example a Ceph RBD image).
+type Volume struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec is the desired state of the volume.
+	Spec VolumeSpec `json:"spec,omitempty"`
+	// Status is the observed state of the volume, written by the poollet.
+	Status VolumeStatus `json:"status,omitempty"`
+}
+
+// VolumeSpec is the desired state of a Volume.
+type VolumeSpec struct {
+	// VolumeClassRef names the VolumeClass (performance tier) of the volume. Immutable.
+	VolumeClassRef corev1.LocalObjectReference `json:"volumeClassRef"`
+	// VolumePoolSelector restricts scheduling to pools whose labels match.
+	// +optional
+	VolumePoolSelector map[string]string `json:"volumePoolSelector,omitempty"`
+	// VolumePoolRef is the pool the volume is bound to. Set by the scheduler; cannot change once set.
+	// +optional
+	VolumePoolRef *corev1.LocalObjectReference `json:"volumePoolRef,omitempty"`
+	// Resources are the requested resources; "storage" is required. Storage may grow if the
+	// class allows expansion and never shrinks.
+	Resources corev1.ResourceList `json:"resources"`
+	// Image is an OS image written to the volume at create. Exclusive with snapshotRef. Immutable.
+	// +optional
+	Image string `json:"image,omitempty"`
+	// SnapshotRef creates the volume from a VolumeSnapshot of the same namespace. Exclusive
+	// with image. Immutable.
+	// +optional
+	SnapshotRef *corev1.LocalObjectReference `json:"snapshotRef,omitempty"`
+	// ClaimRef is the machine using the volume; a volume is attached to one machine at a time.
+	// +optional
+	ClaimRef *ClaimReference `json:"claimRef,omitempty"`
+	// Tolerations let the volume be scheduled onto pools with matching taints.
+	// +optional
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+}
+
+// ClaimReference names the object that uses a volume.
+type ClaimReference struct {
+	// Name of the claiming object in the volume's namespace.
+	Name string `json:"name"`
+	// UID of the claiming object, so a re-created object of the same name does not inherit the claim.
+	// +optional
+	UID types.UID `json:"uid,omitempty"`
+}
+
+// VolumeState is the coarse lifecycle state of a volume.
+type VolumeState string
+
+const (
+	// VolumeStatePending means the volume is not yet created on its backend.
+	VolumeStatePending VolumeState = "Pending"
+	// VolumeStateAvailable means the volume exists and can be attached.
+	VolumeStateAvailable VolumeState = "Available"
+	// VolumeStateError means the backend failed to create or serve the volume.
+	VolumeStateError VolumeState = "Error"
+)
+
+// VolumeStatus is the observed state of a Volume.
+type VolumeStatus struct {
+	// ObservedGeneration is the metadata.generation the status was computed for.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// State is the coarse lifecycle state.
+	// +optional
+	State VolumeState `json:"state,omitempty"`
+	// VolumeID is the backend's identifier of the volume.
+	// +optional
+	VolumeID string `json:"volumeID,omitempty"`
+	// Conditions are the detailed observations.
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// Access tells a hypervisor how to attach the volume.
+	// +optional
+	Access *VolumeAccess `json:"access,omitempty"`
+}
+
+// VolumeAccess is what a hypervisor needs to attach a volume.
+type VolumeAccess struct {
+	// Driver names the attachment mechanism, for example "ceph".
+	Driver string `json:"driver"`
+	// Handle is the driver-specific location, for example "pool/image".
+	Handle string `json:"handle"`
+	// Attributes are driver-specific parameters such as monitor addresses.
+	// +optional
+	Attributes map[string]string `json:"attributes,omitempty"`
+	// SecretRef names a Secret holding the credentials to attach the volume.
+	// +optional
+	SecretRef *corev1.LocalObjectReference `json:"secretRef,omitempty"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// VolumeList is a list of Volumes.
+type VolumeList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// Items are the volumes.
+	Items []Volume `json:"items"`
+}

@@ -1,0 +1,48 @@
+package apiserver
+
+import (
+	"fmt"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+
+	"github.com/ferrite-dev/ferrite/registry/networking/vni"
+)
+
+// Config is the complete configuration of a ferrite-apiserver.
+type Config struct {
+	// Generic is the generic apiserver configuration (serving, authn/z, storage, OpenAPI).
+	Generic *genericapiserver.RecommendedConfig
+	// Etcd is a client of the etcd the storage uses, for the VNI claims.
+	Etcd *clientv3.Client
+	// VNIClaimPrefix is the etcd key prefix of VNI claims.
+	VNIClaimPrefix string
+}
+
+// Server is a ferrite-apiserver ready to run.
+type Server struct {
+	// Generic is the underlying generic apiserver.
+	Generic *genericapiserver.GenericAPIServer
+}
+
+// New builds the server and installs every Ferrite group.
+func (c *Config) New() (*Server, error) {
+	generic, err := c.Generic.Complete().New("ferrite-apiserver", genericapiserver.NewEmptyDelegate())
+	if err != nil {
+		return nil, err
+	}
+	allocator := vni.NewAllocator(c.Etcd, c.VNIClaimPrefix)
+	for _, group := range groupStorages {
+		info := genericapiserver.NewDefaultAPIGroupInfo(group.name, Scheme, metav1.ParameterCodec, Codecs)
+		resources, err := group.build(Scheme, c.Generic.RESTOptionsGetter, allocator)
+		if err != nil {
+			return nil, fmt.Errorf("building the storage of %s: %w", group.name, err)
+		}
+		info.VersionedResourcesStorageMap["v1alpha1"] = resources
+		if err := generic.InstallAPIGroup(&info); err != nil {
+			return nil, fmt.Errorf("installing %s: %w", group.name, err)
+		}
+	}
+	return &Server{Generic: generic}, nil
+}

@@ -1,0 +1,68 @@
+// Package machine is the REST storage of compute.ferrite.dev Machines.
+package machine
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apiserver/pkg/registry/generic"
+
+	"github.com/ferrite-dev/ferrite/apis/compute"
+	"github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
+	"github.com/ferrite-dev/ferrite/apis/compute/validation"
+	"github.com/ferrite-dev/ferrite/registry/columns"
+	"github.com/ferrite-dev/ferrite/registry/kind"
+)
+
+// Kind describes Machines to the generic registry.
+var Kind = &kind.Kind[*compute.Machine]{
+	Resource:             compute.Resource("machines"),
+	Singular:             "machine",
+	StorageVersion:       v1alpha1.SchemeGroupVersion,
+	Namespaced:           true,
+	ShortNames:           []string{"mach"},
+	Categories:           []string{"ferrite", "compute"},
+	New:                  func() *compute.Machine { return &compute.Machine{} },
+	NewList:              func() runtime.Object { return &compute.MachineList{} },
+	Spec:                 func(m *compute.Machine) any { return m.Spec },
+	ClearStatus:          func(m *compute.Machine) { m.Status = compute.MachineStatus{} },
+	CopyStatus:           func(from, to *compute.Machine) { to.Status = from.Status },
+	CopySpec:             func(from, to *compute.Machine) { to.Spec = from.Spec },
+	Validate:             validation.ValidateMachine,
+	ValidateUpdate:       validation.ValidateMachineUpdate,
+	ValidateStatusUpdate: validation.ValidateMachineStatusUpdate,
+	SelectableFields: func(m *compute.Machine) fields.Set {
+		pool := ""
+		if m.Spec.MachinePoolRef != nil {
+			pool = m.Spec.MachinePoolRef.Name
+		}
+		return fields.Set{
+			"spec.machinePoolRef.name":  pool,
+			"spec.machineClassRef.name": m.Spec.MachineClassRef.Name,
+			"status.state":              string(m.Status.State),
+		}
+	},
+	Columns: []metav1.TableColumnDefinition{
+		columns.Column("Class", "string", "Machine class (size).", false),
+		columns.Column("Pool", "string", "Machine pool the machine is bound to.", false),
+		columns.Column("State", "string", "Lifecycle state reported by the pool.", false),
+		columns.Column("Power", "string", "Desired power state.", true),
+		columns.Column("Image", "string", "Boot image.", true),
+		columns.Column("IPs", "string", "Addresses of the network interfaces.", true),
+	},
+	Row: func(m *compute.Machine) []any {
+		var ips []string
+		for _, nic := range m.Status.NetworkInterfaces {
+			ips = append(ips, nic.IPs...)
+		}
+		return []any{
+			m.Spec.MachineClassRef.Name, columns.RefName(m.Spec.MachinePoolRef), columns.Text(string(m.Status.State)),
+			string(m.Spec.Power), columns.Text(m.Spec.Image), columns.List(ips),
+		}
+	},
+}
+
+// NewStorage returns the storage of machines and machines/status.
+func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*kind.Storage, error) {
+	return kind.NewStorage(scheme, optsGetter, Kind)
+}

@@ -1,0 +1,60 @@
+// Package networkinterface is the REST storage of networking.ferrite.dev NetworkInterfaces.
+package networkinterface
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apiserver/pkg/registry/generic"
+
+	"github.com/ferrite-dev/ferrite/apis/networking"
+	"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1"
+	"github.com/ferrite-dev/ferrite/apis/networking/validation"
+	"github.com/ferrite-dev/ferrite/registry/columns"
+	"github.com/ferrite-dev/ferrite/registry/kind"
+)
+
+// Kind describes NetworkInterfaces to the generic registry.
+var Kind = &kind.Kind[*networking.NetworkInterface]{
+	Resource:             networking.Resource("networkinterfaces"),
+	Singular:             "networkinterface",
+	StorageVersion:       v1alpha1.SchemeGroupVersion,
+	Namespaced:           true,
+	ShortNames:           []string{"nic"},
+	Categories:           []string{"ferrite", "networking"},
+	New:                  func() *networking.NetworkInterface { return &networking.NetworkInterface{} },
+	NewList:              func() runtime.Object { return &networking.NetworkInterfaceList{} },
+	Spec:                 func(n *networking.NetworkInterface) any { return n.Spec },
+	ClearStatus:          func(n *networking.NetworkInterface) { n.Status = networking.NetworkInterfaceStatus{} },
+	CopyStatus:           func(from, to *networking.NetworkInterface) { to.Status = from.Status },
+	CopySpec:             func(from, to *networking.NetworkInterface) { to.Spec = from.Spec },
+	Validate:             validation.ValidateNetworkInterface,
+	ValidateUpdate:       validation.ValidateNetworkInterfaceUpdate,
+	ValidateStatusUpdate: validation.ValidateNetworkInterfaceStatusUpdate,
+	SelectableFields: func(n *networking.NetworkInterface) fields.Set {
+		machine := ""
+		if n.Spec.MachineRef != nil {
+			machine = n.Spec.MachineRef.Name
+		}
+		return fields.Set{"spec.networkRef.name": n.Spec.NetworkRef.Name, "spec.machineRef.name": machine}
+	},
+	Columns: []metav1.TableColumnDefinition{
+		columns.Column("Network", "string", "Network of the interface.", false),
+		columns.Column("Machine", "string", "Machine the interface is attached to.", false),
+		columns.Column("IPs", "string", "Effective addresses.", false),
+		columns.Column("State", "string", "Lifecycle state.", false),
+		columns.Column("VirtualIP", "string", "Public address.", true),
+		columns.Column("Prefixes", "string", "Routed prefixes.", true),
+	},
+	Row: func(n *networking.NetworkInterface) []any {
+		return []any{
+			n.Spec.NetworkRef.Name, columns.RefName(n.Spec.MachineRef), columns.List(n.Status.IPs),
+			columns.Text(string(n.Status.State)), columns.Text(n.Status.VirtualIP), columns.List(n.Status.Prefixes),
+		}
+	},
+}
+
+// NewStorage returns the storage of networkinterfaces and networkinterfaces/status.
+func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*kind.Storage, error) {
+	return kind.NewStorage(scheme, optsGetter, Kind)
+}
