@@ -7,6 +7,7 @@ import (
 	"net/netip"
 
 	"github.com/ferrite-dev/ferrite/net/dataplane"
+	"github.com/ferrite-dev/ferrite/net/dataplane/dpdk"
 	"github.com/ferrite-dev/ferrite/net/dataplane/kernel"
 	"github.com/ferrite-dev/ferrite/net/dataplane/memory"
 )
@@ -24,6 +25,12 @@ func openDataplane(ctx context.Context, c dataplaneConfig, underlay netip.Addr, 
 	case "", "kernel":
 		d, err := kernel.New(kernel.Config{Underlay: underlay, Logger: log})
 		return d, func() {}, err
+	case "dpdk":
+		d, err := dpdk.Dial(ctx, dpdk.Config{Address: c.DPDKAddress, Underlay: underlay})
+		if err != nil {
+			return nil, nil, err
+		}
+		return d, func() { _ = d.Close() }, nil
 	case "memory":
 		return &memory.Dataplane{}, func() {}, nil
 	default:
