@@ -26,6 +26,7 @@ kube::codegen::gen_openapi \
   --output-dir "$ROOT/generated/openapi" \
   --output-pkg "$MODULE/generated/openapi" \
   --extra-pkgs k8s.io/api/core/v1 \
+  --output-model-name-file zz_generated.model_name.go \
   --report-filename "$ROOT/hack/api-violations.list" \
   --update-report \
   --boilerplate "$BOILERPLATE" \

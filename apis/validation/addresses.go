@@ -33,6 +33,10 @@ func ParseCIDR(value string) (netip.Prefix, error) {
 	if prefix.Masked() != prefix {
 		return netip.Prefix{}, fmt.Errorf("must be a network address without host bits, for example %s", prefix.Masked())
 	}
+	// Without this, 2001:DB8::/32 and 2001:db8::/32 would be two spellings of one prefix.
+	if prefix.String() != value {
+		return netip.Prefix{}, fmt.Errorf("must be in canonical form %q", prefix.String())
+	}
 	return prefix, nil
 }
 

@@ -22,6 +22,11 @@ limitations under the License.
 package openapi
 
 import (
+	v1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
+	corev1alpha1 "github.com/ferrite-dev/ferrite/apis/core/v1alpha1"
+	ipamv1alpha1 "github.com/ferrite-dev/ferrite/apis/ipam/v1alpha1"
+	networkingv1alpha1 "github.com/ferrite-dev/ferrite/apis/networking/v1alpha1"
+	storagev1alpha1 "github.com/ferrite-dev/ferrite/apis/storage/v1alpha1"
 	v1 "k8s.io/api/core/v1"
 	resource "k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -33,381 +38,381 @@ import (
 
 func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenAPIDefinition {
 	return map[string]common.OpenAPIDefinition{
-		"github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.EmptyDiskSource":                 schema_ferrite_apis_compute_v1alpha1_EmptyDiskSource(ref),
-		"github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.EphemeralNetworkInterfaceSource": schema_ferrite_apis_compute_v1alpha1_EphemeralNetworkInterfaceSource(ref),
-		"github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.EphemeralVolumeSource":           schema_ferrite_apis_compute_v1alpha1_EphemeralVolumeSource(ref),
-		"github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.Machine":                         schema_ferrite_apis_compute_v1alpha1_Machine(ref),
-		"github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachineClass":                    schema_ferrite_apis_compute_v1alpha1_MachineClass(ref),
-		"github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachineClassList":                schema_ferrite_apis_compute_v1alpha1_MachineClassList(ref),
-		"github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachineList":                     schema_ferrite_apis_compute_v1alpha1_MachineList(ref),
-		"github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachineNetworkInterface":         schema_ferrite_apis_compute_v1alpha1_MachineNetworkInterface(ref),
-		"github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachineNetworkInterfaceStatus":   schema_ferrite_apis_compute_v1alpha1_MachineNetworkInterfaceStatus(ref),
-		"github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachinePool":                     schema_ferrite_apis_compute_v1alpha1_MachinePool(ref),
-		"github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachinePoolAddress":              schema_ferrite_apis_compute_v1alpha1_MachinePoolAddress(ref),
-		"github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachinePoolList":                 schema_ferrite_apis_compute_v1alpha1_MachinePoolList(ref),
-		"github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachinePoolSpec":                 schema_ferrite_apis_compute_v1alpha1_MachinePoolSpec(ref),
-		"github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachinePoolStatus":               schema_ferrite_apis_compute_v1alpha1_MachinePoolStatus(ref),
-		"github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachineSpec":                     schema_ferrite_apis_compute_v1alpha1_MachineSpec(ref),
-		"github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachineStatus":                   schema_ferrite_apis_compute_v1alpha1_MachineStatus(ref),
-		"github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachineVolume":                   schema_ferrite_apis_compute_v1alpha1_MachineVolume(ref),
-		"github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachineVolumeStatus":             schema_ferrite_apis_compute_v1alpha1_MachineVolumeStatus(ref),
-		"github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.SecretKeySelector":               schema_ferrite_apis_compute_v1alpha1_SecretKeySelector(ref),
-		"github.com/ferrite-dev/ferrite/apis/core/v1alpha1.ResourceQuota":                      schema_ferrite_apis_core_v1alpha1_ResourceQuota(ref),
-		"github.com/ferrite-dev/ferrite/apis/core/v1alpha1.ResourceQuotaList":                  schema_ferrite_apis_core_v1alpha1_ResourceQuotaList(ref),
-		"github.com/ferrite-dev/ferrite/apis/core/v1alpha1.ResourceQuotaSpec":                  schema_ferrite_apis_core_v1alpha1_ResourceQuotaSpec(ref),
-		"github.com/ferrite-dev/ferrite/apis/core/v1alpha1.ResourceQuotaStatus":                schema_ferrite_apis_core_v1alpha1_ResourceQuotaStatus(ref),
-		"github.com/ferrite-dev/ferrite/apis/ipam/v1alpha1.Prefix":                             schema_ferrite_apis_ipam_v1alpha1_Prefix(ref),
-		"github.com/ferrite-dev/ferrite/apis/ipam/v1alpha1.PrefixList":                         schema_ferrite_apis_ipam_v1alpha1_PrefixList(ref),
-		"github.com/ferrite-dev/ferrite/apis/ipam/v1alpha1.PrefixSpec":                         schema_ferrite_apis_ipam_v1alpha1_PrefixSpec(ref),
-		"github.com/ferrite-dev/ferrite/apis/ipam/v1alpha1.PrefixStatus":                       schema_ferrite_apis_ipam_v1alpha1_PrefixStatus(ref),
-		"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.IPBlock":                      schema_ferrite_apis_networking_v1alpha1_IPBlock(ref),
-		"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.IPSource":                     schema_ferrite_apis_networking_v1alpha1_IPSource(ref),
-		"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.LoadBalancer":                 schema_ferrite_apis_networking_v1alpha1_LoadBalancer(ref),
-		"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.LoadBalancerList":             schema_ferrite_apis_networking_v1alpha1_LoadBalancerList(ref),
-		"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.LoadBalancerPort":             schema_ferrite_apis_networking_v1alpha1_LoadBalancerPort(ref),
-		"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.LoadBalancerSpec":             schema_ferrite_apis_networking_v1alpha1_LoadBalancerSpec(ref),
-		"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.LoadBalancerStatus":           schema_ferrite_apis_networking_v1alpha1_LoadBalancerStatus(ref),
-		"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NATGateway":                   schema_ferrite_apis_networking_v1alpha1_NATGateway(ref),
-		"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NATGatewayList":               schema_ferrite_apis_networking_v1alpha1_NATGatewayList(ref),
-		"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NATGatewaySpec":               schema_ferrite_apis_networking_v1alpha1_NATGatewaySpec(ref),
-		"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NATGatewayStatus":             schema_ferrite_apis_networking_v1alpha1_NATGatewayStatus(ref),
-		"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.Network":                      schema_ferrite_apis_networking_v1alpha1_Network(ref),
-		"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkInterface":             schema_ferrite_apis_networking_v1alpha1_NetworkInterface(ref),
-		"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkInterfaceList":         schema_ferrite_apis_networking_v1alpha1_NetworkInterfaceList(ref),
-		"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkInterfaceSpec":         schema_ferrite_apis_networking_v1alpha1_NetworkInterfaceSpec(ref),
-		"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkInterfaceStatus":       schema_ferrite_apis_networking_v1alpha1_NetworkInterfaceStatus(ref),
-		"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkList":                  schema_ferrite_apis_networking_v1alpha1_NetworkList(ref),
-		"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkPeering":               schema_ferrite_apis_networking_v1alpha1_NetworkPeering(ref),
-		"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkPeeringReference":      schema_ferrite_apis_networking_v1alpha1_NetworkPeeringReference(ref),
-		"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkPolicy":                schema_ferrite_apis_networking_v1alpha1_NetworkPolicy(ref),
-		"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkPolicyList":            schema_ferrite_apis_networking_v1alpha1_NetworkPolicyList(ref),
-		"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkPolicyPeer":            schema_ferrite_apis_networking_v1alpha1_NetworkPolicyPeer(ref),
-		"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkPolicyRule":            schema_ferrite_apis_networking_v1alpha1_NetworkPolicyRule(ref),
-		"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkPolicySpec":            schema_ferrite_apis_networking_v1alpha1_NetworkPolicySpec(ref),
-		"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkSpec":                  schema_ferrite_apis_networking_v1alpha1_NetworkSpec(ref),
-		"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkStatus":                schema_ferrite_apis_networking_v1alpha1_NetworkStatus(ref),
-		"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.TargetReference":              schema_ferrite_apis_networking_v1alpha1_TargetReference(ref),
-		"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.VirtualIP":                    schema_ferrite_apis_networking_v1alpha1_VirtualIP(ref),
-		"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.VirtualIPList":                schema_ferrite_apis_networking_v1alpha1_VirtualIPList(ref),
-		"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.VirtualIPSpec":                schema_ferrite_apis_networking_v1alpha1_VirtualIPSpec(ref),
-		"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.VirtualIPStatus":              schema_ferrite_apis_networking_v1alpha1_VirtualIPStatus(ref),
-		"github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.ClaimReference":                  schema_ferrite_apis_storage_v1alpha1_ClaimReference(ref),
-		"github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.Volume":                          schema_ferrite_apis_storage_v1alpha1_Volume(ref),
-		"github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumeAccess":                    schema_ferrite_apis_storage_v1alpha1_VolumeAccess(ref),
-		"github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumeClass":                     schema_ferrite_apis_storage_v1alpha1_VolumeClass(ref),
-		"github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumeClassList":                 schema_ferrite_apis_storage_v1alpha1_VolumeClassList(ref),
-		"github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumeList":                      schema_ferrite_apis_storage_v1alpha1_VolumeList(ref),
-		"github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumePool":                      schema_ferrite_apis_storage_v1alpha1_VolumePool(ref),
-		"github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumePoolList":                  schema_ferrite_apis_storage_v1alpha1_VolumePoolList(ref),
-		"github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumePoolSpec":                  schema_ferrite_apis_storage_v1alpha1_VolumePoolSpec(ref),
-		"github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumePoolStatus":                schema_ferrite_apis_storage_v1alpha1_VolumePoolStatus(ref),
-		"github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumeSnapshot":                  schema_ferrite_apis_storage_v1alpha1_VolumeSnapshot(ref),
-		"github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumeSnapshotList":              schema_ferrite_apis_storage_v1alpha1_VolumeSnapshotList(ref),
-		"github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumeSnapshotSpec":              schema_ferrite_apis_storage_v1alpha1_VolumeSnapshotSpec(ref),
-		"github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumeSnapshotStatus":            schema_ferrite_apis_storage_v1alpha1_VolumeSnapshotStatus(ref),
-		"github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumeSpec":                      schema_ferrite_apis_storage_v1alpha1_VolumeSpec(ref),
-		"github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumeStatus":                    schema_ferrite_apis_storage_v1alpha1_VolumeStatus(ref),
-		v1.AWSElasticBlockStoreVolumeSource{}.OpenAPIModelName():                               schema_k8sio_api_core_v1_AWSElasticBlockStoreVolumeSource(ref),
-		v1.Affinity{}.OpenAPIModelName():                                                       schema_k8sio_api_core_v1_Affinity(ref),
-		v1.AppArmorProfile{}.OpenAPIModelName():                                                schema_k8sio_api_core_v1_AppArmorProfile(ref),
-		v1.AttachedVolume{}.OpenAPIModelName():                                                 schema_k8sio_api_core_v1_AttachedVolume(ref),
-		v1.AvoidPods{}.OpenAPIModelName():                                                      schema_k8sio_api_core_v1_AvoidPods(ref),
-		v1.AzureDiskVolumeSource{}.OpenAPIModelName():                                          schema_k8sio_api_core_v1_AzureDiskVolumeSource(ref),
-		v1.AzureFilePersistentVolumeSource{}.OpenAPIModelName():                                schema_k8sio_api_core_v1_AzureFilePersistentVolumeSource(ref),
-		v1.AzureFileVolumeSource{}.OpenAPIModelName():                                          schema_k8sio_api_core_v1_AzureFileVolumeSource(ref),
-		v1.Binding{}.OpenAPIModelName():                                                        schema_k8sio_api_core_v1_Binding(ref),
-		v1.CSIPersistentVolumeSource{}.OpenAPIModelName():                                      schema_k8sio_api_core_v1_CSIPersistentVolumeSource(ref),
-		v1.CSIVolumeSource{}.OpenAPIModelName():                                                schema_k8sio_api_core_v1_CSIVolumeSource(ref),
-		v1.Capabilities{}.OpenAPIModelName():                                                   schema_k8sio_api_core_v1_Capabilities(ref),
-		v1.CephFSPersistentVolumeSource{}.OpenAPIModelName():                                   schema_k8sio_api_core_v1_CephFSPersistentVolumeSource(ref),
-		v1.CephFSVolumeSource{}.OpenAPIModelName():                                             schema_k8sio_api_core_v1_CephFSVolumeSource(ref),
-		v1.CinderPersistentVolumeSource{}.OpenAPIModelName():                                   schema_k8sio_api_core_v1_CinderPersistentVolumeSource(ref),
-		v1.CinderVolumeSource{}.OpenAPIModelName():                                             schema_k8sio_api_core_v1_CinderVolumeSource(ref),
-		v1.ClientIPConfig{}.OpenAPIModelName():                                                 schema_k8sio_api_core_v1_ClientIPConfig(ref),
-		v1.ClusterTrustBundleProjection{}.OpenAPIModelName():                                   schema_k8sio_api_core_v1_ClusterTrustBundleProjection(ref),
-		v1.ComponentCondition{}.OpenAPIModelName():                                             schema_k8sio_api_core_v1_ComponentCondition(ref),
-		v1.ComponentStatus{}.OpenAPIModelName():                                                schema_k8sio_api_core_v1_ComponentStatus(ref),
-		v1.ComponentStatusList{}.OpenAPIModelName():                                            schema_k8sio_api_core_v1_ComponentStatusList(ref),
-		v1.ConfigMap{}.OpenAPIModelName():                                                      schema_k8sio_api_core_v1_ConfigMap(ref),
-		v1.ConfigMapEnvSource{}.OpenAPIModelName():                                             schema_k8sio_api_core_v1_ConfigMapEnvSource(ref),
-		v1.ConfigMapKeySelector{}.OpenAPIModelName():                                           schema_k8sio_api_core_v1_ConfigMapKeySelector(ref),
-		v1.ConfigMapList{}.OpenAPIModelName():                                                  schema_k8sio_api_core_v1_ConfigMapList(ref),
-		v1.ConfigMapNodeConfigSource{}.OpenAPIModelName():                                      schema_k8sio_api_core_v1_ConfigMapNodeConfigSource(ref),
-		v1.ConfigMapProjection{}.OpenAPIModelName():                                            schema_k8sio_api_core_v1_ConfigMapProjection(ref),
-		v1.ConfigMapVolumeSource{}.OpenAPIModelName():                                          schema_k8sio_api_core_v1_ConfigMapVolumeSource(ref),
-		v1.Container{}.OpenAPIModelName():                                                      schema_k8sio_api_core_v1_Container(ref),
-		v1.ContainerExtendedResourceRequest{}.OpenAPIModelName():                               schema_k8sio_api_core_v1_ContainerExtendedResourceRequest(ref),
-		v1.ContainerImage{}.OpenAPIModelName():                                                 schema_k8sio_api_core_v1_ContainerImage(ref),
-		v1.ContainerPort{}.OpenAPIModelName():                                                  schema_k8sio_api_core_v1_ContainerPort(ref),
-		v1.ContainerResizePolicy{}.OpenAPIModelName():                                          schema_k8sio_api_core_v1_ContainerResizePolicy(ref),
-		v1.ContainerRestartRule{}.OpenAPIModelName():                                           schema_k8sio_api_core_v1_ContainerRestartRule(ref),
-		v1.ContainerRestartRuleOnExitCodes{}.OpenAPIModelName():                                schema_k8sio_api_core_v1_ContainerRestartRuleOnExitCodes(ref),
-		v1.ContainerState{}.OpenAPIModelName():                                                 schema_k8sio_api_core_v1_ContainerState(ref),
-		v1.ContainerStateRunning{}.OpenAPIModelName():                                          schema_k8sio_api_core_v1_ContainerStateRunning(ref),
-		v1.ContainerStateTerminated{}.OpenAPIModelName():                                       schema_k8sio_api_core_v1_ContainerStateTerminated(ref),
-		v1.ContainerStateWaiting{}.OpenAPIModelName():                                          schema_k8sio_api_core_v1_ContainerStateWaiting(ref),
-		v1.ContainerStatus{}.OpenAPIModelName():                                                schema_k8sio_api_core_v1_ContainerStatus(ref),
-		v1.ContainerUser{}.OpenAPIModelName():                                                  schema_k8sio_api_core_v1_ContainerUser(ref),
-		v1.DaemonEndpoint{}.OpenAPIModelName():                                                 schema_k8sio_api_core_v1_DaemonEndpoint(ref),
-		v1.DownwardAPIProjection{}.OpenAPIModelName():                                          schema_k8sio_api_core_v1_DownwardAPIProjection(ref),
-		v1.DownwardAPIVolumeFile{}.OpenAPIModelName():                                          schema_k8sio_api_core_v1_DownwardAPIVolumeFile(ref),
-		v1.DownwardAPIVolumeSource{}.OpenAPIModelName():                                        schema_k8sio_api_core_v1_DownwardAPIVolumeSource(ref),
-		v1.EmptyDirVolumeSource{}.OpenAPIModelName():                                           schema_k8sio_api_core_v1_EmptyDirVolumeSource(ref),
-		v1.EndpointAddress{}.OpenAPIModelName():                                                schema_k8sio_api_core_v1_EndpointAddress(ref),
-		v1.EndpointPort{}.OpenAPIModelName():                                                   schema_k8sio_api_core_v1_EndpointPort(ref),
-		v1.EndpointSubset{}.OpenAPIModelName():                                                 schema_k8sio_api_core_v1_EndpointSubset(ref),
-		v1.Endpoints{}.OpenAPIModelName():                                                      schema_k8sio_api_core_v1_Endpoints(ref),
-		v1.EndpointsList{}.OpenAPIModelName():                                                  schema_k8sio_api_core_v1_EndpointsList(ref),
-		v1.EnvFromSource{}.OpenAPIModelName():                                                  schema_k8sio_api_core_v1_EnvFromSource(ref),
-		v1.EnvVar{}.OpenAPIModelName():                                                         schema_k8sio_api_core_v1_EnvVar(ref),
-		v1.EnvVarSource{}.OpenAPIModelName():                                                   schema_k8sio_api_core_v1_EnvVarSource(ref),
-		v1.EphemeralContainer{}.OpenAPIModelName():                                             schema_k8sio_api_core_v1_EphemeralContainer(ref),
-		v1.EphemeralContainerCommon{}.OpenAPIModelName():                                       schema_k8sio_api_core_v1_EphemeralContainerCommon(ref),
-		v1.EphemeralVolumeSource{}.OpenAPIModelName():                                          schema_k8sio_api_core_v1_EphemeralVolumeSource(ref),
-		v1.Event{}.OpenAPIModelName():                                                          schema_k8sio_api_core_v1_Event(ref),
-		v1.EventList{}.OpenAPIModelName():                                                      schema_k8sio_api_core_v1_EventList(ref),
-		v1.EventSeries{}.OpenAPIModelName():                                                    schema_k8sio_api_core_v1_EventSeries(ref),
-		v1.EventSource{}.OpenAPIModelName():                                                    schema_k8sio_api_core_v1_EventSource(ref),
-		v1.EvictionResponder{}.OpenAPIModelName():                                              schema_k8sio_api_core_v1_EvictionResponder(ref),
-		v1.ExecAction{}.OpenAPIModelName():                                                     schema_k8sio_api_core_v1_ExecAction(ref),
-		v1.FCVolumeSource{}.OpenAPIModelName():                                                 schema_k8sio_api_core_v1_FCVolumeSource(ref),
-		v1.FileKeySelector{}.OpenAPIModelName():                                                schema_k8sio_api_core_v1_FileKeySelector(ref),
-		v1.FlexPersistentVolumeSource{}.OpenAPIModelName():                                     schema_k8sio_api_core_v1_FlexPersistentVolumeSource(ref),
-		v1.FlexVolumeSource{}.OpenAPIModelName():                                               schema_k8sio_api_core_v1_FlexVolumeSource(ref),
-		v1.FlockerVolumeSource{}.OpenAPIModelName():                                            schema_k8sio_api_core_v1_FlockerVolumeSource(ref),
-		v1.GCEPersistentDiskVolumeSource{}.OpenAPIModelName():                                  schema_k8sio_api_core_v1_GCEPersistentDiskVolumeSource(ref),
-		v1.GRPCAction{}.OpenAPIModelName():                                                     schema_k8sio_api_core_v1_GRPCAction(ref),
-		v1.GitRepoVolumeSource{}.OpenAPIModelName():                                            schema_k8sio_api_core_v1_GitRepoVolumeSource(ref),
-		v1.GlusterfsPersistentVolumeSource{}.OpenAPIModelName():                                schema_k8sio_api_core_v1_GlusterfsPersistentVolumeSource(ref),
-		v1.GlusterfsVolumeSource{}.OpenAPIModelName():                                          schema_k8sio_api_core_v1_GlusterfsVolumeSource(ref),
-		v1.HTTPGetAction{}.OpenAPIModelName():                                                  schema_k8sio_api_core_v1_HTTPGetAction(ref),
-		v1.HTTPHeader{}.OpenAPIModelName():                                                     schema_k8sio_api_core_v1_HTTPHeader(ref),
-		v1.HostAlias{}.OpenAPIModelName():                                                      schema_k8sio_api_core_v1_HostAlias(ref),
-		v1.HostIP{}.OpenAPIModelName():                                                         schema_k8sio_api_core_v1_HostIP(ref),
-		v1.HostPathVolumeSource{}.OpenAPIModelName():                                           schema_k8sio_api_core_v1_HostPathVolumeSource(ref),
-		v1.ISCSIPersistentVolumeSource{}.OpenAPIModelName():                                    schema_k8sio_api_core_v1_ISCSIPersistentVolumeSource(ref),
-		v1.ISCSIVolumeSource{}.OpenAPIModelName():                                              schema_k8sio_api_core_v1_ISCSIVolumeSource(ref),
-		v1.ImageVolumeSource{}.OpenAPIModelName():                                              schema_k8sio_api_core_v1_ImageVolumeSource(ref),
-		v1.ImageVolumeStatus{}.OpenAPIModelName():                                              schema_k8sio_api_core_v1_ImageVolumeStatus(ref),
-		v1.KeyToPath{}.OpenAPIModelName():                                                      schema_k8sio_api_core_v1_KeyToPath(ref),
-		v1.Lifecycle{}.OpenAPIModelName():                                                      schema_k8sio_api_core_v1_Lifecycle(ref),
-		v1.LifecycleHandler{}.OpenAPIModelName():                                               schema_k8sio_api_core_v1_LifecycleHandler(ref),
-		v1.LimitRange{}.OpenAPIModelName():                                                     schema_k8sio_api_core_v1_LimitRange(ref),
-		v1.LimitRangeItem{}.OpenAPIModelName():                                                 schema_k8sio_api_core_v1_LimitRangeItem(ref),
-		v1.LimitRangeList{}.OpenAPIModelName():                                                 schema_k8sio_api_core_v1_LimitRangeList(ref),
-		v1.LimitRangeSpec{}.OpenAPIModelName():                                                 schema_k8sio_api_core_v1_LimitRangeSpec(ref),
-		v1.LinuxContainerUser{}.OpenAPIModelName():                                             schema_k8sio_api_core_v1_LinuxContainerUser(ref),
-		v1.List{}.OpenAPIModelName():                                                           schema_k8sio_api_core_v1_List(ref),
-		v1.LoadBalancerIngress{}.OpenAPIModelName():                                            schema_k8sio_api_core_v1_LoadBalancerIngress(ref),
-		v1.LoadBalancerStatus{}.OpenAPIModelName():                                             schema_k8sio_api_core_v1_LoadBalancerStatus(ref),
-		v1.LocalObjectReference{}.OpenAPIModelName():                                           schema_k8sio_api_core_v1_LocalObjectReference(ref),
-		v1.LocalVolumeSource{}.OpenAPIModelName():                                              schema_k8sio_api_core_v1_LocalVolumeSource(ref),
-		v1.ModifyVolumeStatus{}.OpenAPIModelName():                                             schema_k8sio_api_core_v1_ModifyVolumeStatus(ref),
-		v1.NFSVolumeSource{}.OpenAPIModelName():                                                schema_k8sio_api_core_v1_NFSVolumeSource(ref),
-		v1.Namespace{}.OpenAPIModelName():                                                      schema_k8sio_api_core_v1_Namespace(ref),
-		v1.NamespaceCondition{}.OpenAPIModelName():                                             schema_k8sio_api_core_v1_NamespaceCondition(ref),
-		v1.NamespaceList{}.OpenAPIModelName():                                                  schema_k8sio_api_core_v1_NamespaceList(ref),
-		v1.NamespaceSpec{}.OpenAPIModelName():                                                  schema_k8sio_api_core_v1_NamespaceSpec(ref),
-		v1.NamespaceStatus{}.OpenAPIModelName():                                                schema_k8sio_api_core_v1_NamespaceStatus(ref),
-		v1.Node{}.OpenAPIModelName():                                                           schema_k8sio_api_core_v1_Node(ref),
-		v1.NodeAddress{}.OpenAPIModelName():                                                    schema_k8sio_api_core_v1_NodeAddress(ref),
-		v1.NodeAffinity{}.OpenAPIModelName():                                                   schema_k8sio_api_core_v1_NodeAffinity(ref),
-		v1.NodeAllocatableMappedResources{}.OpenAPIModelName():                                 schema_k8sio_api_core_v1_NodeAllocatableMappedResources(ref),
-		v1.NodeAllocatableOverheadResources{}.OpenAPIModelName():                               schema_k8sio_api_core_v1_NodeAllocatableOverheadResources(ref),
-		v1.NodeAllocatableResourceClaimStatus{}.OpenAPIModelName():                             schema_k8sio_api_core_v1_NodeAllocatableResourceClaimStatus(ref),
-		v1.NodeCondition{}.OpenAPIModelName():                                                  schema_k8sio_api_core_v1_NodeCondition(ref),
-		v1.NodeConfigSource{}.OpenAPIModelName():                                               schema_k8sio_api_core_v1_NodeConfigSource(ref),
-		v1.NodeConfigStatus{}.OpenAPIModelName():                                               schema_k8sio_api_core_v1_NodeConfigStatus(ref),
-		v1.NodeDaemonEndpoints{}.OpenAPIModelName():                                            schema_k8sio_api_core_v1_NodeDaemonEndpoints(ref),
-		v1.NodeFeatures{}.OpenAPIModelName():                                                   schema_k8sio_api_core_v1_NodeFeatures(ref),
-		v1.NodeList{}.OpenAPIModelName():                                                       schema_k8sio_api_core_v1_NodeList(ref),
-		v1.NodePodPreemptionPolicy{}.OpenAPIModelName():                                        schema_k8sio_api_core_v1_NodePodPreemptionPolicy(ref),
-		v1.NodeProxyOptions{}.OpenAPIModelName():                                               schema_k8sio_api_core_v1_NodeProxyOptions(ref),
-		v1.NodeRuntimeHandler{}.OpenAPIModelName():                                             schema_k8sio_api_core_v1_NodeRuntimeHandler(ref),
-		v1.NodeRuntimeHandlerFeatures{}.OpenAPIModelName():                                     schema_k8sio_api_core_v1_NodeRuntimeHandlerFeatures(ref),
-		v1.NodeSelector{}.OpenAPIModelName():                                                   schema_k8sio_api_core_v1_NodeSelector(ref),
-		v1.NodeSelectorRequirement{}.OpenAPIModelName():                                        schema_k8sio_api_core_v1_NodeSelectorRequirement(ref),
-		v1.NodeSelectorTerm{}.OpenAPIModelName():                                               schema_k8sio_api_core_v1_NodeSelectorTerm(ref),
-		v1.NodeSpec{}.OpenAPIModelName():                                                       schema_k8sio_api_core_v1_NodeSpec(ref),
-		v1.NodeStatus{}.OpenAPIModelName():                                                     schema_k8sio_api_core_v1_NodeStatus(ref),
-		v1.NodeSwapStatus{}.OpenAPIModelName():                                                 schema_k8sio_api_core_v1_NodeSwapStatus(ref),
-		v1.NodeSystemInfo{}.OpenAPIModelName():                                                 schema_k8sio_api_core_v1_NodeSystemInfo(ref),
-		v1.ObjectFieldSelector{}.OpenAPIModelName():                                            schema_k8sio_api_core_v1_ObjectFieldSelector(ref),
-		v1.ObjectReference{}.OpenAPIModelName():                                                schema_k8sio_api_core_v1_ObjectReference(ref),
-		v1.PersistentVolume{}.OpenAPIModelName():                                               schema_k8sio_api_core_v1_PersistentVolume(ref),
-		v1.PersistentVolumeClaim{}.OpenAPIModelName():                                          schema_k8sio_api_core_v1_PersistentVolumeClaim(ref),
-		v1.PersistentVolumeClaimCondition{}.OpenAPIModelName():                                 schema_k8sio_api_core_v1_PersistentVolumeClaimCondition(ref),
-		v1.PersistentVolumeClaimList{}.OpenAPIModelName():                                      schema_k8sio_api_core_v1_PersistentVolumeClaimList(ref),
-		v1.PersistentVolumeClaimSpec{}.OpenAPIModelName():                                      schema_k8sio_api_core_v1_PersistentVolumeClaimSpec(ref),
-		v1.PersistentVolumeClaimStatus{}.OpenAPIModelName():                                    schema_k8sio_api_core_v1_PersistentVolumeClaimStatus(ref),
-		v1.PersistentVolumeClaimTemplate{}.OpenAPIModelName():                                  schema_k8sio_api_core_v1_PersistentVolumeClaimTemplate(ref),
-		v1.PersistentVolumeClaimVolumeSource{}.OpenAPIModelName():                              schema_k8sio_api_core_v1_PersistentVolumeClaimVolumeSource(ref),
-		v1.PersistentVolumeList{}.OpenAPIModelName():                                           schema_k8sio_api_core_v1_PersistentVolumeList(ref),
-		v1.PersistentVolumeSource{}.OpenAPIModelName():                                         schema_k8sio_api_core_v1_PersistentVolumeSource(ref),
-		v1.PersistentVolumeSpec{}.OpenAPIModelName():                                           schema_k8sio_api_core_v1_PersistentVolumeSpec(ref),
-		v1.PersistentVolumeStatus{}.OpenAPIModelName():                                         schema_k8sio_api_core_v1_PersistentVolumeStatus(ref),
-		v1.PhotonPersistentDiskVolumeSource{}.OpenAPIModelName():                               schema_k8sio_api_core_v1_PhotonPersistentDiskVolumeSource(ref),
-		v1.Pod{}.OpenAPIModelName():                                                            schema_k8sio_api_core_v1_Pod(ref),
-		v1.PodAffinity{}.OpenAPIModelName():                                                    schema_k8sio_api_core_v1_PodAffinity(ref),
-		v1.PodAffinityTerm{}.OpenAPIModelName():                                                schema_k8sio_api_core_v1_PodAffinityTerm(ref),
-		v1.PodAntiAffinity{}.OpenAPIModelName():                                                schema_k8sio_api_core_v1_PodAntiAffinity(ref),
-		v1.PodAttachOptions{}.OpenAPIModelName():                                               schema_k8sio_api_core_v1_PodAttachOptions(ref),
-		v1.PodCertificateProjection{}.OpenAPIModelName():                                       schema_k8sio_api_core_v1_PodCertificateProjection(ref),
-		v1.PodCondition{}.OpenAPIModelName():                                                   schema_k8sio_api_core_v1_PodCondition(ref),
-		v1.PodDNSConfig{}.OpenAPIModelName():                                                   schema_k8sio_api_core_v1_PodDNSConfig(ref),
-		v1.PodDNSConfigOption{}.OpenAPIModelName():                                             schema_k8sio_api_core_v1_PodDNSConfigOption(ref),
-		v1.PodExecOptions{}.OpenAPIModelName():                                                 schema_k8sio_api_core_v1_PodExecOptions(ref),
-		v1.PodExtendedResourceClaimStatus{}.OpenAPIModelName():                                 schema_k8sio_api_core_v1_PodExtendedResourceClaimStatus(ref),
-		v1.PodIP{}.OpenAPIModelName():                                                          schema_k8sio_api_core_v1_PodIP(ref),
-		v1.PodList{}.OpenAPIModelName():                                                        schema_k8sio_api_core_v1_PodList(ref),
-		v1.PodLogOptions{}.OpenAPIModelName():                                                  schema_k8sio_api_core_v1_PodLogOptions(ref),
-		v1.PodOS{}.OpenAPIModelName():                                                          schema_k8sio_api_core_v1_PodOS(ref),
-		v1.PodPortForwardOptions{}.OpenAPIModelName():                                          schema_k8sio_api_core_v1_PodPortForwardOptions(ref),
-		v1.PodProxyOptions{}.OpenAPIModelName():                                                schema_k8sio_api_core_v1_PodProxyOptions(ref),
-		v1.PodReadinessGate{}.OpenAPIModelName():                                               schema_k8sio_api_core_v1_PodReadinessGate(ref),
-		v1.PodResourceClaim{}.OpenAPIModelName():                                               schema_k8sio_api_core_v1_PodResourceClaim(ref),
-		v1.PodResourceClaimStatus{}.OpenAPIModelName():                                         schema_k8sio_api_core_v1_PodResourceClaimStatus(ref),
-		v1.PodSchedulingGate{}.OpenAPIModelName():                                              schema_k8sio_api_core_v1_PodSchedulingGate(ref),
-		v1.PodSchedulingGroup{}.OpenAPIModelName():                                             schema_k8sio_api_core_v1_PodSchedulingGroup(ref),
-		v1.PodSecurityContext{}.OpenAPIModelName():                                             schema_k8sio_api_core_v1_PodSecurityContext(ref),
-		v1.PodSignature{}.OpenAPIModelName():                                                   schema_k8sio_api_core_v1_PodSignature(ref),
-		v1.PodSpec{}.OpenAPIModelName():                                                        schema_k8sio_api_core_v1_PodSpec(ref),
-		v1.PodStatus{}.OpenAPIModelName():                                                      schema_k8sio_api_core_v1_PodStatus(ref),
-		v1.PodTemplate{}.OpenAPIModelName():                                                    schema_k8sio_api_core_v1_PodTemplate(ref),
-		v1.PodTemplateList{}.OpenAPIModelName():                                                schema_k8sio_api_core_v1_PodTemplateList(ref),
-		v1.PodTemplateSpec{}.OpenAPIModelName():                                                schema_k8sio_api_core_v1_PodTemplateSpec(ref),
-		v1.PodVolumeHealth{}.OpenAPIModelName():                                                schema_k8sio_api_core_v1_PodVolumeHealth(ref),
-		v1.PortStatus{}.OpenAPIModelName():                                                     schema_k8sio_api_core_v1_PortStatus(ref),
-		v1.PortworxVolumeSource{}.OpenAPIModelName():                                           schema_k8sio_api_core_v1_PortworxVolumeSource(ref),
-		v1.PreferAvoidPodsEntry{}.OpenAPIModelName():                                           schema_k8sio_api_core_v1_PreferAvoidPodsEntry(ref),
-		v1.PreferredSchedulingTerm{}.OpenAPIModelName():                                        schema_k8sio_api_core_v1_PreferredSchedulingTerm(ref),
-		v1.Probe{}.OpenAPIModelName():                                                          schema_k8sio_api_core_v1_Probe(ref),
-		v1.ProbeHandler{}.OpenAPIModelName():                                                   schema_k8sio_api_core_v1_ProbeHandler(ref),
-		v1.ProjectedVolumeSource{}.OpenAPIModelName():                                          schema_k8sio_api_core_v1_ProjectedVolumeSource(ref),
-		v1.QuobyteVolumeSource{}.OpenAPIModelName():                                            schema_k8sio_api_core_v1_QuobyteVolumeSource(ref),
-		v1.RBDPersistentVolumeSource{}.OpenAPIModelName():                                      schema_k8sio_api_core_v1_RBDPersistentVolumeSource(ref),
-		v1.RBDVolumeSource{}.OpenAPIModelName():                                                schema_k8sio_api_core_v1_RBDVolumeSource(ref),
-		v1.RangeAllocation{}.OpenAPIModelName():                                                schema_k8sio_api_core_v1_RangeAllocation(ref),
-		v1.ReplicationController{}.OpenAPIModelName():                                          schema_k8sio_api_core_v1_ReplicationController(ref),
-		v1.ReplicationControllerCondition{}.OpenAPIModelName():                                 schema_k8sio_api_core_v1_ReplicationControllerCondition(ref),
-		v1.ReplicationControllerList{}.OpenAPIModelName():                                      schema_k8sio_api_core_v1_ReplicationControllerList(ref),
-		v1.ReplicationControllerSpec{}.OpenAPIModelName():                                      schema_k8sio_api_core_v1_ReplicationControllerSpec(ref),
-		v1.ReplicationControllerStatus{}.OpenAPIModelName():                                    schema_k8sio_api_core_v1_ReplicationControllerStatus(ref),
-		v1.ResourceClaim{}.OpenAPIModelName():                                                  schema_k8sio_api_core_v1_ResourceClaim(ref),
-		v1.ResourceFieldSelector{}.OpenAPIModelName():                                          schema_k8sio_api_core_v1_ResourceFieldSelector(ref),
-		v1.ResourceHealth{}.OpenAPIModelName():                                                 schema_k8sio_api_core_v1_ResourceHealth(ref),
-		v1.ResourceQuota{}.OpenAPIModelName():                                                  schema_k8sio_api_core_v1_ResourceQuota(ref),
-		v1.ResourceQuotaList{}.OpenAPIModelName():                                              schema_k8sio_api_core_v1_ResourceQuotaList(ref),
-		v1.ResourceQuotaSpec{}.OpenAPIModelName():                                              schema_k8sio_api_core_v1_ResourceQuotaSpec(ref),
-		v1.ResourceQuotaStatus{}.OpenAPIModelName():                                            schema_k8sio_api_core_v1_ResourceQuotaStatus(ref),
-		v1.ResourceRequirements{}.OpenAPIModelName():                                           schema_k8sio_api_core_v1_ResourceRequirements(ref),
-		v1.ResourceStatus{}.OpenAPIModelName():                                                 schema_k8sio_api_core_v1_ResourceStatus(ref),
-		v1.SELinuxOptions{}.OpenAPIModelName():                                                 schema_k8sio_api_core_v1_SELinuxOptions(ref),
-		v1.ScaleIOPersistentVolumeSource{}.OpenAPIModelName():                                  schema_k8sio_api_core_v1_ScaleIOPersistentVolumeSource(ref),
-		v1.ScaleIOVolumeSource{}.OpenAPIModelName():                                            schema_k8sio_api_core_v1_ScaleIOVolumeSource(ref),
-		v1.ScopeSelector{}.OpenAPIModelName():                                                  schema_k8sio_api_core_v1_ScopeSelector(ref),
-		v1.ScopedResourceSelectorRequirement{}.OpenAPIModelName():                              schema_k8sio_api_core_v1_ScopedResourceSelectorRequirement(ref),
-		v1.SeccompProfile{}.OpenAPIModelName():                                                 schema_k8sio_api_core_v1_SeccompProfile(ref),
-		v1.Secret{}.OpenAPIModelName():                                                         schema_k8sio_api_core_v1_Secret(ref),
-		v1.SecretEnvSource{}.OpenAPIModelName():                                                schema_k8sio_api_core_v1_SecretEnvSource(ref),
-		v1.SecretKeySelector{}.OpenAPIModelName():                                              schema_k8sio_api_core_v1_SecretKeySelector(ref),
-		v1.SecretList{}.OpenAPIModelName():                                                     schema_k8sio_api_core_v1_SecretList(ref),
-		v1.SecretProjection{}.OpenAPIModelName():                                               schema_k8sio_api_core_v1_SecretProjection(ref),
-		v1.SecretReference{}.OpenAPIModelName():                                                schema_k8sio_api_core_v1_SecretReference(ref),
-		v1.SecretVolumeSource{}.OpenAPIModelName():                                             schema_k8sio_api_core_v1_SecretVolumeSource(ref),
-		v1.SecurityContext{}.OpenAPIModelName():                                                schema_k8sio_api_core_v1_SecurityContext(ref),
-		v1.SerializedReference{}.OpenAPIModelName():                                            schema_k8sio_api_core_v1_SerializedReference(ref),
-		v1.Service{}.OpenAPIModelName():                                                        schema_k8sio_api_core_v1_Service(ref),
-		v1.ServiceAccount{}.OpenAPIModelName():                                                 schema_k8sio_api_core_v1_ServiceAccount(ref),
-		v1.ServiceAccountList{}.OpenAPIModelName():                                             schema_k8sio_api_core_v1_ServiceAccountList(ref),
-		v1.ServiceAccountTokenProjection{}.OpenAPIModelName():                                  schema_k8sio_api_core_v1_ServiceAccountTokenProjection(ref),
-		v1.ServiceList{}.OpenAPIModelName():                                                    schema_k8sio_api_core_v1_ServiceList(ref),
-		v1.ServicePort{}.OpenAPIModelName():                                                    schema_k8sio_api_core_v1_ServicePort(ref),
-		v1.ServiceProxyOptions{}.OpenAPIModelName():                                            schema_k8sio_api_core_v1_ServiceProxyOptions(ref),
-		v1.ServiceSpec{}.OpenAPIModelName():                                                    schema_k8sio_api_core_v1_ServiceSpec(ref),
-		v1.ServiceStatus{}.OpenAPIModelName():                                                  schema_k8sio_api_core_v1_ServiceStatus(ref),
-		v1.SessionAffinityConfig{}.OpenAPIModelName():                                          schema_k8sio_api_core_v1_SessionAffinityConfig(ref),
-		v1.SleepAction{}.OpenAPIModelName():                                                    schema_k8sio_api_core_v1_SleepAction(ref),
-		v1.StorageOSPersistentVolumeSource{}.OpenAPIModelName():                                schema_k8sio_api_core_v1_StorageOSPersistentVolumeSource(ref),
-		v1.StorageOSVolumeSource{}.OpenAPIModelName():                                          schema_k8sio_api_core_v1_StorageOSVolumeSource(ref),
-		v1.Sysctl{}.OpenAPIModelName():                                                         schema_k8sio_api_core_v1_Sysctl(ref),
-		v1.TCPSocketAction{}.OpenAPIModelName():                                                schema_k8sio_api_core_v1_TCPSocketAction(ref),
-		v1.Taint{}.OpenAPIModelName():                                                          schema_k8sio_api_core_v1_Taint(ref),
-		v1.Toleration{}.OpenAPIModelName():                                                     schema_k8sio_api_core_v1_Toleration(ref),
-		v1.TopologySelectorLabelRequirement{}.OpenAPIModelName():                               schema_k8sio_api_core_v1_TopologySelectorLabelRequirement(ref),
-		v1.TopologySelectorTerm{}.OpenAPIModelName():                                           schema_k8sio_api_core_v1_TopologySelectorTerm(ref),
-		v1.TopologySpreadConstraint{}.OpenAPIModelName():                                       schema_k8sio_api_core_v1_TopologySpreadConstraint(ref),
-		v1.TypedLocalObjectReference{}.OpenAPIModelName():                                      schema_k8sio_api_core_v1_TypedLocalObjectReference(ref),
-		v1.TypedObjectReference{}.OpenAPIModelName():                                           schema_k8sio_api_core_v1_TypedObjectReference(ref),
-		v1.Volume{}.OpenAPIModelName():                                                         schema_k8sio_api_core_v1_Volume(ref),
-		v1.VolumeDevice{}.OpenAPIModelName():                                                   schema_k8sio_api_core_v1_VolumeDevice(ref),
-		v1.VolumeHealthCondition{}.OpenAPIModelName():                                          schema_k8sio_api_core_v1_VolumeHealthCondition(ref),
-		v1.VolumeHealthStatus{}.OpenAPIModelName():                                             schema_k8sio_api_core_v1_VolumeHealthStatus(ref),
-		v1.VolumeMount{}.OpenAPIModelName():                                                    schema_k8sio_api_core_v1_VolumeMount(ref),
-		v1.VolumeMountStatus{}.OpenAPIModelName():                                              schema_k8sio_api_core_v1_VolumeMountStatus(ref),
-		v1.VolumeNodeAffinity{}.OpenAPIModelName():                                             schema_k8sio_api_core_v1_VolumeNodeAffinity(ref),
-		v1.VolumeProjection{}.OpenAPIModelName():                                               schema_k8sio_api_core_v1_VolumeProjection(ref),
-		v1.VolumeResourceRequirements{}.OpenAPIModelName():                                     schema_k8sio_api_core_v1_VolumeResourceRequirements(ref),
-		v1.VolumeSource{}.OpenAPIModelName():                                                   schema_k8sio_api_core_v1_VolumeSource(ref),
-		v1.VolumeStatus{}.OpenAPIModelName():                                                   schema_k8sio_api_core_v1_VolumeStatus(ref),
-		v1.VsphereVirtualDiskVolumeSource{}.OpenAPIModelName():                                 schema_k8sio_api_core_v1_VsphereVirtualDiskVolumeSource(ref),
-		v1.WeightedPodAffinityTerm{}.OpenAPIModelName():                                        schema_k8sio_api_core_v1_WeightedPodAffinityTerm(ref),
-		v1.WindowsSecurityContextOptions{}.OpenAPIModelName():                                  schema_k8sio_api_core_v1_WindowsSecurityContextOptions(ref),
-		resource.Quantity{}.OpenAPIModelName():                                                 schema_apimachinery_pkg_api_resource_Quantity(ref),
-		metav1.APIGroup{}.OpenAPIModelName():                                                   schema_pkg_apis_meta_v1_APIGroup(ref),
-		metav1.APIGroupList{}.OpenAPIModelName():                                               schema_pkg_apis_meta_v1_APIGroupList(ref),
-		metav1.APIResource{}.OpenAPIModelName():                                                schema_pkg_apis_meta_v1_APIResource(ref),
-		metav1.APIResourceList{}.OpenAPIModelName():                                            schema_pkg_apis_meta_v1_APIResourceList(ref),
-		metav1.APIVersions{}.OpenAPIModelName():                                                schema_pkg_apis_meta_v1_APIVersions(ref),
-		metav1.ApplyOptions{}.OpenAPIModelName():                                               schema_pkg_apis_meta_v1_ApplyOptions(ref),
-		metav1.Condition{}.OpenAPIModelName():                                                  schema_pkg_apis_meta_v1_Condition(ref),
-		metav1.CreateOptions{}.OpenAPIModelName():                                              schema_pkg_apis_meta_v1_CreateOptions(ref),
-		metav1.DeleteOptions{}.OpenAPIModelName():                                              schema_pkg_apis_meta_v1_DeleteOptions(ref),
-		metav1.Duration{}.OpenAPIModelName():                                                   schema_pkg_apis_meta_v1_Duration(ref),
-		metav1.FieldSelectorRequirement{}.OpenAPIModelName():                                   schema_pkg_apis_meta_v1_FieldSelectorRequirement(ref),
-		metav1.FieldsV1{}.OpenAPIModelName():                                                   schema_pkg_apis_meta_v1_FieldsV1(ref),
-		metav1.GetOptions{}.OpenAPIModelName():                                                 schema_pkg_apis_meta_v1_GetOptions(ref),
-		metav1.GroupKind{}.OpenAPIModelName():                                                  schema_pkg_apis_meta_v1_GroupKind(ref),
-		metav1.GroupResource{}.OpenAPIModelName():                                              schema_pkg_apis_meta_v1_GroupResource(ref),
-		metav1.GroupVersion{}.OpenAPIModelName():                                               schema_pkg_apis_meta_v1_GroupVersion(ref),
-		metav1.GroupVersionForDiscovery{}.OpenAPIModelName():                                   schema_pkg_apis_meta_v1_GroupVersionForDiscovery(ref),
-		metav1.GroupVersionKind{}.OpenAPIModelName():                                           schema_pkg_apis_meta_v1_GroupVersionKind(ref),
-		metav1.GroupVersionResource{}.OpenAPIModelName():                                       schema_pkg_apis_meta_v1_GroupVersionResource(ref),
-		metav1.InternalEvent{}.OpenAPIModelName():                                              schema_pkg_apis_meta_v1_InternalEvent(ref),
-		metav1.LabelSelector{}.OpenAPIModelName():                                              schema_pkg_apis_meta_v1_LabelSelector(ref),
-		metav1.LabelSelectorRequirement{}.OpenAPIModelName():                                   schema_pkg_apis_meta_v1_LabelSelectorRequirement(ref),
-		metav1.List{}.OpenAPIModelName():                                                       schema_pkg_apis_meta_v1_List(ref),
-		metav1.ListMeta{}.OpenAPIModelName():                                                   schema_pkg_apis_meta_v1_ListMeta(ref),
-		metav1.ListOptions{}.OpenAPIModelName():                                                schema_pkg_apis_meta_v1_ListOptions(ref),
-		metav1.ManagedFieldsEntry{}.OpenAPIModelName():                                         schema_pkg_apis_meta_v1_ManagedFieldsEntry(ref),
-		metav1.MicroTime{}.OpenAPIModelName():                                                  schema_pkg_apis_meta_v1_MicroTime(ref),
-		metav1.ObjectMeta{}.OpenAPIModelName():                                                 schema_pkg_apis_meta_v1_ObjectMeta(ref),
-		metav1.OwnerReference{}.OpenAPIModelName():                                             schema_pkg_apis_meta_v1_OwnerReference(ref),
-		metav1.PartialObjectMetadata{}.OpenAPIModelName():                                      schema_pkg_apis_meta_v1_PartialObjectMetadata(ref),
-		metav1.PartialObjectMetadataList{}.OpenAPIModelName():                                  schema_pkg_apis_meta_v1_PartialObjectMetadataList(ref),
-		metav1.Patch{}.OpenAPIModelName():                                                      schema_pkg_apis_meta_v1_Patch(ref),
-		metav1.PatchOptions{}.OpenAPIModelName():                                               schema_pkg_apis_meta_v1_PatchOptions(ref),
-		metav1.Preconditions{}.OpenAPIModelName():                                              schema_pkg_apis_meta_v1_Preconditions(ref),
-		metav1.RootPaths{}.OpenAPIModelName():                                                  schema_pkg_apis_meta_v1_RootPaths(ref),
-		metav1.ServerAddressByClientCIDR{}.OpenAPIModelName():                                  schema_pkg_apis_meta_v1_ServerAddressByClientCIDR(ref),
-		metav1.ShardInfo{}.OpenAPIModelName():                                                  schema_pkg_apis_meta_v1_ShardInfo(ref),
-		metav1.Status{}.OpenAPIModelName():                                                     schema_pkg_apis_meta_v1_Status(ref),
-		metav1.StatusCause{}.OpenAPIModelName():                                                schema_pkg_apis_meta_v1_StatusCause(ref),
-		metav1.StatusDetails{}.OpenAPIModelName():                                              schema_pkg_apis_meta_v1_StatusDetails(ref),
-		metav1.Table{}.OpenAPIModelName():                                                      schema_pkg_apis_meta_v1_Table(ref),
-		metav1.TableColumnDefinition{}.OpenAPIModelName():                                      schema_pkg_apis_meta_v1_TableColumnDefinition(ref),
-		metav1.TableOptions{}.OpenAPIModelName():                                               schema_pkg_apis_meta_v1_TableOptions(ref),
-		metav1.TableRow{}.OpenAPIModelName():                                                   schema_pkg_apis_meta_v1_TableRow(ref),
-		metav1.TableRowCondition{}.OpenAPIModelName():                                          schema_pkg_apis_meta_v1_TableRowCondition(ref),
-		metav1.Time{}.OpenAPIModelName():                                                       schema_pkg_apis_meta_v1_Time(ref),
-		metav1.Timestamp{}.OpenAPIModelName():                                                  schema_pkg_apis_meta_v1_Timestamp(ref),
-		metav1.TypeMeta{}.OpenAPIModelName():                                                   schema_pkg_apis_meta_v1_TypeMeta(ref),
-		metav1.UpdateOptions{}.OpenAPIModelName():                                              schema_pkg_apis_meta_v1_UpdateOptions(ref),
-		metav1.WatchEvent{}.OpenAPIModelName():                                                 schema_pkg_apis_meta_v1_WatchEvent(ref),
-		runtime.RawExtension{}.OpenAPIModelName():                                              schema_k8sio_apimachinery_pkg_runtime_RawExtension(ref),
-		runtime.TypeMeta{}.OpenAPIModelName():                                                  schema_k8sio_apimachinery_pkg_runtime_TypeMeta(ref),
-		runtime.Unknown{}.OpenAPIModelName():                                                   schema_k8sio_apimachinery_pkg_runtime_Unknown(ref),
-		version.Info{}.OpenAPIModelName():                                                      schema_k8sio_apimachinery_pkg_version_Info(ref),
+		v1alpha1.EmptyDiskSource{}.OpenAPIModelName():                   schema_ferrite_apis_compute_v1alpha1_EmptyDiskSource(ref),
+		v1alpha1.EphemeralNetworkInterfaceSource{}.OpenAPIModelName():   schema_ferrite_apis_compute_v1alpha1_EphemeralNetworkInterfaceSource(ref),
+		v1alpha1.EphemeralVolumeSource{}.OpenAPIModelName():             schema_ferrite_apis_compute_v1alpha1_EphemeralVolumeSource(ref),
+		v1alpha1.Machine{}.OpenAPIModelName():                           schema_ferrite_apis_compute_v1alpha1_Machine(ref),
+		v1alpha1.MachineClass{}.OpenAPIModelName():                      schema_ferrite_apis_compute_v1alpha1_MachineClass(ref),
+		v1alpha1.MachineClassList{}.OpenAPIModelName():                  schema_ferrite_apis_compute_v1alpha1_MachineClassList(ref),
+		v1alpha1.MachineList{}.OpenAPIModelName():                       schema_ferrite_apis_compute_v1alpha1_MachineList(ref),
+		v1alpha1.MachineNetworkInterface{}.OpenAPIModelName():           schema_ferrite_apis_compute_v1alpha1_MachineNetworkInterface(ref),
+		v1alpha1.MachineNetworkInterfaceStatus{}.OpenAPIModelName():     schema_ferrite_apis_compute_v1alpha1_MachineNetworkInterfaceStatus(ref),
+		v1alpha1.MachinePool{}.OpenAPIModelName():                       schema_ferrite_apis_compute_v1alpha1_MachinePool(ref),
+		v1alpha1.MachinePoolAddress{}.OpenAPIModelName():                schema_ferrite_apis_compute_v1alpha1_MachinePoolAddress(ref),
+		v1alpha1.MachinePoolList{}.OpenAPIModelName():                   schema_ferrite_apis_compute_v1alpha1_MachinePoolList(ref),
+		v1alpha1.MachinePoolSpec{}.OpenAPIModelName():                   schema_ferrite_apis_compute_v1alpha1_MachinePoolSpec(ref),
+		v1alpha1.MachinePoolStatus{}.OpenAPIModelName():                 schema_ferrite_apis_compute_v1alpha1_MachinePoolStatus(ref),
+		v1alpha1.MachineSpec{}.OpenAPIModelName():                       schema_ferrite_apis_compute_v1alpha1_MachineSpec(ref),
+		v1alpha1.MachineStatus{}.OpenAPIModelName():                     schema_ferrite_apis_compute_v1alpha1_MachineStatus(ref),
+		v1alpha1.MachineVolume{}.OpenAPIModelName():                     schema_ferrite_apis_compute_v1alpha1_MachineVolume(ref),
+		v1alpha1.MachineVolumeStatus{}.OpenAPIModelName():               schema_ferrite_apis_compute_v1alpha1_MachineVolumeStatus(ref),
+		v1alpha1.SecretKeySelector{}.OpenAPIModelName():                 schema_ferrite_apis_compute_v1alpha1_SecretKeySelector(ref),
+		corev1alpha1.ResourceQuota{}.OpenAPIModelName():                 schema_ferrite_apis_core_v1alpha1_ResourceQuota(ref),
+		corev1alpha1.ResourceQuotaList{}.OpenAPIModelName():             schema_ferrite_apis_core_v1alpha1_ResourceQuotaList(ref),
+		corev1alpha1.ResourceQuotaSpec{}.OpenAPIModelName():             schema_ferrite_apis_core_v1alpha1_ResourceQuotaSpec(ref),
+		corev1alpha1.ResourceQuotaStatus{}.OpenAPIModelName():           schema_ferrite_apis_core_v1alpha1_ResourceQuotaStatus(ref),
+		ipamv1alpha1.Prefix{}.OpenAPIModelName():                        schema_ferrite_apis_ipam_v1alpha1_Prefix(ref),
+		ipamv1alpha1.PrefixList{}.OpenAPIModelName():                    schema_ferrite_apis_ipam_v1alpha1_PrefixList(ref),
+		ipamv1alpha1.PrefixSpec{}.OpenAPIModelName():                    schema_ferrite_apis_ipam_v1alpha1_PrefixSpec(ref),
+		ipamv1alpha1.PrefixStatus{}.OpenAPIModelName():                  schema_ferrite_apis_ipam_v1alpha1_PrefixStatus(ref),
+		networkingv1alpha1.IPBlock{}.OpenAPIModelName():                 schema_ferrite_apis_networking_v1alpha1_IPBlock(ref),
+		networkingv1alpha1.IPSource{}.OpenAPIModelName():                schema_ferrite_apis_networking_v1alpha1_IPSource(ref),
+		networkingv1alpha1.LoadBalancer{}.OpenAPIModelName():            schema_ferrite_apis_networking_v1alpha1_LoadBalancer(ref),
+		networkingv1alpha1.LoadBalancerList{}.OpenAPIModelName():        schema_ferrite_apis_networking_v1alpha1_LoadBalancerList(ref),
+		networkingv1alpha1.LoadBalancerPort{}.OpenAPIModelName():        schema_ferrite_apis_networking_v1alpha1_LoadBalancerPort(ref),
+		networkingv1alpha1.LoadBalancerSpec{}.OpenAPIModelName():        schema_ferrite_apis_networking_v1alpha1_LoadBalancerSpec(ref),
+		networkingv1alpha1.LoadBalancerStatus{}.OpenAPIModelName():      schema_ferrite_apis_networking_v1alpha1_LoadBalancerStatus(ref),
+		networkingv1alpha1.NATGateway{}.OpenAPIModelName():              schema_ferrite_apis_networking_v1alpha1_NATGateway(ref),
+		networkingv1alpha1.NATGatewayList{}.OpenAPIModelName():          schema_ferrite_apis_networking_v1alpha1_NATGatewayList(ref),
+		networkingv1alpha1.NATGatewaySpec{}.OpenAPIModelName():          schema_ferrite_apis_networking_v1alpha1_NATGatewaySpec(ref),
+		networkingv1alpha1.NATGatewayStatus{}.OpenAPIModelName():        schema_ferrite_apis_networking_v1alpha1_NATGatewayStatus(ref),
+		networkingv1alpha1.Network{}.OpenAPIModelName():                 schema_ferrite_apis_networking_v1alpha1_Network(ref),
+		networkingv1alpha1.NetworkInterface{}.OpenAPIModelName():        schema_ferrite_apis_networking_v1alpha1_NetworkInterface(ref),
+		networkingv1alpha1.NetworkInterfaceList{}.OpenAPIModelName():    schema_ferrite_apis_networking_v1alpha1_NetworkInterfaceList(ref),
+		networkingv1alpha1.NetworkInterfaceSpec{}.OpenAPIModelName():    schema_ferrite_apis_networking_v1alpha1_NetworkInterfaceSpec(ref),
+		networkingv1alpha1.NetworkInterfaceStatus{}.OpenAPIModelName():  schema_ferrite_apis_networking_v1alpha1_NetworkInterfaceStatus(ref),
+		networkingv1alpha1.NetworkList{}.OpenAPIModelName():             schema_ferrite_apis_networking_v1alpha1_NetworkList(ref),
+		networkingv1alpha1.NetworkPeering{}.OpenAPIModelName():          schema_ferrite_apis_networking_v1alpha1_NetworkPeering(ref),
+		networkingv1alpha1.NetworkPeeringReference{}.OpenAPIModelName(): schema_ferrite_apis_networking_v1alpha1_NetworkPeeringReference(ref),
+		networkingv1alpha1.NetworkPolicy{}.OpenAPIModelName():           schema_ferrite_apis_networking_v1alpha1_NetworkPolicy(ref),
+		networkingv1alpha1.NetworkPolicyList{}.OpenAPIModelName():       schema_ferrite_apis_networking_v1alpha1_NetworkPolicyList(ref),
+		networkingv1alpha1.NetworkPolicyPeer{}.OpenAPIModelName():       schema_ferrite_apis_networking_v1alpha1_NetworkPolicyPeer(ref),
+		networkingv1alpha1.NetworkPolicyRule{}.OpenAPIModelName():       schema_ferrite_apis_networking_v1alpha1_NetworkPolicyRule(ref),
+		networkingv1alpha1.NetworkPolicySpec{}.OpenAPIModelName():       schema_ferrite_apis_networking_v1alpha1_NetworkPolicySpec(ref),
+		networkingv1alpha1.NetworkSpec{}.OpenAPIModelName():             schema_ferrite_apis_networking_v1alpha1_NetworkSpec(ref),
+		networkingv1alpha1.NetworkStatus{}.OpenAPIModelName():           schema_ferrite_apis_networking_v1alpha1_NetworkStatus(ref),
+		networkingv1alpha1.TargetReference{}.OpenAPIModelName():         schema_ferrite_apis_networking_v1alpha1_TargetReference(ref),
+		networkingv1alpha1.VirtualIP{}.OpenAPIModelName():               schema_ferrite_apis_networking_v1alpha1_VirtualIP(ref),
+		networkingv1alpha1.VirtualIPList{}.OpenAPIModelName():           schema_ferrite_apis_networking_v1alpha1_VirtualIPList(ref),
+		networkingv1alpha1.VirtualIPSpec{}.OpenAPIModelName():           schema_ferrite_apis_networking_v1alpha1_VirtualIPSpec(ref),
+		networkingv1alpha1.VirtualIPStatus{}.OpenAPIModelName():         schema_ferrite_apis_networking_v1alpha1_VirtualIPStatus(ref),
+		storagev1alpha1.ClaimReference{}.OpenAPIModelName():             schema_ferrite_apis_storage_v1alpha1_ClaimReference(ref),
+		storagev1alpha1.Volume{}.OpenAPIModelName():                     schema_ferrite_apis_storage_v1alpha1_Volume(ref),
+		storagev1alpha1.VolumeAccess{}.OpenAPIModelName():               schema_ferrite_apis_storage_v1alpha1_VolumeAccess(ref),
+		storagev1alpha1.VolumeClass{}.OpenAPIModelName():                schema_ferrite_apis_storage_v1alpha1_VolumeClass(ref),
+		storagev1alpha1.VolumeClassList{}.OpenAPIModelName():            schema_ferrite_apis_storage_v1alpha1_VolumeClassList(ref),
+		storagev1alpha1.VolumeList{}.OpenAPIModelName():                 schema_ferrite_apis_storage_v1alpha1_VolumeList(ref),
+		storagev1alpha1.VolumePool{}.OpenAPIModelName():                 schema_ferrite_apis_storage_v1alpha1_VolumePool(ref),
+		storagev1alpha1.VolumePoolList{}.OpenAPIModelName():             schema_ferrite_apis_storage_v1alpha1_VolumePoolList(ref),
+		storagev1alpha1.VolumePoolSpec{}.OpenAPIModelName():             schema_ferrite_apis_storage_v1alpha1_VolumePoolSpec(ref),
+		storagev1alpha1.VolumePoolStatus{}.OpenAPIModelName():           schema_ferrite_apis_storage_v1alpha1_VolumePoolStatus(ref),
+		storagev1alpha1.VolumeSnapshot{}.OpenAPIModelName():             schema_ferrite_apis_storage_v1alpha1_VolumeSnapshot(ref),
+		storagev1alpha1.VolumeSnapshotList{}.OpenAPIModelName():         schema_ferrite_apis_storage_v1alpha1_VolumeSnapshotList(ref),
+		storagev1alpha1.VolumeSnapshotSpec{}.OpenAPIModelName():         schema_ferrite_apis_storage_v1alpha1_VolumeSnapshotSpec(ref),
+		storagev1alpha1.VolumeSnapshotStatus{}.OpenAPIModelName():       schema_ferrite_apis_storage_v1alpha1_VolumeSnapshotStatus(ref),
+		storagev1alpha1.VolumeSpec{}.OpenAPIModelName():                 schema_ferrite_apis_storage_v1alpha1_VolumeSpec(ref),
+		storagev1alpha1.VolumeStatus{}.OpenAPIModelName():               schema_ferrite_apis_storage_v1alpha1_VolumeStatus(ref),
+		v1.AWSElasticBlockStoreVolumeSource{}.OpenAPIModelName():        schema_k8sio_api_core_v1_AWSElasticBlockStoreVolumeSource(ref),
+		v1.Affinity{}.OpenAPIModelName():                                schema_k8sio_api_core_v1_Affinity(ref),
+		v1.AppArmorProfile{}.OpenAPIModelName():                         schema_k8sio_api_core_v1_AppArmorProfile(ref),
+		v1.AttachedVolume{}.OpenAPIModelName():                          schema_k8sio_api_core_v1_AttachedVolume(ref),
+		v1.AvoidPods{}.OpenAPIModelName():                               schema_k8sio_api_core_v1_AvoidPods(ref),
+		v1.AzureDiskVolumeSource{}.OpenAPIModelName():                   schema_k8sio_api_core_v1_AzureDiskVolumeSource(ref),
+		v1.AzureFilePersistentVolumeSource{}.OpenAPIModelName():         schema_k8sio_api_core_v1_AzureFilePersistentVolumeSource(ref),
+		v1.AzureFileVolumeSource{}.OpenAPIModelName():                   schema_k8sio_api_core_v1_AzureFileVolumeSource(ref),
+		v1.Binding{}.OpenAPIModelName():                                 schema_k8sio_api_core_v1_Binding(ref),
+		v1.CSIPersistentVolumeSource{}.OpenAPIModelName():               schema_k8sio_api_core_v1_CSIPersistentVolumeSource(ref),
+		v1.CSIVolumeSource{}.OpenAPIModelName():                         schema_k8sio_api_core_v1_CSIVolumeSource(ref),
+		v1.Capabilities{}.OpenAPIModelName():                            schema_k8sio_api_core_v1_Capabilities(ref),
+		v1.CephFSPersistentVolumeSource{}.OpenAPIModelName():            schema_k8sio_api_core_v1_CephFSPersistentVolumeSource(ref),
+		v1.CephFSVolumeSource{}.OpenAPIModelName():                      schema_k8sio_api_core_v1_CephFSVolumeSource(ref),
+		v1.CinderPersistentVolumeSource{}.OpenAPIModelName():            schema_k8sio_api_core_v1_CinderPersistentVolumeSource(ref),
+		v1.CinderVolumeSource{}.OpenAPIModelName():                      schema_k8sio_api_core_v1_CinderVolumeSource(ref),
+		v1.ClientIPConfig{}.OpenAPIModelName():                          schema_k8sio_api_core_v1_ClientIPConfig(ref),
+		v1.ClusterTrustBundleProjection{}.OpenAPIModelName():            schema_k8sio_api_core_v1_ClusterTrustBundleProjection(ref),
+		v1.ComponentCondition{}.OpenAPIModelName():                      schema_k8sio_api_core_v1_ComponentCondition(ref),
+		v1.ComponentStatus{}.OpenAPIModelName():                         schema_k8sio_api_core_v1_ComponentStatus(ref),
+		v1.ComponentStatusList{}.OpenAPIModelName():                     schema_k8sio_api_core_v1_ComponentStatusList(ref),
+		v1.ConfigMap{}.OpenAPIModelName():                               schema_k8sio_api_core_v1_ConfigMap(ref),
+		v1.ConfigMapEnvSource{}.OpenAPIModelName():                      schema_k8sio_api_core_v1_ConfigMapEnvSource(ref),
+		v1.ConfigMapKeySelector{}.OpenAPIModelName():                    schema_k8sio_api_core_v1_ConfigMapKeySelector(ref),
+		v1.ConfigMapList{}.OpenAPIModelName():                           schema_k8sio_api_core_v1_ConfigMapList(ref),
+		v1.ConfigMapNodeConfigSource{}.OpenAPIModelName():               schema_k8sio_api_core_v1_ConfigMapNodeConfigSource(ref),
+		v1.ConfigMapProjection{}.OpenAPIModelName():                     schema_k8sio_api_core_v1_ConfigMapProjection(ref),
+		v1.ConfigMapVolumeSource{}.OpenAPIModelName():                   schema_k8sio_api_core_v1_ConfigMapVolumeSource(ref),
+		v1.Container{}.OpenAPIModelName():                               schema_k8sio_api_core_v1_Container(ref),
+		v1.ContainerExtendedResourceRequest{}.OpenAPIModelName():        schema_k8sio_api_core_v1_ContainerExtendedResourceRequest(ref),
+		v1.ContainerImage{}.OpenAPIModelName():                          schema_k8sio_api_core_v1_ContainerImage(ref),
+		v1.ContainerPort{}.OpenAPIModelName():                           schema_k8sio_api_core_v1_ContainerPort(ref),
+		v1.ContainerResizePolicy{}.OpenAPIModelName():                   schema_k8sio_api_core_v1_ContainerResizePolicy(ref),
+		v1.ContainerRestartRule{}.OpenAPIModelName():                    schema_k8sio_api_core_v1_ContainerRestartRule(ref),
+		v1.ContainerRestartRuleOnExitCodes{}.OpenAPIModelName():         schema_k8sio_api_core_v1_ContainerRestartRuleOnExitCodes(ref),
+		v1.ContainerState{}.OpenAPIModelName():                          schema_k8sio_api_core_v1_ContainerState(ref),
+		v1.ContainerStateRunning{}.OpenAPIModelName():                   schema_k8sio_api_core_v1_ContainerStateRunning(ref),
+		v1.ContainerStateTerminated{}.OpenAPIModelName():                schema_k8sio_api_core_v1_ContainerStateTerminated(ref),
+		v1.ContainerStateWaiting{}.OpenAPIModelName():                   schema_k8sio_api_core_v1_ContainerStateWaiting(ref),
+		v1.ContainerStatus{}.OpenAPIModelName():                         schema_k8sio_api_core_v1_ContainerStatus(ref),
+		v1.ContainerUser{}.OpenAPIModelName():                           schema_k8sio_api_core_v1_ContainerUser(ref),
+		v1.DaemonEndpoint{}.OpenAPIModelName():                          schema_k8sio_api_core_v1_DaemonEndpoint(ref),
+		v1.DownwardAPIProjection{}.OpenAPIModelName():                   schema_k8sio_api_core_v1_DownwardAPIProjection(ref),
+		v1.DownwardAPIVolumeFile{}.OpenAPIModelName():                   schema_k8sio_api_core_v1_DownwardAPIVolumeFile(ref),
+		v1.DownwardAPIVolumeSource{}.OpenAPIModelName():                 schema_k8sio_api_core_v1_DownwardAPIVolumeSource(ref),
+		v1.EmptyDirVolumeSource{}.OpenAPIModelName():                    schema_k8sio_api_core_v1_EmptyDirVolumeSource(ref),
+		v1.EndpointAddress{}.OpenAPIModelName():                         schema_k8sio_api_core_v1_EndpointAddress(ref),
+		v1.EndpointPort{}.OpenAPIModelName():                            schema_k8sio_api_core_v1_EndpointPort(ref),
+		v1.EndpointSubset{}.OpenAPIModelName():                          schema_k8sio_api_core_v1_EndpointSubset(ref),
+		v1.Endpoints{}.OpenAPIModelName():                               schema_k8sio_api_core_v1_Endpoints(ref),
+		v1.EndpointsList{}.OpenAPIModelName():                           schema_k8sio_api_core_v1_EndpointsList(ref),
+		v1.EnvFromSource{}.OpenAPIModelName():                           schema_k8sio_api_core_v1_EnvFromSource(ref),
+		v1.EnvVar{}.OpenAPIModelName():                                  schema_k8sio_api_core_v1_EnvVar(ref),
+		v1.EnvVarSource{}.OpenAPIModelName():                            schema_k8sio_api_core_v1_EnvVarSource(ref),
+		v1.EphemeralContainer{}.OpenAPIModelName():                      schema_k8sio_api_core_v1_EphemeralContainer(ref),
+		v1.EphemeralContainerCommon{}.OpenAPIModelName():                schema_k8sio_api_core_v1_EphemeralContainerCommon(ref),
+		v1.EphemeralVolumeSource{}.OpenAPIModelName():                   schema_k8sio_api_core_v1_EphemeralVolumeSource(ref),
+		v1.Event{}.OpenAPIModelName():                                   schema_k8sio_api_core_v1_Event(ref),
+		v1.EventList{}.OpenAPIModelName():                               schema_k8sio_api_core_v1_EventList(ref),
+		v1.EventSeries{}.OpenAPIModelName():                             schema_k8sio_api_core_v1_EventSeries(ref),
+		v1.EventSource{}.OpenAPIModelName():                             schema_k8sio_api_core_v1_EventSource(ref),
+		v1.EvictionResponder{}.OpenAPIModelName():                       schema_k8sio_api_core_v1_EvictionResponder(ref),
+		v1.ExecAction{}.OpenAPIModelName():                              schema_k8sio_api_core_v1_ExecAction(ref),
+		v1.FCVolumeSource{}.OpenAPIModelName():                          schema_k8sio_api_core_v1_FCVolumeSource(ref),
+		v1.FileKeySelector{}.OpenAPIModelName():                         schema_k8sio_api_core_v1_FileKeySelector(ref),
+		v1.FlexPersistentVolumeSource{}.OpenAPIModelName():              schema_k8sio_api_core_v1_FlexPersistentVolumeSource(ref),
+		v1.FlexVolumeSource{}.OpenAPIModelName():                        schema_k8sio_api_core_v1_FlexVolumeSource(ref),
+		v1.FlockerVolumeSource{}.OpenAPIModelName():                     schema_k8sio_api_core_v1_FlockerVolumeSource(ref),
+		v1.GCEPersistentDiskVolumeSource{}.OpenAPIModelName():           schema_k8sio_api_core_v1_GCEPersistentDiskVolumeSource(ref),
+		v1.GRPCAction{}.OpenAPIModelName():                              schema_k8sio_api_core_v1_GRPCAction(ref),
+		v1.GitRepoVolumeSource{}.OpenAPIModelName():                     schema_k8sio_api_core_v1_GitRepoVolumeSource(ref),
+		v1.GlusterfsPersistentVolumeSource{}.OpenAPIModelName():         schema_k8sio_api_core_v1_GlusterfsPersistentVolumeSource(ref),
+		v1.GlusterfsVolumeSource{}.OpenAPIModelName():                   schema_k8sio_api_core_v1_GlusterfsVolumeSource(ref),
+		v1.HTTPGetAction{}.OpenAPIModelName():                           schema_k8sio_api_core_v1_HTTPGetAction(ref),
+		v1.HTTPHeader{}.OpenAPIModelName():                              schema_k8sio_api_core_v1_HTTPHeader(ref),
+		v1.HostAlias{}.OpenAPIModelName():                               schema_k8sio_api_core_v1_HostAlias(ref),
+		v1.HostIP{}.OpenAPIModelName():                                  schema_k8sio_api_core_v1_HostIP(ref),
+		v1.HostPathVolumeSource{}.OpenAPIModelName():                    schema_k8sio_api_core_v1_HostPathVolumeSource(ref),
+		v1.ISCSIPersistentVolumeSource{}.OpenAPIModelName():             schema_k8sio_api_core_v1_ISCSIPersistentVolumeSource(ref),
+		v1.ISCSIVolumeSource{}.OpenAPIModelName():                       schema_k8sio_api_core_v1_ISCSIVolumeSource(ref),
+		v1.ImageVolumeSource{}.OpenAPIModelName():                       schema_k8sio_api_core_v1_ImageVolumeSource(ref),
+		v1.ImageVolumeStatus{}.OpenAPIModelName():                       schema_k8sio_api_core_v1_ImageVolumeStatus(ref),
+		v1.KeyToPath{}.OpenAPIModelName():                               schema_k8sio_api_core_v1_KeyToPath(ref),
+		v1.Lifecycle{}.OpenAPIModelName():                               schema_k8sio_api_core_v1_Lifecycle(ref),
+		v1.LifecycleHandler{}.OpenAPIModelName():                        schema_k8sio_api_core_v1_LifecycleHandler(ref),
+		v1.LimitRange{}.OpenAPIModelName():                              schema_k8sio_api_core_v1_LimitRange(ref),
+		v1.LimitRangeItem{}.OpenAPIModelName():                          schema_k8sio_api_core_v1_LimitRangeItem(ref),
+		v1.LimitRangeList{}.OpenAPIModelName():                          schema_k8sio_api_core_v1_LimitRangeList(ref),
+		v1.LimitRangeSpec{}.OpenAPIModelName():                          schema_k8sio_api_core_v1_LimitRangeSpec(ref),
+		v1.LinuxContainerUser{}.OpenAPIModelName():                      schema_k8sio_api_core_v1_LinuxContainerUser(ref),
+		v1.List{}.OpenAPIModelName():                                    schema_k8sio_api_core_v1_List(ref),
+		v1.LoadBalancerIngress{}.OpenAPIModelName():                     schema_k8sio_api_core_v1_LoadBalancerIngress(ref),
+		v1.LoadBalancerStatus{}.OpenAPIModelName():                      schema_k8sio_api_core_v1_LoadBalancerStatus(ref),
+		v1.LocalObjectReference{}.OpenAPIModelName():                    schema_k8sio_api_core_v1_LocalObjectReference(ref),
+		v1.LocalVolumeSource{}.OpenAPIModelName():                       schema_k8sio_api_core_v1_LocalVolumeSource(ref),
+		v1.ModifyVolumeStatus{}.OpenAPIModelName():                      schema_k8sio_api_core_v1_ModifyVolumeStatus(ref),
+		v1.NFSVolumeSource{}.OpenAPIModelName():                         schema_k8sio_api_core_v1_NFSVolumeSource(ref),
+		v1.Namespace{}.OpenAPIModelName():                               schema_k8sio_api_core_v1_Namespace(ref),
+		v1.NamespaceCondition{}.OpenAPIModelName():                      schema_k8sio_api_core_v1_NamespaceCondition(ref),
+		v1.NamespaceList{}.OpenAPIModelName():                           schema_k8sio_api_core_v1_NamespaceList(ref),
+		v1.NamespaceSpec{}.OpenAPIModelName():                           schema_k8sio_api_core_v1_NamespaceSpec(ref),
+		v1.NamespaceStatus{}.OpenAPIModelName():                         schema_k8sio_api_core_v1_NamespaceStatus(ref),
+		v1.Node{}.OpenAPIModelName():                                    schema_k8sio_api_core_v1_Node(ref),
+		v1.NodeAddress{}.OpenAPIModelName():                             schema_k8sio_api_core_v1_NodeAddress(ref),
+		v1.NodeAffinity{}.OpenAPIModelName():                            schema_k8sio_api_core_v1_NodeAffinity(ref),
+		v1.NodeAllocatableMappedResources{}.OpenAPIModelName():          schema_k8sio_api_core_v1_NodeAllocatableMappedResources(ref),
+		v1.NodeAllocatableOverheadResources{}.OpenAPIModelName():        schema_k8sio_api_core_v1_NodeAllocatableOverheadResources(ref),
+		v1.NodeAllocatableResourceClaimStatus{}.OpenAPIModelName():      schema_k8sio_api_core_v1_NodeAllocatableResourceClaimStatus(ref),
+		v1.NodeCondition{}.OpenAPIModelName():                           schema_k8sio_api_core_v1_NodeCondition(ref),
+		v1.NodeConfigSource{}.OpenAPIModelName():                        schema_k8sio_api_core_v1_NodeConfigSource(ref),
+		v1.NodeConfigStatus{}.OpenAPIModelName():                        schema_k8sio_api_core_v1_NodeConfigStatus(ref),
+		v1.NodeDaemonEndpoints{}.OpenAPIModelName():                     schema_k8sio_api_core_v1_NodeDaemonEndpoints(ref),
+		v1.NodeFeatures{}.OpenAPIModelName():                            schema_k8sio_api_core_v1_NodeFeatures(ref),
+		v1.NodeList{}.OpenAPIModelName():                                schema_k8sio_api_core_v1_NodeList(ref),
+		v1.NodePodPreemptionPolicy{}.OpenAPIModelName():                 schema_k8sio_api_core_v1_NodePodPreemptionPolicy(ref),
+		v1.NodeProxyOptions{}.OpenAPIModelName():                        schema_k8sio_api_core_v1_NodeProxyOptions(ref),
+		v1.NodeRuntimeHandler{}.OpenAPIModelName():                      schema_k8sio_api_core_v1_NodeRuntimeHandler(ref),
+		v1.NodeRuntimeHandlerFeatures{}.OpenAPIModelName():              schema_k8sio_api_core_v1_NodeRuntimeHandlerFeatures(ref),
+		v1.NodeSelector{}.OpenAPIModelName():                            schema_k8sio_api_core_v1_NodeSelector(ref),
+		v1.NodeSelectorRequirement{}.OpenAPIModelName():                 schema_k8sio_api_core_v1_NodeSelectorRequirement(ref),
+		v1.NodeSelectorTerm{}.OpenAPIModelName():                        schema_k8sio_api_core_v1_NodeSelectorTerm(ref),
+		v1.NodeSpec{}.OpenAPIModelName():                                schema_k8sio_api_core_v1_NodeSpec(ref),
+		v1.NodeStatus{}.OpenAPIModelName():                              schema_k8sio_api_core_v1_NodeStatus(ref),
+		v1.NodeSwapStatus{}.OpenAPIModelName():                          schema_k8sio_api_core_v1_NodeSwapStatus(ref),
+		v1.NodeSystemInfo{}.OpenAPIModelName():                          schema_k8sio_api_core_v1_NodeSystemInfo(ref),
+		v1.ObjectFieldSelector{}.OpenAPIModelName():                     schema_k8sio_api_core_v1_ObjectFieldSelector(ref),
+		v1.ObjectReference{}.OpenAPIModelName():                         schema_k8sio_api_core_v1_ObjectReference(ref),
+		v1.PersistentVolume{}.OpenAPIModelName():                        schema_k8sio_api_core_v1_PersistentVolume(ref),
+		v1.PersistentVolumeClaim{}.OpenAPIModelName():                   schema_k8sio_api_core_v1_PersistentVolumeClaim(ref),
+		v1.PersistentVolumeClaimCondition{}.OpenAPIModelName():          schema_k8sio_api_core_v1_PersistentVolumeClaimCondition(ref),
+		v1.PersistentVolumeClaimList{}.OpenAPIModelName():               schema_k8sio_api_core_v1_PersistentVolumeClaimList(ref),
+		v1.PersistentVolumeClaimSpec{}.OpenAPIModelName():               schema_k8sio_api_core_v1_PersistentVolumeClaimSpec(ref),
+		v1.PersistentVolumeClaimStatus{}.OpenAPIModelName():             schema_k8sio_api_core_v1_PersistentVolumeClaimStatus(ref),
+		v1.PersistentVolumeClaimTemplate{}.OpenAPIModelName():           schema_k8sio_api_core_v1_PersistentVolumeClaimTemplate(ref),
+		v1.PersistentVolumeClaimVolumeSource{}.OpenAPIModelName():       schema_k8sio_api_core_v1_PersistentVolumeClaimVolumeSource(ref),
+		v1.PersistentVolumeList{}.OpenAPIModelName():                    schema_k8sio_api_core_v1_PersistentVolumeList(ref),
+		v1.PersistentVolumeSource{}.OpenAPIModelName():                  schema_k8sio_api_core_v1_PersistentVolumeSource(ref),
+		v1.PersistentVolumeSpec{}.OpenAPIModelName():                    schema_k8sio_api_core_v1_PersistentVolumeSpec(ref),
+		v1.PersistentVolumeStatus{}.OpenAPIModelName():                  schema_k8sio_api_core_v1_PersistentVolumeStatus(ref),
+		v1.PhotonPersistentDiskVolumeSource{}.OpenAPIModelName():        schema_k8sio_api_core_v1_PhotonPersistentDiskVolumeSource(ref),
+		v1.Pod{}.OpenAPIModelName():                                     schema_k8sio_api_core_v1_Pod(ref),
+		v1.PodAffinity{}.OpenAPIModelName():                             schema_k8sio_api_core_v1_PodAffinity(ref),
+		v1.PodAffinityTerm{}.OpenAPIModelName():                         schema_k8sio_api_core_v1_PodAffinityTerm(ref),
+		v1.PodAntiAffinity{}.OpenAPIModelName():                         schema_k8sio_api_core_v1_PodAntiAffinity(ref),
+		v1.PodAttachOptions{}.OpenAPIModelName():                        schema_k8sio_api_core_v1_PodAttachOptions(ref),
+		v1.PodCertificateProjection{}.OpenAPIModelName():                schema_k8sio_api_core_v1_PodCertificateProjection(ref),
+		v1.PodCondition{}.OpenAPIModelName():                            schema_k8sio_api_core_v1_PodCondition(ref),
+		v1.PodDNSConfig{}.OpenAPIModelName():                            schema_k8sio_api_core_v1_PodDNSConfig(ref),
+		v1.PodDNSConfigOption{}.OpenAPIModelName():                      schema_k8sio_api_core_v1_PodDNSConfigOption(ref),
+		v1.PodExecOptions{}.OpenAPIModelName():                          schema_k8sio_api_core_v1_PodExecOptions(ref),
+		v1.PodExtendedResourceClaimStatus{}.OpenAPIModelName():          schema_k8sio_api_core_v1_PodExtendedResourceClaimStatus(ref),
+		v1.PodIP{}.OpenAPIModelName():                                   schema_k8sio_api_core_v1_PodIP(ref),
+		v1.PodList{}.OpenAPIModelName():                                 schema_k8sio_api_core_v1_PodList(ref),
+		v1.PodLogOptions{}.OpenAPIModelName():                           schema_k8sio_api_core_v1_PodLogOptions(ref),
+		v1.PodOS{}.OpenAPIModelName():                                   schema_k8sio_api_core_v1_PodOS(ref),
+		v1.PodPortForwardOptions{}.OpenAPIModelName():                   schema_k8sio_api_core_v1_PodPortForwardOptions(ref),
+		v1.PodProxyOptions{}.OpenAPIModelName():                         schema_k8sio_api_core_v1_PodProxyOptions(ref),
+		v1.PodReadinessGate{}.OpenAPIModelName():                        schema_k8sio_api_core_v1_PodReadinessGate(ref),
+		v1.PodResourceClaim{}.OpenAPIModelName():                        schema_k8sio_api_core_v1_PodResourceClaim(ref),
+		v1.PodResourceClaimStatus{}.OpenAPIModelName():                  schema_k8sio_api_core_v1_PodResourceClaimStatus(ref),
+		v1.PodSchedulingGate{}.OpenAPIModelName():                       schema_k8sio_api_core_v1_PodSchedulingGate(ref),
+		v1.PodSchedulingGroup{}.OpenAPIModelName():                      schema_k8sio_api_core_v1_PodSchedulingGroup(ref),
+		v1.PodSecurityContext{}.OpenAPIModelName():                      schema_k8sio_api_core_v1_PodSecurityContext(ref),
+		v1.PodSignature{}.OpenAPIModelName():                            schema_k8sio_api_core_v1_PodSignature(ref),
+		v1.PodSpec{}.OpenAPIModelName():                                 schema_k8sio_api_core_v1_PodSpec(ref),
+		v1.PodStatus{}.OpenAPIModelName():                               schema_k8sio_api_core_v1_PodStatus(ref),
+		v1.PodTemplate{}.OpenAPIModelName():                             schema_k8sio_api_core_v1_PodTemplate(ref),
+		v1.PodTemplateList{}.OpenAPIModelName():                         schema_k8sio_api_core_v1_PodTemplateList(ref),
+		v1.PodTemplateSpec{}.OpenAPIModelName():                         schema_k8sio_api_core_v1_PodTemplateSpec(ref),
+		v1.PodVolumeHealth{}.OpenAPIModelName():                         schema_k8sio_api_core_v1_PodVolumeHealth(ref),
+		v1.PortStatus{}.OpenAPIModelName():                              schema_k8sio_api_core_v1_PortStatus(ref),
+		v1.PortworxVolumeSource{}.OpenAPIModelName():                    schema_k8sio_api_core_v1_PortworxVolumeSource(ref),
+		v1.PreferAvoidPodsEntry{}.OpenAPIModelName():                    schema_k8sio_api_core_v1_PreferAvoidPodsEntry(ref),
+		v1.PreferredSchedulingTerm{}.OpenAPIModelName():                 schema_k8sio_api_core_v1_PreferredSchedulingTerm(ref),
+		v1.Probe{}.OpenAPIModelName():                                   schema_k8sio_api_core_v1_Probe(ref),
+		v1.ProbeHandler{}.OpenAPIModelName():                            schema_k8sio_api_core_v1_ProbeHandler(ref),
+		v1.ProjectedVolumeSource{}.OpenAPIModelName():                   schema_k8sio_api_core_v1_ProjectedVolumeSource(ref),
+		v1.QuobyteVolumeSource{}.OpenAPIModelName():                     schema_k8sio_api_core_v1_QuobyteVolumeSource(ref),
+		v1.RBDPersistentVolumeSource{}.OpenAPIModelName():               schema_k8sio_api_core_v1_RBDPersistentVolumeSource(ref),
+		v1.RBDVolumeSource{}.OpenAPIModelName():                         schema_k8sio_api_core_v1_RBDVolumeSource(ref),
+		v1.RangeAllocation{}.OpenAPIModelName():                         schema_k8sio_api_core_v1_RangeAllocation(ref),
+		v1.ReplicationController{}.OpenAPIModelName():                   schema_k8sio_api_core_v1_ReplicationController(ref),
+		v1.ReplicationControllerCondition{}.OpenAPIModelName():          schema_k8sio_api_core_v1_ReplicationControllerCondition(ref),
+		v1.ReplicationControllerList{}.OpenAPIModelName():               schema_k8sio_api_core_v1_ReplicationControllerList(ref),
+		v1.ReplicationControllerSpec{}.OpenAPIModelName():               schema_k8sio_api_core_v1_ReplicationControllerSpec(ref),
+		v1.ReplicationControllerStatus{}.OpenAPIModelName():             schema_k8sio_api_core_v1_ReplicationControllerStatus(ref),
+		v1.ResourceClaim{}.OpenAPIModelName():                           schema_k8sio_api_core_v1_ResourceClaim(ref),
+		v1.ResourceFieldSelector{}.OpenAPIModelName():                   schema_k8sio_api_core_v1_ResourceFieldSelector(ref),
+		v1.ResourceHealth{}.OpenAPIModelName():                          schema_k8sio_api_core_v1_ResourceHealth(ref),
+		v1.ResourceQuota{}.OpenAPIModelName():                           schema_k8sio_api_core_v1_ResourceQuota(ref),
+		v1.ResourceQuotaList{}.OpenAPIModelName():                       schema_k8sio_api_core_v1_ResourceQuotaList(ref),
+		v1.ResourceQuotaSpec{}.OpenAPIModelName():                       schema_k8sio_api_core_v1_ResourceQuotaSpec(ref),
+		v1.ResourceQuotaStatus{}.OpenAPIModelName():                     schema_k8sio_api_core_v1_ResourceQuotaStatus(ref),
+		v1.ResourceRequirements{}.OpenAPIModelName():                    schema_k8sio_api_core_v1_ResourceRequirements(ref),
+		v1.ResourceStatus{}.OpenAPIModelName():                          schema_k8sio_api_core_v1_ResourceStatus(ref),
+		v1.SELinuxOptions{}.OpenAPIModelName():                          schema_k8sio_api_core_v1_SELinuxOptions(ref),
+		v1.ScaleIOPersistentVolumeSource{}.OpenAPIModelName():           schema_k8sio_api_core_v1_ScaleIOPersistentVolumeSource(ref),
+		v1.ScaleIOVolumeSource{}.OpenAPIModelName():                     schema_k8sio_api_core_v1_ScaleIOVolumeSource(ref),
+		v1.ScopeSelector{}.OpenAPIModelName():                           schema_k8sio_api_core_v1_ScopeSelector(ref),
+		v1.ScopedResourceSelectorRequirement{}.OpenAPIModelName():       schema_k8sio_api_core_v1_ScopedResourceSelectorRequirement(ref),
+		v1.SeccompProfile{}.OpenAPIModelName():                          schema_k8sio_api_core_v1_SeccompProfile(ref),
+		v1.Secret{}.OpenAPIModelName():                                  schema_k8sio_api_core_v1_Secret(ref),
+		v1.SecretEnvSource{}.OpenAPIModelName():                         schema_k8sio_api_core_v1_SecretEnvSource(ref),
+		v1.SecretKeySelector{}.OpenAPIModelName():                       schema_k8sio_api_core_v1_SecretKeySelector(ref),
+		v1.SecretList{}.OpenAPIModelName():                              schema_k8sio_api_core_v1_SecretList(ref),
+		v1.SecretProjection{}.OpenAPIModelName():                        schema_k8sio_api_core_v1_SecretProjection(ref),
+		v1.SecretReference{}.OpenAPIModelName():                         schema_k8sio_api_core_v1_SecretReference(ref),
+		v1.SecretVolumeSource{}.OpenAPIModelName():                      schema_k8sio_api_core_v1_SecretVolumeSource(ref),
+		v1.SecurityContext{}.OpenAPIModelName():                         schema_k8sio_api_core_v1_SecurityContext(ref),
+		v1.SerializedReference{}.OpenAPIModelName():                     schema_k8sio_api_core_v1_SerializedReference(ref),
+		v1.Service{}.OpenAPIModelName():                                 schema_k8sio_api_core_v1_Service(ref),
+		v1.ServiceAccount{}.OpenAPIModelName():                          schema_k8sio_api_core_v1_ServiceAccount(ref),
+		v1.ServiceAccountList{}.OpenAPIModelName():                      schema_k8sio_api_core_v1_ServiceAccountList(ref),
+		v1.ServiceAccountTokenProjection{}.OpenAPIModelName():           schema_k8sio_api_core_v1_ServiceAccountTokenProjection(ref),
+		v1.ServiceList{}.OpenAPIModelName():                             schema_k8sio_api_core_v1_ServiceList(ref),
+		v1.ServicePort{}.OpenAPIModelName():                             schema_k8sio_api_core_v1_ServicePort(ref),
+		v1.ServiceProxyOptions{}.OpenAPIModelName():                     schema_k8sio_api_core_v1_ServiceProxyOptions(ref),
+		v1.ServiceSpec{}.OpenAPIModelName():                             schema_k8sio_api_core_v1_ServiceSpec(ref),
+		v1.ServiceStatus{}.OpenAPIModelName():                           schema_k8sio_api_core_v1_ServiceStatus(ref),
+		v1.SessionAffinityConfig{}.OpenAPIModelName():                   schema_k8sio_api_core_v1_SessionAffinityConfig(ref),
+		v1.SleepAction{}.OpenAPIModelName():                             schema_k8sio_api_core_v1_SleepAction(ref),
+		v1.StorageOSPersistentVolumeSource{}.OpenAPIModelName():         schema_k8sio_api_core_v1_StorageOSPersistentVolumeSource(ref),
+		v1.StorageOSVolumeSource{}.OpenAPIModelName():                   schema_k8sio_api_core_v1_StorageOSVolumeSource(ref),
+		v1.Sysctl{}.OpenAPIModelName():                                  schema_k8sio_api_core_v1_Sysctl(ref),
+		v1.TCPSocketAction{}.OpenAPIModelName():                         schema_k8sio_api_core_v1_TCPSocketAction(ref),
+		v1.Taint{}.OpenAPIModelName():                                   schema_k8sio_api_core_v1_Taint(ref),
+		v1.Toleration{}.OpenAPIModelName():                              schema_k8sio_api_core_v1_Toleration(ref),
+		v1.TopologySelectorLabelRequirement{}.OpenAPIModelName():        schema_k8sio_api_core_v1_TopologySelectorLabelRequirement(ref),
+		v1.TopologySelectorTerm{}.OpenAPIModelName():                    schema_k8sio_api_core_v1_TopologySelectorTerm(ref),
+		v1.TopologySpreadConstraint{}.OpenAPIModelName():                schema_k8sio_api_core_v1_TopologySpreadConstraint(ref),
+		v1.TypedLocalObjectReference{}.OpenAPIModelName():               schema_k8sio_api_core_v1_TypedLocalObjectReference(ref),
+		v1.TypedObjectReference{}.OpenAPIModelName():                    schema_k8sio_api_core_v1_TypedObjectReference(ref),
+		v1.Volume{}.OpenAPIModelName():                                  schema_k8sio_api_core_v1_Volume(ref),
+		v1.VolumeDevice{}.OpenAPIModelName():                            schema_k8sio_api_core_v1_VolumeDevice(ref),
+		v1.VolumeHealthCondition{}.OpenAPIModelName():                   schema_k8sio_api_core_v1_VolumeHealthCondition(ref),
+		v1.VolumeHealthStatus{}.OpenAPIModelName():                      schema_k8sio_api_core_v1_VolumeHealthStatus(ref),
+		v1.VolumeMount{}.OpenAPIModelName():                             schema_k8sio_api_core_v1_VolumeMount(ref),
+		v1.VolumeMountStatus{}.OpenAPIModelName():                       schema_k8sio_api_core_v1_VolumeMountStatus(ref),
+		v1.VolumeNodeAffinity{}.OpenAPIModelName():                      schema_k8sio_api_core_v1_VolumeNodeAffinity(ref),
+		v1.VolumeProjection{}.OpenAPIModelName():                        schema_k8sio_api_core_v1_VolumeProjection(ref),
+		v1.VolumeResourceRequirements{}.OpenAPIModelName():              schema_k8sio_api_core_v1_VolumeResourceRequirements(ref),
+		v1.VolumeSource{}.OpenAPIModelName():                            schema_k8sio_api_core_v1_VolumeSource(ref),
+		v1.VolumeStatus{}.OpenAPIModelName():                            schema_k8sio_api_core_v1_VolumeStatus(ref),
+		v1.VsphereVirtualDiskVolumeSource{}.OpenAPIModelName():          schema_k8sio_api_core_v1_VsphereVirtualDiskVolumeSource(ref),
+		v1.WeightedPodAffinityTerm{}.OpenAPIModelName():                 schema_k8sio_api_core_v1_WeightedPodAffinityTerm(ref),
+		v1.WindowsSecurityContextOptions{}.OpenAPIModelName():           schema_k8sio_api_core_v1_WindowsSecurityContextOptions(ref),
+		resource.Quantity{}.OpenAPIModelName():                          schema_apimachinery_pkg_api_resource_Quantity(ref),
+		metav1.APIGroup{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_APIGroup(ref),
+		metav1.APIGroupList{}.OpenAPIModelName():                        schema_pkg_apis_meta_v1_APIGroupList(ref),
+		metav1.APIResource{}.OpenAPIModelName():                         schema_pkg_apis_meta_v1_APIResource(ref),
+		metav1.APIResourceList{}.OpenAPIModelName():                     schema_pkg_apis_meta_v1_APIResourceList(ref),
+		metav1.APIVersions{}.OpenAPIModelName():                         schema_pkg_apis_meta_v1_APIVersions(ref),
+		metav1.ApplyOptions{}.OpenAPIModelName():                        schema_pkg_apis_meta_v1_ApplyOptions(ref),
+		metav1.Condition{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_Condition(ref),
+		metav1.CreateOptions{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_CreateOptions(ref),
+		metav1.DeleteOptions{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_DeleteOptions(ref),
+		metav1.Duration{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_Duration(ref),
+		metav1.FieldSelectorRequirement{}.OpenAPIModelName():            schema_pkg_apis_meta_v1_FieldSelectorRequirement(ref),
+		metav1.FieldsV1{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_FieldsV1(ref),
+		metav1.GetOptions{}.OpenAPIModelName():                          schema_pkg_apis_meta_v1_GetOptions(ref),
+		metav1.GroupKind{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_GroupKind(ref),
+		metav1.GroupResource{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_GroupResource(ref),
+		metav1.GroupVersion{}.OpenAPIModelName():                        schema_pkg_apis_meta_v1_GroupVersion(ref),
+		metav1.GroupVersionForDiscovery{}.OpenAPIModelName():            schema_pkg_apis_meta_v1_GroupVersionForDiscovery(ref),
+		metav1.GroupVersionKind{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_GroupVersionKind(ref),
+		metav1.GroupVersionResource{}.OpenAPIModelName():                schema_pkg_apis_meta_v1_GroupVersionResource(ref),
+		metav1.InternalEvent{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_InternalEvent(ref),
+		metav1.LabelSelector{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_LabelSelector(ref),
+		metav1.LabelSelectorRequirement{}.OpenAPIModelName():            schema_pkg_apis_meta_v1_LabelSelectorRequirement(ref),
+		metav1.List{}.OpenAPIModelName():                                schema_pkg_apis_meta_v1_List(ref),
+		metav1.ListMeta{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_ListMeta(ref),
+		metav1.ListOptions{}.OpenAPIModelName():                         schema_pkg_apis_meta_v1_ListOptions(ref),
+		metav1.ManagedFieldsEntry{}.OpenAPIModelName():                  schema_pkg_apis_meta_v1_ManagedFieldsEntry(ref),
+		metav1.MicroTime{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_MicroTime(ref),
+		metav1.ObjectMeta{}.OpenAPIModelName():                          schema_pkg_apis_meta_v1_ObjectMeta(ref),
+		metav1.OwnerReference{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_OwnerReference(ref),
+		metav1.PartialObjectMetadata{}.OpenAPIModelName():               schema_pkg_apis_meta_v1_PartialObjectMetadata(ref),
+		metav1.PartialObjectMetadataList{}.OpenAPIModelName():           schema_pkg_apis_meta_v1_PartialObjectMetadataList(ref),
+		metav1.Patch{}.OpenAPIModelName():                               schema_pkg_apis_meta_v1_Patch(ref),
+		metav1.PatchOptions{}.OpenAPIModelName():                        schema_pkg_apis_meta_v1_PatchOptions(ref),
+		metav1.Preconditions{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_Preconditions(ref),
+		metav1.RootPaths{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_RootPaths(ref),
+		metav1.ServerAddressByClientCIDR{}.OpenAPIModelName():           schema_pkg_apis_meta_v1_ServerAddressByClientCIDR(ref),
+		metav1.ShardInfo{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_ShardInfo(ref),
+		metav1.Status{}.OpenAPIModelName():                              schema_pkg_apis_meta_v1_Status(ref),
+		metav1.StatusCause{}.OpenAPIModelName():                         schema_pkg_apis_meta_v1_StatusCause(ref),
+		metav1.StatusDetails{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_StatusDetails(ref),
+		metav1.Table{}.OpenAPIModelName():                               schema_pkg_apis_meta_v1_Table(ref),
+		metav1.TableColumnDefinition{}.OpenAPIModelName():               schema_pkg_apis_meta_v1_TableColumnDefinition(ref),
+		metav1.TableOptions{}.OpenAPIModelName():                        schema_pkg_apis_meta_v1_TableOptions(ref),
+		metav1.TableRow{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_TableRow(ref),
+		metav1.TableRowCondition{}.OpenAPIModelName():                   schema_pkg_apis_meta_v1_TableRowCondition(ref),
+		metav1.Time{}.OpenAPIModelName():                                schema_pkg_apis_meta_v1_Time(ref),
+		metav1.Timestamp{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_Timestamp(ref),
+		metav1.TypeMeta{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_TypeMeta(ref),
+		metav1.UpdateOptions{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_UpdateOptions(ref),
+		metav1.WatchEvent{}.OpenAPIModelName():                          schema_pkg_apis_meta_v1_WatchEvent(ref),
+		runtime.RawExtension{}.OpenAPIModelName():                       schema_k8sio_apimachinery_pkg_runtime_RawExtension(ref),
+		runtime.TypeMeta{}.OpenAPIModelName():                           schema_k8sio_apimachinery_pkg_runtime_TypeMeta(ref),
+		runtime.Unknown{}.OpenAPIModelName():                            schema_k8sio_apimachinery_pkg_runtime_Unknown(ref),
+		version.Info{}.OpenAPIModelName():                               schema_k8sio_apimachinery_pkg_version_Info(ref),
 	}
 }
 
@@ -555,21 +560,21 @@ func schema_ferrite_apis_compute_v1alpha1_Machine(ref common.ReferenceCallback) 
 						SchemaProps: spec.SchemaProps{
 							Description: "Spec is the desired state of the machine.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachineSpec"),
+							Ref:         ref(v1alpha1.MachineSpec{}.OpenAPIModelName()),
 						},
 					},
 					"status": {
 						SchemaProps: spec.SchemaProps{
 							Description: "Status is the observed state of the machine, written by the poollet.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachineStatus"),
+							Ref:         ref(v1alpha1.MachineStatus{}.OpenAPIModelName()),
 						},
 					},
 				},
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachineSpec", "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachineStatus", metav1.ObjectMeta{}.OpenAPIModelName()},
+			v1alpha1.MachineSpec{}.OpenAPIModelName(), v1alpha1.MachineStatus{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -657,7 +662,7 @@ func schema_ferrite_apis_compute_v1alpha1_MachineClassList(ref common.ReferenceC
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachineClass"),
+										Ref: ref(v1alpha1.MachineClass{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -668,7 +673,7 @@ func schema_ferrite_apis_compute_v1alpha1_MachineClassList(ref common.ReferenceC
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachineClass", metav1.ListMeta{}.OpenAPIModelName()},
+			v1alpha1.MachineClass{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -706,7 +711,7 @@ func schema_ferrite_apis_compute_v1alpha1_MachineList(ref common.ReferenceCallba
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.Machine"),
+										Ref: ref(v1alpha1.Machine{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -717,7 +722,7 @@ func schema_ferrite_apis_compute_v1alpha1_MachineList(ref common.ReferenceCallba
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.Machine", metav1.ListMeta{}.OpenAPIModelName()},
+			v1alpha1.Machine{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -745,7 +750,7 @@ func schema_ferrite_apis_compute_v1alpha1_MachineNetworkInterface(ref common.Ref
 					"ephemeral": {
 						SchemaProps: spec.SchemaProps{
 							Description: "Ephemeral creates a NetworkInterface owned by the machine and deleted with it.",
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.EphemeralNetworkInterfaceSource"),
+							Ref:         ref(v1alpha1.EphemeralNetworkInterfaceSource{}.OpenAPIModelName()),
 						},
 					},
 				},
@@ -753,7 +758,7 @@ func schema_ferrite_apis_compute_v1alpha1_MachineNetworkInterface(ref common.Ref
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.EphemeralNetworkInterfaceSource", v1.LocalObjectReference{}.OpenAPIModelName()},
+			v1alpha1.EphemeralNetworkInterfaceSource{}.OpenAPIModelName(), v1.LocalObjectReference{}.OpenAPIModelName()},
 	}
 }
 
@@ -843,21 +848,21 @@ func schema_ferrite_apis_compute_v1alpha1_MachinePool(ref common.ReferenceCallba
 						SchemaProps: spec.SchemaProps{
 							Description: "Spec is the desired state of the pool.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachinePoolSpec"),
+							Ref:         ref(v1alpha1.MachinePoolSpec{}.OpenAPIModelName()),
 						},
 					},
 					"status": {
 						SchemaProps: spec.SchemaProps{
 							Description: "Status is the observed state of the pool, written by its poollet.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachinePoolStatus"),
+							Ref:         ref(v1alpha1.MachinePoolStatus{}.OpenAPIModelName()),
 						},
 					},
 				},
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachinePoolSpec", "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachinePoolStatus", metav1.ObjectMeta{}.OpenAPIModelName()},
+			v1alpha1.MachinePoolSpec{}.OpenAPIModelName(), v1alpha1.MachinePoolStatus{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -925,7 +930,7 @@ func schema_ferrite_apis_compute_v1alpha1_MachinePoolList(ref common.ReferenceCa
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachinePool"),
+										Ref: ref(v1alpha1.MachinePool{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -936,7 +941,7 @@ func schema_ferrite_apis_compute_v1alpha1_MachinePoolList(ref common.ReferenceCa
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachinePool", metav1.ListMeta{}.OpenAPIModelName()},
+			v1alpha1.MachinePool{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -1055,7 +1060,7 @@ func schema_ferrite_apis_compute_v1alpha1_MachinePoolStatus(ref common.Reference
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachinePoolAddress"),
+										Ref: ref(v1alpha1.MachinePoolAddress{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -1072,7 +1077,7 @@ func schema_ferrite_apis_compute_v1alpha1_MachinePoolStatus(ref common.Reference
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachinePoolAddress", resource.Quantity{}.OpenAPIModelName(), metav1.Condition{}.OpenAPIModelName()},
+			v1alpha1.MachinePoolAddress{}.OpenAPIModelName(), resource.Quantity{}.OpenAPIModelName(), metav1.Condition{}.OpenAPIModelName()},
 	}
 }
 
@@ -1128,7 +1133,7 @@ func schema_ferrite_apis_compute_v1alpha1_MachineSpec(ref common.ReferenceCallba
 					"ignitionRef": {
 						SchemaProps: spec.SchemaProps{
 							Description: "IgnitionRef references a Secret in the machine's namespace holding ignition or cloud-init user data.",
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.SecretKeySelector"),
+							Ref:         ref(v1alpha1.SecretKeySelector{}.OpenAPIModelName()),
 						},
 					},
 					"volumes": {
@@ -1146,7 +1151,7 @@ func schema_ferrite_apis_compute_v1alpha1_MachineSpec(ref common.ReferenceCallba
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachineVolume"),
+										Ref: ref(v1alpha1.MachineVolume{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -1167,7 +1172,7 @@ func schema_ferrite_apis_compute_v1alpha1_MachineSpec(ref common.ReferenceCallba
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachineNetworkInterface"),
+										Ref: ref(v1alpha1.MachineNetworkInterface{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -1196,7 +1201,7 @@ func schema_ferrite_apis_compute_v1alpha1_MachineSpec(ref common.ReferenceCallba
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachineNetworkInterface", "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachineVolume", "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.SecretKeySelector", v1.LocalObjectReference{}.OpenAPIModelName(), v1.Toleration{}.OpenAPIModelName()},
+			v1alpha1.MachineNetworkInterface{}.OpenAPIModelName(), v1alpha1.MachineVolume{}.OpenAPIModelName(), v1alpha1.SecretKeySelector{}.OpenAPIModelName(), v1.LocalObjectReference{}.OpenAPIModelName(), v1.Toleration{}.OpenAPIModelName()},
 	}
 }
 
@@ -1264,7 +1269,7 @@ func schema_ferrite_apis_compute_v1alpha1_MachineStatus(ref common.ReferenceCall
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachineVolumeStatus"),
+										Ref: ref(v1alpha1.MachineVolumeStatus{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -1285,7 +1290,7 @@ func schema_ferrite_apis_compute_v1alpha1_MachineStatus(ref common.ReferenceCall
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachineNetworkInterfaceStatus"),
+										Ref: ref(v1alpha1.MachineNetworkInterfaceStatus{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -1295,7 +1300,7 @@ func schema_ferrite_apis_compute_v1alpha1_MachineStatus(ref common.ReferenceCall
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachineNetworkInterfaceStatus", "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachineVolumeStatus", metav1.Condition{}.OpenAPIModelName()},
+			v1alpha1.MachineNetworkInterfaceStatus{}.OpenAPIModelName(), v1alpha1.MachineVolumeStatus{}.OpenAPIModelName(), metav1.Condition{}.OpenAPIModelName()},
 	}
 }
 
@@ -1330,13 +1335,13 @@ func schema_ferrite_apis_compute_v1alpha1_MachineVolume(ref common.ReferenceCall
 					"ephemeral": {
 						SchemaProps: spec.SchemaProps{
 							Description: "Ephemeral creates a Volume owned by the machine and deleted with it.",
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.EphemeralVolumeSource"),
+							Ref:         ref(v1alpha1.EphemeralVolumeSource{}.OpenAPIModelName()),
 						},
 					},
 					"emptyDisk": {
 						SchemaProps: spec.SchemaProps{
 							Description: "EmptyDisk is a scratch disk local to the hypervisor; its data is lost with the machine.",
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.EmptyDiskSource"),
+							Ref:         ref(v1alpha1.EmptyDiskSource{}.OpenAPIModelName()),
 						},
 					},
 				},
@@ -1344,7 +1349,7 @@ func schema_ferrite_apis_compute_v1alpha1_MachineVolume(ref common.ReferenceCall
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.EmptyDiskSource", "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.EphemeralVolumeSource", v1.LocalObjectReference{}.OpenAPIModelName()},
+			v1alpha1.EmptyDiskSource{}.OpenAPIModelName(), v1alpha1.EphemeralVolumeSource{}.OpenAPIModelName(), v1.LocalObjectReference{}.OpenAPIModelName()},
 	}
 }
 
@@ -1444,21 +1449,21 @@ func schema_ferrite_apis_core_v1alpha1_ResourceQuota(ref common.ReferenceCallbac
 						SchemaProps: spec.SchemaProps{
 							Description: "Spec is the desired state of the quota.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/core/v1alpha1.ResourceQuotaSpec"),
+							Ref:         ref(corev1alpha1.ResourceQuotaSpec{}.OpenAPIModelName()),
 						},
 					},
 					"status": {
 						SchemaProps: spec.SchemaProps{
 							Description: "Status is the observed use, kept current by the quota controller.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/core/v1alpha1.ResourceQuotaStatus"),
+							Ref:         ref(corev1alpha1.ResourceQuotaStatus{}.OpenAPIModelName()),
 						},
 					},
 				},
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/core/v1alpha1.ResourceQuotaSpec", "github.com/ferrite-dev/ferrite/apis/core/v1alpha1.ResourceQuotaStatus", metav1.ObjectMeta{}.OpenAPIModelName()},
+			corev1alpha1.ResourceQuotaSpec{}.OpenAPIModelName(), corev1alpha1.ResourceQuotaStatus{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -1496,7 +1501,7 @@ func schema_ferrite_apis_core_v1alpha1_ResourceQuotaList(ref common.ReferenceCal
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/ferrite-dev/ferrite/apis/core/v1alpha1.ResourceQuota"),
+										Ref: ref(corev1alpha1.ResourceQuota{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -1507,7 +1512,7 @@ func schema_ferrite_apis_core_v1alpha1_ResourceQuotaList(ref common.ReferenceCal
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/core/v1alpha1.ResourceQuota", metav1.ListMeta{}.OpenAPIModelName()},
+			corev1alpha1.ResourceQuota{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -1622,21 +1627,21 @@ func schema_ferrite_apis_ipam_v1alpha1_Prefix(ref common.ReferenceCallback) comm
 						SchemaProps: spec.SchemaProps{
 							Description: "Spec is the desired state of the prefix.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/ipam/v1alpha1.PrefixSpec"),
+							Ref:         ref(ipamv1alpha1.PrefixSpec{}.OpenAPIModelName()),
 						},
 					},
 					"status": {
 						SchemaProps: spec.SchemaProps{
 							Description: "Status is the observed state of the prefix.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/ipam/v1alpha1.PrefixStatus"),
+							Ref:         ref(ipamv1alpha1.PrefixStatus{}.OpenAPIModelName()),
 						},
 					},
 				},
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/ipam/v1alpha1.PrefixSpec", "github.com/ferrite-dev/ferrite/apis/ipam/v1alpha1.PrefixStatus", metav1.ObjectMeta{}.OpenAPIModelName()},
+			ipamv1alpha1.PrefixSpec{}.OpenAPIModelName(), ipamv1alpha1.PrefixStatus{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -1674,7 +1679,7 @@ func schema_ferrite_apis_ipam_v1alpha1_PrefixList(ref common.ReferenceCallback) 
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/ferrite-dev/ferrite/apis/ipam/v1alpha1.Prefix"),
+										Ref: ref(ipamv1alpha1.Prefix{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -1685,7 +1690,7 @@ func schema_ferrite_apis_ipam_v1alpha1_PrefixList(ref common.ReferenceCallback) 
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/ipam/v1alpha1.Prefix", metav1.ListMeta{}.OpenAPIModelName()},
+			ipamv1alpha1.Prefix{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -1901,21 +1906,21 @@ func schema_ferrite_apis_networking_v1alpha1_LoadBalancer(ref common.ReferenceCa
 						SchemaProps: spec.SchemaProps{
 							Description: "Spec is the desired state of the load balancer.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.LoadBalancerSpec"),
+							Ref:         ref(networkingv1alpha1.LoadBalancerSpec{}.OpenAPIModelName()),
 						},
 					},
 					"status": {
 						SchemaProps: spec.SchemaProps{
 							Description: "Status is the observed state of the load balancer.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.LoadBalancerStatus"),
+							Ref:         ref(networkingv1alpha1.LoadBalancerStatus{}.OpenAPIModelName()),
 						},
 					},
 				},
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.LoadBalancerSpec", "github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.LoadBalancerStatus", metav1.ObjectMeta{}.OpenAPIModelName()},
+			networkingv1alpha1.LoadBalancerSpec{}.OpenAPIModelName(), networkingv1alpha1.LoadBalancerStatus{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -1953,7 +1958,7 @@ func schema_ferrite_apis_networking_v1alpha1_LoadBalancerList(ref common.Referen
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.LoadBalancer"),
+										Ref: ref(networkingv1alpha1.LoadBalancer{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -1964,7 +1969,7 @@ func schema_ferrite_apis_networking_v1alpha1_LoadBalancerList(ref common.Referen
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.LoadBalancer", metav1.ListMeta{}.OpenAPIModelName()},
+			networkingv1alpha1.LoadBalancer{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -2065,7 +2070,7 @@ func schema_ferrite_apis_networking_v1alpha1_LoadBalancerSpec(ref common.Referen
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.LoadBalancerPort"),
+										Ref: ref(networkingv1alpha1.LoadBalancerPort{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -2076,7 +2081,7 @@ func schema_ferrite_apis_networking_v1alpha1_LoadBalancerSpec(ref common.Referen
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.LoadBalancerPort", v1.LocalObjectReference{}.OpenAPIModelName(), metav1.LabelSelector{}.OpenAPIModelName()},
+			networkingv1alpha1.LoadBalancerPort{}.OpenAPIModelName(), v1.LocalObjectReference{}.OpenAPIModelName(), metav1.LabelSelector{}.OpenAPIModelName()},
 	}
 }
 
@@ -2150,21 +2155,21 @@ func schema_ferrite_apis_networking_v1alpha1_NATGateway(ref common.ReferenceCall
 						SchemaProps: spec.SchemaProps{
 							Description: "Spec is the desired state of the gateway.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NATGatewaySpec"),
+							Ref:         ref(networkingv1alpha1.NATGatewaySpec{}.OpenAPIModelName()),
 						},
 					},
 					"status": {
 						SchemaProps: spec.SchemaProps{
 							Description: "Status is the observed state of the gateway.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NATGatewayStatus"),
+							Ref:         ref(networkingv1alpha1.NATGatewayStatus{}.OpenAPIModelName()),
 						},
 					},
 				},
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NATGatewaySpec", "github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NATGatewayStatus", metav1.ObjectMeta{}.OpenAPIModelName()},
+			networkingv1alpha1.NATGatewaySpec{}.OpenAPIModelName(), networkingv1alpha1.NATGatewayStatus{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -2202,7 +2207,7 @@ func schema_ferrite_apis_networking_v1alpha1_NATGatewayList(ref common.Reference
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NATGateway"),
+										Ref: ref(networkingv1alpha1.NATGateway{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -2213,7 +2218,7 @@ func schema_ferrite_apis_networking_v1alpha1_NATGatewayList(ref common.Reference
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NATGateway", metav1.ListMeta{}.OpenAPIModelName()},
+			networkingv1alpha1.NATGateway{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -2339,21 +2344,21 @@ func schema_ferrite_apis_networking_v1alpha1_Network(ref common.ReferenceCallbac
 						SchemaProps: spec.SchemaProps{
 							Description: "Spec is the desired state of the network.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkSpec"),
+							Ref:         ref(networkingv1alpha1.NetworkSpec{}.OpenAPIModelName()),
 						},
 					},
 					"status": {
 						SchemaProps: spec.SchemaProps{
 							Description: "Status is the observed state of the network; status.vni is set by the apiserver.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkStatus"),
+							Ref:         ref(networkingv1alpha1.NetworkStatus{}.OpenAPIModelName()),
 						},
 					},
 				},
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkSpec", "github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkStatus", metav1.ObjectMeta{}.OpenAPIModelName()},
+			networkingv1alpha1.NetworkSpec{}.OpenAPIModelName(), networkingv1alpha1.NetworkStatus{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -2388,21 +2393,21 @@ func schema_ferrite_apis_networking_v1alpha1_NetworkInterface(ref common.Referen
 						SchemaProps: spec.SchemaProps{
 							Description: "Spec is the desired state of the interface.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkInterfaceSpec"),
+							Ref:         ref(networkingv1alpha1.NetworkInterfaceSpec{}.OpenAPIModelName()),
 						},
 					},
 					"status": {
 						SchemaProps: spec.SchemaProps{
 							Description: "Status is the observed state of the interface.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkInterfaceStatus"),
+							Ref:         ref(networkingv1alpha1.NetworkInterfaceStatus{}.OpenAPIModelName()),
 						},
 					},
 				},
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkInterfaceSpec", "github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkInterfaceStatus", metav1.ObjectMeta{}.OpenAPIModelName()},
+			networkingv1alpha1.NetworkInterfaceSpec{}.OpenAPIModelName(), networkingv1alpha1.NetworkInterfaceStatus{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -2440,7 +2445,7 @@ func schema_ferrite_apis_networking_v1alpha1_NetworkInterfaceList(ref common.Ref
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkInterface"),
+										Ref: ref(networkingv1alpha1.NetworkInterface{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -2451,7 +2456,7 @@ func schema_ferrite_apis_networking_v1alpha1_NetworkInterfaceList(ref common.Ref
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkInterface", metav1.ListMeta{}.OpenAPIModelName()},
+			networkingv1alpha1.NetworkInterface{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -2507,7 +2512,7 @@ func schema_ferrite_apis_networking_v1alpha1_NetworkInterfaceSpec(ref common.Ref
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.IPSource"),
+										Ref: ref(networkingv1alpha1.IPSource{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -2543,7 +2548,7 @@ func schema_ferrite_apis_networking_v1alpha1_NetworkInterfaceSpec(ref common.Ref
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.IPSource", v1.LocalObjectReference{}.OpenAPIModelName()},
+			networkingv1alpha1.IPSource{}.OpenAPIModelName(), v1.LocalObjectReference{}.OpenAPIModelName()},
 	}
 }
 
@@ -2653,7 +2658,7 @@ func schema_ferrite_apis_networking_v1alpha1_NetworkList(ref common.ReferenceCal
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.Network"),
+										Ref: ref(networkingv1alpha1.Network{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -2664,7 +2669,7 @@ func schema_ferrite_apis_networking_v1alpha1_NetworkList(ref common.ReferenceCal
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.Network", metav1.ListMeta{}.OpenAPIModelName()},
+			networkingv1alpha1.Network{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -2687,7 +2692,7 @@ func schema_ferrite_apis_networking_v1alpha1_NetworkPeering(ref common.Reference
 						SchemaProps: spec.SchemaProps{
 							Description: "NetworkRef is the peer network.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkPeeringReference"),
+							Ref:         ref(networkingv1alpha1.NetworkPeeringReference{}.OpenAPIModelName()),
 						},
 					},
 				},
@@ -2695,7 +2700,7 @@ func schema_ferrite_apis_networking_v1alpha1_NetworkPeering(ref common.Reference
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkPeeringReference"},
+			networkingv1alpha1.NetworkPeeringReference{}.OpenAPIModelName()},
 	}
 }
 
@@ -2759,14 +2764,14 @@ func schema_ferrite_apis_networking_v1alpha1_NetworkPolicy(ref common.ReferenceC
 						SchemaProps: spec.SchemaProps{
 							Description: "Spec is the desired state of the policy.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkPolicySpec"),
+							Ref:         ref(networkingv1alpha1.NetworkPolicySpec{}.OpenAPIModelName()),
 						},
 					},
 				},
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkPolicySpec", metav1.ObjectMeta{}.OpenAPIModelName()},
+			networkingv1alpha1.NetworkPolicySpec{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -2804,7 +2809,7 @@ func schema_ferrite_apis_networking_v1alpha1_NetworkPolicyList(ref common.Refere
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkPolicy"),
+										Ref: ref(networkingv1alpha1.NetworkPolicy{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -2815,7 +2820,7 @@ func schema_ferrite_apis_networking_v1alpha1_NetworkPolicyList(ref common.Refere
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkPolicy", metav1.ListMeta{}.OpenAPIModelName()},
+			networkingv1alpha1.NetworkPolicy{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -2829,7 +2834,7 @@ func schema_ferrite_apis_networking_v1alpha1_NetworkPolicyPeer(ref common.Refere
 					"ipBlock": {
 						SchemaProps: spec.SchemaProps{
 							Description: "IPBlock is a CIDR with optional exceptions.",
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.IPBlock"),
+							Ref:         ref(networkingv1alpha1.IPBlock{}.OpenAPIModelName()),
 						},
 					},
 					"networkInterfaceSelector": {
@@ -2842,7 +2847,7 @@ func schema_ferrite_apis_networking_v1alpha1_NetworkPolicyPeer(ref common.Refere
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.IPBlock", metav1.LabelSelector{}.OpenAPIModelName()},
+			networkingv1alpha1.IPBlock{}.OpenAPIModelName(), metav1.LabelSelector{}.OpenAPIModelName()},
 	}
 }
 
@@ -2865,7 +2870,7 @@ func schema_ferrite_apis_networking_v1alpha1_NetworkPolicyRule(ref common.Refere
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkPolicyPeer"),
+										Ref: ref(networkingv1alpha1.NetworkPolicyPeer{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -2883,7 +2888,7 @@ func schema_ferrite_apis_networking_v1alpha1_NetworkPolicyRule(ref common.Refere
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.LoadBalancerPort"),
+										Ref: ref(networkingv1alpha1.LoadBalancerPort{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -2893,7 +2898,7 @@ func schema_ferrite_apis_networking_v1alpha1_NetworkPolicyRule(ref common.Refere
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.LoadBalancerPort", "github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkPolicyPeer"},
+			networkingv1alpha1.LoadBalancerPort{}.OpenAPIModelName(), networkingv1alpha1.NetworkPolicyPeer{}.OpenAPIModelName()},
 	}
 }
 
@@ -2949,7 +2954,7 @@ func schema_ferrite_apis_networking_v1alpha1_NetworkPolicySpec(ref common.Refere
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkPolicyRule"),
+										Ref: ref(networkingv1alpha1.NetworkPolicyRule{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -2967,7 +2972,7 @@ func schema_ferrite_apis_networking_v1alpha1_NetworkPolicySpec(ref common.Refere
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkPolicyRule"),
+										Ref: ref(networkingv1alpha1.NetworkPolicyRule{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -2978,7 +2983,7 @@ func schema_ferrite_apis_networking_v1alpha1_NetworkPolicySpec(ref common.Refere
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkPolicyRule", v1.LocalObjectReference{}.OpenAPIModelName(), metav1.LabelSelector{}.OpenAPIModelName()},
+			networkingv1alpha1.NetworkPolicyRule{}.OpenAPIModelName(), v1.LocalObjectReference{}.OpenAPIModelName(), metav1.LabelSelector{}.OpenAPIModelName()},
 	}
 }
 
@@ -3004,7 +3009,7 @@ func schema_ferrite_apis_networking_v1alpha1_NetworkSpec(ref common.ReferenceCal
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkPeering"),
+										Ref: ref(networkingv1alpha1.NetworkPeering{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -3014,7 +3019,7 @@ func schema_ferrite_apis_networking_v1alpha1_NetworkSpec(ref common.ReferenceCal
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkPeering"},
+			networkingv1alpha1.NetworkPeering{}.OpenAPIModelName()},
 	}
 }
 
@@ -3131,21 +3136,21 @@ func schema_ferrite_apis_networking_v1alpha1_VirtualIP(ref common.ReferenceCallb
 						SchemaProps: spec.SchemaProps{
 							Description: "Spec is the desired state of the virtual IP.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.VirtualIPSpec"),
+							Ref:         ref(networkingv1alpha1.VirtualIPSpec{}.OpenAPIModelName()),
 						},
 					},
 					"status": {
 						SchemaProps: spec.SchemaProps{
 							Description: "Status is the observed state; status.ip is the allocated address.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.VirtualIPStatus"),
+							Ref:         ref(networkingv1alpha1.VirtualIPStatus{}.OpenAPIModelName()),
 						},
 					},
 				},
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.VirtualIPSpec", "github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.VirtualIPStatus", metav1.ObjectMeta{}.OpenAPIModelName()},
+			networkingv1alpha1.VirtualIPSpec{}.OpenAPIModelName(), networkingv1alpha1.VirtualIPStatus{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -3183,7 +3188,7 @@ func schema_ferrite_apis_networking_v1alpha1_VirtualIPList(ref common.ReferenceC
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.VirtualIP"),
+										Ref: ref(networkingv1alpha1.VirtualIP{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -3194,7 +3199,7 @@ func schema_ferrite_apis_networking_v1alpha1_VirtualIPList(ref common.ReferenceC
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.VirtualIP", metav1.ListMeta{}.OpenAPIModelName()},
+			networkingv1alpha1.VirtualIP{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -3223,14 +3228,14 @@ func schema_ferrite_apis_networking_v1alpha1_VirtualIPSpec(ref common.ReferenceC
 					"targetRef": {
 						SchemaProps: spec.SchemaProps{
 							Description: "TargetRef is the network interface the address is attached to.",
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.TargetReference"),
+							Ref:         ref(networkingv1alpha1.TargetReference{}.OpenAPIModelName()),
 						},
 					},
 				},
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.TargetReference"},
+			networkingv1alpha1.TargetReference{}.OpenAPIModelName()},
 	}
 }
 
@@ -3321,21 +3326,21 @@ func schema_ferrite_apis_storage_v1alpha1_Volume(ref common.ReferenceCallback) c
 						SchemaProps: spec.SchemaProps{
 							Description: "Spec is the desired state of the volume.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumeSpec"),
+							Ref:         ref(storagev1alpha1.VolumeSpec{}.OpenAPIModelName()),
 						},
 					},
 					"status": {
 						SchemaProps: spec.SchemaProps{
 							Description: "Status is the observed state of the volume, written by the poollet.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumeStatus"),
+							Ref:         ref(storagev1alpha1.VolumeStatus{}.OpenAPIModelName()),
 						},
 					},
 				},
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumeSpec", "github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumeStatus", metav1.ObjectMeta{}.OpenAPIModelName()},
+			storagev1alpha1.VolumeSpec{}.OpenAPIModelName(), storagev1alpha1.VolumeStatus{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -3483,7 +3488,7 @@ func schema_ferrite_apis_storage_v1alpha1_VolumeClassList(ref common.ReferenceCa
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumeClass"),
+										Ref: ref(storagev1alpha1.VolumeClass{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -3494,7 +3499,7 @@ func schema_ferrite_apis_storage_v1alpha1_VolumeClassList(ref common.ReferenceCa
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumeClass", metav1.ListMeta{}.OpenAPIModelName()},
+			storagev1alpha1.VolumeClass{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -3532,7 +3537,7 @@ func schema_ferrite_apis_storage_v1alpha1_VolumeList(ref common.ReferenceCallbac
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.Volume"),
+										Ref: ref(storagev1alpha1.Volume{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -3543,7 +3548,7 @@ func schema_ferrite_apis_storage_v1alpha1_VolumeList(ref common.ReferenceCallbac
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.Volume", metav1.ListMeta{}.OpenAPIModelName()},
+			storagev1alpha1.Volume{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -3578,21 +3583,21 @@ func schema_ferrite_apis_storage_v1alpha1_VolumePool(ref common.ReferenceCallbac
 						SchemaProps: spec.SchemaProps{
 							Description: "Spec is the desired state of the pool.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumePoolSpec"),
+							Ref:         ref(storagev1alpha1.VolumePoolSpec{}.OpenAPIModelName()),
 						},
 					},
 					"status": {
 						SchemaProps: spec.SchemaProps{
 							Description: "Status is the observed state of the pool, written by its poollet.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumePoolStatus"),
+							Ref:         ref(storagev1alpha1.VolumePoolStatus{}.OpenAPIModelName()),
 						},
 					},
 				},
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumePoolSpec", "github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumePoolStatus", metav1.ObjectMeta{}.OpenAPIModelName()},
+			storagev1alpha1.VolumePoolSpec{}.OpenAPIModelName(), storagev1alpha1.VolumePoolStatus{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -3630,7 +3635,7 @@ func schema_ferrite_apis_storage_v1alpha1_VolumePoolList(ref common.ReferenceCal
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumePool"),
+										Ref: ref(storagev1alpha1.VolumePool{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -3641,7 +3646,7 @@ func schema_ferrite_apis_storage_v1alpha1_VolumePoolList(ref common.ReferenceCal
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumePool", metav1.ListMeta{}.OpenAPIModelName()},
+			storagev1alpha1.VolumePool{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -3787,21 +3792,21 @@ func schema_ferrite_apis_storage_v1alpha1_VolumeSnapshot(ref common.ReferenceCal
 						SchemaProps: spec.SchemaProps{
 							Description: "Spec is the desired state of the snapshot.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumeSnapshotSpec"),
+							Ref:         ref(storagev1alpha1.VolumeSnapshotSpec{}.OpenAPIModelName()),
 						},
 					},
 					"status": {
 						SchemaProps: spec.SchemaProps{
 							Description: "Status is the observed state of the snapshot.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumeSnapshotStatus"),
+							Ref:         ref(storagev1alpha1.VolumeSnapshotStatus{}.OpenAPIModelName()),
 						},
 					},
 				},
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumeSnapshotSpec", "github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumeSnapshotStatus", metav1.ObjectMeta{}.OpenAPIModelName()},
+			storagev1alpha1.VolumeSnapshotSpec{}.OpenAPIModelName(), storagev1alpha1.VolumeSnapshotStatus{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -3839,7 +3844,7 @@ func schema_ferrite_apis_storage_v1alpha1_VolumeSnapshotList(ref common.Referenc
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumeSnapshot"),
+										Ref: ref(storagev1alpha1.VolumeSnapshot{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -3850,7 +3855,7 @@ func schema_ferrite_apis_storage_v1alpha1_VolumeSnapshotList(ref common.Referenc
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumeSnapshot", metav1.ListMeta{}.OpenAPIModelName()},
+			storagev1alpha1.VolumeSnapshot{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -3984,7 +3989,7 @@ func schema_ferrite_apis_storage_v1alpha1_VolumeSpec(ref common.ReferenceCallbac
 					"claimRef": {
 						SchemaProps: spec.SchemaProps{
 							Description: "ClaimRef is the machine using the volume; a volume is attached to one machine at a time.",
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.ClaimReference"),
+							Ref:         ref(storagev1alpha1.ClaimReference{}.OpenAPIModelName()),
 						},
 					},
 					"tolerations": {
@@ -4010,7 +4015,7 @@ func schema_ferrite_apis_storage_v1alpha1_VolumeSpec(ref common.ReferenceCallbac
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.ClaimReference", v1.LocalObjectReference{}.OpenAPIModelName(), v1.Toleration{}.OpenAPIModelName(), resource.Quantity{}.OpenAPIModelName()},
+			storagev1alpha1.ClaimReference{}.OpenAPIModelName(), v1.LocalObjectReference{}.OpenAPIModelName(), v1.Toleration{}.OpenAPIModelName(), resource.Quantity{}.OpenAPIModelName()},
 	}
 }
 
@@ -4066,14 +4071,14 @@ func schema_ferrite_apis_storage_v1alpha1_VolumeStatus(ref common.ReferenceCallb
 					"access": {
 						SchemaProps: spec.SchemaProps{
 							Description: "Access tells a hypervisor how to attach the volume.",
-							Ref:         ref("github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumeAccess"),
+							Ref:         ref(storagev1alpha1.VolumeAccess{}.OpenAPIModelName()),
 						},
 					},
 				},
 			},
 		},
 		Dependencies: []string{
-			"github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumeAccess", metav1.Condition{}.OpenAPIModelName()},
+			storagev1alpha1.VolumeAccess{}.OpenAPIModelName(), metav1.Condition{}.OpenAPIModelName()},
 	}
 }
 

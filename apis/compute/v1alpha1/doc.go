@@ -5,6 +5,7 @@
 // +k8s:conversion-gen=github.com/ferrite-dev/ferrite/apis/compute
 // +k8s:defaulter-gen=TypeMeta
 // +k8s:openapi-gen=true
+// +k8s:openapi-model-package=dev.ferrite.compute.v1alpha1
 // +k8s:protobuf-gen=package
 // +groupName=compute.ferrite.dev
 package v1alpha1

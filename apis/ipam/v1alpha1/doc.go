@@ -4,6 +4,7 @@
 // +k8s:conversion-gen=github.com/ferrite-dev/ferrite/apis/ipam
 // +k8s:defaulter-gen=TypeMeta
 // +k8s:openapi-gen=true
+// +k8s:openapi-model-package=dev.ferrite.ipam.v1alpha1
 // +k8s:protobuf-gen=package
 // +groupName=ipam.ferrite.dev
 package v1alpha1

@@ -1,0 +1,138 @@
+package validation
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ferrite-dev/ferrite/apis/storage"
+)
+
+func validVolume() *storage.Volume {
+	return &storage.Volume{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web-data"},
+		Spec: storage.VolumeSpec{
+			VolumeClassRef:     corev1.LocalObjectReference{Name: "fast"},
+			VolumePoolSelector: map[string]string{"topology.ferrite.dev/zone": "a"},
+			Resources:          corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")},
+			Image:              "ghcr.io/ferrite-dev/os-images/debian:12",
+			ClaimRef:           &storage.ClaimReference{Name: "web-0", UID: "5f0c2b1e"},
+			Tolerations:        []corev1.Toleration{{Key: "ferrite.dev/ssd", Operator: corev1.TolerationOpExists}},
+		},
+	}
+}
+
+func TestValidateVolume(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*storage.Volume)
+		want   []fieldErr
+	}{
+		{name: "valid", mutate: func(*storage.Volume) {}},
+		{name: "from snapshot", mutate: func(v *storage.Volume) {
+			v.Spec.Image = ""
+			v.Spec.SnapshotRef = &corev1.LocalObjectReference{Name: "web-data-snap"}
+		}},
+		{name: "bound at create", mutate: func(v *storage.Volume) { v.Spec.VolumePoolRef = &corev1.LocalObjectReference{Name: "ceph-a"} }},
+		{name: "missing class", mutate: func(v *storage.Volume) { v.Spec.VolumeClassRef.Name = "" },
+			want: []fieldErr{required("spec.volumeClassRef.name")}},
+		{name: "bad pool selector", mutate: func(v *storage.Volume) { v.Spec.VolumePoolSelector = map[string]string{"bad key!": "a"} },
+			want: []fieldErr{invalid("spec.volumePoolSelector")}},
+		{name: "empty pool ref", mutate: func(v *storage.Volume) { v.Spec.VolumePoolRef = &corev1.LocalObjectReference{} },
+			want: []fieldErr{required("spec.volumePoolRef.name")}},
+		{name: "missing storage", mutate: func(v *storage.Volume) { v.Spec.Resources = nil },
+			want: []fieldErr{required("spec.resources[storage]")}},
+		{name: "zero storage", mutate: func(v *storage.Volume) { v.Spec.Resources[corev1.ResourceStorage] = resource.MustParse("0") },
+			want: []fieldErr{invalid("spec.resources[storage]")}},
+		{name: "negative storage", mutate: func(v *storage.Volume) { v.Spec.Resources[corev1.ResourceStorage] = resource.MustParse("-10Gi") },
+			want: []fieldErr{invalid("spec.resources[storage]")}},
+		{name: "image and snapshot", mutate: func(v *storage.Volume) { v.Spec.SnapshotRef = &corev1.LocalObjectReference{Name: "snap"} },
+			want: []fieldErr{invalid("spec.snapshotRef")}},
+		{name: "empty snapshot ref", mutate: func(v *storage.Volume) { v.Spec.Image = ""; v.Spec.SnapshotRef = &corev1.LocalObjectReference{} },
+			want: []fieldErr{required("spec.snapshotRef.name")}},
+		{name: "claim without name", mutate: func(v *storage.Volume) { v.Spec.ClaimRef.Name = "" },
+			want: []fieldErr{required("spec.claimRef.name")}},
+		{name: "bad toleration", mutate: func(v *storage.Volume) { v.Spec.Tolerations[0].Value = "x" },
+			want: []fieldErr{invalid("spec.tolerations[0].value")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			volume := validVolume()
+			tt.mutate(volume)
+			expectErrors(t, ValidateVolume(volume), tt.want...)
+		})
+	}
+}
+
+func TestValidateVolumeUpdate(t *testing.T) {
+	bound := func(v *storage.Volume) { v.Spec.VolumePoolRef = &corev1.LocalObjectReference{Name: "ceph-a"} }
+	tests := []struct {
+		name      string
+		old, edit func(*storage.Volume)
+		want      []fieldErr
+	}{
+		{name: "no change", old: bound, edit: func(*storage.Volume) {}},
+		{name: "grow", old: bound, edit: func(v *storage.Volume) { v.Spec.Resources[corev1.ResourceStorage] = resource.MustParse("20Gi") }},
+		// 10Gi and 10240Mi are equal: not a shrink.
+		{name: "same size other spelling", old: bound, edit: func(v *storage.Volume) { v.Spec.Resources[corev1.ResourceStorage] = resource.MustParse("10240Mi") }},
+		{name: "scheduler binds", old: func(*storage.Volume) {}, edit: bound},
+		{name: "claim may change", old: bound, edit: func(v *storage.Volume) { v.Spec.ClaimRef = nil }},
+		{name: "shrink is forbidden", old: bound, edit: func(v *storage.Volume) { v.Spec.Resources[corev1.ResourceStorage] = resource.MustParse("9Gi") },
+			want: []fieldErr{forbidden("spec.resources[storage]")}},
+		{name: "class is immutable", old: bound, edit: func(v *storage.Volume) { v.Spec.VolumeClassRef.Name = "slow" },
+			want: []fieldErr{invalid("spec.volumeClassRef")}},
+		{name: "image is immutable", old: bound, edit: func(v *storage.Volume) { v.Spec.Image = "ghcr.io/ferrite-dev/os-images/debian:13" },
+			want: []fieldErr{invalid("spec.image")}},
+		{name: "snapshot is immutable", old: func(v *storage.Volume) {
+			v.Spec.Image = ""
+			v.Spec.SnapshotRef = &corev1.LocalObjectReference{Name: "snap-1"}
+		}, edit: func(v *storage.Volume) { v.Spec.SnapshotRef.Name = "snap-2" },
+			want: []fieldErr{invalid("spec.snapshotRef")}},
+		{name: "pool fixed once bound", old: bound, edit: func(v *storage.Volume) { v.Spec.VolumePoolRef.Name = "ceph-b" },
+			want: []fieldErr{invalid("spec.volumePoolRef")}},
+		{name: "pool cannot be unset", old: bound, edit: func(v *storage.Volume) { v.Spec.VolumePoolRef = nil },
+			want: []fieldErr{invalid("spec.volumePoolRef")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			oldVolume := validVolume()
+			tt.old(oldVolume)
+			newVolume := oldVolume.DeepCopy()
+			tt.edit(newVolume)
+			expectErrors(t, ValidateVolumeUpdate(newVolume, oldVolume), tt.want...)
+		})
+	}
+}
+
+func TestValidateVolumeStatusUpdate(t *testing.T) {
+	tests := []struct {
+		name   string
+		status storage.VolumeStatus
+		want   []fieldErr
+	}{
+		{name: "empty"},
+		{name: "available", status: storage.VolumeStatus{
+			State:    storage.VolumeStateAvailable,
+			VolumeID: "rbd/pool/web-data",
+			Access: &storage.VolumeAccess{Driver: "ceph", Handle: "pool/web-data",
+				Attributes: map[string]string{"monitors": "192.0.2.1"}, SecretRef: &corev1.LocalObjectReference{Name: "ceph-key"}},
+		}},
+		{name: "unknown state", status: storage.VolumeStatus{State: "Attached"},
+			want: []fieldErr{notSupported("status.state")}},
+		{name: "bad condition", status: storage.VolumeStatus{Conditions: []metav1.Condition{{Type: "Ready", Reason: "Ok", LastTransitionTime: metav1.Unix(1, 0)}}},
+			want: []fieldErr{required("status.conditions[0].status")}},
+		{name: "access without driver and handle", status: storage.VolumeStatus{Access: &storage.VolumeAccess{}},
+			want: []fieldErr{required("status.access.driver"), required("status.access.handle")}},
+		{name: "access empty secret ref", status: storage.VolumeStatus{Access: &storage.VolumeAccess{Driver: "ceph", Handle: "h", SecretRef: &corev1.LocalObjectReference{}}},
+			want: []fieldErr{required("status.access.secretRef.name")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			volume := validVolume()
+			volume.Status = tt.status
+			expectErrors(t, ValidateVolumeStatusUpdate(volume, validVolume()), tt.want...)
+		})
+	}
+}

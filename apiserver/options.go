@@ -1,0 +1,190 @@
+package apiserver
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/spf13/pflag"
+	"go.etcd.io/etcd/client/pkg/v3/transport"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apiserver/pkg/endpoints/openapi"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	genericoptions "k8s.io/apiserver/pkg/server/options"
+	"k8s.io/component-base/compatibility"
+	"k8s.io/klog/v2"
+
+	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
+	corev1alpha1 "github.com/ferrite-dev/ferrite/apis/core/v1alpha1"
+	ipamv1alpha1 "github.com/ferrite-dev/ferrite/apis/ipam/v1alpha1"
+	networkingv1alpha1 "github.com/ferrite-dev/ferrite/apis/networking/v1alpha1"
+	storagev1alpha1 "github.com/ferrite-dev/ferrite/apis/storage/v1alpha1"
+	"github.com/ferrite-dev/ferrite/apiserver/standalone"
+	generatedopenapi "github.com/ferrite-dev/ferrite/generated/openapi"
+)
+
+// EtcdPathPrefix is where Ferrite keeps its objects in etcd.
+const EtcdPathPrefix = "/registry/ferrite.dev"
+
+// KubernetesVersion is the Kubernetes API machinery version the server is built on.
+const KubernetesVersion = "1.37"
+
+// Options are the command-line options of ferrite-apiserver: the standard generic apiserver
+// options plus the data directory of standalone mode.
+type Options struct {
+	// Recommended are the generic apiserver options (etcd, serving, delegated authn/z, audit,
+	// admission, features).
+	Recommended *genericoptions.RecommendedOptions
+	// DataDir holds the embedded etcd, the generated PKI and the admin kubeconfig.
+	DataDir string
+
+	etcd *standalone.Etcd
+	pki  *standalone.PKI
+}
+
+// NewOptions returns options with Ferrite's defaults: objects stored as protobuf, serving on
+// 127.0.0.1:8443, and authentication that works without a kube-apiserver.
+func NewOptions() *Options {
+	codec := Codecs.LegacyCodec(computev1alpha1.SchemeGroupVersion, storagev1alpha1.SchemeGroupVersion,
+		networkingv1alpha1.SchemeGroupVersion, ipamv1alpha1.SchemeGroupVersion, corev1alpha1.SchemeGroupVersion)
+	recommended := genericoptions.NewRecommendedOptions(EtcdPathPrefix, codec)
+	recommended.Etcd.DefaultStorageMediaType = "application/vnd.kubernetes.protobuf"
+	recommended.SecureServing.BindAddress = net.ParseIP("127.0.0.1")
+	recommended.SecureServing.BindPort = 8443
+	// Without a kube-apiserver to delegate to, requests authenticate with client certificates
+	// and only system:masters is authorized; with --authentication-kubeconfig and
+	// --authorization-kubeconfig, TokenReview and SubjectAccessReview take over.
+	recommended.Authentication.RemoteKubeConfigFileOptional = true
+	recommended.Authorization.RemoteKubeConfigFileOptional = true
+	return &Options{Recommended: recommended, DataDir: ".ferrite"}
+}
+
+// AddFlags adds the options to fs.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	o.Recommended.AddFlags(fs)
+	fs.StringVar(&o.DataDir, "data-dir", o.DataDir, "Directory for the embedded etcd (when no --etcd-servers is given), the generated certificates and the admin kubeconfig.")
+}
+
+// Standalone reports whether the server runs its own etcd.
+func (o *Options) Standalone() bool {
+	return len(o.Recommended.Etcd.StorageConfig.Transport.ServerList) == 0
+}
+
+// KubeconfigPath is where the admin kubeconfig is written.
+func (o *Options) KubeconfigPath() string { return filepath.Join(o.DataDir, "kubeconfig") }
+
+// Complete starts what standalone mode needs (embedded etcd, PKI) and fills the options that
+// depend on it. Call Stop when done.
+func (o *Options) Complete() error {
+	var err error
+	if o.DataDir, err = filepath.Abs(o.DataDir); err != nil {
+		return err
+	}
+	if o.pki, err = standalone.EnsurePKI(filepath.Join(o.DataDir, "pki")); err != nil {
+		return fmt.Errorf("preparing certificates: %w", err)
+	}
+	serving := &o.Recommended.SecureServing.ServerCert
+	if serving.CertKey.CertFile == "" {
+		serving.CertKey.CertFile, serving.CertKey.KeyFile = o.pki.ServingCert, o.pki.ServingKey
+	}
+	if o.Recommended.Authentication.ClientCert.ClientCA == "" {
+		o.Recommended.Authentication.ClientCert.ClientCA = o.pki.CACert
+	}
+	// Core API informers (for admission and priority-and-fairness) need a kube-apiserver.
+	if o.Recommended.CoreAPI != nil && o.Recommended.CoreAPI.CoreAPIKubeconfigPath == "" && os.Getenv("KUBERNETES_SERVICE_HOST") == "" {
+		o.Recommended.CoreAPI = nil
+		o.Recommended.Admission = nil
+		o.Recommended.Features.EnablePriorityAndFairness = false
+	}
+	if o.Standalone() {
+		if o.etcd, err = standalone.StartEtcd(filepath.Join(o.DataDir, "etcd")); err != nil {
+			return err
+		}
+		o.Recommended.Etcd.StorageConfig.Transport.ServerList = []string{o.etcd.Endpoint}
+	}
+	return nil
+}
+
+// Stop stops the embedded etcd, if any.
+func (o *Options) Stop() {
+	if o.etcd != nil {
+		o.etcd.Stop()
+	}
+}
+
+// Validate checks the options.
+func (o *Options) Validate() error {
+	return utilerrors.NewAggregate(o.Recommended.Validate())
+}
+
+// Config builds the server configuration from completed options.
+func (o *Options) Config() (*Config, error) {
+	generic := genericapiserver.NewRecommendedConfig(Codecs)
+	generic.EffectiveVersion = compatibility.NewEffectiveVersionFromString(KubernetesVersion, "", "")
+	namer := openapi.NewDefinitionNamer(Scheme)
+	generic.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(generatedopenapi.GetOpenAPIDefinitions, namer)
+	generic.OpenAPIConfig.Info.Title = "Ferrite"
+	generic.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(generatedopenapi.GetOpenAPIDefinitions, namer)
+	generic.OpenAPIV3Config.Info.Title = "Ferrite"
+	if err := o.Recommended.ApplyTo(generic); err != nil {
+		return nil, err
+	}
+	etcd, err := newEtcdClient(o.Recommended.Etcd.StorageConfig.Transport.ServerList, o.Recommended.Etcd.StorageConfig.Transport.CertFile,
+		o.Recommended.Etcd.StorageConfig.Transport.KeyFile, o.Recommended.Etcd.StorageConfig.Transport.TrustedCAFile)
+	if err != nil {
+		return nil, err
+	}
+	return &Config{Generic: generic, Etcd: etcd, VNIClaimPrefix: EtcdPathPrefix + "/networking.ferrite.dev/vniclaims/"}, nil
+}
+
+// ServerURL is the https URL clients on this machine use.
+func (o *Options) ServerURL() string {
+	host := o.Recommended.SecureServing.BindAddress.String()
+	if o.Recommended.SecureServing.BindAddress.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "https://" + net.JoinHostPort(host, strconv.Itoa(o.Recommended.SecureServing.BindPort))
+}
+
+// Run completes the options, starts the server and serves until ctx ends.
+func (o *Options) Run(ctx context.Context) error {
+	if err := o.Complete(); err != nil {
+		return err
+	}
+	defer o.Stop()
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	config, err := o.Config()
+	if err != nil {
+		return err
+	}
+	defer config.Etcd.Close()
+	server, err := config.New()
+	if err != nil {
+		return err
+	}
+	if err := standalone.WriteKubeconfig(o.KubeconfigPath(), o.ServerURL(), o.pki); err != nil {
+		return fmt.Errorf("writing the admin kubeconfig: %w", err)
+	}
+	klog.InfoS("Admin kubeconfig written", "path", o.KubeconfigPath(), "server", o.ServerURL())
+	fmt.Fprintf(os.Stderr, "\nFerrite is starting on %s\n  export KUBECONFIG=%s\n  kubectl get ferrite -A\n\n", o.ServerURL(), o.KubeconfigPath())
+	return server.Generic.PrepareRun().RunWithContext(ctx)
+}
+
+func newEtcdClient(endpoints []string, certFile, keyFile, caFile string) (*clientv3.Client, error) {
+	config := clientv3.Config{Endpoints: endpoints}
+	if certFile != "" || caFile != "" {
+		tlsInfo := transport.TLSInfo{CertFile: certFile, KeyFile: keyFile, TrustedCAFile: caFile}
+		tlsConfig, err := tlsInfo.ClientConfig()
+		if err != nil {
+			return nil, fmt.Errorf("etcd client TLS: %w", err)
+		}
+		config.TLS = tlsConfig
+	}
+	return clientv3.New(config)
+}
