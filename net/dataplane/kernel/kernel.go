@@ -223,9 +223,14 @@ func (d *Dataplane) AddInterface(_ context.Context, iface dataplane.Interface) e
 	if err := d.nl.LinkSetUp(link); err != nil {
 		return fmt.Errorf("set %s up: %w", iface.Name, err)
 	}
-	for _, s := range []string{"proxy_arp", "rp_filter"} {
-		v := map[string]string{"proxy_arp": "1", "rp_filter": "2"}[s]
-		if err := sysctl("net/ipv4/conf/"+iface.Name+"/"+s, v); err != nil {
+	// Proxy ARP answers for every remote address, at once (the kernel delays proxy replies by
+	// up to 0.8 s by default, which loses a machine's first packets).
+	for path, v := range map[string]string{
+		"net/ipv4/conf/" + iface.Name + "/proxy_arp":    "1",
+		"net/ipv4/neigh/" + iface.Name + "/proxy_delay": "0",
+		"net/ipv4/conf/" + iface.Name + "/rp_filter":    "2",
+	} {
+		if err := sysctl(path, v); err != nil {
 			return err
 		}
 	}

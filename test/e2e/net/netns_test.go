@@ -161,7 +161,8 @@ func TestOverlayPing(t *testing.T) {
 		t.Fatalf("routes never arrived:\nh1: %s\nh2: %s", run(t, "ip", "-n", "fe-h1", "route", "show", "table", "all"),
 			run(t, "ip", "-n", "fe-h2", "route", "show", "table", "all"))
 	}
-	if !ping("fe-vm1", "10.0.0.2") {
+	// The first packets may wait for neighbor resolution on the underlay: retry, bounded.
+	if !lab.Eventually(wait, func() bool { return ping("fe-vm1", "10.0.0.2") }) {
 		t.Fatal("vm1 cannot ping vm2 across the overlay (same VNI, different hypervisors)")
 	}
 	if ping("fe-vm3", "10.0.0.1") || ping("fe-vm1", "10.0.0.3") {
