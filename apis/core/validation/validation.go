@@ -45,7 +45,7 @@ func knownQuotaName(name corev1.ResourceName) bool {
 		return true
 	case strings.HasPrefix(s, CountQuotaPrefix):
 		resource, group, ok := strings.Cut(strings.TrimPrefix(s, CountQuotaPrefix), ".")
-		return ok && resource != "" && strings.HasSuffix(group, "ferrite.dev")
+		return ok && resource != "" && strings.HasSuffix(group, ".ferrite.dev")
 	case strings.HasSuffix(s, MachineClassQuotaSuffix):
 		return validClassName(strings.TrimSuffix(s, MachineClassQuotaSuffix))
 	case strings.HasSuffix(s, VolumeClassQuotaSuffix):

@@ -2,6 +2,8 @@
 package validation
 
 import (
+	"slices"
+
 	corev1 "k8s.io/api/core/v1"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -29,7 +31,7 @@ func ValidatePrefix(prefix *ipam.Prefix) field.ErrorList {
 		parsed, err := apivalidation.ParseCIDR(spec.Prefix)
 		if err != nil {
 			errs = append(errs, field.Invalid(specPath.Child("prefix"), spec.Prefix, err.Error()))
-		} else if family := apivalidation.FamilyOf(parsed.Addr()); spec.IPFamily != "" && family != spec.IPFamily {
+		} else if family := apivalidation.FamilyOf(parsed.Addr()); slices.Contains(families, spec.IPFamily) && family != spec.IPFamily {
 			errs = append(errs, field.Invalid(specPath.Child("prefix"), spec.Prefix, "must be of spec.ipFamily "+string(spec.IPFamily)))
 		}
 		if spec.PrefixLength != 0 && err == nil && int32(parsed.Bits()) != spec.PrefixLength {

@@ -1,6 +1,9 @@
 package v1alpha1
 
 import (
+	"net/netip"
+	"slices"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
@@ -12,8 +15,25 @@ func addDefaultingFuncs(scheme *runtime.Scheme) error {
 	return RegisterDefaults(scheme)
 }
 
-// SetDefaults_NetworkInterfaceSpec sets IPv4 when no family is given.
+// SetDefaults_NetworkInterfaceSpec sets the families of the fixed addresses in spec.ips, or IPv4,
+// when no family is given.
 func SetDefaults_NetworkInterfaceSpec(spec *NetworkInterfaceSpec) {
+	if len(spec.IPFamilies) > 0 {
+		return
+	}
+	for _, ip := range spec.IPs {
+		addr, err := netip.ParseAddr(ip.Value)
+		if err != nil {
+			continue
+		}
+		family := corev1.IPv4Protocol
+		if addr.Is6() {
+			family = corev1.IPv6Protocol
+		}
+		if !slices.Contains(spec.IPFamilies, family) {
+			spec.IPFamilies = append(spec.IPFamilies, family)
+		}
+	}
 	if len(spec.IPFamilies) == 0 {
 		spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol}
 	}

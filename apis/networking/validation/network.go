@@ -2,6 +2,9 @@
 package validation
 
 import (
+	"net/netip"
+	"slices"
+
 	corev1 "k8s.io/api/core/v1"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -60,13 +63,26 @@ func ValidateNetworkInterface(nic *networking.NetworkInterface) field.ErrorList 
 	if len(spec.IPs) > len(spec.IPFamilies) {
 		errs = append(errs, field.TooMany(specPath.Child("ips"), len(spec.IPs), len(spec.IPFamilies)))
 	}
+	valueFamilies := map[corev1.IPFamily]bool{}
 	for i, ip := range spec.IPs {
 		p := specPath.Child("ips").Index(i)
 		switch {
 		case ip.Value != "" && ip.PrefixRef != nil:
 			errs = append(errs, field.Invalid(p, ip.Value, "must set exactly one of value or prefixRef"))
 		case ip.Value != "":
-			errs = append(errs, apivalidation.ValidateIP(ip.Value, p.Child("value"))...)
+			ipErrs := apivalidation.ValidateIP(ip.Value, p.Child("value"))
+			errs = append(errs, ipErrs...)
+			if len(ipErrs) > 0 {
+				break
+			}
+			// One address per family, of a family the interface has.
+			family := apivalidation.FamilyOf(netip.MustParseAddr(ip.Value))
+			if !slices.Contains(spec.IPFamilies, family) {
+				errs = append(errs, field.Invalid(p.Child("value"), ip.Value, "must be of one of spec.ipFamilies"))
+			} else if valueFamilies[family] {
+				errs = append(errs, field.Invalid(p.Child("value"), ip.Value, "only one address per family; another "+string(family)+" address is already given"))
+			}
+			valueFamilies[family] = true
 		case ip.PrefixRef != nil:
 			errs = append(errs, apivalidation.ValidateLocalRef(*ip.PrefixRef, p.Child("prefixRef"))...)
 		default:

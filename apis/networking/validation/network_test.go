@@ -124,8 +124,18 @@ func TestValidateNetworkInterface(t *testing.T) {
 		}, want: []fieldErr{tooMany("spec.ipFamilies"), duplicate("spec.ipFamilies[2]")}},
 		{name: "more ips than families", mutate: func(n *networking.NetworkInterface) {
 			n.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol}
-			n.Spec.IPs = []networking.IPSource{{Value: "10.0.0.5"}, {Value: "10.0.0.6"}}
+			n.Spec.IPs = []networking.IPSource{{Value: "10.0.0.5"}, {PrefixRef: &corev1.LocalObjectReference{Name: "tenant-v4"}}}
 		}, want: []fieldErr{tooMany("spec.ips")}},
+		{name: "ip of a family the interface lacks", mutate: func(n *networking.NetworkInterface) {
+			n.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol}
+			n.Spec.IPs = []networking.IPSource{{Value: "2001:db8::5"}}
+		}, want: []fieldErr{invalid("spec.ips[0].value")}},
+		{name: "two ips of one family", mutate: func(n *networking.NetworkInterface) {
+			n.Spec.IPs = []networking.IPSource{{Value: "10.0.0.5"}, {Value: "10.0.0.6"}}
+		}, want: []fieldErr{invalid("spec.ips[1].value")}},
+		{name: "dual stack fixed ips", mutate: func(n *networking.NetworkInterface) {
+			n.Spec.IPs = []networking.IPSource{{Value: "2001:db8::5"}, {Value: "10.0.0.5"}}
+		}},
 		{name: "ip with neither source", mutate: func(n *networking.NetworkInterface) { n.Spec.IPs[1] = networking.IPSource{} },
 			want: []fieldErr{required("spec.ips[1]")}},
 		{name: "ip with both sources", mutate: func(n *networking.NetworkInterface) {
