@@ -17,6 +17,10 @@ func ValidateIP(value string, path *field.Path) field.ErrorList {
 	if err != nil || addr.Zone() != "" {
 		return field.ErrorList{field.Invalid(path, value, "must be a valid IP address, for example 10.0.0.1 or 2001:db8::1")}
 	}
+	if addr.Is4In6() {
+		// ::ffff:10.0.0.1 is an IPv4 address spelled as IPv6; it would count as the wrong family.
+		return field.ErrorList{field.Invalid(path, value, fmt.Sprintf("must not be an IPv4-mapped IPv6 address; use %q", addr.Unmap().String()))}
+	}
 	if addr.String() != value {
 		return field.ErrorList{field.Invalid(path, value, fmt.Sprintf("must be in canonical form %q", addr.String()))}
 	}

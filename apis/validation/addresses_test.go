@@ -23,6 +23,7 @@ func TestValidateIP(t *testing.T) {
 		{name: "ipv6 upper case is not canonical", value: "2001:DB8::1", want: []fieldErr{invalid("spec.ip")}},
 		{name: "ipv6 uncompressed is not canonical", value: "2001:db8:0:0:0:0:0:1", want: []fieldErr{invalid("spec.ip")}},
 		{name: "ipv6 zone", value: "fe80::1%eth0", want: []fieldErr{invalid("spec.ip")}},
+		{name: "ipv4-mapped ipv6", value: "::ffff:10.0.0.1", want: []fieldErr{invalid("spec.ip")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

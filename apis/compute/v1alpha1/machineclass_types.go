@@ -6,6 +6,7 @@ import (
 )
 
 // +genclient
+// +genclient:noStatus
 // +genclient:nonNamespaced
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 

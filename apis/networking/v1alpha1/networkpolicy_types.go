@@ -16,6 +16,7 @@ const (
 )
 
 // +genclient
+// +genclient:noStatus
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 
 // NetworkPolicy restricts the traffic of the network interfaces it selects to what its rules

@@ -276,6 +276,6 @@ func TestValidateLoadBalancerStatusUpdate(t *testing.T) {
 	lb := validLoadBalancer()
 	lb.Status.IPs = []string{"203.0.113.9", "2001:db8::9"}
 	expectErrors(t, ValidateLoadBalancerStatusUpdate(lb, validLoadBalancer()))
-	lb.Status.IPs = []string{"203.0.113.9", "::ffff:203.0.113.009"}
+	lb.Status.IPs = []string{"203.0.113.9", "::ffff:203.0.113.9"}
 	expectErrors(t, ValidateLoadBalancerStatusUpdate(lb, validLoadBalancer()), invalid("status.ips[1]"))
 }

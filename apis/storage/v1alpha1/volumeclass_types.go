@@ -16,6 +16,7 @@ const (
 )
 
 // +genclient
+// +genclient:noStatus
 // +genclient:nonNamespaced
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 

@@ -175,7 +175,7 @@ func TestValidateVolumeSnapshotUpdate(t *testing.T) {
 	// A snapshot is of one volume for life.
 	moved := validSnapshot()
 	moved.Spec.VolumeRef.Name = "other"
-	expectErrors(t, ValidateVolumeSnapshotUpdate(moved, validSnapshot()), invalid("spec"))
+	expectErrors(t, ValidateVolumeSnapshotUpdate(moved, validSnapshot()), invalid("spec.volumeRef"))
 }
 
 func TestValidateVolumeSnapshotStatusUpdate(t *testing.T) {

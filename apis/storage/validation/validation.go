@@ -121,7 +121,7 @@ func ValidateVolumeSnapshot(snapshot *storage.VolumeSnapshot) field.ErrorList {
 // ValidateVolumeSnapshotUpdate keeps the source volume fixed.
 func ValidateVolumeSnapshotUpdate(newSnapshot, oldSnapshot *storage.VolumeSnapshot) field.ErrorList {
 	errs := ValidateVolumeSnapshot(newSnapshot)
-	return append(errs, apimachineryvalidation.ValidateImmutableField(newSnapshot.Spec, oldSnapshot.Spec, specPath)...)
+	return append(errs, apimachineryvalidation.ValidateImmutableField(newSnapshot.Spec.VolumeRef, oldSnapshot.Spec.VolumeRef, specPath.Child("volumeRef"))...)
 }
 
 var snapshotStates = []storage.VolumeSnapshotState{storage.VolumeSnapshotStatePending, storage.VolumeSnapshotStateReady, storage.VolumeSnapshotStateFailed}

@@ -1,0 +1,127 @@
+// Package testserver starts a real ferrite-apiserver in the test process, on an embedded etcd
+// in a temporary directory, for integration tests that use the generated clientset.
+package testserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/ferrite-dev/ferrite/apiserver"
+	"github.com/ferrite-dev/ferrite/apiserver/standalone"
+	"github.com/ferrite-dev/ferrite/generated/clientset/versioned"
+)
+
+// Server is a running in-process ferrite-apiserver.
+type Server struct {
+	// Config is an admin client configuration for the server.
+	Config *rest.Config
+	// Client is an admin clientset.
+	Client versioned.Interface
+	// DataDir holds the embedded etcd, certificates and kubeconfig.
+	DataDir string
+	// EtcdEndpoint is the client URL of the embedded etcd.
+	EtcdEndpoint string
+
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// Start runs a server for the test and stops it when the test ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "ferrite-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := StartInDir(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		server.Stop()
+		os.RemoveAll(dir)
+	})
+	return server
+}
+
+// StartInDir runs a server with its data in dir (kept across restarts in the same dir) until
+// Stop is called. It returns once the server is ready.
+func StartInDir(dir string) (*Server, error) {
+	port, err := standalone.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	options := apiserver.NewOptions()
+	options.DataDir = dir
+	options.Recommended.SecureServing.BindPort = port
+	// Tests do not need audit or tracing noise; everything else is as in production.
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{DataDir: dir, cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- options.Run(ctx) }()
+
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
+		select {
+		case err := <-s.done:
+			return false, fmt.Errorf("apiserver exited before it was ready: %w", err)
+		default:
+		}
+		if s.Config == nil {
+			config, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+			if err != nil {
+				return false, nil
+			}
+			config.QPS, config.Burst = 1000, 2000
+			s.Config = config
+		}
+		return ready(ctx, s.Config), nil
+	})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if s.Client, err = versioned.NewForConfig(s.Config); err != nil {
+		cancel()
+		return nil, err
+	}
+	s.EtcdEndpoint = options.Recommended.Etcd.StorageConfig.Transport.ServerList[0]
+	return s, nil
+}
+
+func ready(ctx context.Context, config *rest.Config) bool {
+	client, err := rest.HTTPClientFor(config)
+	if err != nil {
+		return false
+	}
+	request, _ := http.NewRequestWithContext(ctx, http.MethodGet, config.Host+"/readyz", nil)
+	response, err := client.Do(request)
+	if err != nil {
+		return false
+	}
+	response.Body.Close()
+	return response.StatusCode == http.StatusOK
+}
+
+// Stop shuts the server and its etcd down and waits for them.
+func (s *Server) Stop() {
+	s.cancel()
+	select {
+	case err := <-s.done:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			fmt.Fprintf(os.Stderr, "testserver: apiserver stopped with: %v\n", err)
+		}
+	case <-time.After(60 * time.Second):
+		fmt.Fprintln(os.Stderr, "testserver: apiserver did not stop within a minute")
+	}
+}
