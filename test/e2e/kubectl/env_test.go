@@ -56,6 +56,11 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if err := env.stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e kubectl: stopping the server:", err)
+		code = 1
+	}
+	if panics := env.panics(); len(panics) > 0 {
+		fmt.Fprintf(os.Stderr, "e2e kubectl: the server's log shows panics:\n%s\n", strings.Join(panics, "\n"))
+		code = 1
 	}
 	if code != 0 {
 		env.printLog(os.Stderr, 60)
@@ -219,6 +224,9 @@ func (e *environment) stop() error {
 	_ = e.server.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-e.exited:
+		if e.exitErr != nil {
+			return fmt.Errorf("ferrite-apiserver ended with %v after SIGTERM", e.exitErr)
+		}
 		return nil
 	case <-time.After(stopTimeout):
 		_ = e.server.Process.Kill()
@@ -231,6 +239,21 @@ func (e *environment) cleanup() {
 	if e.dataDir != "" {
 		os.RemoveAll(filepath.Dir(e.dataDir))
 	}
+}
+
+// panics returns the lines of the server's log that report a panic (also recovered ones).
+func (e *environment) panics() []string {
+	data, err := os.ReadFile(e.logPath)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.Contains(line, "panic") {
+			out = append(out, line)
+		}
+	}
+	return out
 }
 
 // printLog writes the last lines of the server's log.
