@@ -2,16 +2,23 @@
 SHELL := /usr/bin/env bash
 GO ?= go
 BIN := $(CURDIR)/bin
-export GOFLAGS ?=
+DATA_DIR ?= $(CURDIR)/.ferrite
+# The apiserver reports a Kubernetes-style version; kubectl needs a parseable one.
+VERSION := v1.37.2+ferrite.$(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
+LDFLAGS := -X k8s.io/component-base/version.gitVersion=$(VERSION) \
+	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37 \
+	-X k8s.io/component-base/version.gitCommit=$(shell git rev-parse HEAD 2>/dev/null)
 
 .PHONY: all build run test generate verify lint clean e2e
 all: build
 
 build:
-	$(GO) build -o $(BIN)/ ./cmd/...
+	@echo ">> building ./cmd/... into bin/ (the first build compiles Kubernetes libraries and takes a few minutes)"
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
+# Standalone Ferrite: embedded etcd and an admin kubeconfig under $(DATA_DIR).
 run: build
-	$(BIN)/ferrite-apiserver --data-dir $(CURDIR)/.ferrite
+	$(BIN)/ferrite-apiserver --data-dir $(DATA_DIR)
 
 # Unit and integration tests (real apiserver on embedded etcd, in process).
 test:

@@ -12,9 +12,12 @@ import (
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apiserver/pkg/endpoints/openapi"
+	"k8s.io/apiserver/pkg/features"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	genericoptions "k8s.io/apiserver/pkg/server/options"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	"k8s.io/component-base/compatibility"
 	"k8s.io/klog/v2"
 
@@ -60,6 +63,8 @@ func NewOptions() *Options {
 	// --authorization-kubeconfig, TokenReview and SubjectAccessReview take over.
 	recommended.Authentication.RemoteKubeConfigFileOptional = true
 	recommended.Authorization.RemoteKubeConfigFileOptional = true
+	// CBOR is served next to JSON, YAML and protobuf; --feature-gates can still turn it off.
+	utilruntime.Must(utilfeature.DefaultMutableFeatureGate.SetFromMap(map[string]bool{string(features.CBORServingAndStorage): true}))
 	return &Options{Recommended: recommended, DataDir: ".ferrite"}
 }
 
