@@ -3,6 +3,7 @@ package compute
 import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
@@ -63,7 +64,9 @@ type MachinePoolStatus struct {
 	// Capacity is, per machine class name, how many machines of that class the pool holds in total.
 	// +optional
 	Capacity corev1.ResourceList `json:"capacity,omitempty"`
-	// Allocatable is, per machine class name, how many machines of that class the pool can still take.
+	// Allocatable is, per machine class name, how many machines of that class the pool can hold
+	// (capacity less what the host keeps for itself). Machines placed on the pool are counted
+	// against it in Reservations, not subtracted here.
 	// +optional
 	Allocatable corev1.ResourceList `json:"allocatable,omitempty"`
 	// Addresses of the pool's hypervisor.
@@ -72,6 +75,28 @@ type MachinePoolStatus struct {
 	// RuntimeEndpoint is where the machine runtime of the pool listens, for console access.
 	// +optional
 	RuntimeEndpoint string `json:"runtimeEndpoint,omitempty"`
+	// LastHeartbeatTime is when the poollet last reported the pool alive. The pool health
+	// controller turns Ready to Unknown when it is older than the grace period.
+	// +optional
+	LastHeartbeatTime *metav1.Time `json:"lastHeartbeatTime,omitempty"`
+	// Reservations is the scheduler's ledger: one entry per machine placed on the pool, written
+	// with a resourceVersion precondition before the machine is bound, so that concurrent
+	// schedulers can never place more machines of a class than Allocatable allows. Entries of
+	// machines that are gone or bound elsewhere are dropped by the scheduler.
+	// +optional
+	Reservations []MachinePoolReservation `json:"reservations,omitempty"`
+}
+
+// MachinePoolReservation is one machine counted against a pool's allocatable.
+type MachinePoolReservation struct {
+	// MachineUID is the UID of the machine; a re-created machine of the same name is another entry.
+	MachineUID types.UID `json:"machineUID"`
+	// Namespace of the machine.
+	Namespace string `json:"namespace"`
+	// Name of the machine.
+	Name string `json:"name"`
+	// MachineClass is the class the machine is counted under.
+	MachineClass string `json:"machineClass"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

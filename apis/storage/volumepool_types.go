@@ -2,7 +2,9 @@ package storage
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
@@ -43,9 +45,35 @@ type VolumePoolStatus struct {
 	// Capacity is, per volume class name, the total bytes the pool holds for that class.
 	// +optional
 	Capacity corev1.ResourceList `json:"capacity,omitempty"`
-	// Allocatable is, per volume class name, the bytes the pool can still give to new volumes.
+	// Allocatable is, per volume class name, the bytes the pool can give to volumes (capacity less
+	// what the backend keeps for itself). Volumes placed on the pool are counted against it in
+	// Reservations, not subtracted here.
 	// +optional
 	Allocatable corev1.ResourceList `json:"allocatable,omitempty"`
+	// LastHeartbeatTime is when the poollet last reported the pool alive. The pool health
+	// controller turns Ready to Unknown when it is older than the grace period.
+	// +optional
+	LastHeartbeatTime *metav1.Time `json:"lastHeartbeatTime,omitempty"`
+	// Reservations is the scheduler's ledger: one entry per volume placed on the pool, written
+	// with a resourceVersion precondition before the volume is bound, so that concurrent
+	// schedulers can never place more bytes of a class than Allocatable allows. Entries of
+	// volumes that are gone or bound elsewhere are dropped by the scheduler.
+	// +optional
+	Reservations []VolumePoolReservation `json:"reservations,omitempty"`
+}
+
+// VolumePoolReservation is one volume counted against a pool's allocatable.
+type VolumePoolReservation struct {
+	// VolumeUID is the UID of the volume; a re-created volume of the same name is another entry.
+	VolumeUID types.UID `json:"volumeUID"`
+	// Namespace of the volume.
+	Namespace string `json:"namespace"`
+	// Name of the volume.
+	Name string `json:"name"`
+	// VolumeClass is the class the volume is counted under.
+	VolumeClass string `json:"volumeClass"`
+	// Storage is the number of bytes counted for the volume.
+	Storage resource.Quantity `json:"storage"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

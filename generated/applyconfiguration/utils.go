@@ -58,6 +58,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &computev1alpha1.MachinePoolApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("MachinePoolAddress"):
 		return &computev1alpha1.MachinePoolAddressApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("MachinePoolReservation"):
+		return &computev1alpha1.MachinePoolReservationApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("MachinePoolSpec"):
 		return &computev1alpha1.MachinePoolSpecApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("MachinePoolStatus"):
@@ -152,6 +154,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &applyconfigurationstoragev1alpha1.VolumeClassApplyConfiguration{}
 	case storagev1alpha1.SchemeGroupVersion.WithKind("VolumePool"):
 		return &applyconfigurationstoragev1alpha1.VolumePoolApplyConfiguration{}
+	case storagev1alpha1.SchemeGroupVersion.WithKind("VolumePoolReservation"):
+		return &applyconfigurationstoragev1alpha1.VolumePoolReservationApplyConfiguration{}
 	case storagev1alpha1.SchemeGroupVersion.WithKind("VolumePoolSpec"):
 		return &applyconfigurationstoragev1alpha1.VolumePoolSpecApplyConfiguration{}
 	case storagev1alpha1.SchemeGroupVersion.WithKind("VolumePoolStatus"):

@@ -50,6 +50,7 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1alpha1.MachinePool{}.OpenAPIModelName():                       schema_ferrite_apis_compute_v1alpha1_MachinePool(ref),
 		v1alpha1.MachinePoolAddress{}.OpenAPIModelName():                schema_ferrite_apis_compute_v1alpha1_MachinePoolAddress(ref),
 		v1alpha1.MachinePoolList{}.OpenAPIModelName():                   schema_ferrite_apis_compute_v1alpha1_MachinePoolList(ref),
+		v1alpha1.MachinePoolReservation{}.OpenAPIModelName():            schema_ferrite_apis_compute_v1alpha1_MachinePoolReservation(ref),
 		v1alpha1.MachinePoolSpec{}.OpenAPIModelName():                   schema_ferrite_apis_compute_v1alpha1_MachinePoolSpec(ref),
 		v1alpha1.MachinePoolStatus{}.OpenAPIModelName():                 schema_ferrite_apis_compute_v1alpha1_MachinePoolStatus(ref),
 		v1alpha1.MachineSpec{}.OpenAPIModelName():                       schema_ferrite_apis_compute_v1alpha1_MachineSpec(ref),
@@ -104,6 +105,7 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		storagev1alpha1.VolumeList{}.OpenAPIModelName():                 schema_ferrite_apis_storage_v1alpha1_VolumeList(ref),
 		storagev1alpha1.VolumePool{}.OpenAPIModelName():                 schema_ferrite_apis_storage_v1alpha1_VolumePool(ref),
 		storagev1alpha1.VolumePoolList{}.OpenAPIModelName():             schema_ferrite_apis_storage_v1alpha1_VolumePoolList(ref),
+		storagev1alpha1.VolumePoolReservation{}.OpenAPIModelName():      schema_ferrite_apis_storage_v1alpha1_VolumePoolReservation(ref),
 		storagev1alpha1.VolumePoolSpec{}.OpenAPIModelName():             schema_ferrite_apis_storage_v1alpha1_VolumePoolSpec(ref),
 		storagev1alpha1.VolumePoolStatus{}.OpenAPIModelName():           schema_ferrite_apis_storage_v1alpha1_VolumePoolStatus(ref),
 		storagev1alpha1.VolumeSnapshot{}.OpenAPIModelName():             schema_ferrite_apis_storage_v1alpha1_VolumeSnapshot(ref),
@@ -945,6 +947,52 @@ func schema_ferrite_apis_compute_v1alpha1_MachinePoolList(ref common.ReferenceCa
 	}
 }
 
+func schema_ferrite_apis_compute_v1alpha1_MachinePoolReservation(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "MachinePoolReservation is one machine counted against a pool's allocatable.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"machineUID": {
+						SchemaProps: spec.SchemaProps{
+							Description: "MachineUID is the UID of the machine; a re-created machine of the same name is another entry.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"namespace": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Namespace of the machine.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Name of the machine.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"machineClass": {
+						SchemaProps: spec.SchemaProps{
+							Description: "MachineClass is the class the machine is counted under.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"machineUID", "namespace", "name", "machineClass"},
+			},
+		},
+	}
+}
+
 func schema_ferrite_apis_compute_v1alpha1_MachinePoolSpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -1036,7 +1084,7 @@ func schema_ferrite_apis_compute_v1alpha1_MachinePoolStatus(ref common.Reference
 					},
 					"allocatable": {
 						SchemaProps: spec.SchemaProps{
-							Description: "Allocatable is, per machine class name, how many machines of that class the pool can still take.",
+							Description: "Allocatable is, per machine class name, how many machines of that class the pool can hold (capacity less what the host keeps for itself). Machines placed on the pool are counted against it in Reservations, not subtracted here.",
 							Type:        []string{"object"},
 							AdditionalProperties: &spec.SchemaOrBool{
 								Allows: true,
@@ -1073,11 +1121,38 @@ func schema_ferrite_apis_compute_v1alpha1_MachinePoolStatus(ref common.Reference
 							Format:      "",
 						},
 					},
+					"lastHeartbeatTime": {
+						SchemaProps: spec.SchemaProps{
+							Description: "LastHeartbeatTime is when the poollet last reported the pool alive. The pool health controller turns Ready to Unknown when it is older than the grace period.",
+							Ref:         ref(metav1.Time{}.OpenAPIModelName()),
+						},
+					},
+					"reservations": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"machineUID",
+								},
+								"x-kubernetes-list-type": "map",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Reservations is the scheduler's ledger: one entry per machine placed on the pool, written with a resourceVersion precondition before the machine is bound, so that concurrent schedulers can never place more machines of a class than Allocatable allows. Entries of machines that are gone or bound elsewhere are dropped by the scheduler.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1alpha1.MachinePoolReservation{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
 				},
 			},
 		},
 		Dependencies: []string{
-			v1alpha1.MachinePoolAddress{}.OpenAPIModelName(), resource.Quantity{}.OpenAPIModelName(), metav1.Condition{}.OpenAPIModelName()},
+			v1alpha1.MachinePoolAddress{}.OpenAPIModelName(), v1alpha1.MachinePoolReservation{}.OpenAPIModelName(), resource.Quantity{}.OpenAPIModelName(), metav1.Condition{}.OpenAPIModelName(), metav1.Time{}.OpenAPIModelName()},
 	}
 }
 
@@ -3650,6 +3725,60 @@ func schema_ferrite_apis_storage_v1alpha1_VolumePoolList(ref common.ReferenceCal
 	}
 }
 
+func schema_ferrite_apis_storage_v1alpha1_VolumePoolReservation(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "VolumePoolReservation is one volume counted against a pool's allocatable.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"volumeUID": {
+						SchemaProps: spec.SchemaProps{
+							Description: "VolumeUID is the UID of the volume; a re-created volume of the same name is another entry.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"namespace": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Namespace of the volume.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Name of the volume.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"volumeClass": {
+						SchemaProps: spec.SchemaProps{
+							Description: "VolumeClass is the class the volume is counted under.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"storage": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Storage is the number of bytes counted for the volume.",
+							Ref:         ref(resource.Quantity{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"volumeUID", "namespace", "name", "volumeClass", "storage"},
+			},
+		},
+		Dependencies: []string{
+			resource.Quantity{}.OpenAPIModelName()},
+	}
+}
+
 func schema_ferrite_apis_storage_v1alpha1_VolumePoolSpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -3741,7 +3870,7 @@ func schema_ferrite_apis_storage_v1alpha1_VolumePoolStatus(ref common.ReferenceC
 					},
 					"allocatable": {
 						SchemaProps: spec.SchemaProps{
-							Description: "Allocatable is, per volume class name, the bytes the pool can still give to new volumes.",
+							Description: "Allocatable is, per volume class name, the bytes the pool can give to volumes (capacity less what the backend keeps for itself). Volumes placed on the pool are counted against it in Reservations, not subtracted here.",
 							Type:        []string{"object"},
 							AdditionalProperties: &spec.SchemaOrBool{
 								Allows: true,
@@ -3753,11 +3882,38 @@ func schema_ferrite_apis_storage_v1alpha1_VolumePoolStatus(ref common.ReferenceC
 							},
 						},
 					},
+					"lastHeartbeatTime": {
+						SchemaProps: spec.SchemaProps{
+							Description: "LastHeartbeatTime is when the poollet last reported the pool alive. The pool health controller turns Ready to Unknown when it is older than the grace period.",
+							Ref:         ref(metav1.Time{}.OpenAPIModelName()),
+						},
+					},
+					"reservations": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"volumeUID",
+								},
+								"x-kubernetes-list-type": "map",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "Reservations is the scheduler's ledger: one entry per volume placed on the pool, written with a resourceVersion precondition before the volume is bound, so that concurrent schedulers can never place more bytes of a class than Allocatable allows. Entries of volumes that are gone or bound elsewhere are dropped by the scheduler.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(storagev1alpha1.VolumePoolReservation{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
 				},
 			},
 		},
 		Dependencies: []string{
-			resource.Quantity{}.OpenAPIModelName(), metav1.Condition{}.OpenAPIModelName()},
+			storagev1alpha1.VolumePoolReservation{}.OpenAPIModelName(), resource.Quantity{}.OpenAPIModelName(), metav1.Condition{}.OpenAPIModelName(), metav1.Time{}.OpenAPIModelName()},
 	}
 }
 

@@ -82,6 +82,11 @@ func (in MachinePoolList) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in MachinePoolReservation) OpenAPIModelName() string {
+	return "dev.ferrite.compute.v1alpha1.MachinePoolReservation"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in MachinePoolSpec) OpenAPIModelName() string {
 	return "dev.ferrite.compute.v1alpha1.MachinePoolSpec"
 }

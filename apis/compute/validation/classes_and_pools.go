@@ -48,5 +48,28 @@ func ValidateMachinePoolStatusUpdate(newPool, _ *compute.MachinePool) field.Erro
 			errs = append(errs, field.Required(p.Child("address"), ""))
 		}
 	}
+	return append(errs, validateMachinePoolReservations(status.Reservations, statusPath.Child("reservations"))...)
+}
+
+// validateMachinePoolReservations keeps the scheduler's ledger well formed: one entry per
+// machine UID, each naming its machine and class.
+func validateMachinePoolReservations(reservations []compute.MachinePoolReservation, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	seen := make(map[string]bool, len(reservations))
+	for i, r := range reservations {
+		p := path.Index(i)
+		if r.MachineUID == "" {
+			errs = append(errs, field.Required(p.Child("machineUID"), ""))
+		} else if seen[string(r.MachineUID)] {
+			errs = append(errs, field.Duplicate(p.Child("machineUID"), r.MachineUID))
+		}
+		seen[string(r.MachineUID)] = true
+		if r.Name == "" {
+			errs = append(errs, field.Required(p.Child("name"), ""))
+		}
+		if r.MachineClass == "" {
+			errs = append(errs, field.Required(p.Child("machineClass"), ""))
+		}
+	}
 	return errs
 }

@@ -2,7 +2,9 @@ package v1alpha1
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // +genclient
@@ -48,9 +50,37 @@ type VolumePoolStatus struct {
 	// Capacity is, per volume class name, the total bytes the pool holds for that class.
 	// +optional
 	Capacity corev1.ResourceList `json:"capacity,omitempty" protobuf:"bytes,3,rep,name=capacity,casttype=k8s.io/api/core/v1.ResourceList,castkey=k8s.io/api/core/v1.ResourceName"`
-	// Allocatable is, per volume class name, the bytes the pool can still give to new volumes.
+	// Allocatable is, per volume class name, the bytes the pool can give to volumes (capacity less
+	// what the backend keeps for itself). Volumes placed on the pool are counted against it in
+	// Reservations, not subtracted here.
 	// +optional
 	Allocatable corev1.ResourceList `json:"allocatable,omitempty" protobuf:"bytes,4,rep,name=allocatable,casttype=k8s.io/api/core/v1.ResourceList,castkey=k8s.io/api/core/v1.ResourceName"`
+	// LastHeartbeatTime is when the poollet last reported the pool alive. The pool health
+	// controller turns Ready to Unknown when it is older than the grace period.
+	// +optional
+	LastHeartbeatTime *metav1.Time `json:"lastHeartbeatTime,omitempty" protobuf:"bytes,5,opt,name=lastHeartbeatTime"`
+	// Reservations is the scheduler's ledger: one entry per volume placed on the pool, written
+	// with a resourceVersion precondition before the volume is bound, so that concurrent
+	// schedulers can never place more bytes of a class than Allocatable allows. Entries of
+	// volumes that are gone or bound elsewhere are dropped by the scheduler.
+	// +optional
+	// +listType=map
+	// +listMapKey=volumeUID
+	Reservations []VolumePoolReservation `json:"reservations,omitempty" protobuf:"bytes,6,rep,name=reservations"`
+}
+
+// VolumePoolReservation is one volume counted against a pool's allocatable.
+type VolumePoolReservation struct {
+	// VolumeUID is the UID of the volume; a re-created volume of the same name is another entry.
+	VolumeUID types.UID `json:"volumeUID" protobuf:"bytes,1,opt,name=volumeUID,casttype=k8s.io/apimachinery/pkg/types.UID"`
+	// Namespace of the volume.
+	Namespace string `json:"namespace" protobuf:"bytes,2,opt,name=namespace"`
+	// Name of the volume.
+	Name string `json:"name" protobuf:"bytes,3,opt,name=name"`
+	// VolumeClass is the class the volume is counted under.
+	VolumeClass string `json:"volumeClass" protobuf:"bytes,4,opt,name=volumeClass"`
+	// Storage is the number of bytes counted for the volume.
+	Storage resource.Quantity `json:"storage" protobuf:"bytes,5,opt,name=storage"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

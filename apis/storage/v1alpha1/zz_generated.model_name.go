@@ -62,6 +62,11 @@ func (in VolumePoolList) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in VolumePoolReservation) OpenAPIModelName() string {
+	return "dev.ferrite.storage.v1alpha1.VolumePoolReservation"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in VolumePoolSpec) OpenAPIModelName() string {
 	return "dev.ferrite.storage.v1alpha1.VolumePoolSpec"
 }

@@ -110,7 +110,34 @@ func ValidateVolumePoolUpdate(newPool, oldPool *storage.VolumePool) field.ErrorL
 func ValidateVolumePoolStatusUpdate(newPool, _ *storage.VolumePool) field.ErrorList {
 	errs := apivalidation.ValidateResourceList(newPool.Status.Capacity, nil, statusPath.Child("capacity"))
 	errs = append(errs, apivalidation.ValidateResourceList(newPool.Status.Allocatable, nil, statusPath.Child("allocatable"))...)
-	return append(errs, apivalidation.ValidateConditions(newPool.Status.Conditions, statusPath.Child("conditions"))...)
+	errs = append(errs, apivalidation.ValidateConditions(newPool.Status.Conditions, statusPath.Child("conditions"))...)
+	return append(errs, validateVolumePoolReservations(newPool.Status.Reservations, statusPath.Child("reservations"))...)
+}
+
+// validateVolumePoolReservations keeps the scheduler's ledger well formed: one entry per
+// volume UID, each naming its volume and class with a non-negative size.
+func validateVolumePoolReservations(reservations []storage.VolumePoolReservation, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	seen := make(map[string]bool, len(reservations))
+	for i, r := range reservations {
+		p := path.Index(i)
+		if r.VolumeUID == "" {
+			errs = append(errs, field.Required(p.Child("volumeUID"), ""))
+		} else if seen[string(r.VolumeUID)] {
+			errs = append(errs, field.Duplicate(p.Child("volumeUID"), r.VolumeUID))
+		}
+		seen[string(r.VolumeUID)] = true
+		if r.Name == "" {
+			errs = append(errs, field.Required(p.Child("name"), ""))
+		}
+		if r.VolumeClass == "" {
+			errs = append(errs, field.Required(p.Child("volumeClass"), ""))
+		}
+		if r.Storage.Sign() < 0 {
+			errs = append(errs, field.Invalid(p.Child("storage"), r.Storage.String(), "must not be negative"))
+		}
+	}
+	return errs
 }
 
 // ValidateVolumeSnapshot checks a new VolumeSnapshot.

@@ -20,6 +20,7 @@ package v1alpha1
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	v1 "k8s.io/client-go/applyconfigurations/meta/v1"
 )
 
@@ -34,12 +35,22 @@ type MachinePoolStatusApplyConfiguration struct {
 	Conditions []v1.ConditionApplyConfiguration `json:"conditions,omitempty"`
 	// Capacity is, per machine class name, how many machines of that class the pool holds in total.
 	Capacity *corev1.ResourceList `json:"capacity,omitempty"`
-	// Allocatable is, per machine class name, how many machines of that class the pool can still take.
+	// Allocatable is, per machine class name, how many machines of that class the pool can hold
+	// (capacity less what the host keeps for itself). Machines placed on the pool are counted
+	// against it in Reservations, not subtracted here.
 	Allocatable *corev1.ResourceList `json:"allocatable,omitempty"`
 	// Addresses of the pool's hypervisor.
 	Addresses []MachinePoolAddressApplyConfiguration `json:"addresses,omitempty"`
 	// RuntimeEndpoint is where the machine runtime of the pool listens, for console access.
 	RuntimeEndpoint *string `json:"runtimeEndpoint,omitempty"`
+	// LastHeartbeatTime is when the poollet last reported the pool alive. The pool health
+	// controller turns Ready to Unknown when it is older than the grace period.
+	LastHeartbeatTime *metav1.Time `json:"lastHeartbeatTime,omitempty"`
+	// Reservations is the scheduler's ledger: one entry per machine placed on the pool, written
+	// with a resourceVersion precondition before the machine is bound, so that concurrent
+	// schedulers can never place more machines of a class than Allocatable allows. Entries of
+	// machines that are gone or bound elsewhere are dropped by the scheduler.
+	Reservations []MachinePoolReservationApplyConfiguration `json:"reservations,omitempty"`
 }
 
 // MachinePoolStatusApplyConfiguration constructs a declarative configuration of the MachinePoolStatus type for use with
@@ -103,5 +114,26 @@ func (b *MachinePoolStatusApplyConfiguration) WithAddresses(values ...*MachinePo
 // If called multiple times, the RuntimeEndpoint field is set to the value of the last call.
 func (b *MachinePoolStatusApplyConfiguration) WithRuntimeEndpoint(value string) *MachinePoolStatusApplyConfiguration {
 	b.RuntimeEndpoint = &value
+	return b
+}
+
+// WithLastHeartbeatTime sets the LastHeartbeatTime field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the LastHeartbeatTime field is set to the value of the last call.
+func (b *MachinePoolStatusApplyConfiguration) WithLastHeartbeatTime(value metav1.Time) *MachinePoolStatusApplyConfiguration {
+	b.LastHeartbeatTime = &value
+	return b
+}
+
+// WithReservations adds the given value to the Reservations field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the Reservations field.
+func (b *MachinePoolStatusApplyConfiguration) WithReservations(values ...*MachinePoolReservationApplyConfiguration) *MachinePoolStatusApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithReservations")
+		}
+		b.Reservations = append(b.Reservations, *values[i])
+	}
 	return b
 }

@@ -20,6 +20,7 @@ package v1alpha1
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	v1 "k8s.io/client-go/applyconfigurations/meta/v1"
 )
 
@@ -34,8 +35,18 @@ type VolumePoolStatusApplyConfiguration struct {
 	Conditions []v1.ConditionApplyConfiguration `json:"conditions,omitempty"`
 	// Capacity is, per volume class name, the total bytes the pool holds for that class.
 	Capacity *corev1.ResourceList `json:"capacity,omitempty"`
-	// Allocatable is, per volume class name, the bytes the pool can still give to new volumes.
+	// Allocatable is, per volume class name, the bytes the pool can give to volumes (capacity less
+	// what the backend keeps for itself). Volumes placed on the pool are counted against it in
+	// Reservations, not subtracted here.
 	Allocatable *corev1.ResourceList `json:"allocatable,omitempty"`
+	// LastHeartbeatTime is when the poollet last reported the pool alive. The pool health
+	// controller turns Ready to Unknown when it is older than the grace period.
+	LastHeartbeatTime *metav1.Time `json:"lastHeartbeatTime,omitempty"`
+	// Reservations is the scheduler's ledger: one entry per volume placed on the pool, written
+	// with a resourceVersion precondition before the volume is bound, so that concurrent
+	// schedulers can never place more bytes of a class than Allocatable allows. Entries of
+	// volumes that are gone or bound elsewhere are dropped by the scheduler.
+	Reservations []VolumePoolReservationApplyConfiguration `json:"reservations,omitempty"`
 }
 
 // VolumePoolStatusApplyConfiguration constructs a declarative configuration of the VolumePoolStatus type for use with
@@ -78,5 +89,26 @@ func (b *VolumePoolStatusApplyConfiguration) WithCapacity(value corev1.ResourceL
 // If called multiple times, the Allocatable field is set to the value of the last call.
 func (b *VolumePoolStatusApplyConfiguration) WithAllocatable(value corev1.ResourceList) *VolumePoolStatusApplyConfiguration {
 	b.Allocatable = &value
+	return b
+}
+
+// WithLastHeartbeatTime sets the LastHeartbeatTime field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the LastHeartbeatTime field is set to the value of the last call.
+func (b *VolumePoolStatusApplyConfiguration) WithLastHeartbeatTime(value metav1.Time) *VolumePoolStatusApplyConfiguration {
+	b.LastHeartbeatTime = &value
+	return b
+}
+
+// WithReservations adds the given value to the Reservations field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the Reservations field.
+func (b *VolumePoolStatusApplyConfiguration) WithReservations(values ...*VolumePoolReservationApplyConfiguration) *VolumePoolStatusApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithReservations")
+		}
+		b.Reservations = append(b.Reservations, *values[i])
+	}
 	return b
 }
