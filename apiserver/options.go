@@ -138,6 +138,10 @@ func (o *Options) Config() (*Config, error) {
 	if err := o.Recommended.ApplyTo(generic); err != nil {
 		return nil, err
 	}
+	generic.Authentication.Authenticator = refuseAnonymous(generic.Authentication.Authenticator)
+	if err := addFerriteAdmission(generic); err != nil {
+		return nil, err
+	}
 	etcd, err := newEtcdClient(o.Recommended.Etcd.StorageConfig.Transport.ServerList, o.Recommended.Etcd.StorageConfig.Transport.CertFile,
 		o.Recommended.Etcd.StorageConfig.Transport.KeyFile, o.Recommended.Etcd.StorageConfig.Transport.TrustedCAFile)
 	if err != nil {

@@ -103,3 +103,7 @@ func TestVNIUniqueUnderConcurrentCreates(t *testing.T) {
 		t.Fatalf("existing network changed VNI: %v %d -> %d", err, existing.Status.VNI, again.Status.VNI)
 	}
 }
+
+func networkNamed(name string) *networkingv1alpha1.Network {
+	return &networkingv1alpha1.Network{ObjectMeta: objectMeta(name)}
+}

@@ -1,0 +1,33 @@
+package apiserver
+
+import (
+	"time"
+
+	"k8s.io/apiserver/pkg/admission"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+
+	"github.com/ferrite-dev/ferrite/apiserver/admission/quota"
+	"github.com/ferrite-dev/ferrite/generated/clientset/versioned"
+	"github.com/ferrite-dev/ferrite/generated/informers/externalversions"
+)
+
+// addFerriteAdmission appends Ferrite's own admission plugins to the chain the generic options
+// built (which is empty when there is no Kubernetes core API, as in standalone mode). They
+// read Ferrite objects through the server's loopback client.
+func addFerriteAdmission(generic *genericapiserver.RecommendedConfig) error {
+	client, err := versioned.NewForConfig(generic.LoopbackClientConfig)
+	if err != nil {
+		return err
+	}
+	factory := externalversions.NewSharedInformerFactory(client, 30*time.Minute)
+	quotas := factory.Core().V1alpha1().ResourceQuotas()
+	plugins := []admission.Interface{quota.New(client, quotas.Lister(), quotas.Informer().HasSynced)}
+	if generic.AdmissionControl != nil {
+		plugins = append([]admission.Interface{generic.AdmissionControl}, plugins...)
+	}
+	generic.AdmissionControl = admission.NewChainHandler(plugins...)
+	return generic.AddPostStartHook("ferrite-admission-informers", func(ctx genericapiserver.PostStartHookContext) error {
+		factory.Start(ctx.Done())
+		return nil
+	})
+}
