@@ -110,12 +110,14 @@ var (
 
 type collector struct{ a *Agent }
 
+// Describe sends the descriptions of every metric the collector reports.
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLearned, descAnnounced, descEstablished, descEchoes, descDPErrors} {
 		ch <- d
 	}
 }
 
+// Collect reads the current figures at scrape time.
 func (c collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.a.Stats()
 	ch <- prometheus.MustNewConstMetric(descLearned, prometheus.GaugeValue, float64(c.a.LearnedCount()))

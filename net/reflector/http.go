@@ -58,6 +58,7 @@ var (
 // collector reads the GoBGP server at scrape time so that metrics never go stale.
 type collector struct{ r *Reflector }
 
+// Describe sends the descriptions of every metric the collector reports.
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descPaths
 	ch <- descPeers
@@ -65,6 +66,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descReceived
 }
 
+// Collect reads the current figures at scrape time.
 func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ctx := context.Background()
 	if n, err := c.r.Size(ctx); err == nil {

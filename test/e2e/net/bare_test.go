@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"sync"
 	"testing"
 
 	api "github.com/osrg/gobgp/v3/api"
@@ -79,12 +80,24 @@ func families() []*api.AfiSafi {
 // bareClient is a plain GoBGP speaker with the same sessions, memberships and paths as an agent.
 type bareClient struct {
 	s *server.BgpServer
+
+	mu   sync.Mutex
+	keys map[string]bool // route keys with a best path, by their encoded NLRI
 }
 
 func startBareClient(ctx context.Context, self netip.Addr, reflectors []netip.AddrPort) (*bareClient, error) {
 	s := server.NewBgpServer(server.LoggerOption(bgplog.New(quiet)))
 	go s.Serve()
 	if err := s.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{Asn: route.ASN, RouterId: self.String(), ListenPort: -1}}); err != nil {
+		return nil, err
+	}
+	c := &bareClient{s: s, keys: map[string]bool{}}
+	// Count best paths from GoBGP's own event stream: asking the server for its table would
+	// queue behind the BGP work being measured.
+	err := s.WatchEvent(ctx, &api.WatchEventRequest{Table: &api.WatchEventRequest_Table{
+		Filters: []*api.WatchEventRequest_Table_Filter{{Type: api.WatchEventRequest_Table_Filter_BEST}},
+	}}, c.onBest)
+	if err != nil {
 		return nil, err
 	}
 	for _, rr := range reflectors {
@@ -98,7 +111,22 @@ func startBareClient(ctx context.Context, self netip.Addr, reflectors []netip.Ad
 			return nil, err
 		}
 	}
-	return &bareClient{s: s}, nil
+	return c, nil
+}
+
+func (c *bareClient) onBest(ev *api.WatchEventResponse) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range ev.GetTable().GetPaths() {
+		if p.GetFamily().GetSafi() != route.Family.Safi || p.Nlri == nil {
+			continue
+		}
+		if p.IsWithdraw {
+			delete(c.keys, string(p.Nlri.Value))
+		} else {
+			c.keys[string(p.Nlri.Value)] = true
+		}
+	}
 }
 
 func (c *bareClient) established(ctx context.Context) int {
@@ -116,13 +144,11 @@ func (c *bareClient) add(ctx context.Context, p *api.Path) error {
 	return err
 }
 
-// destinations counts the route keys in the speaker's table, its own included.
-func (c *bareClient) destinations(ctx context.Context) int {
-	t, err := c.s.GetTable(ctx, &api.GetTableRequest{TableType: api.TableType_GLOBAL, Family: route.Family})
-	if err != nil {
-		return -1
-	}
-	return int(t.NumDestination)
+// destinations counts the route keys with a best path, the speaker's own included.
+func (c *bareClient) destinations(context.Context) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.keys)
 }
 
 func (c *bareClient) stop() {
