@@ -17,7 +17,7 @@ import (
 	"github.com/ferrite-dev/ferrite/net/lab"
 )
 
-// The overlay lab: an underlay switch namespace (bridge, and the reflector on 10.250.0.254),
+// The overlay lab: an underlay switch namespace (bridge, and reflectors on 10.250.0.254 and .253),
 // two hypervisor namespaces on 10.250.0.1 and .2, and one namespace per machine, joined to its
 // hypervisor by a veth pair. vm1 (on h1) and vm2 (on h2) are in VNI 100, vm3 (on h2) in VNI 200.
 const underlayNS = "fe-ul"
@@ -51,6 +51,7 @@ func buildTopology(t *testing.T) {
 	ip("-n", underlayNS, "link", "set", "lo", "up")
 	ip("-n", underlayNS, "link", "add", "br0", "type", "bridge")
 	ip("-n", underlayNS, "addr", "add", "10.250.0.254/24", "dev", "br0")
+	ip("-n", underlayNS, "addr", "add", "10.250.0.253/24", "dev", "br0")
 	ip("-n", underlayNS, "link", "set", "br0", "up")
 	for i, h := range hypervisors {
 		port := fmt.Sprintf("p%d", i+1)
@@ -85,7 +86,7 @@ func agentConfig(t *testing.T, i int) string {
 	}
 	cfg := map[string]any{
 		"routerID": underlayAddr(i), "localAddress": underlayAddr(i),
-		"reflectors": []string{"10.250.0.254:179"},
+		"reflectors": []string{"10.250.0.254:179", "10.250.0.253:179"},
 		"http":       underlayAddr(i) + ":9180",
 		"dataplane":  map[string]string{"type": "kernel"},
 		"interfaces": ifaces,
@@ -151,8 +152,11 @@ func TestOverlayPing(t *testing.T) {
 	}
 	bin := binaries(t)
 	buildTopology(t)
-	start(t, underlayNS, bin+"/route-reflector", "--router-id", "10.250.0.254", "--listen", "10.250.0.254",
-		"--client-prefixes", "10.250.0.0/24", "--http", "10.250.0.254:9179")
+	var reflectors []*process
+	for _, addr := range []string{"10.250.0.254", "10.250.0.253"} {
+		reflectors = append(reflectors, start(t, underlayNS, bin+"/route-reflector", "--router-id", addr, "--listen", addr,
+			"--client-prefixes", "10.250.0.0/24", "--http", addr+":9179"))
+	}
 	for i, h := range hypervisors {
 		start(t, h, bin+"/netagent", "--config", agentConfig(t, i))
 	}
@@ -172,7 +176,14 @@ func TestOverlayPing(t *testing.T) {
 		t.Error("hypervisor 1 installed a route of VNI 200, which it never subscribed to")
 	}
 
-	// Withdraw vm2's route: hypervisor 1 drops it and the traffic stops.
+	// One reflector dies: the other still carries every route, so nothing is withdrawn.
+	reflectors[0].stop()
+	time.Sleep(2 * time.Second) // let the agents notice the lost sessions
+	if !routeIn("fe-h1", 100, "10.0.0.2") || !ping("fe-vm1", "10.0.0.2") {
+		t.Fatal("losing one of two reflectors cut the overlay")
+	}
+
+	// Withdraw vm2's route (through the remaining reflector): hypervisor 1 drops it and the traffic stops.
 	agentCall(t, 1, http.MethodDelete, "/interfaces/nic2", nil)
 	if !lab.Eventually(wait, func() bool { return !routeIn("fe-h1", 100, "10.0.0.2") }) {
 		t.Fatal("withdrawn route still installed on hypervisor 1")
