@@ -9,16 +9,26 @@ LDFLAGS := -X k8s.io/component-base/version.gitVersion=$(VERSION) \
 	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37 \
 	-X k8s.io/component-base/version.gitCommit=$(shell git rev-parse HEAD 2>/dev/null)
 
-.PHONY: all build run test generate verify lint clean e2e
+.PHONY: all build run run-standalone kube-apiserver test generate verify lint clean
 all: build
 
 build:
 	@echo ">> building ./cmd/... into bin/ (the first build compiles Kubernetes libraries and takes a few minutes)"
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
-# Standalone Ferrite: embedded etcd and an admin kubeconfig under $(DATA_DIR).
-run: build
-	$(BIN)/ferrite-apiserver --data-dir $(DATA_DIR)
+# The whole local control plane: etcd, kube-apiserver, ferrite-apiserver behind APIServices and
+# the controller manager, with state under $(DATA_DIR). Ctrl-C stops it.
+run: build kube-apiserver
+	$(GO) build -o $(BIN)/ ./hack/ferrite-local
+	$(BIN)/ferrite-local --data-dir $(DATA_DIR) --bin-dir $(BIN)
+
+# ferrite-apiserver alone on an embedded etcd: the quickest way to try the API.
+run-standalone: build
+	$(BIN)/ferrite-apiserver --data-dir $(DATA_DIR)-standalone
+
+# A real kube-apiserver and etcd built from the module proxy (slow the first time).
+kube-apiserver:
+	hack/build-kube-apiserver.sh
 
 # Unit and integration tests (real apiserver on embedded etcd, in process).
 test:

@@ -6,7 +6,10 @@ import (
 	"k8s.io/apiserver/pkg/admission"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/ferrite-dev/ferrite/apiserver/admission/quota"
+	"github.com/ferrite-dev/ferrite/apiserver/admission/secretref"
 	"github.com/ferrite-dev/ferrite/generated/clientset/versioned"
 	"github.com/ferrite-dev/ferrite/generated/informers/externalversions"
 )
@@ -22,6 +25,14 @@ func addFerriteAdmission(generic *genericapiserver.RecommendedConfig) error {
 	factory := externalversions.NewSharedInformerFactory(client, 30*time.Minute)
 	quotas := factory.Core().V1alpha1().ResourceQuotas()
 	plugins := []admission.Interface{quota.New(client, quotas.Lister(), quotas.Informer().HasSynced)}
+	// Behind kube-apiserver, Secrets come from its core API.
+	if generic.ClientConfig != nil {
+		kube, err := kubernetes.NewForConfig(generic.ClientConfig)
+		if err != nil {
+			return err
+		}
+		plugins = append(plugins, secretref.New(kube))
+	}
 	if generic.AdmissionControl != nil {
 		plugins = append([]admission.Interface{generic.AdmissionControl}, plugins...)
 	}

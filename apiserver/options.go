@@ -79,6 +79,11 @@ func (o *Options) Standalone() bool {
 	return len(o.Recommended.Etcd.StorageConfig.Transport.ServerList) == 0
 }
 
+// Aggregated reports whether authentication is delegated to a kube-apiserver.
+func (o *Options) Aggregated() bool {
+	return o.Recommended.Authentication.RemoteKubeConfigFile != ""
+}
+
 // KubeconfigPath is where the admin kubeconfig is written.
 func (o *Options) KubeconfigPath() string { return filepath.Join(o.DataDir, "kubeconfig") }
 
@@ -96,7 +101,9 @@ func (o *Options) Complete() error {
 	if serving.CertKey.CertFile == "" {
 		serving.CertKey.CertFile, serving.CertKey.KeyFile = o.pki.ServingCert, o.pki.ServingKey
 	}
-	if o.Recommended.Authentication.ClientCert.ClientCA == "" {
+	// Standalone, the admin authenticates with a certificate of our own CA. Aggregated, only
+	// kube-apiserver's CAs (front proxy and clients) are trusted.
+	if !o.Aggregated() && o.Recommended.Authentication.ClientCert.ClientCA == "" {
 		o.Recommended.Authentication.ClientCert.ClientCA = o.pki.CACert
 	}
 	// Core API informers (for admission and priority-and-fairness) need a kube-apiserver.
@@ -177,11 +184,13 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := standalone.WriteKubeconfig(o.KubeconfigPath(), o.ServerURL(), o.pki); err != nil {
-		return fmt.Errorf("writing the admin kubeconfig: %w", err)
+	if !o.Aggregated() {
+		if err := standalone.WriteKubeconfig(o.KubeconfigPath(), o.ServerURL(), o.pki.CACert, o.pki.AdminCert, o.pki.AdminKey, standalone.AdminUser); err != nil {
+			return fmt.Errorf("writing the admin kubeconfig: %w", err)
+		}
+		klog.InfoS("Admin kubeconfig written", "path", o.KubeconfigPath(), "server", o.ServerURL())
+		fmt.Fprintf(os.Stderr, "\nFerrite is starting on %s\n  export KUBECONFIG=%s\n  kubectl get ferrite -A\n\n", o.ServerURL(), o.KubeconfigPath())
 	}
-	klog.InfoS("Admin kubeconfig written", "path", o.KubeconfigPath(), "server", o.ServerURL())
-	fmt.Fprintf(os.Stderr, "\nFerrite is starting on %s\n  export KUBECONFIG=%s\n  kubectl get ferrite -A\n\n", o.ServerURL(), o.KubeconfigPath())
 	return server.Generic.PrepareRun().RunWithContext(ctx)
 }
 

@@ -1,0 +1,298 @@
+// Package localcluster runs a complete Ferrite control plane on this machine: etcd, a real
+// kube-apiserver, ferrite-apiserver registered behind it through APIServices, and the
+// controller manager when it is built. `make run` and the aggregated end-to-end tests use it.
+package localcluster
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/ferrite-dev/ferrite/apiserver/standalone"
+)
+
+// Options configure a local cluster.
+type Options struct {
+	// DataDir keeps etcd data, certificates, kubeconfigs and logs across restarts.
+	DataDir string
+	// BinDir holds etcd, kube-apiserver, ferrite-apiserver and (optionally)
+	// ferrite-controller-manager.
+	BinDir string
+	// RBACFile, if it exists, is applied after bootstrap (Ferrite's ClusterRoles).
+	RBACFile string
+	// Progress receives one line per step.
+	Progress io.Writer
+}
+
+// Cluster is a running local control plane.
+type Cluster struct {
+	opts  Options
+	ports ports
+	creds *credentials
+
+	etcd, kubeAPIServer, ferrite, controllerManager *process
+
+	// Kubeconfig is the admin kubeconfig of kube-apiserver.
+	Kubeconfig string
+	// Config is the admin client configuration.
+	Config *rest.Config
+	// Tokens are the bearer tokens of the test users ViewerUser and NobodyUser.
+	Tokens map[string]string
+	// FerriteURL is ferrite-apiserver's own address, for checks that bypass kube-apiserver.
+	FerriteURL string
+}
+
+// Start brings the control plane up and returns once the APIServices are Available.
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	if opts.Progress == nil {
+		opts.Progress = io.Discard
+	}
+	var err error
+	if opts.DataDir, err = filepath.Abs(opts.DataDir); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	c := &Cluster{opts: opts, Kubeconfig: filepath.Join(opts.DataDir, "kubeconfig")}
+	if err := c.start(ctx); err != nil {
+		c.Stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Cluster) step(format string, args ...any) {
+	fmt.Fprintf(c.opts.Progress, ">> "+format+"\n", args...)
+}
+
+func (c *Cluster) logDir() string { return filepath.Join(c.opts.DataDir, "logs") }
+
+func (c *Cluster) start(ctx context.Context) error {
+	var err error
+	pkiDir := filepath.Join(c.opts.DataDir, "pki")
+	if c.creds, err = ensureCredentials(pkiDir); err != nil {
+		return fmt.Errorf("certificates: %w", err)
+	}
+	c.Tokens = c.creds.tokens
+	if c.ports, err = loadPorts(filepath.Join(c.opts.DataDir, "ports")); err != nil {
+		return err
+	}
+	kubeURL := "https://127.0.0.1:" + strconv.Itoa(c.ports.kubeAPIServer)
+	c.FerriteURL = "https://127.0.0.1:" + strconv.Itoa(c.ports.ferrite)
+	if err := standalone.WriteKubeconfig(c.Kubeconfig, kubeURL, c.creds.clusterCA.CertFile, c.creds.admin.CertFile, c.creds.admin.KeyFile, "kubernetes-admin"); err != nil {
+		return err
+	}
+	ferriteKubeconfig := filepath.Join(pkiDir, "ferrite-apiserver.kubeconfig")
+	if err := standalone.WriteKubeconfig(ferriteKubeconfig, kubeURL, c.creds.clusterCA.CertFile, c.creds.ferriteClient.CertFile, c.creds.ferriteClient.KeyFile, ferriteUser); err != nil {
+		return err
+	}
+	if c.Config, err = clientcmd.BuildConfigFromFlags("", c.Kubeconfig); err != nil {
+		return err
+	}
+
+	c.step("starting etcd on 127.0.0.1:%d", c.ports.etcdClient)
+	etcdURL := "http://127.0.0.1:" + strconv.Itoa(c.ports.etcdClient)
+	peerURL := "http://127.0.0.1:" + strconv.Itoa(c.ports.etcdPeer)
+	if c.etcd, err = startProcess("etcd", c.logDir(), c.bin("etcd"),
+		"--name=local", "--data-dir="+filepath.Join(c.opts.DataDir, "etcd"),
+		"--listen-client-urls="+etcdURL, "--advertise-client-urls="+etcdURL,
+		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
+		"--initial-cluster=local="+peerURL, "--log-level=warn"); err != nil {
+		return err
+	}
+
+	c.step("starting kube-apiserver on %s", kubeURL)
+	if c.kubeAPIServer, err = startProcess("kube-apiserver", c.logDir(), c.bin("kube-apiserver"), c.kubeAPIServerArgs(etcdURL)...); err != nil {
+		return err
+	}
+	if err := c.waitHealthy(ctx, c.kubeAPIServer, c.Config, "/readyz", 2*time.Minute); err != nil {
+		return err
+	}
+
+	c.step("registering the Ferrite APIServices")
+	manifest, err := renderRegistration(c.ports.ferrite, c.creds.ferriteCA.CertFile)
+	if err != nil {
+		return err
+	}
+	if err := applyYAML(ctx, c.Config, manifest); err != nil {
+		return err
+	}
+	if roles, err := os.ReadFile(c.opts.RBACFile); err == nil {
+		if err := applyYAML(ctx, c.Config, roles); err != nil {
+			return fmt.Errorf("applying %s: %w", c.opts.RBACFile, err)
+		}
+	}
+
+	c.step("starting ferrite-apiserver on %s", c.FerriteURL)
+	if err := c.startFerrite(ferriteKubeconfig, etcdURL); err != nil {
+		return err
+	}
+	c.step("waiting for the APIServices to become Available")
+	if err := c.WaitAPIServices(ctx, true, 2*time.Minute); err != nil {
+		return err
+	}
+	if _, err := os.Stat(c.bin("ferrite-controller-manager")); err == nil {
+		c.step("starting ferrite-controller-manager")
+		if c.controllerManager, err = startProcess("ferrite-controller-manager", c.logDir(), c.bin("ferrite-controller-manager"),
+			"--kubeconfig="+c.Kubeconfig); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Cluster) bin(name string) string { return filepath.Join(c.opts.BinDir, name) }
+
+func (c *Cluster) kubeAPIServerArgs(etcdURL string) []string {
+	creds := c.creds
+	return []string{
+		"--etcd-servers=" + etcdURL,
+		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port=" + strconv.Itoa(c.ports.kubeAPIServer),
+		// Endpoints of the kubernetes Service may not be loopback addresses.
+		"--endpoint-reconciler-type=none",
+		"--tls-cert-file=" + creds.kubeServing.CertFile, "--tls-private-key-file=" + creds.kubeServing.KeyFile,
+		"--client-ca-file=" + creds.clusterCA.CertFile,
+		"--token-auth-file=" + creds.tokenFile,
+		"--authorization-mode=RBAC",
+		"--service-account-issuer=https://kubernetes.default.svc",
+		"--service-account-key-file=" + creds.serviceAccountPub, "--service-account-signing-key-file=" + creds.serviceAccountKey,
+		"--service-cluster-ip-range=10.96.0.0/24",
+		// The aggregator authenticates to ferrite-apiserver as the front proxy.
+		"--requestheader-client-ca-file=" + creds.frontProxyCA.CertFile,
+		"--requestheader-allowed-names=front-proxy-client",
+		"--requestheader-username-headers=X-Remote-User", "--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+		"--proxy-client-cert-file=" + creds.frontProxyClient.CertFile, "--proxy-client-key-file=" + creds.frontProxyClient.KeyFile,
+	}
+}
+
+func (c *Cluster) startFerrite(kubeconfig, etcdURL string) error {
+	var err error
+	c.ferrite, err = startProcess("ferrite-apiserver", c.logDir(), c.bin("ferrite-apiserver"),
+		"--etcd-servers="+etcdURL,
+		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(c.ports.ferrite),
+		"--tls-cert-file="+c.creds.ferriteServing.CertFile, "--tls-private-key-file="+c.creds.ferriteServing.KeyFile,
+		"--authentication-kubeconfig="+kubeconfig, "--authorization-kubeconfig="+kubeconfig, "--kubeconfig="+kubeconfig,
+		"--data-dir="+filepath.Join(c.opts.DataDir, "ferrite-apiserver"))
+	return err
+}
+
+// waitHealthy polls path on the server of config until it answers 200 or p exits.
+func (c *Cluster) waitHealthy(ctx context.Context, p *process, config *rest.Config, path string, timeout time.Duration) error {
+	client, err := rest.HTTPClientFor(config)
+	if err != nil {
+		return err
+	}
+	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		if !p.running() {
+			return false, p.exitError()
+		}
+		request, _ := http.NewRequestWithContext(ctx, http.MethodGet, config.Host+path, nil)
+		response, err := client.Do(request)
+		if err != nil {
+			return false, nil
+		}
+		response.Body.Close()
+		return response.StatusCode == http.StatusOK, nil
+	})
+}
+
+var apiServiceResource = schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}
+
+// WaitAPIServices waits until every Ferrite APIService's Available condition is available (or,
+// with available false, until none is).
+func (c *Cluster) WaitAPIServices(ctx context.Context, available bool, timeout time.Duration) error {
+	client, err := dynamic.NewForConfig(c.Config)
+	if err != nil {
+		return err
+	}
+	want := "False"
+	if available {
+		want = "True"
+	}
+	var last string
+	err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		if available && c.ferrite != nil && !c.ferrite.running() {
+			return false, c.ferrite.exitError()
+		}
+		for _, group := range Groups {
+			object, err := client.Resource(apiServiceResource).Get(ctx, "v1alpha1."+group, metav1.GetOptions{})
+			if err != nil {
+				last = err.Error()
+				return false, nil
+			}
+			conditions, _, _ := unstructuredConditions(object.Object)
+			if conditions["Available"] != want {
+				last = fmt.Sprintf("APIService v1alpha1.%s Available=%s", group, conditions["Available"])
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("APIServices not Available=%s: %s (%w)", want, last, err)
+	}
+	return nil
+}
+
+func unstructuredConditions(object map[string]any) (map[string]string, bool, error) {
+	status, _ := object["status"].(map[string]any)
+	list, _ := status["conditions"].([]any)
+	out := map[string]string{}
+	for _, item := range list {
+		condition, _ := item.(map[string]any)
+		conditionType, _ := condition["type"].(string)
+		conditionStatus, _ := condition["status"].(string)
+		out[conditionType] = conditionStatus
+	}
+	return out, len(out) > 0, nil
+}
+
+// KillFerrite ends ferrite-apiserver at once (SIGKILL), as a crash would.
+func (c *Cluster) KillFerrite() { c.ferrite.kill() }
+
+// StartFerrite starts ferrite-apiserver again after KillFerrite.
+func (c *Cluster) StartFerrite() error {
+	return c.startFerrite(filepath.Join(c.opts.DataDir, "pki", "ferrite-apiserver.kubeconfig"), "http://127.0.0.1:"+strconv.Itoa(c.ports.etcdClient))
+}
+
+// Stop stops the processes in the reverse order of their start.
+func (c *Cluster) Stop() {
+	for _, p := range []*process{c.controllerManager, c.ferrite, c.kubeAPIServer, c.etcd} {
+		if p != nil {
+			c.step("stopping %s", p.name)
+			p.stop(15 * time.Second)
+		}
+	}
+}
+
+// Wait blocks until ctx ends or a process exits, and reports which.
+func (c *Cluster) Wait(ctx context.Context) error {
+	ticker := time.NewTicker(time.Second)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+			for _, p := range []*process{c.etcd, c.kubeAPIServer, c.ferrite, c.controllerManager} {
+				if p != nil && !p.running() {
+					return p.exitError()
+				}
+			}
+		}
+	}
+}

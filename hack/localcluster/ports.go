@@ -1,0 +1,56 @@
+package localcluster
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/ferrite-dev/ferrite/apiserver/standalone"
+)
+
+// ports are the loopback ports of the local control plane.
+type ports struct {
+	etcdClient, etcdPeer, kubeAPIServer, ferrite int
+}
+
+// loadPorts reuses the ports recorded in path while they are free, so kubeconfigs stay valid
+// across restarts, and picks free ones otherwise.
+func loadPorts(path string) (ports, error) {
+	var recorded []int
+	if data, err := os.ReadFile(path); err == nil {
+		for _, field := range strings.Fields(string(data)) {
+			if n, err := strconv.Atoi(field); err == nil {
+				recorded = append(recorded, n)
+			}
+		}
+	}
+	chosen := make([]int, 4)
+	for i := range chosen {
+		if i < len(recorded) && free(recorded[i]) {
+			chosen[i] = recorded[i]
+			continue
+		}
+		port, err := standalone.FreePort()
+		if err != nil {
+			return ports{}, err
+		}
+		chosen[i] = port
+	}
+	p := ports{etcdClient: chosen[0], etcdPeer: chosen[1], kubeAPIServer: chosen[2], ferrite: chosen[3]}
+	return p, os.WriteFile(path, []byte(fmt.Sprintf("%d %d %d %d\n", chosen[0], chosen[1], chosen[2], chosen[3])), 0o600)
+}
+
+func free(port int) bool {
+	listener, err := netListen(port)
+	if err != nil {
+		return false
+	}
+	listener.Close()
+	return true
+}
+
+func netListen(port int) (interface{ Close() error }, error) {
+	return net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+}

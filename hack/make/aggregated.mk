@@ -1,0 +1,4 @@
+# End-to-end suite of Ferrite behind a real kube-apiserver (builds kube-apiserver and etcd first).
+.PHONY: e2e-aggregated
+e2e-aggregated: build kube-apiserver
+	$(GO) test -tags e2e -count=1 -timeout 20m -v ./test/e2e/aggregated/...
