@@ -96,7 +96,8 @@ func binaries(root string) (apiserver, kubectl string, err error) {
 	if apiserver == "" {
 		apiserver = filepath.Join(root, "bin", "ferrite-apiserver")
 		if _, err := os.Stat(apiserver); err != nil {
-			if err := run(ctx, root, "go", "build", "-o", filepath.Join(root, "bin")+"/", "./cmd/ferrite-apiserver"); err != nil {
+			// As `make run` builds it, with the version stamps kubectl needs.
+			if err := run(ctx, root, "make", "build"); err != nil {
 				return "", "", err
 			}
 		}
