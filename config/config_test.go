@@ -1,0 +1,818 @@
+// Package config holds the kustomize manifests that deploy Ferrite into a cluster; its tests
+// render them with the project's kubectl and check what comes out.
+package config
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/discovery"
+
+	"github.com/ferrite-dev/ferrite/apiserver/testserver"
+)
+
+// groups are the API groups ferrite-apiserver serves, each with one APIService.
+var groups = []string{"compute.ferrite.dev", "storage.ferrite.dev", "networking.ferrite.dev", "ipam.ferrite.dev", "core.ferrite.dev"}
+
+const (
+	namespace          = "ferrite-system"
+	apiserverAccount   = "ferrite-apiserver"
+	servingSecret      = "ferrite-apiserver-cert"
+	controllerManager  = "ferrite-controller-manager"
+	machinePoollet     = "ferrite-machinepoollet"
+	volumePoollet      = "ferrite-volumepoollet"
+	aggregateToEdit    = "ferrite-aggregate-to-edit"
+	aggregateToView    = "ferrite-aggregate-to-view"
+	servingCertOverlay = "overlays/serving-cert"
+)
+
+// kubectl returns the project's bin/kubectl, or skips the test when it is missing, unless
+// FERRITE_E2E=1 makes that a failure.
+func kubectl(t *testing.T) string {
+	t.Helper()
+	path, err := filepath.Abs(filepath.Join("..", "bin", "kubectl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		if os.Getenv("FERRITE_E2E") == "1" {
+			t.Fatalf("FERRITE_E2E=1 but %s is missing: build it with hack/build-kubectl.sh (make kubectl)", path)
+		}
+		t.Skipf("%s is missing: build it with hack/build-kubectl.sh (make kubectl), or run make e2e-config", path)
+	}
+	return path
+}
+
+// render runs `kubectl kustomize dir` and decodes the output.
+func render(t *testing.T, kubectlPath, dir string) []*unstructured.Unstructured {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(kubectlPath, "kustomize", dir)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("kubectl kustomize %s: %v\n%s", dir, err, stderr.String())
+	}
+	objects, err := decodeObjects(stdout.Bytes())
+	if err != nil {
+		t.Fatalf("kubectl kustomize %s: output is not a stream of objects: %v", dir, err)
+	}
+	if len(objects) == 0 {
+		t.Fatalf("kubectl kustomize %s rendered nothing", dir)
+	}
+	return objects
+}
+
+// decodeObjects decodes a multi-document YAML stream; every document must be an object with
+// apiVersion, kind and metadata.name.
+func decodeObjects(data []byte) ([]*unstructured.Unstructured, error) {
+	decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	var objects []*unstructured.Unstructured
+	for {
+		var raw json.RawMessage
+		if err := decoder.Decode(&raw); err != nil {
+			if errors.Is(err, io.EOF) {
+				return objects, nil
+			}
+			return nil, err
+		}
+		if trimmed := bytes.TrimSpace(raw); len(trimmed) == 0 || bytes.Equal(trimmed, []byte("null")) {
+			continue
+		}
+		// Unstructured's own decoding keeps integers as int64.
+		object := &unstructured.Unstructured{}
+		if err := object.UnmarshalJSON(raw); err != nil {
+			return nil, fmt.Errorf("document %d: %w", len(objects)+1, err)
+		}
+		if object.GetAPIVersion() == "" || object.GetKind() == "" || object.GetName() == "" {
+			return nil, fmt.Errorf("document %d lacks apiVersion, kind or metadata.name: %v", len(objects)+1, object.Object)
+		}
+		objects = append(objects, object)
+	}
+}
+
+// strict converts object into out, failing on fields the Go type does not have (a typo, or a
+// field of the wrong kind).
+func strict(t *testing.T, object *unstructured.Unstructured, out any) {
+	t.Helper()
+	data, err := json.Marshal(object.Object)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoder := json.NewDecoder(bytes.NewReader(data))
+	decoder.DisallowUnknownFields()
+	if err := decoder.Decode(out); err != nil {
+		t.Errorf("%s %s/%s: %v", object.GetKind(), object.GetNamespace(), object.GetName(), err)
+	}
+}
+
+func find(objects []*unstructured.Unstructured, kind, namespace, name string) *unstructured.Unstructured {
+	for _, object := range objects {
+		if object.GetKind() == kind && object.GetNamespace() == namespace && object.GetName() == name {
+			return object
+		}
+	}
+	return nil
+}
+
+// findGenerated finds an object made by a kustomize generator: its name is prefix plus a hash.
+func findGenerated(objects []*unstructured.Unstructured, kind, namespace, prefix string) *unstructured.Unstructured {
+	for _, object := range objects {
+		if object.GetKind() == kind && object.GetNamespace() == namespace && strings.HasPrefix(object.GetName(), prefix+"-") {
+			return object
+		}
+	}
+	return nil
+}
+
+func ofKind(objects []*unstructured.Unstructured, kind string) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, object := range objects {
+		if object.GetKind() == kind {
+			out = append(out, object)
+		}
+	}
+	return out
+}
+
+// kustomizations lists the directories under root with a kustomization.yaml, split into
+// Kustomizations (buildable) and Components.
+func kustomizations(t *testing.T, root string) (buildable, components []string) {
+	t.Helper()
+	err := filepath.WalkDir(root, func(path string, entry fs.DirEntry, err error) error {
+		if err != nil || entry.IsDir() || entry.Name() != "kustomization.yaml" {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var header struct{ Kind string }
+		if err := utilyaml.Unmarshal(data, &header); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		dir, _ := filepath.Rel(root, filepath.Dir(path))
+		switch header.Kind {
+		case "Kustomization":
+			buildable = append(buildable, dir)
+		case "Component":
+			components = append(components, dir)
+		default:
+			return fmt.Errorf("%s: kind %q, want Kustomization or Component", path, header.Kind)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(buildable)
+	sort.Strings(components)
+	return buildable, components
+}
+
+// TestRenderEveryKustomization renders each Kustomization under config/: in place (all but
+// the serving-cert overlay, which needs certificate files), and in a copy of config/ with a
+// certificate in the serving-cert component (all of them).
+func TestRenderEveryKustomization(t *testing.T) {
+	kubectlPath := kubectl(t)
+	buildable, components := kustomizations(t, ".")
+	for _, want := range []string{"apiserver", "rbac", "controller-manager", "default", servingCertOverlay} {
+		if !slices.Contains(buildable, want) {
+			t.Errorf("no Kustomization in config/%s (found %v)", want, buildable)
+		}
+	}
+	for _, want := range []string{"etcd", "components/serving-cert"} {
+		if !slices.Contains(components, want) {
+			t.Errorf("no Component in config/%s (found %v)", want, components)
+		}
+	}
+	copied := copyWithServingCert(t)
+	for _, dir := range buildable {
+		t.Run(dir, func(t *testing.T) {
+			if dir != servingCertOverlay {
+				checkObjects(t, render(t, kubectlPath, dir))
+			}
+			checkObjects(t, render(t, kubectlPath, filepath.Join(copied.root, dir)))
+		})
+	}
+}
+
+// checkObjects checks what every rendering must satisfy: the kinds the project uses decode
+// strictly into their Go types, namespaced objects name their namespace, and nothing turns
+// off TLS verification.
+func checkObjects(t *testing.T, objects []*unstructured.Unstructured) {
+	t.Helper()
+	for _, object := range objects {
+		switch object.GetKind() {
+		case "Deployment":
+			strict(t, object, &appsv1.Deployment{})
+		case "StatefulSet":
+			strict(t, object, &appsv1.StatefulSet{})
+		case "Service":
+			strict(t, object, &corev1.Service{})
+		case "ServiceAccount":
+			strict(t, object, &corev1.ServiceAccount{})
+		case "ConfigMap":
+			strict(t, object, &corev1.ConfigMap{})
+		case "Secret":
+			strict(t, object, &corev1.Secret{})
+		case "Namespace":
+			strict(t, object, &corev1.Namespace{})
+		case "NetworkPolicy":
+			strict(t, object, &networkingv1.NetworkPolicy{})
+		case "ClusterRole":
+			strict(t, object, &rbacv1.ClusterRole{})
+		case "ClusterRoleBinding":
+			strict(t, object, &rbacv1.ClusterRoleBinding{})
+		case "Role":
+			strict(t, object, &rbacv1.Role{})
+		case "RoleBinding":
+			strict(t, object, &rbacv1.RoleBinding{})
+		case "APIService":
+			checkAPIService(t, object)
+		default:
+			t.Errorf("unexpected kind %s (%s): extend the test", object.GetKind(), object.GetName())
+		}
+		clusterScoped := map[string]bool{"Namespace": true, "ClusterRole": true, "ClusterRoleBinding": true, "APIService": true}
+		if !clusterScoped[object.GetKind()] && object.GetNamespace() == "" {
+			t.Errorf("%s %s has no namespace", object.GetKind(), object.GetName())
+		}
+	}
+}
+
+// checkAPIService checks one APIService: a Ferrite group at v1alpha1, served by the
+// ferrite-apiserver Service, with a caBundle and without insecureSkipTLSVerify.
+func checkAPIService(t *testing.T, object *unstructured.Unstructured) {
+	t.Helper()
+	spec, _, _ := unstructured.NestedMap(object.Object, "spec")
+	allowed := []string{"group", "version", "groupPriorityMinimum", "versionPriority", "service", "caBundle"}
+	for field := range spec {
+		if !slices.Contains(allowed, field) {
+			t.Errorf("APIService %s: field spec.%s is not expected (insecureSkipTLSVerify is never allowed)", object.GetName(), field)
+		}
+	}
+	group, _, _ := unstructured.NestedString(spec, "group")
+	version, _, _ := unstructured.NestedString(spec, "version")
+	if !slices.Contains(groups, group) || version != "v1alpha1" || object.GetName() != version+"."+group {
+		t.Errorf("APIService %s: group %q version %q", object.GetName(), group, version)
+	}
+	caBundle, _, _ := unstructured.NestedString(spec, "caBundle")
+	if decoded, err := base64.StdEncoding.DecodeString(caBundle); err != nil || len(decoded) == 0 {
+		t.Errorf("APIService %s: caBundle %q is not non-empty base64 (%v)", object.GetName(), caBundle, err)
+	}
+	service, _, _ := unstructured.NestedMap(spec, "service")
+	if service["name"] != "ferrite-apiserver" || service["namespace"] != namespace || service["port"] != int64(443) {
+		t.Errorf("APIService %s: service %v, want ferrite-apiserver.%s port 443", object.GetName(), service, namespace)
+	}
+	for _, field := range []string{"groupPriorityMinimum", "versionPriority"} {
+		if value, _, _ := unstructured.NestedInt64(spec, field); value <= 0 {
+			t.Errorf("APIService %s: %s %d, want > 0", object.GetName(), field, value)
+		}
+	}
+}
+
+// TestDefault checks config/default: both Deployments, the etcd option, one APIService per
+// group, the delegation bindings, the roles, and that every binding and mount refers to an
+// object of the rendering (or a built-in role).
+func TestDefault(t *testing.T) {
+	objects := render(t, kubectl(t), "default")
+	checkObjects(t, objects)
+
+	if find(objects, "Namespace", "", namespace) == nil {
+		t.Errorf("no Namespace %s", namespace)
+	}
+	apiserver := &appsv1.Deployment{}
+	if object := find(objects, "Deployment", namespace, "ferrite-apiserver"); object == nil {
+		t.Fatal("no Deployment ferrite-apiserver")
+	} else {
+		strict(t, object, apiserver)
+	}
+	if find(objects, "Deployment", namespace, controllerManager) == nil {
+		t.Errorf("no Deployment %s", controllerManager)
+	}
+	if find(objects, "StatefulSet", namespace, "ferrite-etcd") == nil || find(objects, "Service", namespace, "ferrite-etcd") == nil {
+		t.Error("no etcd StatefulSet and Service ferrite-etcd")
+	}
+	if find(objects, "Service", namespace, "ferrite-apiserver") == nil {
+		t.Error("no Service ferrite-apiserver")
+	}
+
+	// The apiserver: aggregated mode, its etcd, serving certificate from the Secret.
+	container := apiserver.Spec.Template.Spec.Containers[0]
+	args := strings.Join(container.Args, " ")
+	for _, want := range []string{"--etcd-servers=http://ferrite-etcd:2379", "--authentication-kubeconfig=", "--authorization-kubeconfig=", "--kubeconfig=",
+		"--tls-cert-file=", "--tls-private-key-file=", "--secure-port=8443", "--data-dir="} {
+		if !strings.Contains(args, want) {
+			t.Errorf("ferrite-apiserver args %q lack %s", args, want)
+		}
+	}
+	secretMounted := false
+	for _, volume := range apiserver.Spec.Template.Spec.Volumes {
+		if volume.Secret != nil && volume.Secret.SecretName == servingSecret {
+			secretMounted = true
+		}
+		if volume.ConfigMap != nil && findGenerated(objects, "ConfigMap", namespace, "ferrite-apiserver-kubeconfig") == nil {
+			t.Errorf("ferrite-apiserver mounts ConfigMap %s, which is not rendered", volume.ConfigMap.Name)
+		}
+	}
+	if !secretMounted {
+		t.Errorf("ferrite-apiserver does not mount Secret %s", servingSecret)
+	}
+	if container.ReadinessProbe == nil || container.LivenessProbe == nil {
+		t.Error("ferrite-apiserver lacks a readiness or liveness probe")
+	}
+
+	// One APIService per group.
+	var served []string
+	for _, object := range ofKind(objects, "APIService") {
+		group, _, _ := unstructured.NestedString(object.Object, "spec", "group")
+		served = append(served, group)
+	}
+	sort.Strings(served)
+	want := slices.Clone(groups)
+	sort.Strings(want)
+	if !slices.Equal(served, want) {
+		t.Errorf("APIServices for %v, want %v", served, want)
+	}
+
+	// Delegated authentication and authorization.
+	subject := rbacv1.Subject{Kind: "ServiceAccount", Name: apiserverAccount, Namespace: namespace}
+	if !bound(t, objects, "ClusterRoleBinding", "", "ClusterRole", "system:auth-delegator", subject) {
+		t.Error("no ClusterRoleBinding of system:auth-delegator to the ferrite-apiserver ServiceAccount")
+	}
+	if !bound(t, objects, "RoleBinding", "kube-system", "Role", "extension-apiserver-authentication-reader", subject) {
+		t.Error("no RoleBinding in kube-system of extension-apiserver-authentication-reader to the ferrite-apiserver ServiceAccount")
+	}
+	if !bound(t, objects, "ClusterRoleBinding", "", "ClusterRole", "ferrite-apiserver", subject) {
+		t.Error("no ClusterRoleBinding of ClusterRole ferrite-apiserver to its ServiceAccount")
+	}
+	if !bound(t, objects, "ClusterRoleBinding", "", "ClusterRole", controllerManager, rbacv1.Subject{Kind: "ServiceAccount", Name: controllerManager, Namespace: namespace}) {
+		t.Error("no ClusterRoleBinding of ferrite-controller-manager to its ServiceAccount")
+	}
+
+	for _, name := range []string{"ferrite-admin", "ferrite-viewer", aggregateToEdit, aggregateToView, controllerManager, machinePoollet, volumePoollet, "ferrite-apiserver"} {
+		if find(objects, "ClusterRole", "", name) == nil {
+			t.Errorf("no ClusterRole %s", name)
+		}
+	}
+
+	// Every binding refers to a rendered role or a built-in one, every ServiceAccount subject
+	// and every Pod's ServiceAccount exist.
+	builtin := map[string]bool{"ClusterRole/system:auth-delegator": true, "Role/extension-apiserver-authentication-reader": true}
+	for _, object := range append(ofKind(objects, "ClusterRoleBinding"), ofKind(objects, "RoleBinding")...) {
+		binding := &rbacv1.RoleBinding{}
+		strict(t, object, binding)
+		roleNamespace := ""
+		if binding.RoleRef.Kind == "Role" {
+			roleNamespace = object.GetNamespace()
+		}
+		if !builtin[binding.RoleRef.Kind+"/"+binding.RoleRef.Name] && find(objects, binding.RoleRef.Kind, roleNamespace, binding.RoleRef.Name) == nil {
+			t.Errorf("%s %s refers to %s %s, which is not rendered", object.GetKind(), object.GetName(), binding.RoleRef.Kind, binding.RoleRef.Name)
+		}
+		for _, s := range binding.Subjects {
+			if s.Kind == "ServiceAccount" && find(objects, "ServiceAccount", s.Namespace, s.Name) == nil {
+				t.Errorf("%s %s binds ServiceAccount %s/%s, which is not rendered", object.GetKind(), object.GetName(), s.Namespace, s.Name)
+			}
+		}
+	}
+	for _, object := range append(ofKind(objects, "Deployment"), ofKind(objects, "StatefulSet")...) {
+		name, _, _ := unstructured.NestedString(object.Object, "spec", "template", "spec", "serviceAccountName")
+		if name != "" && find(objects, "ServiceAccount", object.GetNamespace(), name) == nil {
+			t.Errorf("%s %s runs as ServiceAccount %s, which is not rendered", object.GetKind(), object.GetName(), name)
+		}
+	}
+}
+
+// bound reports whether a binding of kind in namespace grants roleKind/roleName to subject.
+func bound(t *testing.T, objects []*unstructured.Unstructured, kind, namespace, roleKind, roleName string, subject rbacv1.Subject) bool {
+	t.Helper()
+	for _, object := range ofKind(objects, kind) {
+		if object.GetNamespace() != namespace {
+			continue
+		}
+		binding := &rbacv1.RoleBinding{}
+		strict(t, object, binding)
+		if binding.RoleRef.APIGroup != rbacv1.GroupName || binding.RoleRef.Kind != roleKind || binding.RoleRef.Name != roleName {
+			continue
+		}
+		for _, s := range binding.Subjects {
+			if s.Kind == subject.Kind && s.Name == subject.Name && s.Namespace == subject.Namespace {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// certificate is a CA and a serving certificate written into the serving-cert component of a
+// copy of config/.
+type certificate struct {
+	root  string // the copy of config/
+	caPEM []byte
+}
+
+// copyWithServingCert copies config/ into a temporary directory and writes ca.crt, tls.crt and
+// tls.key into its serving-cert component: with the component's generate.sh when openssl is
+// installed (which tests the script), with Go otherwise.
+func copyWithServingCert(t *testing.T) *certificate {
+	t.Helper()
+	root := filepath.Join(t.TempDir(), "config")
+	if err := os.CopyFS(root, os.DirFS(".")); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "components", "serving-cert")
+	for _, name := range []string{"ca.crt", "ca.key", "tls.crt", "tls.key"} {
+		os.Remove(filepath.Join(dir, name)) // files of a local run of generate.sh
+	}
+	if _, err := exec.LookPath("openssl"); err == nil {
+		cmd := exec.Command(filepath.Join(dir, "generate.sh"))
+		if output, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("generate.sh: %v\n%s", err, output)
+		}
+	} else {
+		t.Log("openssl is not installed: certificates made in Go instead of by generate.sh")
+		writeCertificates(t, dir)
+	}
+	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(caPEM)
+	if block == nil {
+		t.Fatal("ca.crt holds no PEM block")
+	}
+	caCert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The serving certificate must be what the aggregator accepts for the Service.
+	servingPEM, err := os.ReadFile(filepath.Join(dir, "tls.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ = pem.Decode(servingPEM)
+	if block == nil {
+		t.Fatal("tls.crt holds no PEM block")
+	}
+	serving, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(caCert)
+	if _, err := serving.Verify(x509.VerifyOptions{DNSName: "ferrite-apiserver." + namespace + ".svc", Roots: pool,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		t.Fatalf("the serving certificate does not verify for ferrite-apiserver.%s.svc: %v", namespace, err)
+	}
+	return &certificate{root: root, caPEM: caPEM}
+}
+
+// writeCertificates writes what generate.sh writes, made with Go.
+func writeCertificates(t *testing.T, dir string) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caTemplate := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ferrite-apiserver-ca"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTemplate, caTemplate, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "ferrite-apiserver." + namespace + ".svc"
+	template := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, template, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{
+		"ca.crt":  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		"tls.crt": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		"tls.key": pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+	}
+	for file, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, file), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestServingCertOverlay checks the cert-manager-free caBundle: the overlay generates Secret
+// ferrite-apiserver-cert from the component's files, the Deployment mounts that Secret, and
+// every APIService's caBundle is the CA that signed it.
+func TestServingCertOverlay(t *testing.T) {
+	kubectlPath := kubectl(t)
+	cert := copyWithServingCert(t)
+	objects := render(t, kubectlPath, filepath.Join(cert.root, servingCertOverlay))
+	checkObjects(t, objects)
+
+	secret := findGenerated(objects, "Secret", namespace, servingSecret)
+	if secret == nil {
+		t.Fatalf("no Secret %s-<hash> in %s", servingSecret, namespace)
+	}
+	if kind, _, _ := unstructured.NestedString(secret.Object, "type"); kind != string(corev1.SecretTypeTLS) {
+		t.Errorf("Secret %s has type %q, want %s", secret.GetName(), kind, corev1.SecretTypeTLS)
+	}
+	for _, key := range []string{"tls.crt", "tls.key", "ca.crt"} {
+		if value, _, _ := unstructured.NestedString(secret.Object, "data", key); value == "" {
+			t.Errorf("Secret %s lacks %s", secret.GetName(), key)
+		}
+	}
+	deployment := &appsv1.Deployment{}
+	strict(t, find(objects, "Deployment", namespace, "ferrite-apiserver"), deployment)
+	mounted := false
+	for _, volume := range deployment.Spec.Template.Spec.Volumes {
+		if volume.Secret != nil {
+			mounted = mounted || volume.Secret.SecretName == secret.GetName()
+		}
+	}
+	if !mounted {
+		t.Errorf("ferrite-apiserver does not mount the generated Secret %s", secret.GetName())
+	}
+
+	apiservices := ofKind(objects, "APIService")
+	if len(apiservices) != len(groups) {
+		t.Errorf("%d APIServices, want %d", len(apiservices), len(groups))
+	}
+	for _, object := range apiservices {
+		// kustomize wraps the base64 of generated data in lines; the API server's decoding
+		// ignores the line breaks, and so does Go's.
+		caBundle, _, _ := unstructured.NestedString(object.Object, "spec", "caBundle")
+		if decoded, err := base64.StdEncoding.DecodeString(caBundle); err != nil || !bytes.Equal(decoded, cert.caPEM) {
+			t.Errorf("APIService %s: caBundle is not the serving CA (%v):\n%s", object.GetName(), err, decoded)
+		}
+	}
+}
+
+// TestRolesStandalone checks config/rbac/roles.yaml as `kubectl apply -f` sees it: only
+// ClusterRoles, no kustomize-only field, no wildcard.
+func TestRolesStandalone(t *testing.T) {
+	roles := readRoles(t)
+	var names []string
+	for name, role := range roles {
+		names = append(names, name)
+		for _, rule := range role.Rules {
+			for _, list := range [][]string{rule.APIGroups, rule.Resources, rule.Verbs} {
+				if slices.Contains(list, "*") {
+					t.Errorf("ClusterRole %s grants a wildcard: %+v", name, rule)
+				}
+			}
+		}
+	}
+	sort.Strings(names)
+	want := []string{aggregateToEdit, aggregateToView, "ferrite-admin", controllerManager, machinePoollet, "ferrite-viewer", volumePoollet}
+	sort.Strings(want)
+	if !slices.Equal(names, want) {
+		t.Errorf("roles.yaml has ClusterRoles %v, want %v", names, want)
+	}
+	labels := map[string][]string{
+		aggregateToEdit: {"rbac.authorization.k8s.io/aggregate-to-admin", "rbac.authorization.k8s.io/aggregate-to-edit"},
+		aggregateToView: {"rbac.authorization.k8s.io/aggregate-to-view"},
+	}
+	for name, keys := range labels {
+		for _, key := range keys {
+			if roles[name].Labels[key] != "true" {
+				t.Errorf("ClusterRole %s lacks label %s=true", name, key)
+			}
+		}
+	}
+}
+
+// readRoles decodes roles.yaml strictly into ClusterRoles.
+func readRoles(t *testing.T) map[string]*rbacv1.ClusterRole {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("rbac", "roles.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objects, err := decodeObjects(data)
+	if err != nil {
+		t.Fatalf("roles.yaml: %v", err)
+	}
+	roles := map[string]*rbacv1.ClusterRole{}
+	for _, object := range objects {
+		if object.GetAPIVersion() != "rbac.authorization.k8s.io/v1" || object.GetKind() != "ClusterRole" {
+			t.Errorf("roles.yaml holds %s %s %s, want only rbac.authorization.k8s.io/v1 ClusterRoles", object.GetAPIVersion(), object.GetKind(), object.GetName())
+			continue
+		}
+		role := &rbacv1.ClusterRole{}
+		strict(t, object, role)
+		if roles[role.Name] != nil {
+			t.Errorf("roles.yaml defines ClusterRole %s twice", role.Name)
+		}
+		roles[role.Name] = role
+	}
+	return roles
+}
+
+// allows reports whether the rules grant verb on group/resource (resourceNames ignored: the
+// roles here use none).
+func allows(rules []rbacv1.PolicyRule, group, resource, verb string) bool {
+	for _, rule := range rules {
+		if len(rule.ResourceNames) == 0 && slices.Contains(rule.APIGroups, group) && slices.Contains(rule.Resources, resource) && slices.Contains(rule.Verbs, verb) {
+			return true
+		}
+	}
+	return false
+}
+
+// servedResource is a resource or subresource ferrite-apiserver serves.
+type servedResource struct {
+	group, name string
+	namespaced  bool
+	verbs       []string
+}
+
+func (r servedResource) String() string { return r.name + "." + r.group }
+
+func (r servedResource) subresource() bool { return strings.Contains(r.name, "/") }
+
+// TestRolesMatchServedResources checks the ClusterRoles against what a real ferrite-apiserver
+// serves: every role names only served resources and verbs they support; admin can do
+// everything; viewer and the view aggregate only read; the edit aggregate covers every
+// namespaced resource but writes no status and no quota; the daemons can do their jobs and no
+// more than the listed extras.
+func TestRolesMatchServedResources(t *testing.T) {
+	roles := readRoles(t)
+	server := testserver.Start(t)
+	client, err := discovery.NewDiscoveryClientForConfig(server.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var served []servedResource
+	namespaced := map[string]bool{}
+	for _, group := range groups {
+		list, err := client.ServerResourcesForGroupVersion(group + "/v1alpha1")
+		if err != nil {
+			t.Fatalf("discovery of %s: %v", group, err)
+		}
+		for _, resource := range list.APIResources {
+			served = append(served, servedResource{group: group, name: resource.Name, namespaced: resource.Namespaced, verbs: resource.Verbs})
+			namespaced[group+"/"+resource.Name] = resource.Namespaced
+		}
+	}
+	for i := range served { // a subresource is as namespaced as its resource
+		if r := &served[i]; r.subresource() {
+			r.namespaced = namespaced[r.group+"/"+strings.Split(r.name, "/")[0]]
+		}
+	}
+
+	// Every Ferrite rule names a served resource and verbs it supports.
+	supported := map[string][]string{}
+	for _, r := range served {
+		supported[r.group+"/"+r.name] = r.verbs
+	}
+	for name, role := range roles {
+		for _, rule := range role.Rules {
+			for _, group := range rule.APIGroups {
+				if !strings.HasSuffix(group, ".ferrite.dev") {
+					continue
+				}
+				for _, resource := range rule.Resources {
+					verbs, ok := supported[group+"/"+resource]
+					if !ok {
+						t.Errorf("ClusterRole %s names %s.%s, which ferrite-apiserver does not serve", name, resource, group)
+						continue
+					}
+					for _, verb := range rule.Verbs {
+						if !slices.Contains(verbs, verb) {
+							t.Errorf("ClusterRole %s grants %s on %s.%s, which supports only %v", name, verb, resource, group, verbs)
+						}
+					}
+				}
+			}
+		}
+	}
+
+	read := []string{"get", "list", "watch"}
+	for _, r := range served {
+		for _, verb := range r.verbs {
+			if !allows(roles["ferrite-admin"].Rules, r.group, r.name, verb) {
+				t.Errorf("ferrite-admin cannot %s %s", verb, r)
+			}
+			readVerb := slices.Contains(read, verb)
+			if got := allows(roles["ferrite-viewer"].Rules, r.group, r.name, verb); got != readVerb {
+				t.Errorf("ferrite-viewer: %s %s allowed=%v, want %v", verb, r, got, readVerb)
+			}
+			// Namespace admins and editors: every namespaced resource, but not its status,
+			// and quotas read-only, as for the built-in kinds.
+			wantEdit := r.namespaced && (readVerb || (!r.subresource() && !(r.group == "core.ferrite.dev" && r.name == "resourcequotas")))
+			if got := allows(roles[aggregateToEdit].Rules, r.group, r.name, verb); got != wantEdit {
+				t.Errorf("%s: %s %s allowed=%v, want %v", aggregateToEdit, verb, r, got, wantEdit)
+			}
+			if got := allows(roles[aggregateToView].Rules, r.group, r.name, verb); got != (r.namespaced && readVerb) {
+				t.Errorf("%s: %s %s allowed=%v, want %v", aggregateToView, verb, r, got, r.namespaced && readVerb)
+			}
+		}
+	}
+
+	// The daemons: what each must be able to do, and the complete list of the writes it may do.
+	type grant struct{ group, resource, verb string }
+	jobs := map[string]struct{ must, writes []grant }{
+		controllerManager: {
+			must: []grant{
+				{"compute.ferrite.dev", "machines", "update"}, {"compute.ferrite.dev", "machines/status", "update"},
+				{"compute.ferrite.dev", "machinepools", "watch"}, {"compute.ferrite.dev", "machinepools/status", "update"},
+				{"storage.ferrite.dev", "volumes", "update"}, {"storage.ferrite.dev", "volumepools/status", "update"},
+				{"ipam.ferrite.dev", "prefixes", "create"}, {"ipam.ferrite.dev", "prefixes/status", "update"},
+				{"core.ferrite.dev", "resourcequotas", "watch"}, {"core.ferrite.dev", "resourcequotas/status", "update"},
+				{"", "events", "create"}, {"events.k8s.io", "events", "create"},
+			},
+			writes: []grant{
+				{"compute.ferrite.dev", "machines", "*"}, {"compute.ferrite.dev", "machines/status", "*"}, {"compute.ferrite.dev", "machinepools/status", "*"},
+				{"storage.ferrite.dev", "volumes", "*"}, {"storage.ferrite.dev", "volumes/status", "*"}, {"storage.ferrite.dev", "volumepools/status", "*"},
+				{"networking.ferrite.dev", "networkinterfaces", "*"}, {"networking.ferrite.dev", "virtualips", "*"},
+				{"networking.ferrite.dev", "networkinterfaces/status", "*"}, {"networking.ferrite.dev", "virtualips/status", "*"},
+				{"networking.ferrite.dev", "natgateways/status", "*"}, {"networking.ferrite.dev", "loadbalancers/status", "*"},
+				{"ipam.ferrite.dev", "prefixes", "*"}, {"ipam.ferrite.dev", "prefixes/status", "*"}, {"core.ferrite.dev", "resourcequotas/status", "*"},
+				{"", "events", "*"}, {"events.k8s.io", "events", "*"},
+			},
+		},
+		machinePoollet: {
+			must: []grant{
+				{"compute.ferrite.dev", "machinepools", "create"}, {"compute.ferrite.dev", "machinepools", "update"}, {"compute.ferrite.dev", "machinepools/status", "update"},
+				{"compute.ferrite.dev", "machines", "watch"}, {"compute.ferrite.dev", "machines/status", "update"},
+				{"networking.ferrite.dev", "networkinterfaces", "watch"}, {"networking.ferrite.dev", "networks", "get"}, {"networking.ferrite.dev", "virtualips", "get"},
+				{"", "secrets", "get"}, {"", "events", "create"},
+			},
+			writes: []grant{
+				{"compute.ferrite.dev", "machinepools", "*"}, {"compute.ferrite.dev", "machinepools/status", "*"}, {"compute.ferrite.dev", "machines/status", "*"},
+				{"", "events", "*"}, {"events.k8s.io", "events", "*"},
+			},
+		},
+		volumePoollet: {
+			must: []grant{
+				{"storage.ferrite.dev", "volumepools", "create"}, {"storage.ferrite.dev", "volumepools", "update"}, {"storage.ferrite.dev", "volumepools/status", "update"},
+				{"storage.ferrite.dev", "volumes", "watch"}, {"storage.ferrite.dev", "volumes/status", "update"},
+				{"storage.ferrite.dev", "volumesnapshots", "watch"}, {"storage.ferrite.dev", "volumesnapshots/status", "update"},
+				{"", "events", "create"},
+			},
+			writes: []grant{
+				{"storage.ferrite.dev", "volumepools", "*"}, {"storage.ferrite.dev", "volumepools/status", "*"},
+				{"storage.ferrite.dev", "volumes/status", "*"}, {"storage.ferrite.dev", "volumesnapshots/status", "*"},
+				{"", "events", "*"}, {"events.k8s.io", "events", "*"},
+			},
+		},
+	}
+	for name, job := range jobs {
+		rules := roles[name].Rules
+		for _, g := range job.must {
+			if !allows(rules, g.group, g.resource, g.verb) {
+				t.Errorf("%s cannot %s %s.%s", name, g.verb, g.resource, g.group)
+			}
+		}
+		for _, rule := range rules {
+			for _, group := range rule.APIGroups {
+				for _, resource := range rule.Resources {
+					for _, verb := range rule.Verbs {
+						if slices.Contains(read, verb) && !(group == "" && resource == "secrets") {
+							continue
+						}
+						if !slices.Contains(job.writes, grant{group, resource, "*"}) && !(group == "" && resource == "secrets" && verb == "get" && name == machinePoollet) {
+							t.Errorf("%s may %s %s in group %q, which is not one of its jobs", name, verb, resource, group)
+						}
+					}
+				}
+			}
+		}
+	}
+}
