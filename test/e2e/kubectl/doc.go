@@ -7,4 +7,7 @@
 // The tests carry the build tag e2e, so `go test ./...` skips them; run them with
 // `make e2e-kubectl` or `go test -tags e2e -count=1 ./test/e2e/kubectl/...`. FERRITE_APISERVER
 // and KUBECTL override the binaries (default: bin/ at the repository root, built when missing).
+// The suite starts its own server on a free loopback port with a temporary --data-dir, unless
+// FERRITE_E2E_KUBECONFIG names the kubeconfig of a server already running (`make run`'s), which
+// must not hold the samples yet.
 package kubectl

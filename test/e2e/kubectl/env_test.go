@@ -34,6 +34,7 @@ type environment struct {
 	kubectl    string // kubectl binary
 	kubeconfig string
 	home       string // HOME of kubectl, so its discovery cache is private to the run
+	tmp        string // everything the run writes; removed at the end
 	dataDir    string
 	logPath    string
 	server     *exec.Cmd
@@ -88,12 +89,13 @@ func repoRoot() (string, error) {
 	}
 }
 
-// binaries returns the apiserver and kubectl to test, building the defaults when missing.
-func binaries(root string) (apiserver, kubectl string, err error) {
+// binaries returns the apiserver (unless the suite runs against an existing server) and
+// kubectl to test, building the defaults when missing.
+func binaries(root string, withServer bool) (apiserver, kubectl string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
 	apiserver = os.Getenv("FERRITE_APISERVER")
-	if apiserver == "" {
+	if apiserver == "" && withServer {
 		apiserver = filepath.Join(root, "bin", "ferrite-apiserver")
 		if _, err := os.Stat(apiserver); err != nil {
 			// As `make run` builds it, with the version stamps kubectl needs.
@@ -111,6 +113,9 @@ func binaries(root string) (apiserver, kubectl string, err error) {
 		}
 	}
 	for _, bin := range []string{apiserver, kubectl} {
+		if bin == "" {
+			continue
+		}
 		if _, err := os.Stat(bin); err != nil {
 			return "", "", err
 		}
@@ -139,13 +144,16 @@ func freePort() (int, error) {
 }
 
 // start builds what is missing, starts ferrite-apiserver on a free port with a fresh data
-// directory and waits until its kubeconfig is written and /readyz answers ok.
+// directory and waits until its kubeconfig is written and /readyz answers ok. With
+// FERRITE_E2E_KUBECONFIG it starts nothing and tests the server that kubeconfig points at
+// (for example the one `make run` started).
 func start() (*environment, error) {
 	root, err := repoRoot()
 	if err != nil {
 		return nil, err
 	}
-	apiserver, kubectl, err := binaries(root)
+	external := os.Getenv("FERRITE_E2E_KUBECONFIG")
+	apiserver, kubectl, err := binaries(root, external == "")
 	if err != nil {
 		return nil, err
 	}
@@ -156,6 +164,7 @@ func start() (*environment, error) {
 	env := &environment{
 		root:       root,
 		kubectl:    kubectl,
+		tmp:        tmp,
 		dataDir:    filepath.Join(tmp, "data"),
 		kubeconfig: filepath.Join(tmp, "data", "kubeconfig"),
 		home:       filepath.Join(tmp, "home"),
@@ -164,6 +173,12 @@ func start() (*environment, error) {
 	}
 	if err := os.MkdirAll(env.home, 0o755); err != nil {
 		return env, err
+	}
+	if external != "" {
+		env.kubeconfig = external
+		close(env.exited)
+		fmt.Fprintf(os.Stderr, "e2e kubectl: testing the server of %s\n", external)
+		return env, env.waitReady()
 	}
 	port, err := freePort()
 	if err != nil {
@@ -187,26 +202,32 @@ func start() (*environment, error) {
 		close(env.exited)
 	}()
 	fmt.Fprintf(os.Stderr, "e2e kubectl: %s on 127.0.0.1:%d, data in %s\n", apiserver, port, env.dataDir)
+	return env, env.waitReady()
+}
 
+// waitReady waits for the kubeconfig and for /readyz to answer ok.
+func (e *environment) waitReady() error {
 	started := time.Now()
 	deadline := started.Add(readyTimeout)
 	for {
-		select {
-		case <-env.exited:
-			return env, fmt.Errorf("ferrite-apiserver exited before it was ready: %v", env.exitErr)
-		default:
+		if e.server != nil {
+			select {
+			case <-e.exited:
+				return fmt.Errorf("ferrite-apiserver exited before it was ready: %v", e.exitErr)
+			default:
+			}
 		}
-		if _, err := os.Stat(env.kubeconfig); err == nil {
+		if _, err := os.Stat(e.kubeconfig); err == nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			out, _, err := env.runKubectl(ctx, "", "get", "--raw", "/readyz")
+			out, _, err := e.runKubectl(ctx, "", "get", "--raw", "/readyz")
 			cancel()
 			if err == nil && strings.TrimSpace(out) == "ok" {
 				fmt.Fprintf(os.Stderr, "e2e kubectl: ready after %s\n", time.Since(started).Round(time.Millisecond))
-				return env, nil
+				return nil
 			}
 		}
 		if time.Now().After(deadline) {
-			return env, fmt.Errorf("ferrite-apiserver not ready within %s (kubeconfig %s)", readyTimeout, env.kubeconfig)
+			return fmt.Errorf("server not ready within %s (kubeconfig %s)", readyTimeout, e.kubeconfig)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
@@ -237,8 +258,8 @@ func (e *environment) stop() error {
 }
 
 func (e *environment) cleanup() {
-	if e.dataDir != "" {
-		os.RemoveAll(filepath.Dir(e.dataDir))
+	if e.tmp != "" {
+		os.RemoveAll(e.tmp)
 	}
 }
 

@@ -24,6 +24,16 @@ type sample struct {
 // e2eNamespace holds the objects the tests make beside the samples.
 const e2eNamespace = "ferrite-e2e"
 
+// ensureNamespace creates a namespace where namespaces are objects (behind kube-apiserver);
+// the standalone ferrite-apiserver has none and takes any namespace name.
+func ensureNamespace(t *testing.T, name string) {
+	t.Helper()
+	if _, _, err := kubectlResult(t, "", "get", "--raw", "/api/v1"); err != nil {
+		return
+	}
+	kubectlIn(t, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: "+name+"\n", "apply", "-f", "-")
+}
+
 func (s sample) ref() string      { return s.kind + "." + s.group + "/" + s.name }
 func (s sample) category() string { return strings.TrimSuffix(s.group, ".ferrite.dev") }
 
@@ -453,6 +463,7 @@ func testServerSideApply(t *testing.T) {
 		t.Helper()
 		return parseTable(t, kubectl(t, "get", "volume", "grow", "-n", e2eNamespace)).row(t, "grow")["SIZE"]
 	}
+	ensureNamespace(t, e2eNamespace)
 	kubectlIn(t, volume("10Gi"), "apply", "--server-side", "-f", "-")
 	defer kubectl(t, "delete", "volume", "grow", "-n", e2eNamespace, "--timeout=30s")
 	kubectlIn(t, volume("30Gi"), "apply", "--server-side", "-f", "-")
