@@ -17,6 +17,7 @@ import (
 	"io"
 	"io/fs"
 	"math/big"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -495,39 +496,14 @@ func copyWithServingCert(t *testing.T) *certificate {
 // writeCertificates writes what generate.sh writes, made with Go.
 func writeCertificates(t *testing.T, dir string) {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	caTemplate := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ferrite-apiserver-ca"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTemplate, caTemplate, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, caKey := newCA(t)
 	name := "ferrite-apiserver." + namespace + ".svc"
-	template := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, template, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert, key := issue(t, ca, caKey, &x509.Certificate{Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
 	files := map[string][]byte{
-		"ca.crt":  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		"tls.crt": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		"tls.key": pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+		"ca.crt":  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw}),
+		"tls.crt": cert,
+		"tls.key": key,
 	}
 	for file, data := range files {
 		if err := os.WriteFile(filepath.Join(dir, file), data, 0o600); err != nil {
@@ -815,4 +791,250 @@ func TestRolesMatchServedResources(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestOnKubeAPIServer applies roles.yaml alone, then the whole of config/default, to a real
+// kube-apiserver (bin/kube-apiserver on bin/etcd, from hack/build-kube-apiserver.sh) with
+// strict field validation, and asks it (SubjectAccessReviews through `kubectl auth can-i`)
+// whether the bindings give each identity what it needs and no more. Skipped when either
+// binary is missing: building kube-apiserver takes about ten minutes.
+func TestOnKubeAPIServer(t *testing.T) {
+	kubectlPath := kubectl(t)
+	bin, err := filepath.Abs(filepath.Join("..", "bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"kube-apiserver", "etcd"} {
+		if _, err := os.Stat(filepath.Join(bin, name)); err != nil {
+			t.Skipf("%s is missing: hack/build-kube-apiserver.sh builds it (about ten minutes)", filepath.Join(bin, name))
+		}
+	}
+	kubeconfig := startKubeAPIServer(t, bin)
+	run := func(args ...string) (string, error) {
+		cmd := exec.Command(kubectlPath, append([]string{"--kubeconfig", kubeconfig}, args...)...)
+		output, err := cmd.CombinedOutput()
+		return string(output), err
+	}
+
+	if output, err := run("apply", "--validate=strict", "-f", filepath.Join("rbac", "roles.yaml")); err != nil {
+		t.Fatalf("kubectl apply -f rbac/roles.yaml: %v\n%s", err, output)
+	}
+	rendered := filepath.Join(t.TempDir(), "default.yaml")
+	var stdout bytes.Buffer
+	cmd := exec.Command(kubectlPath, "kustomize", "default")
+	cmd.Stdout = &stdout
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("kubectl kustomize default: %v", err)
+	}
+	if err := os.WriteFile(rendered, stdout.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if output, err := run("apply", "--validate=strict", "-f", rendered); err != nil {
+		t.Fatalf("kubectl apply of config/default: %v\n%s", err, output)
+	}
+
+	type check struct {
+		as     []string // --as and --as-group flags
+		args   []string // verb, resource and flags of kubectl auth can-i
+		allows bool
+	}
+	apiserver := []string{"--as=system:serviceaccount:ferrite-system:ferrite-apiserver"}
+	manager := []string{"--as=system:serviceaccount:ferrite-system:ferrite-controller-manager"}
+	machinePoollet := []string{"--as=ferrite:machinepoollet:pool-a", "--as-group=ferrite:machinepoollets"}
+	volumePoollet := []string{"--as=ferrite:volumepoollet:pool-a", "--as-group=ferrite:volumepoollets"}
+	checks := []check{
+		{apiserver, []string{"create", "tokenreviews.authentication.k8s.io"}, true},
+		{apiserver, []string{"create", "subjectaccessreviews.authorization.k8s.io"}, true},
+		{apiserver, []string{"get", "configmaps/extension-apiserver-authentication", "-n", "kube-system"}, true},
+		{apiserver, []string{"watch", "configmaps", "-n", "kube-system"}, true},
+		{apiserver, []string{"get", "configmaps", "-n", "default"}, false},
+		{apiserver, []string{"watch", "namespaces"}, true},
+		{apiserver, []string{"get", "secrets", "-n", "default"}, true},
+		{apiserver, []string{"list", "secrets", "-n", "default"}, false},
+		{apiserver, []string{"watch", "validatingwebhookconfigurations.admissionregistration.k8s.io"}, true},
+		{apiserver, []string{"watch", "mutatingadmissionpolicybindings.admissionregistration.k8s.io"}, true},
+		{apiserver, []string{"create", "validatingwebhookconfigurations.admissionregistration.k8s.io"}, false},
+		{apiserver, []string{"patch", "flowschemas.flowcontrol.apiserver.k8s.io", "--subresource=status"}, true},
+		{apiserver, []string{"patch", "flowschemas.flowcontrol.apiserver.k8s.io"}, false},
+		{manager, []string{"update", "machines.compute.ferrite.dev", "-n", "default"}, true},
+		{manager, []string{"update", "machinepools.compute.ferrite.dev", "--subresource=status"}, true},
+		{manager, []string{"create", "machinepools.compute.ferrite.dev"}, false},
+		{manager, []string{"update", "resourcequotas.core.ferrite.dev", "-n", "default"}, false},
+		{manager, []string{"create", "leases.coordination.k8s.io", "-n", "ferrite-system"}, true},
+		{manager, []string{"update", "leases.coordination.k8s.io/ferrite-controller-manager", "-n", "ferrite-system"}, true},
+		{manager, []string{"update", "leases.coordination.k8s.io/someone-else", "-n", "ferrite-system"}, false},
+		{manager, []string{"create", "events.events.k8s.io", "-n", "default"}, true},
+		{manager, []string{"get", "secrets", "-n", "default"}, false},
+		{machinePoollet, []string{"create", "machinepools.compute.ferrite.dev"}, true},
+		{machinePoollet, []string{"update", "machinepools.compute.ferrite.dev", "--subresource=status"}, true},
+		{machinePoollet, []string{"delete", "machinepools.compute.ferrite.dev"}, false},
+		{machinePoollet, []string{"update", "machines.compute.ferrite.dev", "-n", "default", "--subresource=status"}, true},
+		{machinePoollet, []string{"update", "machines.compute.ferrite.dev", "-n", "default"}, false},
+		{machinePoollet, []string{"watch", "networkinterfaces.networking.ferrite.dev", "-n", "default"}, true},
+		{machinePoollet, []string{"get", "secrets", "-n", "default"}, true},
+		{machinePoollet, []string{"list", "secrets", "-n", "default"}, false},
+		{machinePoollet, []string{"create", "events", "-n", "default"}, true},
+		{machinePoollet, []string{"get", "volumepools.storage.ferrite.dev"}, false},
+		{volumePoollet, []string{"create", "volumepools.storage.ferrite.dev"}, true},
+		{volumePoollet, []string{"update", "volumes.storage.ferrite.dev", "-n", "default", "--subresource=status"}, true},
+		{volumePoollet, []string{"update", "volumesnapshots.storage.ferrite.dev", "-n", "default", "--subresource=status"}, true},
+		{volumePoollet, []string{"get", "machines.compute.ferrite.dev", "-n", "default"}, false},
+		{volumePoollet, []string{"get", "secrets", "-n", "default"}, false},
+	}
+	for _, c := range checks {
+		args := append(append([]string{"auth", "can-i"}, c.args...), c.as...)
+		output, err := run(args...)
+		var exit *exec.ExitError
+		if err != nil && !errors.As(err, &exit) {
+			t.Fatalf("kubectl %v: %v\n%s", args, err, output)
+		}
+		if allowed := err == nil; allowed != c.allows {
+			t.Errorf("kubectl %s: allowed=%v, want %v\n%s", strings.Join(args, " "), allowed, c.allows, output)
+		}
+	}
+}
+
+// startKubeAPIServer runs bin/etcd and bin/kube-apiserver on free loopback ports with RBAC
+// authorization until the test ends, and returns an admin (system:masters) kubeconfig.
+func startKubeAPIServer(t *testing.T, bin string) string {
+	t.Helper()
+	dir := t.TempDir()
+	ca, caKey := newCA(t)
+	write := func(name string, data []byte) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	caFile := write("ca.crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw}))
+	servingCert, servingKey := issue(t, ca, caKey, &x509.Certificate{Subject: pkix.Name{CommonName: "kube-apiserver"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	adminCert, adminKey := issue(t, ca, caKey, &x509.Certificate{Subject: pkix.Name{CommonName: "admin", Organization: []string{"system:masters"}},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	saKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saKeyDER, _ := x509.MarshalPKCS8PrivateKey(saKey)
+	saPubDER, _ := x509.MarshalPKIXPublicKey(&saKey.PublicKey)
+
+	etcdClient, etcdPeer, apiPort := freePort(t), freePort(t), freePort(t)
+	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdClient)
+	peerURL := fmt.Sprintf("http://127.0.0.1:%d", etcdPeer)
+	startProcess(t, filepath.Join(dir, "etcd.log"), filepath.Join(bin, "etcd"), "--name=default", "--data-dir="+filepath.Join(dir, "etcd"),
+		"--listen-client-urls="+etcdURL, "--advertise-client-urls="+etcdURL,
+		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL, "--initial-cluster=default="+peerURL)
+	apiserverLog := filepath.Join(dir, "kube-apiserver.log")
+	startProcess(t, apiserverLog, filepath.Join(bin, "kube-apiserver"),
+		"--etcd-servers="+etcdURL, "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", apiPort),
+		"--endpoint-reconciler-type=none", "--authorization-mode=RBAC", "--client-ca-file="+caFile,
+		"--tls-cert-file="+write("serving.crt", servingCert), "--tls-private-key-file="+write("serving.key", servingKey),
+		"--service-account-issuer=https://kubernetes.default.svc", "--service-cluster-ip-range=10.96.0.0/24",
+		"--service-account-key-file="+write("sa.pub", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: saPubDER})),
+		"--service-account-signing-key-file="+write("sa.key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: saKeyDER})),
+		"--cert-dir="+filepath.Join(dir, "certs"))
+
+	kubeconfig := write("kubeconfig", fmt.Appendf(nil, `apiVersion: v1
+kind: Config
+clusters: [{name: test, cluster: {server: "https://127.0.0.1:%d", certificate-authority: %q}}]
+users: [{name: admin, user: {client-certificate: %q, client-key: %q}}]
+contexts: [{name: test, context: {cluster: test, user: admin}}]
+current-context: test
+`, apiPort, caFile, write("admin.crt", adminCert), write("admin.key", adminKey)))
+
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		// /readyz includes the RBAC bootstrap roles (system:auth-delegator and the rest).
+		output, err := exec.Command(filepath.Join(bin, "kubectl"), "--kubeconfig", kubeconfig, "get", "--raw", "/readyz").CombinedOutput()
+		if err == nil && strings.TrimSpace(string(output)) == "ok" {
+			return kubeconfig
+		}
+		if time.Now().After(deadline) {
+			logs, _ := os.ReadFile(apiserverLog)
+			t.Fatalf("kube-apiserver not ready after 2 minutes: %v\n%s\n--- log tail:\n%s", err, output, tail(logs, 4000))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func tail(data []byte, n int) []byte {
+	if len(data) > n {
+		return data[len(data)-n:]
+	}
+	return data
+}
+
+// startProcess runs a binary with its output in logFile and kills it when the test ends.
+func startProcess(t *testing.T, logFile, binary string, args ...string) {
+	t.Helper()
+	log, err := os.Create(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		log.Close()
+	})
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close()
+	return listener.Addr().(*net.TCPAddr).Port
+}
+
+func newCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	template := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test-ca"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
+	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
+}
+
+// issue signs template with the CA and returns the certificate and key as PEM.
+func issue(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, template *x509.Certificate) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
+	if err != nil {
+		t.Fatal(err)
+	}
+	template.SerialNumber = serial
+	template.NotBefore, template.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour)
+	template.KeyUsage = x509.KeyUsageDigitalSignature
+	der, err := x509.CreateCertificate(rand.Reader, template, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
 }
