@@ -11,7 +11,7 @@ e2e-net:
 # next to bare GoBGP route reflection under the same load (the ceiling).
 bench-routes:
 	hack/net/install-deps.sh
-	FERRITE_E2E_NET=1 FERRITE_BENCH_ROUTES=1 $(GO) test -count=1 -v -timeout 40m -run TestBenchRoutes ./test/e2e/net/
+	FERRITE_E2E_NET=1 FERRITE_BENCH_ROUTES=1 $(GO) test -count=1 -v -timeout 120m -run TestBenchRoutes ./test/e2e/net/
 
 # Regenerates the dpdk dataplane's gRPC code from its .proto.
 net-generate:

@@ -83,6 +83,8 @@ type bareClient struct {
 
 	mu   sync.Mutex
 	keys map[string]bool // route keys with a best path, by their encoded NLRI
+
+	expected int // routes it should learn from others
 }
 
 func startBareClient(ctx context.Context, self netip.Addr, reflectors []netip.AddrPort) (*bareClient, error) {
@@ -187,6 +189,7 @@ func newBareBenchClient(ctx context.Context, l *lab.Lab, load benchLoad, i int) 
 	if err != nil {
 		return nil, err
 	}
+	c.expected = load.expected(i)
 	b := &bareBenchClient{c: c, want: load.expected(i) + load.routes}
 	for j := range load.routes {
 		p, err := route.ToAPI(load.route(i, j), self)
@@ -201,6 +204,9 @@ func newBareBenchClient(ctx context.Context, l *lab.Lab, load benchLoad, i int) 
 func (b *bareBenchClient) established() int { return b.c.established(context.Background()) }
 func (b *bareBenchClient) complete() bool   { return b.c.destinations(context.Background()) >= b.want }
 func (b *bareBenchClient) stop()            { b.c.stop() }
+func (b *bareBenchClient) learned() int {
+	return b.c.destinations(context.Background()) - (b.want - b.c.expected)
+}
 func (b *bareBenchClient) announceAll() error {
 	for _, p := range b.paths {
 		if err := b.c.add(context.Background(), p); err != nil {
