@@ -1,0 +1,258 @@
+// Command bench-api measures ferrite-apiserver under load against the ceiling of its etcd,
+// in one run: Machine creates per second and latency at several concurrencies (protobuf and
+// JSON), apiserver CPU per create, LIST of many Machines, many watchers during creates, and
+// resident memory with many Machines stored. The ceiling is the same number of
+// create-if-absent transactions of the same stored size, at the same concurrency, sent
+// straight to etcd, measured back to back with each create phase.
+//
+// It starts etcd and ferrite-apiserver as separate processes, so their CPU time and memory
+// come from their own /proc entries. It prints figures and ratios; it never fails on a number.
+// Run it with `make bench-api`.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ferrite-dev/ferrite/generated/clientset/versioned"
+	"github.com/ferrite-dev/ferrite/hack/bench/api/cluster"
+)
+
+var selfPID = os.Getpid()
+
+// options are the command-line flags.
+type options struct {
+	apiserverBin, etcdBin, workDir string
+	counts, clients                []int
+	jsonCount, warmup              int
+	watchers, watchCount           int
+	watchClients                   int
+	listRuns                       int
+	stored                         int
+	profile                        string
+	profileSeconds                 int
+	keep                           bool
+}
+
+func parseFlags() (*options, error) {
+	o := &options{}
+	var counts, clients string
+	flag.StringVar(&o.apiserverBin, "apiserver", "bin/ferrite-apiserver", "ferrite-apiserver binary")
+	flag.StringVar(&o.etcdBin, "etcd", "bin/etcd", "etcd binary")
+	flag.StringVar(&o.workDir, "work-dir", "", "directory for etcd data and logs (default: a temporary one)")
+	flag.StringVar(&counts, "counts", "5000,20000", "Machines created per phase")
+	flag.StringVar(&clients, "clients", "16,64", "concurrent clients per phase")
+	flag.IntVar(&o.jsonCount, "json-count", 5000, "Machines created per JSON phase (0: no JSON phase)")
+	flag.IntVar(&o.warmup, "warmup", 500, "Machines created before measuring")
+	flag.IntVar(&o.watchers, "watchers", 100, "watchers during the watch phase")
+	flag.IntVar(&o.watchCount, "watch-count", 5000, "Machines created during the watch phase")
+	flag.IntVar(&o.watchClients, "watch-clients", 64, "concurrent clients during the watch phase")
+	flag.IntVar(&o.listRuns, "list-runs", 10, "LISTs per list measurement")
+	flag.IntVar(&o.stored, "stored", 100000, "Machines stored when resident memory is read")
+	flag.StringVar(&o.profile, "profile", "", "write an apiserver CPU profile taken during the largest protobuf create phase to this file")
+	flag.IntVar(&o.profileSeconds, "profile-seconds", 15, "length of the CPU profile")
+	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
+	flag.Parse()
+	var err error
+	if o.counts, err = ints(counts); err != nil {
+		return nil, err
+	}
+	if o.clients, err = ints(clients); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+func ints(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("bad number %q", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func main() {
+	o, err := parseFlags()
+	if err == nil {
+		err = run(o)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench-api:", err)
+		os.Exit(1)
+	}
+}
+
+// env is the running system under test.
+type env struct {
+	etcd      *cluster.Etcd
+	apiserver *cluster.APIServer
+	meter     cpuMeter
+	proto     versioned.Interface // the generated clientset as it comes: protobuf
+	json      versioned.Interface // the same with JSON on the wire
+	watch     versioned.Interface // protobuf, for the watchers
+}
+
+func setup(o *options) (*env, func(), error) {
+	dir := o.workDir
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "bench-api-"); err != nil {
+			return nil, nil, err
+		}
+	}
+	cleanup := func() {
+		if !o.keep {
+			os.RemoveAll(dir)
+		}
+	}
+	e := &env{}
+	var err error
+	if e.etcd, err = cluster.StartEtcd(o.etcdBin, dir); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	stop := func() { e.etcd.Stop(); cleanup() }
+	if e.apiserver, err = cluster.NewAPIServer(o.apiserverBin, filepath.Join(dir, "apiserver"), e.etcd.Endpoint); err == nil {
+		if err = os.MkdirAll(e.apiserver.DataDir, 0o755); err == nil {
+			err = e.apiserver.Start(2 * time.Minute)
+		}
+	}
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	stop = func() { e.apiserver.Stop(); e.etcd.Stop(); cleanup() }
+	e.meter = cpuMeter{apiserverPID: e.apiserver.PID(), etcdPID: e.etcd.PID()}
+	config, err := e.apiserver.RESTConfig()
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	if e.proto, err = versioned.NewForConfig(config); err == nil {
+		jsonConfig := *config
+		jsonConfig.ContentType = "application/json"
+		if e.json, err = versioned.NewForConfig(&jsonConfig); err == nil {
+			e.watch, err = versioned.NewForConfig(config)
+		}
+	}
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return e, stop, nil
+}
+
+func run(o *options) error {
+	e, stop, err := setup(o)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	ctx := context.Background()
+	rep := &report{started: time.Now()}
+	rep.header()
+
+	progress("warming up: %d creates", o.warmup)
+	if r := createMachines(ctx, e.meter, e.proto, "warmup", o.warmup, 16); r.errors > 0 {
+		return fmt.Errorf("warm-up creates failed: %v", r.firstErr)
+	}
+	sample, key, err := storedSample(ctx, e.etcd.Client, "warmup")
+	if err != nil {
+		return err
+	}
+	rep.storedSize, rep.keySize = len(sample), len(key)
+	rep.rssStart = rss(e)
+	created := o.warmup
+
+	largest := o.counts[len(o.counts)-1]
+	for _, n := range o.counts {
+		for _, c := range o.clients {
+			progress("etcd ceiling: %d transactions, %d clients", n, c)
+			ceiling := etcdCeiling(ctx, e.meter, e.etcd.Client, fmt.Sprintf("/bench-ceiling/c%d-n%d/", c, n), sample, n, c)
+			ns := fmt.Sprintf("proto-c%d-n%d", c, n)
+			progress("protobuf creates: %d Machines, %d clients", n, c)
+			profileDone := make(chan error, 1)
+			profiling := o.profile != "" && n == largest && c == o.clients[len(o.clients)-1]
+			if profiling {
+				go func() { profileDone <- fetchProfile(ctx, e.proto, o.profileSeconds, o.profile) }()
+			}
+			r := createMachines(ctx, e.meter, e.proto, ns, n, c)
+			created += n
+			if profiling {
+				if err := <-profileDone; err != nil {
+					progress("profile: %v", err)
+				} else {
+					progress("profile written to %s", o.profile)
+				}
+			}
+			rep.addCreates("protobuf", c, n, r, ceiling)
+			if o.jsonCount > 0 && n == o.counts[0] {
+				progress("JSON creates: %d Machines, %d clients", o.jsonCount, c)
+				r := createMachines(ctx, e.meter, e.json, fmt.Sprintf("json-c%d-n%d", c, o.jsonCount), o.jsonCount, c)
+				created += o.jsonCount
+				rep.addCreates("json", c, o.jsonCount, r, ceiling)
+			}
+		}
+	}
+
+	listNS := fmt.Sprintf("proto-c%d-n%d", o.clients[len(o.clients)-1], o.counts[0])
+	for _, rv := range []string{"", "0"} {
+		for _, wire := range []struct {
+			name   string
+			client versioned.Interface
+		}{{"protobuf", e.proto}, {"json", e.json}} {
+			progress("LIST %s, resourceVersion=%q, %s", listNS, rv, wire.name)
+			times, items, err := listTimes(ctx, wire.client, listNS, rv, o.listRuns)
+			if err != nil {
+				return fmt.Errorf("listing %s: %w", listNS, err)
+			}
+			rep.addList(rv, wire.name, items, times)
+		}
+	}
+
+	if o.watchers > 0 {
+		progress("watch baseline: %d creates, %d clients, no watchers", o.watchCount, o.watchClients)
+		base := createMachines(ctx, e.meter, e.proto, "watch-baseline", o.watchCount, o.watchClients)
+		progress("watch: %d watchers, %d creates, %d clients", o.watchers, o.watchCount, o.watchClients)
+		w, err := watchWhileCreating(ctx, e.meter, e.proto, e.watch, "watched", o.watchers, o.watchCount, o.watchClients)
+		if err != nil {
+			return err
+		}
+		created += 2 * o.watchCount
+		rep.setWatch(o.watchClients, base, w)
+	}
+
+	if fill := o.stored - created; fill > 0 {
+		progress("storing %d Machines in all: %d more creates, 64 clients", o.stored, fill)
+		r := createMachines(ctx, e.meter, e.proto, "fill", fill, 64)
+		rep.fill = &r
+	}
+	time.Sleep(2 * time.Second)
+	if rep.storedCount, err = countMachines(ctx, e.etcd.Client); err != nil {
+		return err
+	}
+	rep.rssEnd = rss(e)
+	rep.print(os.Stdout)
+	return nil
+}
+
+// rss reads the resident memory of the apiserver and etcd.
+func rss(e *env) [2]int64 {
+	a, _ := cluster.ResidentBytes(e.apiserver.PID())
+	b, _ := cluster.ResidentBytes(e.etcd.PID())
+	return [2]int64{a, b}
+}
+
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// report collects the figures of a run and prints them as tables.
+type report struct {
+	started          time.Time
+	storedSize       int
+	keySize          int
+	creates          []createRow
+	lists            []listRow
+	watchBase        *result
+	watch            *watchResult
+	watchClients     int
+	fill             *result
+	storedCount      int64
+	rssStart, rssEnd [2]int64 // apiserver, etcd
+}
+
+type createRow struct {
+	wire             string
+	clients, objects int
+	subject, ceiling result
+}
+
+type listRow struct {
+	resourceVersion, wire string
+	items                 int
+	times                 []time.Duration
+}
+
+func (r *report) addCreates(wire string, clients, objects int, subject, ceiling result) {
+	r.creates = append(r.creates, createRow{wire, clients, objects, subject, ceiling})
+}
+
+func (r *report) addList(rv, wire string, items int, times []time.Duration) {
+	r.lists = append(r.lists, listRow{rv, wire, items, times})
+}
+
+func (r *report) setWatch(clients int, base result, w watchResult) {
+	r.watchClients, r.watchBase, r.watch = clients, &base, &w
+}
+
+// header prints what the figures depend on, before the run starts.
+func (r *report) header() {
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Fprintf(os.Stderr, "bench-api: %d CPUs, load average %s", runtime.NumCPU(), load)
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d)/float64(time.Millisecond)) }
+
+func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+
+func (r *report) print(out io.Writer) {
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Fprintf(out, "\n== ferrite-apiserver benchmark (%s, %d CPUs, load average at end %s)", r.started.UTC().Format(time.RFC3339), runtime.NumCPU(), strings.TrimSpace(string(load)))
+	fmt.Fprintf(out, "\nThe benchmark client, etcd and the apiserver share the machine's CPUs; CPU columns are seconds per 1,000 operations (= ms per operation).\n")
+	fmt.Fprintf(out, "A stored Machine is %d bytes (protobuf, key %d bytes); the ceiling is as many create-if-absent etcd transactions of that size at the same concurrency, run just before.\n\n", r.storedSize, r.keySize)
+
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "wire\tclients\tobjects\tcreates/s\tp50 ms\tp99 ms\terrors\tceiling txn/s\tceil p50\tceil p99\tratio\tapiserver CPU\tetcd CPU\tclient CPU\tceil etcd CPU\tceil client CPU\t")
+	for _, c := range r.creates {
+		s, e := c.subject, c.ceiling
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%d\t%.0f\t%s\t%s\t%.2f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t\n",
+			c.wire, c.clients, c.objects, s.perSecond(), ms(s.percentile(50)), ms(s.percentile(99)), s.errors,
+			e.perSecond(), ms(e.percentile(50)), ms(e.percentile(99)), s.perSecond()/e.perSecond(),
+			s.cpuPerThousand(s.cpu.apiserver), s.cpuPerThousand(s.cpu.etcd), s.cpuPerThousand(s.cpu.client),
+			e.cpuPerThousand(e.cpu.etcd), e.cpuPerThousand(e.cpu.client))
+	}
+	tw.Flush()
+	for _, c := range r.creates {
+		if c.subject.firstErr != nil {
+			fmt.Fprintf(out, "  first error (%s, %d clients): %v\n", c.wire, c.clients, c.subject.firstErr)
+		}
+	}
+
+	fmt.Fprintf(out, "\nLIST of one namespace's Machines, %d runs each\n", len(r.listTimes()))
+	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "read\twire\titems\tp50 ms\tmin ms\tmax ms\t")
+	for _, l := range r.lists {
+		read := "consistent (resourceVersion=\"\")"
+		if l.resourceVersion == "0" {
+			read = "watch cache (resourceVersion=\"0\")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t\n", read, l.wire, l.items, ms(l.times[len(l.times)/2]), ms(l.times[0]), ms(l.times[len(l.times)-1]))
+	}
+	tw.Flush()
+
+	if r.watch != nil {
+		b, w := r.watchBase, r.watch
+		fmt.Fprintf(out, "\nWATCH: %d watchers on the namespace while %d Machines are created by %d clients\n", w.watchers, w.creates.ops, r.watchClients)
+		fmt.Fprintf(out, "  creates without watchers: %.2f s (%.0f/s, p99 %s ms)\n", b.elapsed.Seconds(), b.perSecond(), ms(b.percentile(99)))
+		fmt.Fprintf(out, "  creates with watchers:    %.2f s (%.0f/s, p99 %s ms), %+.0f%% create time\n", w.creates.elapsed.Seconds(), w.creates.perSecond(), ms(w.creates.percentile(99)), 100*(w.creates.elapsed.Seconds()/b.elapsed.Seconds()-1))
+		fmt.Fprintf(out, "  every watcher has every event after %.2f s; events missing: %d\n", w.allEvents.Seconds(), w.missing)
+		fmt.Fprintf(out, "  CPU s per 1,000 creates with watchers: apiserver %.3f, client %.3f (without: %.3f, %.3f)\n",
+			w.creates.cpuPerThousand(w.creates.cpu.apiserver), w.creates.cpuPerThousand(w.creates.cpu.client),
+			b.cpuPerThousand(b.cpu.apiserver), b.cpuPerThousand(b.cpu.client))
+	}
+
+	fmt.Fprintf(out, "\nMEMORY: %d Machines stored: apiserver RSS %s (after warm-up: %s), etcd RSS %s\n", r.storedCount, mib(r.rssEnd[0]), mib(r.rssStart[0]), mib(r.rssEnd[1]))
+	if r.fill != nil {
+		fmt.Fprintf(out, "  the last %d creates (64 clients, protobuf): %.0f/s, apiserver CPU %.3f s per 1,000\n", r.fill.ops, r.fill.perSecond(), r.fill.cpuPerThousand(r.fill.cpu.apiserver))
+	}
+	r.targets(out)
+	fmt.Fprintf(out, "\nrun time %s\n", time.Since(r.started).Round(time.Second))
+}
+
+func (r *report) listTimes() []time.Duration {
+	if len(r.lists) == 0 {
+		return nil
+	}
+	return r.lists[0].times
+}
+
+// targets compares the figures with the targets; they are reported, never enforced.
+func (r *report) targets(out io.Writer) {
+	fmt.Fprintf(out, "\nTARGETS (reported, never enforced)\n")
+	worstRatio, worstCPU := 0.0, 0.0
+	first := true
+	for _, c := range r.creates {
+		if c.wire != "protobuf" {
+			continue
+		}
+		ratio := c.subject.perSecond() / c.ceiling.perSecond()
+		cpu := c.subject.cpuPerThousand(c.subject.cpu.apiserver)
+		if first || ratio < worstRatio {
+			worstRatio = ratio
+		}
+		if first || cpu > worstCPU {
+			worstCPU = cpu
+		}
+		first = false
+	}
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "missed"
+	}
+	fmt.Fprintf(out, "  creates/s >= 0.6 x etcd ceiling:        lowest ratio %.2f  %s\n", worstRatio, verdict(worstRatio >= 0.6))
+	fmt.Fprintf(out, "  apiserver CPU <= 0.4 ms per create:     highest %.3f ms  %s\n", worstCPU, verdict(worstCPU <= 0.4))
+	for _, l := range r.lists {
+		if l.resourceVersion == "0" && l.wire == "protobuf" {
+			p50 := l.times[len(l.times)/2]
+			fmt.Fprintf(out, "  LIST %d from the watch cache p50 < 30 ms: %s ms  %s\n", l.items, ms(p50), verdict(p50 < 30*time.Millisecond))
+		}
+	}
+	if r.watch != nil {
+		extra := r.watch.creates.elapsed.Seconds()/r.watchBase.elapsed.Seconds() - 1
+		fmt.Fprintf(out, "  %d watchers add <= 20%% to create time:  %+.0f%%  %s\n", r.watch.watchers, 100*extra, verdict(extra <= 0.2))
+	}
+}
