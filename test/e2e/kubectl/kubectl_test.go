@@ -169,6 +169,7 @@ func TestKubectl(t *testing.T) {
 		{"apply creates every sample", testApply},
 		{"every served kind has a sample", testEveryKindHasASample},
 		{"apply again changes nothing", testApplyAgain},
+		{"diff through server-side dry run", testDiff},
 		{"get shows table columns", testTableColumns},
 		{"get by category", testCategories},
 		{"networks get distinct VNIs", testVNIs},
@@ -221,6 +222,20 @@ func testApplyAgain(t *testing.T) {
 		if result != "unchanged" {
 			t.Errorf("%s: %s, want unchanged (the samples are written as the server stores them)", ref, result)
 		}
+	}
+}
+
+func testDiff(t *testing.T) {
+	kubectl(t, "diff", "-f", samplesDir())
+	off := mustReplace(t, machineSample(t), `power: "On"`, `power: "Off"`)
+	out := kubectlFails(t, off, "diff", "-f", "-")
+	for _, want := range []string{`-  power: "On"`, `+  power: "Off"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("kubectl diff lacks %q", want)
+		}
+	}
+	if got := kubectl(t, "get", "machine", "web-0", "-o", "jsonpath={.spec.power}"); got != "On" {
+		t.Errorf("kubectl diff (a dry run) changed power to %q", got)
 	}
 }
 
