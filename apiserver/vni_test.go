@@ -2,6 +2,7 @@ package apiserver_test
 
 import (
 	"fmt"
+	networkingac "github.com/ferrite-dev/ferrite/generated/applyconfiguration/networking/v1alpha1"
 	"sync"
 	"testing"
 
@@ -106,4 +107,22 @@ func TestVNIUniqueUnderConcurrentCreates(t *testing.T) {
 
 func networkNamed(name string) *networkingv1alpha1.Network {
 	return &networkingv1alpha1.Network{ObjectMeta: objectMeta(name)}
+}
+
+// TestVNIForNetworksCreatedByApply checks the create that server-side apply makes (through the
+// store's update path) gets a VNI too.
+func TestVNIForNetworksCreatedByApply(t *testing.T) {
+	ctx := testContext(t)
+	applied, err := server.Client.NetworkingV1alpha1().Networks("vni-apply").Apply(ctx,
+		networkingac.Network("applied", "vni-apply"), metav1.ApplyOptions{FieldManager: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if applied.Status.VNI == 0 {
+		t.Fatalf("network created by apply has no VNI")
+	}
+	other, err := server.Client.NetworkingV1alpha1().Networks("vni-apply").Create(ctx, networkNamed("created"), metav1.CreateOptions{})
+	if err != nil || other.Status.VNI == applied.Status.VNI || other.Status.VNI == 0 {
+		t.Fatalf("created network VNI %d vs applied %d: %v", other.Status.VNI, applied.Status.VNI, err)
+	}
 }

@@ -1193,7 +1193,7 @@ func schema_ferrite_apis_compute_v1alpha1_MachineSpec(ref common.ReferenceCallba
 					},
 					"power": {
 						SchemaProps: spec.SchemaProps{
-							Description: "Power is the desired power state. Defaults to On.",
+							Description: "Power is the desired power state, On or Off. Defaults to On. Quote it in YAML (power: \"Off\"): unquoted, YAML 1.1 reads On and Off as booleans.",
 							Type:        []string{"string"},
 							Format:      "",
 						},

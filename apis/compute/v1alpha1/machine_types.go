@@ -42,7 +42,8 @@ type MachineSpec struct {
 	// set at create to bypass scheduling. Once set it cannot change.
 	// +optional
 	MachinePoolRef *corev1.LocalObjectReference `json:"machinePoolRef,omitempty" protobuf:"bytes,3,opt,name=machinePoolRef"`
-	// Power is the desired power state. Defaults to On.
+	// Power is the desired power state, On or Off. Defaults to On. Quote it in YAML
+	// (power: "Off"): unquoted, YAML 1.1 reads On and Off as booleans.
 	// +optional
 	Power Power `json:"power,omitempty" protobuf:"bytes,4,opt,name=power,casttype=Power"`
 	// Image is the OS image the machine boots from when no volume is marked bootable.

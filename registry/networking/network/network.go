@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/generic"
+	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
 	"k8s.io/apiserver/pkg/registry/rest"
 	"k8s.io/apiserver/pkg/storage/names"
 	"k8s.io/apiserver/pkg/util/dryrun"
@@ -25,7 +26,7 @@ import (
 )
 
 // Kind describes Networks to the generic registry. Create clears the status but keeps the VNI
-// that REST.Create has just allocated.
+// that REST.allocateVNI has just claimed.
 var Kind = &kind.Kind[*networking.Network]{
 	Resource:             networking.Resource("networks"),
 	Singular:             "network",
@@ -65,19 +66,23 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, al
 		return nil, err
 	}
 	networks := &REST{REST: storage.REST, allocator: allocator}
+	// BeginCreate runs for every create, also for one that server-side apply or an update with
+	// create-on-update makes, and before the strategy prepares the object.
+	storage.REST.Store.BeginCreate = networks.allocateVNI
 	storage.REST.Store.AfterDelete = networks.releaseVNI
 	return map[string]rest.Storage{"networks": networks, "networks/status": storage.Status}, nil
 }
 
-// Create allocates a VNI, then stores the network; the VNI is released if the store refuses it.
-func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation rest.ValidateObjectFunc, options *metav1.CreateOptions) (runtime.Object, error) {
+// allocateVNI claims a VNI for a network about to be stored and releases it if the store then
+// refuses the network.
+func (r *REST) allocateVNI(ctx context.Context, obj runtime.Object, options *metav1.CreateOptions) (genericregistry.FinishFunc, error) {
 	network := obj.(*networking.Network)
 	// Whatever the client sent as status is replaced; only the server picks VNIs.
 	network.Status = networking.NetworkStatus{}
-	if dryrun.IsDryRun(options.DryRun) {
-		return r.REST.Create(ctx, obj, createValidation, options)
+	if options != nil && dryrun.IsDryRun(options.DryRun) {
+		return func(context.Context, bool) {}, nil
 	}
-	// The claim names its owner, so generated names are fixed before the claim is made.
+	// The claim names its owner, so a generated name is fixed before the claim is made.
 	if network.Name == "" && network.GenerateName != "" {
 		network.Name = names.SimpleNameGenerator.GenerateName(network.GenerateName)
 	}
@@ -87,14 +92,14 @@ func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation 
 		return nil, err
 	}
 	network.Status.VNI = id
-	out, err := r.REST.Create(ctx, network, createValidation, options)
-	if err != nil {
-		if releaseErr := r.allocator.Release(context.WithoutCancel(ctx), id, owner); releaseErr != nil {
-			klog.ErrorS(releaseErr, "Leaked VNI claim after a failed create", "vni", id, "network", owner)
+	return func(ctx context.Context, success bool) {
+		if success {
+			return
 		}
-		return nil, err
-	}
-	return out, nil
+		if err := r.allocator.Release(context.WithoutCancel(ctx), id, owner); err != nil {
+			klog.ErrorS(err, "Leaked VNI claim after a failed create", "vni", id, "network", owner)
+		}
+	}, nil
 }
 
 // releaseVNI frees the VNI of a deleted network.

@@ -35,7 +35,8 @@ type MachineSpecApplyConfiguration struct {
 	// MachinePoolRef is the pool the machine is bound to. The scheduler sets it; it may also be
 	// set at create to bypass scheduling. Once set it cannot change.
 	MachinePoolRef *v1.LocalObjectReferenceApplyConfiguration `json:"machinePoolRef,omitempty"`
-	// Power is the desired power state. Defaults to On.
+	// Power is the desired power state, On or Off. Defaults to On. Quote it in YAML
+	// (power: "Off"): unquoted, YAML 1.1 reads On and Off as booleans.
 	Power *computev1alpha1.Power `json:"power,omitempty"`
 	// Image is the OS image the machine boots from when no volume is marked bootable.
 	Image *string `json:"image,omitempty"`
