@@ -83,7 +83,7 @@ func (p *Plugin) Validate(ctx context.Context, a admission.Attributes, _ admissi
 				continue
 			}
 			if quota.Status.Hard == nil {
-				return admission.NewForbidden(a, fmt.Errorf("status unknown for quota %s: its usage is not computed yet, retry shortly", quota.Name))
+				return admission.NewForbidden(a, fmt.Errorf("status unknown for quota %s: its usage is not computed yet (ferrite-controller-manager computes it; is it running?), retry shortly", quota.Name))
 			}
 			if exceeded := usage.Exceeded(quota.Spec.Hard, quota.Status.Used, relevant); len(exceeded) > 0 {
 				return admission.NewForbidden(a, exceededError(quota, exceeded, relevant))
