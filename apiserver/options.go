@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/pflag"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apiserver/pkg/endpoints/openapi"
@@ -36,6 +38,21 @@ const EtcdPathPrefix = "/registry/ferrite.dev"
 // KubernetesVersion is the Kubernetes API machinery version the server is built on.
 const KubernetesVersion = "1.37"
 
+// StorageCodec is how objects are kept in etcd: encoded as protobuf in their served version,
+// decoded from any format the server knows (protobuf, JSON, CBOR, YAML), so objects written
+// as JSON by earlier versions still read. The generic options' storage factory takes the codec
+// of the storage config as it is (DefaultStorageMediaType alone does not change it), and
+// protobuf both decodes and encodes with far less CPU than JSON.
+func StorageCodec() runtime.Codec {
+	info, ok := runtime.SerializerInfoForMediaType(Codecs.SupportedMediaTypes(), runtime.ContentTypeProtobuf)
+	if !ok {
+		panic("the Ferrite codecs lack protobuf")
+	}
+	versions := schema.GroupVersions{computev1alpha1.SchemeGroupVersion, storagev1alpha1.SchemeGroupVersion,
+		networkingv1alpha1.SchemeGroupVersion, ipamv1alpha1.SchemeGroupVersion, corev1alpha1.SchemeGroupVersion}
+	return Codecs.CodecForVersions(info.Serializer, Codecs.UniversalDeserializer(), versions, runtime.InternalGroupVersioner)
+}
+
 // Options are the command-line options of ferrite-apiserver: the standard generic apiserver
 // options plus the data directory of standalone mode.
 type Options struct {
@@ -52,10 +69,8 @@ type Options struct {
 // NewOptions returns options with Ferrite's defaults: objects stored as protobuf, serving on
 // 127.0.0.1:8443, and authentication that works without a kube-apiserver.
 func NewOptions() *Options {
-	codec := Codecs.LegacyCodec(computev1alpha1.SchemeGroupVersion, storagev1alpha1.SchemeGroupVersion,
-		networkingv1alpha1.SchemeGroupVersion, ipamv1alpha1.SchemeGroupVersion, corev1alpha1.SchemeGroupVersion)
-	recommended := genericoptions.NewRecommendedOptions(EtcdPathPrefix, codec)
-	recommended.Etcd.DefaultStorageMediaType = "application/vnd.kubernetes.protobuf"
+	recommended := genericoptions.NewRecommendedOptions(EtcdPathPrefix, StorageCodec())
+	recommended.Etcd.DefaultStorageMediaType = runtime.ContentTypeProtobuf
 	recommended.SecureServing.BindAddress = net.ParseIP("127.0.0.1")
 	recommended.SecureServing.BindPort = 8443
 	// Without a kube-apiserver to delegate to, requests authenticate with client certificates
