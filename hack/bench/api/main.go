@@ -170,7 +170,7 @@ func run(o *options) error {
 	if err != nil {
 		return err
 	}
-	rep.storedSize, rep.keySize = len(sample), len(key)
+	rep.storedSize, rep.storedFormat, rep.keySize = len(sample), format(sample), len(key)
 	rep.rssStart = rss(e)
 	created := o.warmup
 
@@ -251,6 +251,18 @@ func rss(e *env) [2]int64 {
 	a, _ := cluster.ResidentBytes(e.apiserver.PID())
 	b, _ := cluster.ResidentBytes(e.etcd.PID())
 	return [2]int64{a, b}
+}
+
+// format tells the encoding of a stored object.
+func format(value []byte) string {
+	switch {
+	case strings.HasPrefix(string(value), "k8s\x00"):
+		return "protobuf"
+	case strings.HasPrefix(string(value), "{"):
+		return "JSON"
+	default:
+		return "neither protobuf nor JSON"
+	}
 }
 
 func progress(format string, args ...any) {

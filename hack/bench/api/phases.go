@@ -56,6 +56,7 @@ type watchResult struct {
 	creates   result        // the creates while the watchers watched
 	allEvents time.Duration // from the first create until every watcher had every event
 	missing   int           // events not received by the deadline, summed over the watchers
+	restarts  int           // watches the server ended early and the watcher resumed
 }
 
 // watchWhileCreating starts watchers on the Machines of namespace, creates n Machines there
@@ -67,8 +68,9 @@ func watchWhileCreating(ctx context.Context, meter cpuMeter, client, watchClient
 	if err != nil {
 		return out, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-	defer cancel()
+	// Watchers get until two minutes after the last create to receive every event.
+	watchCtx, stopWatching := context.WithCancel(ctx)
+	defer stopWatching()
 	var ws []watch.Interface
 	defer func() {
 		for _, w := range ws {
@@ -76,7 +78,7 @@ func watchWhileCreating(ctx context.Context, meter cpuMeter, client, watchClient
 		}
 	}()
 	for range watchers {
-		w, err := machines.Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
+		w, err := machines.Watch(watchCtx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
 		if err != nil {
 			return out, fmt.Errorf("starting a watch: %w", err)
 		}
@@ -86,40 +88,53 @@ func watchWhileCreating(ctx context.Context, meter cpuMeter, client, watchClient
 	start := time.Now()
 	var last time.Time
 	var wg sync.WaitGroup
-	for _, w := range ws {
+	for i, w := range ws {
 		wg.Add(1)
-		go func(w watch.Interface) {
+		go func(i int, w watch.Interface) {
 			defer wg.Done()
-			seen := 0
-			for seen < n {
-				select {
-				case ev, ok := <-w.ResultChan():
-					if !ok {
-						mu.Lock()
-						out.missing += n - seen
-						mu.Unlock()
-						return
+			seen, rv := 0, list.ResourceVersion
+			for seen < n && watchCtx.Err() == nil {
+				ev, ok := <-w.ResultChan()
+				if !ok {
+					// The server ends a watch that falls behind; like an informer, resume
+					// from the last event seen.
+					next, err := machines.Watch(watchCtx, metav1.ListOptions{ResourceVersion: rv})
+					if err != nil {
+						break
 					}
-					if ev.Type == watch.Added {
-						seen++
-					}
-				case <-ctx.Done():
 					mu.Lock()
-					out.missing += n - seen
+					out.restarts++
+					ws[i] = next
 					mu.Unlock()
-					return
+					w = next
+					continue
+				}
+				if ev.Type != watch.Added {
+					continue
+				}
+				seen++
+				if m, ok := ev.Object.(metav1.Object); ok {
+					rv = m.GetResourceVersion()
 				}
 			}
 			mu.Lock()
+			defer mu.Unlock()
+			if seen < n {
+				out.missing += n - seen
+				return
+			}
 			if now := time.Now(); now.After(last) {
 				last = now
 			}
-			mu.Unlock()
-		}(w)
+		}(i, w)
 	}
 	out.creates = createMachines(ctx, meter, client, namespace, n, workers)
+	deadline := time.AfterFunc(2*time.Minute, stopWatching)
 	wg.Wait()
-	out.allEvents = last.Sub(start)
+	deadline.Stop()
+	if out.missing == 0 {
+		out.allEvents = last.Sub(start)
+	}
 	return out, nil
 }
 

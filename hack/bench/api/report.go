@@ -14,6 +14,7 @@ import (
 type report struct {
 	started          time.Time
 	storedSize       int
+	storedFormat     string
 	keySize          int
 	creates          []createRow
 	lists            []listRow
@@ -63,7 +64,7 @@ func (r *report) print(out io.Writer) {
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Fprintf(out, "\n== ferrite-apiserver benchmark (%s, %d CPUs, load average at end %s)", r.started.UTC().Format(time.RFC3339), runtime.NumCPU(), strings.TrimSpace(string(load)))
 	fmt.Fprintf(out, "\nThe benchmark client, etcd and the apiserver share the machine's CPUs; CPU columns are seconds per 1,000 operations (= ms per operation).\n")
-	fmt.Fprintf(out, "A stored Machine is %d bytes (protobuf, key %d bytes); the ceiling is as many create-if-absent etcd transactions of that size at the same concurrency, run just before.\n\n", r.storedSize, r.keySize)
+	fmt.Fprintf(out, "A stored Machine is %d bytes (%s, key %d bytes); the ceiling is as many create-if-absent etcd transactions of that size at the same concurrency, run just before.\n\n", r.storedSize, r.storedFormat, r.keySize)
 
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "wire\tclients\tobjects\tcreates/s\tp50 ms\tp99 ms\terrors\tceiling txn/s\tceil p50\tceil p99\tratio\tapiserver CPU\tetcd CPU\tclient CPU\tceil etcd CPU\tceil client CPU\t")
@@ -99,7 +100,11 @@ func (r *report) print(out io.Writer) {
 		fmt.Fprintf(out, "\nWATCH: %d watchers on the namespace while %d Machines are created by %d clients\n", w.watchers, w.creates.ops, r.watchClients)
 		fmt.Fprintf(out, "  creates without watchers: %.2f s (%.0f/s, p99 %s ms)\n", b.elapsed.Seconds(), b.perSecond(), ms(b.percentile(99)))
 		fmt.Fprintf(out, "  creates with watchers:    %.2f s (%.0f/s, p99 %s ms), %+.0f%% create time\n", w.creates.elapsed.Seconds(), w.creates.perSecond(), ms(w.creates.percentile(99)), 100*(w.creates.elapsed.Seconds()/b.elapsed.Seconds()-1))
-		fmt.Fprintf(out, "  every watcher has every event after %.2f s; events missing: %d\n", w.allEvents.Seconds(), w.missing)
+		if w.missing == 0 {
+			fmt.Fprintf(out, "  every watcher has every event after %.2f s (watches ended by the server and resumed: %d)\n", w.allEvents.Seconds(), w.restarts)
+		} else {
+			fmt.Fprintf(out, "  events missing at the deadline: %d (watches resumed: %d)\n", w.missing, w.restarts)
+		}
 		fmt.Fprintf(out, "  CPU s per 1,000 creates with watchers: apiserver %.3f, client %.3f (without: %.3f, %.3f)\n",
 			w.creates.cpuPerThousand(w.creates.cpu.apiserver), w.creates.cpuPerThousand(w.creates.cpu.client),
 			b.cpuPerThousand(b.cpu.apiserver), b.cpuPerThousand(b.cpu.client))
