@@ -160,7 +160,13 @@ func (o *Options) Config() (*Config, error) {
 	if err := o.Recommended.ApplyTo(generic); err != nil {
 		return nil, err
 	}
-	generic.Authentication.Authenticator = refuseAnonymous(generic.Authentication.Authenticator)
+	authn := generic.Authentication.Authenticator
+	// Standalone, the client certificate is the only credential; its verification is cached.
+	// Behind kube-apiserver, the front proxy's certificate comes with user headers: no cache.
+	if authn != nil && !o.Aggregated() && o.Recommended.Authentication.RequestHeader.ClientCAFile == "" {
+		authn = newCertCache(authn)
+	}
+	generic.Authentication.Authenticator = refuseAnonymous(authn)
 	if err := addFerriteAdmission(generic); err != nil {
 		return nil, err
 	}
