@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# gofmt, go vet and staticcheck over the module (generated code included in vet and
-# staticcheck, excluded from gofmt since the generators own its formatting).
+# gofmt, go vet and staticcheck over the module. Generated code is vetted but not
+# staticchecked or gofmt-checked: the generators own it (it uses client-go calls that
+# staticcheck reports as deprecated), and it is never edited by hand.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -16,5 +17,5 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 go vet ./...
-"$GOBIN/staticcheck" ./...
+"$GOBIN/staticcheck" $(go list ./... | grep -v '/generated/')
 echo "lint clean"

@@ -1,6 +1,7 @@
 package validation
 
 import (
+	vt "github.com/ferrite-dev/ferrite/apis/validation/validationtest"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,18 +16,18 @@ func TestValidateConditions(t *testing.T) {
 	tests := []struct {
 		name       string
 		conditions []metav1.Condition
-		want       []fieldErr
+		want       []vt.FieldError
 	}{
 		{name: "valid", conditions: []metav1.Condition{ready}},
-		{name: "duplicate type", conditions: []metav1.Condition{ready, ready}, want: []fieldErr{duplicate("status.conditions[1]")}},
+		{name: "duplicate type", conditions: []metav1.Condition{ready, ready}, want: []vt.FieldError{vt.Duplicate("status.conditions[1]")}},
 		{name: "missing reason", conditions: []metav1.Condition{func() metav1.Condition { c := ready; c.Reason = ""; return c }()},
-			want: []fieldErr{required("status.conditions[0].reason")}},
+			want: []vt.FieldError{vt.Required("status.conditions[0].reason")}},
 		{name: "unknown status", conditions: []metav1.Condition{func() metav1.Condition { c := ready; c.Status = "Maybe"; return c }()},
-			want: []fieldErr{notSupported("status.conditions[0].status")}},
+			want: []vt.FieldError{vt.NotSupported("status.conditions[0].status")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			expectErrors(t, ValidateConditions(tt.conditions, path), tt.want...)
+			vt.Expect(t, ValidateConditions(tt.conditions, path), tt.want...)
 		})
 	}
 }

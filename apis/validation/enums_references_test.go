@@ -1,6 +1,7 @@
 package validation
 
 import (
+	vt "github.com/ferrite-dev/ferrite/apis/validation/validationtest"
 	"strings"
 	"testing"
 
@@ -15,17 +16,17 @@ func TestValidateEnum(t *testing.T) {
 		name     string
 		value    corev1.Protocol
 		required bool
-		want     []fieldErr
+		want     []vt.FieldError
 	}{
 		{name: "allowed", value: corev1.ProtocolUDP, required: true},
 		{name: "empty optional", value: ""},
-		{name: "empty required", value: "", required: true, want: []fieldErr{required("spec.protocol")}},
-		{name: "unknown", value: "ICMP", want: []fieldErr{notSupported("spec.protocol")}},
-		{name: "wrong case", value: "tcp", required: true, want: []fieldErr{notSupported("spec.protocol")}},
+		{name: "empty required", value: "", required: true, want: []vt.FieldError{vt.Required("spec.protocol")}},
+		{name: "unknown", value: "ICMP", want: []vt.FieldError{vt.NotSupported("spec.protocol")}},
+		{name: "wrong case", value: "tcp", required: true, want: []vt.FieldError{vt.NotSupported("spec.protocol")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			expectErrors(t, ValidateEnum(tt.value, allowed, tt.required, path), tt.want...)
+			vt.Expect(t, ValidateEnum(tt.value, allowed, tt.required, path), tt.want...)
 		})
 	}
 }
@@ -35,17 +36,17 @@ func TestValidateObjectName(t *testing.T) {
 	tests := []struct {
 		name  string
 		value string
-		want  []fieldErr
+		want  []vt.FieldError
 	}{
 		{name: "dns subdomain", value: "my-class.v2"},
-		{name: "empty", value: "", want: []fieldErr{required("spec.ref.name")}},
-		{name: "upper case", value: "MyClass", want: []fieldErr{invalid("spec.ref.name")}},
-		{name: "underscore", value: "my_class", want: []fieldErr{invalid("spec.ref.name")}},
-		{name: "too long", value: strings.Repeat("a", 254), want: []fieldErr{invalid("spec.ref.name")}},
+		{name: "empty", value: "", want: []vt.FieldError{vt.Required("spec.ref.name")}},
+		{name: "upper case", value: "MyClass", want: []vt.FieldError{vt.Invalid("spec.ref.name")}},
+		{name: "underscore", value: "my_class", want: []vt.FieldError{vt.Invalid("spec.ref.name")}},
+		{name: "too long", value: strings.Repeat("a", 254), want: []vt.FieldError{vt.Invalid("spec.ref.name")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			expectErrors(t, ValidateObjectName(tt.value, path), tt.want...)
+			vt.Expect(t, ValidateObjectName(tt.value, path), tt.want...)
 		})
 	}
 }
@@ -53,11 +54,11 @@ func TestValidateObjectName(t *testing.T) {
 func TestValidateLocalRef(t *testing.T) {
 	path := field.NewPath("spec", "machineClassRef")
 	// The error names the name field of the reference, not the reference itself.
-	expectErrors(t, ValidateLocalRef(corev1.LocalObjectReference{}, path), required("spec.machineClassRef.name"))
-	expectErrors(t, ValidateLocalRef(corev1.LocalObjectReference{Name: "Bad"}, path), invalid("spec.machineClassRef.name"))
-	expectErrors(t, ValidateLocalRef(corev1.LocalObjectReference{Name: "good"}, path))
-	expectErrors(t, ValidateOptionalLocalRef(nil, path))
-	expectErrors(t, ValidateOptionalLocalRef(&corev1.LocalObjectReference{}, path), required("spec.machineClassRef.name"))
+	vt.Expect(t, ValidateLocalRef(corev1.LocalObjectReference{}, path), vt.Required("spec.machineClassRef.name"))
+	vt.Expect(t, ValidateLocalRef(corev1.LocalObjectReference{Name: "Bad"}, path), vt.Invalid("spec.machineClassRef.name"))
+	vt.Expect(t, ValidateLocalRef(corev1.LocalObjectReference{Name: "good"}, path))
+	vt.Expect(t, ValidateOptionalLocalRef(nil, path))
+	vt.Expect(t, ValidateOptionalLocalRef(&corev1.LocalObjectReference{}, path), vt.Required("spec.machineClassRef.name"))
 }
 
 func TestValidateDNSLabel(t *testing.T) {
@@ -65,26 +66,26 @@ func TestValidateDNSLabel(t *testing.T) {
 	tests := []struct {
 		name  string
 		value string
-		want  []fieldErr
+		want  []vt.FieldError
 	}{
 		{name: "label", value: "root-disk"},
-		{name: "empty", value: "", want: []fieldErr{required("spec.volumes[0].name")}},
-		{name: "dots are not allowed in a label", value: "root.disk", want: []fieldErr{invalid("spec.volumes[0].name")}},
-		{name: "too long", value: strings.Repeat("a", 64), want: []fieldErr{invalid("spec.volumes[0].name")}},
+		{name: "empty", value: "", want: []vt.FieldError{vt.Required("spec.volumes[0].name")}},
+		{name: "dots are not allowed in a label", value: "root.disk", want: []vt.FieldError{vt.Invalid("spec.volumes[0].name")}},
+		{name: "too long", value: strings.Repeat("a", 64), want: []vt.FieldError{vt.Invalid("spec.volumes[0].name")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			expectErrors(t, ValidateDNSLabel(tt.value, path), tt.want...)
+			vt.Expect(t, ValidateDNSLabel(tt.value, path), tt.want...)
 		})
 	}
 }
 
 func TestValidateSelectorMap(t *testing.T) {
 	path := field.NewPath("spec", "machinePoolSelector")
-	expectErrors(t, ValidateSelectorMap(nil, path))
-	expectErrors(t, ValidateSelectorMap(map[string]string{"topology.ferrite.dev/zone": "a"}, path))
-	expectErrors(t, ValidateSelectorMap(map[string]string{"bad key!": "a"}, path), invalid("spec.machinePoolSelector"))
-	expectErrors(t, ValidateSelectorMap(map[string]string{"zone": "bad value!"}, path), invalid("spec.machinePoolSelector"))
+	vt.Expect(t, ValidateSelectorMap(nil, path))
+	vt.Expect(t, ValidateSelectorMap(map[string]string{"topology.ferrite.dev/zone": "a"}, path))
+	vt.Expect(t, ValidateSelectorMap(map[string]string{"bad key!": "a"}, path), vt.Invalid("spec.machinePoolSelector"))
+	vt.Expect(t, ValidateSelectorMap(map[string]string{"zone": "bad value!"}, path), vt.Invalid("spec.machinePoolSelector"))
 }
 
 func TestValidateUniqueNames(t *testing.T) {
@@ -92,17 +93,17 @@ func TestValidateUniqueNames(t *testing.T) {
 	tests := []struct {
 		name  string
 		names []string
-		want  []fieldErr
+		want  []vt.FieldError
 	}{
 		{name: "distinct", names: []string{"a", "b", "c"}},
 		// Empty names are reported as required by the caller, not as duplicates.
 		{name: "empty names", names: []string{"", ""}},
-		{name: "second copy named", names: []string{"a", "b", "a"}, want: []fieldErr{duplicate("spec.volumes[2].name")}},
-		{name: "every extra copy named", names: []string{"a", "a", "a"}, want: []fieldErr{duplicate("spec.volumes[1].name"), duplicate("spec.volumes[2].name")}},
+		{name: "second copy named", names: []string{"a", "b", "a"}, want: []vt.FieldError{vt.Duplicate("spec.volumes[2].name")}},
+		{name: "every extra copy named", names: []string{"a", "a", "a"}, want: []vt.FieldError{vt.Duplicate("spec.volumes[1].name"), vt.Duplicate("spec.volumes[2].name")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			expectErrors(t, ValidateUniqueNames(tt.names, path), tt.want...)
+			vt.Expect(t, ValidateUniqueNames(tt.names, path), tt.want...)
 		})
 	}
 }

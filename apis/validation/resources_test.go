@@ -1,6 +1,7 @@
 package validation
 
 import (
+	vt "github.com/ferrite-dev/ferrite/apis/validation/validationtest"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -15,7 +16,7 @@ func TestValidateResourceList(t *testing.T) {
 		name     string
 		list     corev1.ResourceList
 		required []corev1.ResourceName
-		want     []fieldErr
+		want     []vt.FieldError
 	}{
 		{name: "required present", required: requiredNames, list: corev1.ResourceList{
 			corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("4Gi"),
@@ -26,25 +27,25 @@ func TestValidateResourceList(t *testing.T) {
 		{name: "empty list, nothing required"},
 		{name: "missing required", required: requiredNames, list: corev1.ResourceList{
 			corev1.ResourceCPU: resource.MustParse("2"),
-		}, want: []fieldErr{required("capabilities[memory]")}},
-		{name: "nothing given", required: requiredNames, want: []fieldErr{required("capabilities[cpu]"), required("capabilities[memory]")}},
+		}, want: []vt.FieldError{vt.Required("capabilities[memory]")}},
+		{name: "nothing given", required: requiredNames, want: []vt.FieldError{vt.Required("capabilities[cpu]"), vt.Required("capabilities[memory]")}},
 		{name: "zero required", required: requiredNames, list: corev1.ResourceList{
 			corev1.ResourceCPU: resource.MustParse("0"), corev1.ResourceMemory: resource.MustParse("1Gi"),
-		}, want: []fieldErr{invalid("capabilities[cpu]")}},
+		}, want: []vt.FieldError{vt.Invalid("capabilities[cpu]")}},
 		// A negative required quantity is reported once, not as both negative and zero.
 		{name: "negative required", required: requiredNames, list: corev1.ResourceList{
 			corev1.ResourceCPU: resource.MustParse("-1"), corev1.ResourceMemory: resource.MustParse("1Gi"),
-		}, want: []fieldErr{invalid("capabilities[cpu]")}},
+		}, want: []vt.FieldError{vt.Invalid("capabilities[cpu]")}},
 		{name: "negative optional", list: corev1.ResourceList{
 			"example.com/gpu": resource.MustParse("-1"),
-		}, want: []fieldErr{invalid("capabilities[example.com/gpu]")}},
+		}, want: []vt.FieldError{vt.Invalid("capabilities[example.com/gpu]")}},
 		{name: "name not qualified", list: corev1.ResourceList{
 			"bad name": resource.MustParse("1"),
-		}, want: []fieldErr{invalid("capabilities[bad name]")}},
+		}, want: []vt.FieldError{vt.Invalid("capabilities[bad name]")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			expectErrors(t, ValidateResourceList(tt.list, tt.required, path), tt.want...)
+			vt.Expect(t, ValidateResourceList(tt.list, tt.required, path), tt.want...)
 		})
 	}
 }
@@ -53,17 +54,17 @@ func TestValidateQuantitySign(t *testing.T) {
 	path := field.NewPath("spec", "size")
 	tests := []struct {
 		quantity              string
-		nonNegative, positive []fieldErr
+		nonNegative, positive []vt.FieldError
 	}{
 		{quantity: "1Gi"},
-		{quantity: "0", positive: []fieldErr{invalid("spec.size")}},
-		{quantity: "-1Mi", nonNegative: []fieldErr{invalid("spec.size")}, positive: []fieldErr{invalid("spec.size")}},
+		{quantity: "0", positive: []vt.FieldError{vt.Invalid("spec.size")}},
+		{quantity: "-1Mi", nonNegative: []vt.FieldError{vt.Invalid("spec.size")}, positive: []vt.FieldError{vt.Invalid("spec.size")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.quantity, func(t *testing.T) {
 			q := resource.MustParse(tt.quantity)
-			expectErrors(t, ValidateNonNegativeQuantity(q, path), tt.nonNegative...)
-			expectErrors(t, ValidatePositiveQuantity(q, path), tt.positive...)
+			vt.Expect(t, ValidateNonNegativeQuantity(q, path), tt.nonNegative...)
+			vt.Expect(t, ValidatePositiveQuantity(q, path), tt.positive...)
 		})
 	}
 }

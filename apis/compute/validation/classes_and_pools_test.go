@@ -1,6 +1,7 @@
 package validation
 
 import (
+	vt "github.com/ferrite-dev/ferrite/apis/validation/validationtest"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -24,26 +25,26 @@ func TestValidateMachineClass(t *testing.T) {
 	tests := []struct {
 		name   string
 		mutate func(*compute.MachineClass)
-		want   []fieldErr
+		want   []vt.FieldError
 	}{
 		{name: "valid", mutate: func(*compute.MachineClass) {}},
 		{name: "extra capability", mutate: func(c *compute.MachineClass) { c.Capabilities["ferrite.dev/gpu"] = resource.MustParse("1") }},
 		{name: "missing cpu", mutate: func(c *compute.MachineClass) { delete(c.Capabilities, corev1.ResourceCPU) },
-			want: []fieldErr{required("capabilities[cpu]")}},
+			want: []vt.FieldError{vt.Required("capabilities[cpu]")}},
 		{name: "missing both", mutate: func(c *compute.MachineClass) { c.Capabilities = nil },
-			want: []fieldErr{required("capabilities[cpu]"), required("capabilities[memory]")}},
+			want: []vt.FieldError{vt.Required("capabilities[cpu]"), vt.Required("capabilities[memory]")}},
 		{name: "zero memory", mutate: func(c *compute.MachineClass) { c.Capabilities[corev1.ResourceMemory] = resource.MustParse("0") },
-			want: []fieldErr{invalid("capabilities[memory]")}},
+			want: []vt.FieldError{vt.Invalid("capabilities[memory]")}},
 		{name: "negative cpu", mutate: func(c *compute.MachineClass) { c.Capabilities[corev1.ResourceCPU] = resource.MustParse("-2") },
-			want: []fieldErr{invalid("capabilities[cpu]")}},
+			want: []vt.FieldError{vt.Invalid("capabilities[cpu]")}},
 		{name: "negative extra capability", mutate: func(c *compute.MachineClass) { c.Capabilities["ferrite.dev/gpu"] = resource.MustParse("-1") },
-			want: []fieldErr{invalid("capabilities[ferrite.dev/gpu]")}},
+			want: []vt.FieldError{vt.Invalid("capabilities[ferrite.dev/gpu]")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			class := validMachineClass()
 			tt.mutate(class)
-			expectErrors(t, ValidateMachineClass(class), tt.want...)
+			vt.Expect(t, ValidateMachineClass(class), tt.want...)
 		})
 	}
 }
@@ -52,20 +53,20 @@ func TestValidateMachineClassUpdate(t *testing.T) {
 	tests := []struct {
 		name string
 		edit func(*compute.MachineClass)
-		want []fieldErr
+		want []vt.FieldError
 	}{
 		{name: "labels only", edit: func(c *compute.MachineClass) { c.Labels = map[string]string{"family": "x3"} }},
 		// 4 and 4000m are the same quantity: not a change.
 		{name: "same quantity other spelling", edit: func(c *compute.MachineClass) { c.Capabilities[corev1.ResourceCPU] = resource.MustParse("4000m") }},
 		{name: "capabilities are immutable", edit: func(c *compute.MachineClass) { c.Capabilities[corev1.ResourceCPU] = resource.MustParse("8") },
-			want: []fieldErr{invalid("capabilities")}},
+			want: []vt.FieldError{vt.Invalid("capabilities")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			oldClass := validMachineClass()
 			newClass := oldClass.DeepCopy()
 			tt.edit(newClass)
-			expectErrors(t, ValidateMachineClassUpdate(newClass, oldClass), tt.want...)
+			vt.Expect(t, ValidateMachineClassUpdate(newClass, oldClass), tt.want...)
 		})
 	}
 }
@@ -84,20 +85,20 @@ func TestValidateMachinePool(t *testing.T) {
 	tests := []struct {
 		name   string
 		mutate func(*compute.MachinePool)
-		want   []fieldErr
+		want   []vt.FieldError
 	}{
 		{name: "valid", mutate: func(*compute.MachinePool) {}},
 		{name: "no provider id yet", mutate: func(p *compute.MachinePool) { p.Spec.ProviderID = "" }},
 		{name: "taint without effect", mutate: func(p *compute.MachinePool) { p.Spec.Taints[0].Effect = "" },
-			want: []fieldErr{required("spec.taints[0].effect")}},
+			want: []vt.FieldError{vt.Required("spec.taints[0].effect")}},
 		{name: "duplicate taint", mutate: func(p *compute.MachinePool) { p.Spec.Taints = append(p.Spec.Taints, p.Spec.Taints[0]) },
-			want: []fieldErr{duplicate("spec.taints[1]")}},
+			want: []vt.FieldError{vt.Duplicate("spec.taints[1]")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pool := validMachinePool()
 			tt.mutate(pool)
-			expectErrors(t, ValidateMachinePool(pool), tt.want...)
+			vt.Expect(t, ValidateMachinePool(pool), tt.want...)
 		})
 	}
 }
@@ -106,16 +107,16 @@ func TestValidateMachinePoolUpdate(t *testing.T) {
 	tests := []struct {
 		name      string
 		old, edit func(*compute.MachinePool)
-		want      []fieldErr
+		want      []vt.FieldError
 	}{
 		{name: "taints may change", old: func(*compute.MachinePool) {}, edit: func(p *compute.MachinePool) { p.Spec.Taints = nil }},
 		{name: "provider id may be set", old: func(p *compute.MachinePool) { p.Spec.ProviderID = "" }, edit: func(*compute.MachinePool) {}},
 		{name: "provider id fixed once set", old: func(*compute.MachinePool) {},
 			edit: func(p *compute.MachinePool) { p.Spec.ProviderID = "libvirt://host-b" },
-			want: []fieldErr{invalid("spec.providerID")}},
+			want: []vt.FieldError{vt.Invalid("spec.providerID")}},
 		{name: "provider id cannot be cleared", old: func(*compute.MachinePool) {},
 			edit: func(p *compute.MachinePool) { p.Spec.ProviderID = "" },
-			want: []fieldErr{invalid("spec.providerID")}},
+			want: []vt.FieldError{vt.Invalid("spec.providerID")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,7 +124,7 @@ func TestValidateMachinePoolUpdate(t *testing.T) {
 			tt.old(oldPool)
 			newPool := validMachinePool()
 			tt.edit(newPool)
-			expectErrors(t, ValidateMachinePoolUpdate(newPool, oldPool), tt.want...)
+			vt.Expect(t, ValidateMachinePoolUpdate(newPool, oldPool), tt.want...)
 		})
 	}
 }
@@ -133,7 +134,7 @@ func TestValidateMachinePoolStatusUpdate(t *testing.T) {
 	tests := []struct {
 		name   string
 		status compute.MachinePoolStatus
-		want   []fieldErr
+		want   []vt.FieldError
 	}{
 		{name: "empty"},
 		{name: "heartbeat", status: compute.MachinePoolStatus{
@@ -144,23 +145,23 @@ func TestValidateMachinePoolStatusUpdate(t *testing.T) {
 			RuntimeEndpoint: "unix:///run/ferrite/machine.sock",
 		}},
 		{name: "negative capacity", status: compute.MachinePoolStatus{Capacity: corev1.ResourceList{"x3-large": resource.MustParse("-1")}},
-			want: []fieldErr{invalid("status.capacity[x3-large]")}},
+			want: []vt.FieldError{vt.Invalid("status.capacity[x3-large]")}},
 		{name: "negative allocatable", status: compute.MachinePoolStatus{Allocatable: corev1.ResourceList{"x3-large": resource.MustParse("-1")}},
-			want: []fieldErr{invalid("status.allocatable[x3-large]")}},
+			want: []vt.FieldError{vt.Invalid("status.allocatable[x3-large]")}},
 		{name: "duplicate condition", status: compute.MachinePoolStatus{Conditions: []metav1.Condition{ready, ready}},
-			want: []fieldErr{duplicate("status.conditions[1]")}},
+			want: []vt.FieldError{vt.Duplicate("status.conditions[1]")}},
 		{name: "address without type", status: compute.MachinePoolStatus{Addresses: []compute.MachinePoolAddress{{Address: "192.0.2.10"}}},
-			want: []fieldErr{required("status.addresses[0].type")}},
+			want: []vt.FieldError{vt.Required("status.addresses[0].type")}},
 		{name: "unknown address type", status: compute.MachinePoolStatus{Addresses: []compute.MachinePoolAddress{{Type: "InternalDNS", Address: "host-a.local"}}},
-			want: []fieldErr{notSupported("status.addresses[0].type")}},
+			want: []vt.FieldError{vt.NotSupported("status.addresses[0].type")}},
 		{name: "address without address", status: compute.MachinePoolStatus{Addresses: []compute.MachinePoolAddress{{Type: compute.MachinePoolExternalIP}}},
-			want: []fieldErr{required("status.addresses[0].address")}},
+			want: []vt.FieldError{vt.Required("status.addresses[0].address")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pool := validMachinePool()
 			pool.Status = tt.status
-			expectErrors(t, ValidateMachinePoolStatusUpdate(pool, validMachinePool()), tt.want...)
+			vt.Expect(t, ValidateMachinePoolStatusUpdate(pool, validMachinePool()), tt.want...)
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package validation
 
 import (
+	vt "github.com/ferrite-dev/ferrite/apis/validation/validationtest"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -48,7 +49,7 @@ func TestValidateMachine(t *testing.T) {
 	tests := []struct {
 		name   string
 		mutate func(*compute.Machine)
-		want   []fieldErr
+		want   []vt.FieldError
 	}{
 		{name: "valid", mutate: func(*compute.Machine) {}},
 		{name: "minimal", mutate: func(m *compute.Machine) {
@@ -58,82 +59,82 @@ func TestValidateMachine(t *testing.T) {
 			m.Spec.MachinePoolRef = &corev1.LocalObjectReference{Name: "host-a"}
 		}},
 		{name: "missing machine class", mutate: func(m *compute.Machine) { m.Spec.MachineClassRef.Name = "" },
-			want: []fieldErr{required("spec.machineClassRef.name")}},
+			want: []vt.FieldError{vt.Required("spec.machineClassRef.name")}},
 		{name: "bad machine class name", mutate: func(m *compute.Machine) { m.Spec.MachineClassRef.Name = "X3_Large" },
-			want: []fieldErr{invalid("spec.machineClassRef.name")}},
+			want: []vt.FieldError{vt.Invalid("spec.machineClassRef.name")}},
 		{name: "bad pool selector", mutate: func(m *compute.Machine) { m.Spec.MachinePoolSelector = map[string]string{"zone": "a b"} },
-			want: []fieldErr{invalid("spec.machinePoolSelector")}},
+			want: []vt.FieldError{vt.Invalid("spec.machinePoolSelector")}},
 		{name: "empty pool ref", mutate: func(m *compute.Machine) { m.Spec.MachinePoolRef = &corev1.LocalObjectReference{} },
-			want: []fieldErr{required("spec.machinePoolRef.name")}},
+			want: []vt.FieldError{vt.Required("spec.machinePoolRef.name")}},
 		{name: "missing power", mutate: func(m *compute.Machine) { m.Spec.Power = "" },
-			want: []fieldErr{required("spec.power")}},
+			want: []vt.FieldError{vt.Required("spec.power")}},
 		{name: "unknown power", mutate: func(m *compute.Machine) { m.Spec.Power = "Suspended" },
-			want: []fieldErr{notSupported("spec.power")}},
+			want: []vt.FieldError{vt.NotSupported("spec.power")}},
 		{name: "ignition without secret name", mutate: func(m *compute.Machine) { m.Spec.IgnitionRef.Name = "" },
-			want: []fieldErr{required("spec.ignitionRef.name")}},
+			want: []vt.FieldError{vt.Required("spec.ignitionRef.name")}},
 		{name: "ignition key not a config key", mutate: func(m *compute.Machine) { m.Spec.IgnitionRef.Key = "user/data" },
-			want: []fieldErr{invalid("spec.ignitionRef.key")}},
+			want: []vt.FieldError{vt.Invalid("spec.ignitionRef.key")}},
 		{name: "volume without name", mutate: func(m *compute.Machine) { m.Spec.Volumes[1].Name = "" },
-			want: []fieldErr{required("spec.volumes[1].name")}},
+			want: []vt.FieldError{vt.Required("spec.volumes[1].name")}},
 		{name: "volume name not a label", mutate: func(m *compute.Machine) { m.Spec.Volumes[1].Name = "data.disk" },
-			want: []fieldErr{invalid("spec.volumes[1].name")}},
+			want: []vt.FieldError{vt.Invalid("spec.volumes[1].name")}},
 		{name: "duplicate volume name", mutate: func(m *compute.Machine) { m.Spec.Volumes[2].Name = "root" },
-			want: []fieldErr{duplicate("spec.volumes[2].name")}},
+			want: []vt.FieldError{vt.Duplicate("spec.volumes[2].name")}},
 		{name: "bad device", mutate: func(m *compute.Machine) { m.Spec.Volumes[1].Device = "nvme0n1" },
-			want: []fieldErr{invalid("spec.volumes[1].device")}},
+			want: []vt.FieldError{vt.Invalid("spec.volumes[1].device")}},
 		{name: "duplicate device", mutate: func(m *compute.Machine) { m.Spec.Volumes[1].Device = "vda" },
-			want: []fieldErr{duplicate("spec.volumes[1].device")}},
+			want: []vt.FieldError{vt.Duplicate("spec.volumes[1].device")}},
 		{name: "volume without source", mutate: func(m *compute.Machine) { m.Spec.Volumes[1].VolumeRef = nil },
-			want: []fieldErr{invalid("spec.volumes[1]")}},
+			want: []vt.FieldError{vt.Invalid("spec.volumes[1]")}},
 		{name: "volume with two sources", mutate: func(m *compute.Machine) {
 			m.Spec.Volumes[1].EmptyDisk = &compute.EmptyDiskSource{}
-		}, want: []fieldErr{invalid("spec.volumes[1]")}},
+		}, want: []vt.FieldError{vt.Invalid("spec.volumes[1]")}},
 		{name: "volume ref without name", mutate: func(m *compute.Machine) { m.Spec.Volumes[1].VolumeRef.Name = "" },
-			want: []fieldErr{required("spec.volumes[1].volumeRef.name")}},
+			want: []vt.FieldError{vt.Required("spec.volumes[1].volumeRef.name")}},
 		{name: "ephemeral volume without class", mutate: func(m *compute.Machine) { m.Spec.Volumes[0].Ephemeral.VolumeClassRef.Name = "" },
-			want: []fieldErr{required("spec.volumes[0].ephemeral.volumeClassRef.name")}},
+			want: []vt.FieldError{vt.Required("spec.volumes[0].ephemeral.volumeClassRef.name")}},
 		{name: "ephemeral volume without storage", mutate: func(m *compute.Machine) { m.Spec.Volumes[0].Ephemeral.Resources = nil },
-			want: []fieldErr{required("spec.volumes[0].ephemeral.resources[storage]")}},
+			want: []vt.FieldError{vt.Required("spec.volumes[0].ephemeral.resources[storage]")}},
 		{name: "ephemeral volume negative storage", mutate: func(m *compute.Machine) {
 			m.Spec.Volumes[0].Ephemeral.Resources[corev1.ResourceStorage] = negative
-		}, want: []fieldErr{invalid("spec.volumes[0].ephemeral.resources[storage]")}},
+		}, want: []vt.FieldError{vt.Invalid("spec.volumes[0].ephemeral.resources[storage]")}},
 		{name: "empty disk of size zero", mutate: func(m *compute.Machine) {
 			zero := resource.MustParse("0")
 			m.Spec.Volumes[2].EmptyDisk.SizeLimit = &zero
-		}, want: []fieldErr{invalid("spec.volumes[2].emptyDisk.sizeLimit")}},
+		}, want: []vt.FieldError{vt.Invalid("spec.volumes[2].emptyDisk.sizeLimit")}},
 		{name: "empty disk negative size", mutate: func(m *compute.Machine) { m.Spec.Volumes[2].EmptyDisk.SizeLimit = &negative },
-			want: []fieldErr{invalid("spec.volumes[2].emptyDisk.sizeLimit")}},
+			want: []vt.FieldError{vt.Invalid("spec.volumes[2].emptyDisk.sizeLimit")}},
 		{name: "empty disk without size", mutate: func(m *compute.Machine) { m.Spec.Volumes[2].EmptyDisk.SizeLimit = nil }},
 		{name: "interface without name", mutate: func(m *compute.Machine) { m.Spec.NetworkInterfaces[1].Name = "" },
-			want: []fieldErr{required("spec.networkInterfaces[1].name")}},
+			want: []vt.FieldError{vt.Required("spec.networkInterfaces[1].name")}},
 		{name: "duplicate interface name", mutate: func(m *compute.Machine) { m.Spec.NetworkInterfaces[1].Name = "primary" },
-			want: []fieldErr{duplicate("spec.networkInterfaces[1].name")}},
+			want: []vt.FieldError{vt.Duplicate("spec.networkInterfaces[1].name")}},
 		{name: "interface without source", mutate: func(m *compute.Machine) { m.Spec.NetworkInterfaces[1].NetworkInterfaceRef = nil },
-			want: []fieldErr{invalid("spec.networkInterfaces[1]")}},
+			want: []vt.FieldError{vt.Invalid("spec.networkInterfaces[1]")}},
 		{name: "interface with two sources", mutate: func(m *compute.Machine) {
 			m.Spec.NetworkInterfaces[1].Ephemeral = &compute.EphemeralNetworkInterfaceSource{NetworkRef: corev1.LocalObjectReference{Name: "tenant"}}
-		}, want: []fieldErr{invalid("spec.networkInterfaces[1]")}},
+		}, want: []vt.FieldError{vt.Invalid("spec.networkInterfaces[1]")}},
 		{name: "interface ref without name", mutate: func(m *compute.Machine) { m.Spec.NetworkInterfaces[1].NetworkInterfaceRef.Name = "" },
-			want: []fieldErr{required("spec.networkInterfaces[1].networkInterfaceRef.name")}},
+			want: []vt.FieldError{vt.Required("spec.networkInterfaces[1].networkInterfaceRef.name")}},
 		{name: "ephemeral interface without network", mutate: func(m *compute.Machine) { m.Spec.NetworkInterfaces[0].Ephemeral.NetworkRef.Name = "" },
-			want: []fieldErr{required("spec.networkInterfaces[0].ephemeral.networkRef.name")}},
+			want: []vt.FieldError{vt.Required("spec.networkInterfaces[0].ephemeral.networkRef.name")}},
 		{name: "ephemeral interface bad ip", mutate: func(m *compute.Machine) {
 			m.Spec.NetworkInterfaces[0].Ephemeral.IPs = []string{"10.0.0.5", "10.0.0.256"}
-		}, want: []fieldErr{invalid("spec.networkInterfaces[0].ephemeral.ips[1]")}},
+		}, want: []vt.FieldError{vt.Invalid("spec.networkInterfaces[0].ephemeral.ips[1]")}},
 		{name: "ephemeral interface non-canonical ip", mutate: func(m *compute.Machine) {
 			m.Spec.NetworkInterfaces[0].Ephemeral.IPs = []string{"2001:db8:0::5"}
-		}, want: []fieldErr{invalid("spec.networkInterfaces[0].ephemeral.ips[0]")}},
+		}, want: []vt.FieldError{vt.Invalid("spec.networkInterfaces[0].ephemeral.ips[0]")}},
 		{name: "ephemeral interface empty virtual ip ref", mutate: func(m *compute.Machine) {
 			m.Spec.NetworkInterfaces[0].Ephemeral.VirtualIPRef.Name = ""
-		}, want: []fieldErr{required("spec.networkInterfaces[0].ephemeral.virtualIPRef.name")}},
+		}, want: []vt.FieldError{vt.Required("spec.networkInterfaces[0].ephemeral.virtualIPRef.name")}},
 		{name: "bad toleration", mutate: func(m *compute.Machine) { m.Spec.Tolerations[0].Operator = "Matches" },
-			want: []fieldErr{notSupported("spec.tolerations[0].operator")}},
+			want: []vt.FieldError{vt.NotSupported("spec.tolerations[0].operator")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			machine := validMachine()
 			tt.mutate(machine)
-			expectErrors(t, ValidateMachine(machine), tt.want...)
+			vt.Expect(t, ValidateMachine(machine), tt.want...)
 		})
 	}
 }
@@ -143,7 +144,7 @@ func TestValidateMachineUpdate(t *testing.T) {
 	tests := []struct {
 		name      string
 		old, edit func(*compute.Machine)
-		want      []fieldErr
+		want      []vt.FieldError
 	}{
 		{name: "no change", old: func(*compute.Machine) {}, edit: func(*compute.Machine) {}},
 		{name: "power off", old: bound, edit: func(m *compute.Machine) { m.Spec.Power = compute.PowerOff }},
@@ -155,19 +156,19 @@ func TestValidateMachineUpdate(t *testing.T) {
 		}},
 		{name: "machine class is immutable", old: func(*compute.Machine) {},
 			edit: func(m *compute.Machine) { m.Spec.MachineClassRef.Name = "x3-xlarge" },
-			want: []fieldErr{invalid("spec.machineClassRef")}},
+			want: []vt.FieldError{vt.Invalid("spec.machineClassRef")}},
 		{name: "pool cannot change once bound", old: bound,
 			edit: func(m *compute.Machine) { m.Spec.MachinePoolRef = &corev1.LocalObjectReference{Name: "host-b"} },
-			want: []fieldErr{invalid("spec.machinePoolRef")}},
+			want: []vt.FieldError{vt.Invalid("spec.machinePoolRef")}},
 		{name: "pool cannot be unset once bound", old: bound,
 			edit: func(m *compute.Machine) { m.Spec.MachinePoolRef = nil },
-			want: []fieldErr{invalid("spec.machinePoolRef")}},
+			want: []vt.FieldError{vt.Invalid("spec.machinePoolRef")}},
 		{name: "selector fixed once bound", old: bound,
 			edit: func(m *compute.Machine) { bound(m); m.Spec.MachinePoolSelector = map[string]string{"zone": "b"} },
-			want: []fieldErr{invalid("spec.machinePoolSelector")}},
+			want: []vt.FieldError{vt.Invalid("spec.machinePoolSelector")}},
 		{name: "new object is validated too", old: func(*compute.Machine) {},
 			edit: func(m *compute.Machine) { m.Spec.Power = "Hibernate" },
-			want: []fieldErr{notSupported("spec.power")}},
+			want: []vt.FieldError{vt.NotSupported("spec.power")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -175,7 +176,7 @@ func TestValidateMachineUpdate(t *testing.T) {
 			tt.old(oldMachine)
 			newMachine := oldMachine.DeepCopy()
 			tt.edit(newMachine)
-			expectErrors(t, ValidateMachineUpdate(newMachine, oldMachine), tt.want...)
+			vt.Expect(t, ValidateMachineUpdate(newMachine, oldMachine), tt.want...)
 		})
 	}
 }
@@ -184,7 +185,7 @@ func TestValidateMachineStatusUpdate(t *testing.T) {
 	tests := []struct {
 		name   string
 		status compute.MachineStatus
-		want   []fieldErr
+		want   []vt.FieldError
 	}{
 		{name: "empty"},
 		{name: "running", status: compute.MachineStatus{
@@ -196,23 +197,23 @@ func TestValidateMachineStatusUpdate(t *testing.T) {
 			NetworkInterfaces:  []compute.MachineNetworkInterfaceStatus{{Name: "primary", IPs: []string{"10.0.0.5", "2001:db8::5"}}},
 		}},
 		{name: "unknown state", status: compute.MachineStatus{State: "Paused"},
-			want: []fieldErr{notSupported("status.state")}},
+			want: []vt.FieldError{vt.NotSupported("status.state")}},
 		{name: "negative observed generation", status: compute.MachineStatus{ObservedGeneration: -1},
-			want: []fieldErr{invalid("status.observedGeneration")}},
+			want: []vt.FieldError{vt.Invalid("status.observedGeneration")}},
 		{name: "bad condition", status: compute.MachineStatus{Conditions: []metav1.Condition{{Type: "Ready", Status: metav1.ConditionTrue, LastTransitionTime: metav1.Unix(1, 0)}}},
-			want: []fieldErr{required("status.conditions[0].reason")}},
+			want: []vt.FieldError{vt.Required("status.conditions[0].reason")}},
 		{name: "interface without name", status: compute.MachineStatus{NetworkInterfaces: []compute.MachineNetworkInterfaceStatus{{}}},
-			want: []fieldErr{required("status.networkInterfaces[0].name")}},
+			want: []vt.FieldError{vt.Required("status.networkInterfaces[0].name")}},
 		{name: "interface bad ip", status: compute.MachineStatus{NetworkInterfaces: []compute.MachineNetworkInterfaceStatus{{Name: "primary", IPs: []string{"10.0.0.5/24"}}}},
-			want: []fieldErr{invalid("status.networkInterfaces[0].ips[0]")}},
+			want: []vt.FieldError{vt.Invalid("status.networkInterfaces[0].ips[0]")}},
 		{name: "volume bad name", status: compute.MachineStatus{Volumes: []compute.MachineVolumeStatus{{Name: "Root"}}},
-			want: []fieldErr{invalid("status.volumes[0].name")}},
+			want: []vt.FieldError{vt.Invalid("status.volumes[0].name")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			machine := validMachine()
 			machine.Status = tt.status
-			expectErrors(t, ValidateMachineStatusUpdate(machine, validMachine()), tt.want...)
+			vt.Expect(t, ValidateMachineStatusUpdate(machine, validMachine()), tt.want...)
 		})
 	}
 }

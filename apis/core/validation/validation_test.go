@@ -1,6 +1,7 @@
 package validation
 
 import (
+	vt "github.com/ferrite-dev/ferrite/apis/validation/validationtest"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -22,7 +23,7 @@ func TestValidateResourceQuota(t *testing.T) {
 	tests := []struct {
 		name string
 		hard corev1.ResourceList
-		want []fieldErr
+		want []vt.FieldError
 	}{
 		{name: "empty"},
 		{name: "every kind of name", hard: corev1.ResourceList{
@@ -36,32 +37,32 @@ func TestValidateResourceQuota(t *testing.T) {
 			"gen2.x3-large" + MachineClassQuotaSuffix: resource.MustParse("1"),
 		}},
 		{name: "negative limit", hard: corev1.ResourceList{core.ResourceRequestsCPU: resource.MustParse("-1")},
-			want: []fieldErr{invalid("spec.hard[requests.cpu]")}},
+			want: []vt.FieldError{vt.Invalid("spec.hard[requests.cpu]")}},
 		{name: "plain cpu is not a quota name", hard: corev1.ResourceList{corev1.ResourceCPU: one},
-			want: []fieldErr{invalid("spec.hard[cpu]")}},
+			want: []vt.FieldError{vt.Invalid("spec.hard[cpu]")}},
 		{name: "count of a foreign group", hard: corev1.ResourceList{"count/pods.apps": one},
-			want: []fieldErr{invalid("spec.hard[count/pods.apps]")}},
+			want: []vt.FieldError{vt.Invalid("spec.hard[count/pods.apps]")}},
 		// A group merely ending in "ferrite.dev" is not one of ours.
 		{name: "count of a look-alike group", hard: corev1.ResourceList{"count/machines.notferrite.dev": one},
-			want: []fieldErr{invalid("spec.hard[count/machines.notferrite.dev]")}},
+			want: []vt.FieldError{vt.Invalid("spec.hard[count/machines.notferrite.dev]")}},
 		{name: "count without group", hard: corev1.ResourceList{"count/machines": one},
-			want: []fieldErr{invalid("spec.hard[count/machines]")}},
+			want: []vt.FieldError{vt.Invalid("spec.hard[count/machines]")}},
 		{name: "count without resource", hard: corev1.ResourceList{"count/.compute.ferrite.dev": one},
 			// Also not a qualified resource name, so reported twice.
-			want: []fieldErr{invalid("spec.hard[count/.compute.ferrite.dev]"), invalid("spec.hard[count/.compute.ferrite.dev]")}},
+			want: []vt.FieldError{vt.Invalid("spec.hard[count/.compute.ferrite.dev]"), vt.Invalid("spec.hard[count/.compute.ferrite.dev]")}},
 		{name: "machine class suffix without class", hard: corev1.ResourceList{corev1.ResourceName(MachineClassQuotaSuffix[1:]): one},
-			want: []fieldErr{invalid("spec.hard[" + MachineClassQuotaSuffix[1:] + "]")}},
+			want: []vt.FieldError{vt.Invalid("spec.hard[" + MachineClassQuotaSuffix[1:] + "]")}},
 		{name: "volume class name not a dns name", hard: corev1.ResourceList{"Fast_SSD" + VolumeClassQuotaSuffix: one},
 			// Also not a qualified resource name, so reported twice.
-			want: []fieldErr{invalid("spec.hard[Fast_SSD" + VolumeClassQuotaSuffix + "]"), invalid("spec.hard[Fast_SSD" + VolumeClassQuotaSuffix + "]")}},
+			want: []vt.FieldError{vt.Invalid("spec.hard[Fast_SSD" + VolumeClassQuotaSuffix + "]"), vt.Invalid("spec.hard[Fast_SSD" + VolumeClassQuotaSuffix + "]")}},
 		{name: "unknown per-class resource", hard: corev1.ResourceList{"fast.volumeclass.storage.ferrite.dev/iops": one},
-			want: []fieldErr{invalid("spec.hard[fast.volumeclass.storage.ferrite.dev/iops]")}},
+			want: []vt.FieldError{vt.Invalid("spec.hard[fast.volumeclass.storage.ferrite.dev/iops]")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			expectErrors(t, ValidateResourceQuota(quota(tt.hard)), tt.want...)
+			vt.Expect(t, ValidateResourceQuota(quota(tt.hard)), tt.want...)
 			// Updates check the new spec with the same rules.
-			expectErrors(t, ValidateResourceQuotaUpdate(quota(tt.hard), quota(nil)), tt.want...)
+			vt.Expect(t, ValidateResourceQuotaUpdate(quota(tt.hard), quota(nil)), tt.want...)
 		})
 	}
 }
@@ -70,7 +71,7 @@ func TestValidateResourceQuotaStatusUpdate(t *testing.T) {
 	tests := []struct {
 		name   string
 		status core.ResourceQuotaStatus
-		want   []fieldErr
+		want   []vt.FieldError
 	}{
 		{name: "empty"},
 		{name: "usage", status: core.ResourceQuotaStatus{
@@ -78,15 +79,15 @@ func TestValidateResourceQuotaStatusUpdate(t *testing.T) {
 			Used: corev1.ResourceList{core.ResourceRequestsCPU: resource.MustParse("0")},
 		}},
 		{name: "negative used", status: core.ResourceQuotaStatus{Used: corev1.ResourceList{core.ResourceRequestsCPU: resource.MustParse("-2")}},
-			want: []fieldErr{invalid("status.used[requests.cpu]")}},
+			want: []vt.FieldError{vt.Invalid("status.used[requests.cpu]")}},
 		{name: "negative hard", status: core.ResourceQuotaStatus{Hard: corev1.ResourceList{core.ResourceRequestsMemory: resource.MustParse("-1Gi")}},
-			want: []fieldErr{invalid("status.hard[requests.memory]")}},
+			want: []vt.FieldError{vt.Invalid("status.hard[requests.memory]")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			q := quota(nil)
 			q.Status = tt.status
-			expectErrors(t, ValidateResourceQuotaStatusUpdate(q, quota(nil)), tt.want...)
+			vt.Expect(t, ValidateResourceQuotaStatusUpdate(q, quota(nil)), tt.want...)
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package validation
 
 import (
+	vt "github.com/ferrite-dev/ferrite/apis/validation/validationtest"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -24,35 +25,35 @@ func TestValidateNetwork(t *testing.T) {
 	tests := []struct {
 		name   string
 		mutate func(*networking.Network)
-		want   []fieldErr
+		want   []vt.FieldError
 	}{
 		{name: "valid", mutate: func(*networking.Network) {}},
 		{name: "no peerings", mutate: func(n *networking.Network) { n.Spec.Peerings = nil }},
 		// The same name in another namespace is another network.
 		{name: "peer with namesake in other namespace", mutate: func(n *networking.Network) { n.Spec.Peerings[0].NetworkRef.Name = "tenant" }},
 		{name: "peering without name", mutate: func(n *networking.Network) { n.Spec.Peerings[1].Name = "" },
-			want: []fieldErr{required("spec.peerings[1].name")}},
+			want: []vt.FieldError{vt.Required("spec.peerings[1].name")}},
 		{name: "peering name not a label", mutate: func(n *networking.Network) { n.Spec.Peerings[1].Name = "back.end" },
-			want: []fieldErr{invalid("spec.peerings[1].name")}},
+			want: []vt.FieldError{vt.Invalid("spec.peerings[1].name")}},
 		{name: "duplicate peering name", mutate: func(n *networking.Network) { n.Spec.Peerings[1].Name = "shared" },
-			want: []fieldErr{duplicate("spec.peerings[1].name")}},
+			want: []vt.FieldError{vt.Duplicate("spec.peerings[1].name")}},
 		{name: "peering without network", mutate: func(n *networking.Network) { n.Spec.Peerings[1].NetworkRef.Name = "" },
-			want: []fieldErr{required("spec.peerings[1].networkRef.name")}},
+			want: []vt.FieldError{vt.Required("spec.peerings[1].networkRef.name")}},
 		{name: "peering bad namespace", mutate: func(n *networking.Network) { n.Spec.Peerings[0].NetworkRef.Namespace = "In_Fra" },
-			want: []fieldErr{invalid("spec.peerings[0].networkRef.namespace")}},
+			want: []vt.FieldError{vt.Invalid("spec.peerings[0].networkRef.namespace")}},
 		{name: "peer with itself", mutate: func(n *networking.Network) { n.Spec.Peerings[1].NetworkRef.Name = "tenant" },
-			want: []fieldErr{invalid("spec.peerings[1].networkRef")}},
+			want: []vt.FieldError{vt.Invalid("spec.peerings[1].networkRef")}},
 		{name: "peer with itself by namespace", mutate: func(n *networking.Network) {
 			n.Spec.Peerings[0].NetworkRef = networking.NetworkPeeringReference{Namespace: "tenant-a", Name: "tenant"}
-		}, want: []fieldErr{invalid("spec.peerings[0].networkRef")}},
+		}, want: []vt.FieldError{vt.Invalid("spec.peerings[0].networkRef")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			network := validNetwork()
 			tt.mutate(network)
-			expectErrors(t, ValidateNetwork(network), tt.want...)
+			vt.Expect(t, ValidateNetwork(network), tt.want...)
 			// An update checks the new spec with the same rules.
-			expectErrors(t, ValidateNetworkUpdate(network, validNetwork()), tt.want...)
+			vt.Expect(t, ValidateNetworkUpdate(network, validNetwork()), tt.want...)
 		})
 	}
 }
@@ -61,7 +62,7 @@ func TestValidateNetworkStatusUpdate(t *testing.T) {
 	tests := []struct {
 		name string
 		edit func(*networking.Network)
-		want []fieldErr
+		want []vt.FieldError
 	}{
 		{name: "no change", edit: func(*networking.Network) {}},
 		{name: "state and peerings", edit: func(n *networking.Network) {
@@ -69,18 +70,18 @@ func TestValidateNetworkStatusUpdate(t *testing.T) {
 			n.Status.Peerings = []string{"shared"}
 		}},
 		{name: "vni is immutable", edit: func(n *networking.Network) { n.Status.VNI = 4243 },
-			want: []fieldErr{invalid("status.vni")}},
+			want: []vt.FieldError{vt.Invalid("status.vni")}},
 		{name: "vni cannot be cleared", edit: func(n *networking.Network) { n.Status.VNI = 0 },
-			want: []fieldErr{invalid("status.vni")}},
+			want: []vt.FieldError{vt.Invalid("status.vni")}},
 		{name: "unknown state", edit: func(n *networking.Network) { n.Status.State = "Ready" },
-			want: []fieldErr{notSupported("status.state")}},
+			want: []vt.FieldError{vt.NotSupported("status.state")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			oldNetwork := validNetwork()
 			newNetwork := oldNetwork.DeepCopy()
 			tt.edit(newNetwork)
-			expectErrors(t, ValidateNetworkStatusUpdate(newNetwork, oldNetwork), tt.want...)
+			vt.Expect(t, ValidateNetworkStatusUpdate(newNetwork, oldNetwork), tt.want...)
 		})
 	}
 }
@@ -103,64 +104,64 @@ func TestValidateNetworkInterface(t *testing.T) {
 	tests := []struct {
 		name   string
 		mutate func(*networking.NetworkInterface)
-		want   []fieldErr
+		want   []vt.FieldError
 	}{
 		{name: "valid", mutate: func(*networking.NetworkInterface) {}},
 		{name: "minimal", mutate: func(n *networking.NetworkInterface) {
 			n.Spec = networking.NetworkInterfaceSpec{NetworkRef: n.Spec.NetworkRef, IPFamilies: []corev1.IPFamily{corev1.IPv6Protocol}}
 		}},
 		{name: "missing network", mutate: func(n *networking.NetworkInterface) { n.Spec.NetworkRef.Name = "" },
-			want: []fieldErr{required("spec.networkRef.name")}},
+			want: []vt.FieldError{vt.Required("spec.networkRef.name")}},
 		{name: "empty machine ref", mutate: func(n *networking.NetworkInterface) { n.Spec.MachineRef.Name = "" },
-			want: []fieldErr{required("spec.machineRef.name")}},
+			want: []vt.FieldError{vt.Required("spec.machineRef.name")}},
 		{name: "no families", mutate: func(n *networking.NetworkInterface) { n.Spec.IPFamilies = nil; n.Spec.IPs = nil },
-			want: []fieldErr{required("spec.ipFamilies")}},
+			want: []vt.FieldError{vt.Required("spec.ipFamilies")}},
 		{name: "unknown family", mutate: func(n *networking.NetworkInterface) { n.Spec.IPFamilies[1] = "IPX" },
-			want: []fieldErr{notSupported("spec.ipFamilies[1]")}},
+			want: []vt.FieldError{vt.NotSupported("spec.ipFamilies[1]")}},
 		{name: "duplicate family", mutate: func(n *networking.NetworkInterface) { n.Spec.IPFamilies[1] = corev1.IPv4Protocol },
-			want: []fieldErr{duplicate("spec.ipFamilies[1]")}},
+			want: []vt.FieldError{vt.Duplicate("spec.ipFamilies[1]")}},
 		{name: "three families", mutate: func(n *networking.NetworkInterface) {
 			n.Spec.IPFamilies = append(n.Spec.IPFamilies, corev1.IPv4Protocol)
-		}, want: []fieldErr{tooMany("spec.ipFamilies"), duplicate("spec.ipFamilies[2]")}},
+		}, want: []vt.FieldError{vt.TooMany("spec.ipFamilies"), vt.Duplicate("spec.ipFamilies[2]")}},
 		{name: "more ips than families", mutate: func(n *networking.NetworkInterface) {
 			n.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol}
 			n.Spec.IPs = []networking.IPSource{{Value: "10.0.0.5"}, {PrefixRef: &corev1.LocalObjectReference{Name: "tenant-v4"}}}
-		}, want: []fieldErr{tooMany("spec.ips")}},
+		}, want: []vt.FieldError{vt.TooMany("spec.ips")}},
 		{name: "ip of a family the interface lacks", mutate: func(n *networking.NetworkInterface) {
 			n.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol}
 			n.Spec.IPs = []networking.IPSource{{Value: "2001:db8::5"}}
-		}, want: []fieldErr{invalid("spec.ips[0].value")}},
+		}, want: []vt.FieldError{vt.Invalid("spec.ips[0].value")}},
 		{name: "two ips of one family", mutate: func(n *networking.NetworkInterface) {
 			n.Spec.IPs = []networking.IPSource{{Value: "10.0.0.5"}, {Value: "10.0.0.6"}}
-		}, want: []fieldErr{invalid("spec.ips[1].value")}},
+		}, want: []vt.FieldError{vt.Invalid("spec.ips[1].value")}},
 		{name: "dual stack fixed ips", mutate: func(n *networking.NetworkInterface) {
 			n.Spec.IPs = []networking.IPSource{{Value: "2001:db8::5"}, {Value: "10.0.0.5"}}
 		}},
 		{name: "ip with neither source", mutate: func(n *networking.NetworkInterface) { n.Spec.IPs[1] = networking.IPSource{} },
-			want: []fieldErr{required("spec.ips[1]")}},
+			want: []vt.FieldError{vt.Required("spec.ips[1]")}},
 		{name: "ip with both sources", mutate: func(n *networking.NetworkInterface) {
 			n.Spec.IPs[0].PrefixRef = &corev1.LocalObjectReference{Name: "tenant-v4"}
-		}, want: []fieldErr{invalid("spec.ips[0]")}},
+		}, want: []vt.FieldError{vt.Invalid("spec.ips[0]")}},
 		{name: "garbage ip", mutate: func(n *networking.NetworkInterface) { n.Spec.IPs[0].Value = "10.0.0" },
-			want: []fieldErr{invalid("spec.ips[0].value")}},
+			want: []vt.FieldError{vt.Invalid("spec.ips[0].value")}},
 		{name: "non-canonical ip", mutate: func(n *networking.NetworkInterface) { n.Spec.IPs[0].Value = "2001:0db8::5" },
-			want: []fieldErr{invalid("spec.ips[0].value")}},
+			want: []vt.FieldError{vt.Invalid("spec.ips[0].value")}},
 		{name: "empty prefix ref", mutate: func(n *networking.NetworkInterface) { n.Spec.IPs[1].PrefixRef.Name = "" },
-			want: []fieldErr{required("spec.ips[1].prefixRef.name")}},
+			want: []vt.FieldError{vt.Required("spec.ips[1].prefixRef.name")}},
 		{name: "empty virtual ip ref", mutate: func(n *networking.NetworkInterface) { n.Spec.VirtualIPRef.Name = "" },
-			want: []fieldErr{required("spec.virtualIPRef.name")}},
+			want: []vt.FieldError{vt.Required("spec.virtualIPRef.name")}},
 		{name: "prefix with host bits", mutate: func(n *networking.NetworkInterface) { n.Spec.Prefixes[0] = "10.1.0.1/24" },
-			want: []fieldErr{invalid("spec.prefixes[0]")}},
+			want: []vt.FieldError{vt.Invalid("spec.prefixes[0]")}},
 		{name: "garbage prefix", mutate: func(n *networking.NetworkInterface) { n.Spec.Prefixes[1] = "2001:db8:1::/129" },
-			want: []fieldErr{invalid("spec.prefixes[1]")}},
+			want: []vt.FieldError{vt.Invalid("spec.prefixes[1]")}},
 		{name: "empty prefix", mutate: func(n *networking.NetworkInterface) { n.Spec.Prefixes[1] = "" },
-			want: []fieldErr{required("spec.prefixes[1]")}},
+			want: []vt.FieldError{vt.Required("spec.prefixes[1]")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			nic := validNetworkInterface()
 			tt.mutate(nic)
-			expectErrors(t, ValidateNetworkInterface(nic), tt.want...)
+			vt.Expect(t, ValidateNetworkInterface(nic), tt.want...)
 		})
 	}
 }
@@ -169,23 +170,23 @@ func TestValidateNetworkInterfaceUpdate(t *testing.T) {
 	tests := []struct {
 		name string
 		edit func(*networking.NetworkInterface)
-		want []fieldErr
+		want []vt.FieldError
 	}{
 		{name: "attach elsewhere", edit: func(n *networking.NetworkInterface) { n.Spec.MachineRef.Name = "web-1" }},
 		{name: "prefixes may change", edit: func(n *networking.NetworkInterface) { n.Spec.Prefixes = nil }},
 		{name: "network is immutable", edit: func(n *networking.NetworkInterface) { n.Spec.NetworkRef.Name = "other" },
-			want: []fieldErr{invalid("spec.networkRef")}},
+			want: []vt.FieldError{vt.Invalid("spec.networkRef")}},
 		{name: "families are immutable", edit: func(n *networking.NetworkInterface) {
 			n.Spec.IPFamilies = n.Spec.IPFamilies[:1]
 			n.Spec.IPs = n.Spec.IPs[:1]
-		}, want: []fieldErr{invalid("spec.ipFamilies")}},
+		}, want: []vt.FieldError{vt.Invalid("spec.ipFamilies")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			oldNIC := validNetworkInterface()
 			newNIC := oldNIC.DeepCopy()
 			tt.edit(newNIC)
-			expectErrors(t, ValidateNetworkInterfaceUpdate(newNIC, oldNIC), tt.want...)
+			vt.Expect(t, ValidateNetworkInterfaceUpdate(newNIC, oldNIC), tt.want...)
 		})
 	}
 }
@@ -194,7 +195,7 @@ func TestValidateNetworkInterfaceStatusUpdate(t *testing.T) {
 	tests := []struct {
 		name   string
 		status networking.NetworkInterfaceStatus
-		want   []fieldErr
+		want   []vt.FieldError
 	}{
 		{name: "empty"},
 		{name: "available", status: networking.NetworkInterfaceStatus{
@@ -202,19 +203,19 @@ func TestValidateNetworkInterfaceStatusUpdate(t *testing.T) {
 			VirtualIP: "203.0.113.7", Prefixes: []string{"10.1.0.0/24"},
 		}},
 		{name: "unknown state", status: networking.NetworkInterfaceStatus{State: "Attached"},
-			want: []fieldErr{notSupported("status.state")}},
+			want: []vt.FieldError{vt.NotSupported("status.state")}},
 		{name: "bad ip", status: networking.NetworkInterfaceStatus{IPs: []string{"10.0.0.5", ""}},
-			want: []fieldErr{required("status.ips[1]")}},
+			want: []vt.FieldError{vt.Required("status.ips[1]")}},
 		{name: "bad virtual ip", status: networking.NetworkInterfaceStatus{VirtualIP: "203.0.113.7/32"},
-			want: []fieldErr{invalid("status.virtualIP")}},
+			want: []vt.FieldError{vt.Invalid("status.virtualIP")}},
 		{name: "prefix with host bits", status: networking.NetworkInterfaceStatus{Prefixes: []string{"10.1.0.9/24"}},
-			want: []fieldErr{invalid("status.prefixes[0]")}},
+			want: []vt.FieldError{vt.Invalid("status.prefixes[0]")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			nic := validNetworkInterface()
 			nic.Status = tt.status
-			expectErrors(t, ValidateNetworkInterfaceStatusUpdate(nic, validNetworkInterface()), tt.want...)
+			vt.Expect(t, ValidateNetworkInterfaceStatusUpdate(nic, validNetworkInterface()), tt.want...)
 		})
 	}
 }

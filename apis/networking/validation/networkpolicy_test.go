@@ -1,6 +1,7 @@
 package validation
 
 import (
+	vt "github.com/ferrite-dev/ferrite/apis/validation/validationtest"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -35,7 +36,7 @@ func TestValidateNetworkPolicy(t *testing.T) {
 	tests := []struct {
 		name   string
 		mutate func(*networking.NetworkPolicy)
-		want   []fieldErr
+		want   []vt.FieldError
 	}{
 		{name: "valid", mutate: func(*networking.NetworkPolicy) {}},
 		{name: "empty selector selects all", mutate: func(p *networking.NetworkPolicy) { p.Spec.NetworkInterfaceSelector = metav1.LabelSelector{} }},
@@ -45,51 +46,51 @@ func TestValidateNetworkPolicy(t *testing.T) {
 			p.Spec.Egress[0].Peers[0].IPBlock.Except = []string{"2001:db8::/32"}
 		}},
 		{name: "missing network", mutate: func(p *networking.NetworkPolicy) { p.Spec.NetworkRef.Name = "" },
-			want: []fieldErr{required("spec.networkRef.name")}},
+			want: []vt.FieldError{vt.Required("spec.networkRef.name")}},
 		{name: "bad interface selector", mutate: func(p *networking.NetworkPolicy) {
 			p.Spec.NetworkInterfaceSelector.MatchLabels = map[string]string{"app": "not valid"}
-		}, want: []fieldErr{invalid("spec.networkInterfaceSelector.matchLabels")}},
+		}, want: []vt.FieldError{vt.Invalid("spec.networkInterfaceSelector.matchLabels")}},
 		{name: "unknown policy type", mutate: func(p *networking.NetworkPolicy) { p.Spec.PolicyTypes[1] = "Forward" },
-			want: []fieldErr{notSupported("spec.policyTypes[1]")}},
+			want: []vt.FieldError{vt.NotSupported("spec.policyTypes[1]")}},
 		{name: "empty policy type", mutate: func(p *networking.NetworkPolicy) { p.Spec.PolicyTypes[0] = "" },
-			want: []fieldErr{required("spec.policyTypes[0]")}},
+			want: []vt.FieldError{vt.Required("spec.policyTypes[0]")}},
 		{name: "peer with neither", mutate: func(p *networking.NetworkPolicy) { p.Spec.Ingress[0].Peers[0] = networking.NetworkPolicyPeer{} },
-			want: []fieldErr{invalid(ingressPeer)}},
+			want: []vt.FieldError{vt.Invalid(ingressPeer)}},
 		{name: "peer with both", mutate: func(p *networking.NetworkPolicy) {
 			p.Spec.Ingress[0].Peers[0].NetworkInterfaceSelector = &metav1.LabelSelector{}
-		}, want: []fieldErr{invalid(ingressPeer)}},
+		}, want: []vt.FieldError{vt.Invalid(ingressPeer)}},
 		{name: "bad peer selector", mutate: func(p *networking.NetworkPolicy) {
 			p.Spec.Ingress[0].Peers[1].NetworkInterfaceSelector.MatchLabels = map[string]string{"bad key!": "x"}
-		}, want: []fieldErr{invalid("spec.ingress[0].peers[1].networkInterfaceSelector.matchLabels")}},
+		}, want: []vt.FieldError{vt.Invalid("spec.ingress[0].peers[1].networkInterfaceSelector.matchLabels")}},
 		{name: "ip block without cidr", mutate: func(p *networking.NetworkPolicy) { p.Spec.Ingress[0].Peers[0].IPBlock.CIDR = "" },
-			want: []fieldErr{required(ingressPeer + ".ipBlock.cidr")}},
+			want: []vt.FieldError{vt.Required(ingressPeer + ".ipBlock.cidr")}},
 		{name: "ip block garbage cidr", mutate: func(p *networking.NetworkPolicy) { p.Spec.Ingress[0].Peers[0].IPBlock.CIDR = "everywhere" },
-			want: []fieldErr{invalid(ingressPeer + ".ipBlock.cidr")}},
+			want: []vt.FieldError{vt.Invalid(ingressPeer + ".ipBlock.cidr")}},
 		{name: "ip block cidr with host bits", mutate: func(p *networking.NetworkPolicy) { p.Spec.Egress[0].Peers[0].IPBlock.CIDR = "2001:db8::1/32" },
-			want: []fieldErr{invalid("spec.egress[0].peers[0].ipBlock.cidr")}},
+			want: []vt.FieldError{vt.Invalid("spec.egress[0].peers[0].ipBlock.cidr")}},
 		{name: "except outside cidr", mutate: func(p *networking.NetworkPolicy) {
 			p.Spec.Ingress[0].Peers[0].IPBlock = &networking.IPBlock{CIDR: "10.0.0.0/8", Except: []string{"10.1.0.0/16", "192.168.0.0/24"}}
-		}, want: []fieldErr{invalid(ingressPeer + ".ipBlock.except[1]")}},
+		}, want: []vt.FieldError{vt.Invalid(ingressPeer + ".ipBlock.except[1]")}},
 		{name: "except wider than cidr", mutate: func(p *networking.NetworkPolicy) {
 			p.Spec.Ingress[0].Peers[0].IPBlock = &networking.IPBlock{CIDR: "10.1.0.0/16", Except: []string{"10.0.0.0/8"}}
-		}, want: []fieldErr{invalid(ingressPeer + ".ipBlock.except[0]")}},
+		}, want: []vt.FieldError{vt.Invalid(ingressPeer + ".ipBlock.except[0]")}},
 		{name: "except of the other family", mutate: func(p *networking.NetworkPolicy) {
 			p.Spec.Ingress[0].Peers[0].IPBlock.Except = []string{"2001:db8::/64"}
-		}, want: []fieldErr{invalid(ingressPeer + ".ipBlock.except[0]")}},
+		}, want: []vt.FieldError{vt.Invalid(ingressPeer + ".ipBlock.except[0]")}},
 		{name: "except with host bits", mutate: func(p *networking.NetworkPolicy) {
 			p.Spec.Ingress[0].Peers[0].IPBlock.Except = []string{"10.0.0.1/8"}
-		}, want: []fieldErr{invalid(ingressPeer + ".ipBlock.except[0]")}},
+		}, want: []vt.FieldError{vt.Invalid(ingressPeer + ".ipBlock.except[0]")}},
 		{name: "rule port unknown protocol", mutate: func(p *networking.NetworkPolicy) { p.Spec.Ingress[0].Ports[0].Protocol = "ICMP" },
-			want: []fieldErr{notSupported("spec.ingress[0].ports[0].protocol")}},
+			want: []vt.FieldError{vt.NotSupported("spec.ingress[0].ports[0].protocol")}},
 		{name: "rule port out of range", mutate: func(p *networking.NetworkPolicy) {
 			p.Spec.Egress[0].Ports = []networking.LoadBalancerPort{{Protocol: corev1.ProtocolUDP, Port: 70000}}
-		}, want: []fieldErr{invalid("spec.egress[0].ports[0].port")}},
+		}, want: []vt.FieldError{vt.Invalid("spec.egress[0].ports[0].port")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			policy := validNetworkPolicy()
 			tt.mutate(policy)
-			expectErrors(t, ValidateNetworkPolicy(policy), tt.want...)
+			vt.Expect(t, ValidateNetworkPolicy(policy), tt.want...)
 		})
 	}
 }
@@ -98,19 +99,19 @@ func TestValidateNetworkPolicyUpdate(t *testing.T) {
 	tests := []struct {
 		name string
 		edit func(*networking.NetworkPolicy)
-		want []fieldErr
+		want []vt.FieldError
 	}{
 		{name: "rules may change", edit: func(p *networking.NetworkPolicy) { p.Spec.Egress = nil }},
 		{name: "selector may change", edit: func(p *networking.NetworkPolicy) { p.Spec.NetworkInterfaceSelector = metav1.LabelSelector{} }},
 		{name: "network is immutable", edit: func(p *networking.NetworkPolicy) { p.Spec.NetworkRef.Name = "other" },
-			want: []fieldErr{invalid("spec.networkRef")}},
+			want: []vt.FieldError{vt.Invalid("spec.networkRef")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			oldPolicy := validNetworkPolicy()
 			newPolicy := oldPolicy.DeepCopy()
 			tt.edit(newPolicy)
-			expectErrors(t, ValidateNetworkPolicyUpdate(newPolicy, oldPolicy), tt.want...)
+			vt.Expect(t, ValidateNetworkPolicyUpdate(newPolicy, oldPolicy), tt.want...)
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package validation
 
 import (
+	vt "github.com/ferrite-dev/ferrite/apis/validation/validationtest"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -25,28 +26,28 @@ func TestValidateVolumeClass(t *testing.T) {
 	tests := []struct {
 		name   string
 		mutate func(*storage.VolumeClass)
-		want   []fieldErr
+		want   []vt.FieldError
 	}{
 		{name: "valid", mutate: func(*storage.VolumeClass) {}},
 		{name: "static", mutate: func(c *storage.VolumeClass) { c.ResizePolicy = storage.ResizePolicyStatic }},
 		{name: "missing iops", mutate: func(c *storage.VolumeClass) { delete(c.Capabilities, ResourceIOPS) },
-			want: []fieldErr{required("capabilities[iops]")}},
+			want: []vt.FieldError{vt.Required("capabilities[iops]")}},
 		{name: "missing capabilities", mutate: func(c *storage.VolumeClass) { c.Capabilities = nil },
-			want: []fieldErr{required("capabilities[iops]"), required("capabilities[tps]")}},
+			want: []vt.FieldError{vt.Required("capabilities[iops]"), vt.Required("capabilities[tps]")}},
 		{name: "zero tps", mutate: func(c *storage.VolumeClass) { c.Capabilities[ResourceTPS] = resource.MustParse("0") },
-			want: []fieldErr{invalid("capabilities[tps]")}},
+			want: []vt.FieldError{vt.Invalid("capabilities[tps]")}},
 		{name: "negative iops", mutate: func(c *storage.VolumeClass) { c.Capabilities[ResourceIOPS] = resource.MustParse("-1") },
-			want: []fieldErr{invalid("capabilities[iops]")}},
+			want: []vt.FieldError{vt.Invalid("capabilities[iops]")}},
 		{name: "missing resize policy", mutate: func(c *storage.VolumeClass) { c.ResizePolicy = "" },
-			want: []fieldErr{required("resizePolicy")}},
+			want: []vt.FieldError{vt.Required("resizePolicy")}},
 		{name: "unknown resize policy", mutate: func(c *storage.VolumeClass) { c.ResizePolicy = "ShrinkOnly" },
-			want: []fieldErr{notSupported("resizePolicy")}},
+			want: []vt.FieldError{vt.NotSupported("resizePolicy")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			class := validVolumeClass()
 			tt.mutate(class)
-			expectErrors(t, ValidateVolumeClass(class), tt.want...)
+			vt.Expect(t, ValidateVolumeClass(class), tt.want...)
 		})
 	}
 }
@@ -55,18 +56,18 @@ func TestValidateVolumeClassUpdate(t *testing.T) {
 	tests := []struct {
 		name string
 		edit func(*storage.VolumeClass)
-		want []fieldErr
+		want []vt.FieldError
 	}{
 		{name: "resize policy may change", edit: func(c *storage.VolumeClass) { c.ResizePolicy = storage.ResizePolicyStatic }},
 		{name: "capabilities are immutable", edit: func(c *storage.VolumeClass) { c.Capabilities[ResourceIOPS] = resource.MustParse("6000") },
-			want: []fieldErr{invalid("capabilities")}},
+			want: []vt.FieldError{vt.Invalid("capabilities")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			oldClass := validVolumeClass()
 			newClass := oldClass.DeepCopy()
 			tt.edit(newClass)
-			expectErrors(t, ValidateVolumeClassUpdate(newClass, oldClass), tt.want...)
+			vt.Expect(t, ValidateVolumeClassUpdate(newClass, oldClass), tt.want...)
 		})
 	}
 }
@@ -85,17 +86,17 @@ func TestValidateVolumePool(t *testing.T) {
 	tests := []struct {
 		name   string
 		mutate func(*storage.VolumePool)
-		want   []fieldErr
+		want   []vt.FieldError
 	}{
 		{name: "valid", mutate: func(*storage.VolumePool) {}},
 		{name: "unknown taint effect", mutate: func(p *storage.VolumePool) { p.Spec.Taints[0].Effect = "NoMount" },
-			want: []fieldErr{notSupported("spec.taints[0].effect")}},
+			want: []vt.FieldError{vt.NotSupported("spec.taints[0].effect")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pool := validVolumePool()
 			tt.mutate(pool)
-			expectErrors(t, ValidateVolumePool(pool), tt.want...)
+			vt.Expect(t, ValidateVolumePool(pool), tt.want...)
 		})
 	}
 }
@@ -104,13 +105,13 @@ func TestValidateVolumePoolUpdate(t *testing.T) {
 	tests := []struct {
 		name      string
 		old, edit func(*storage.VolumePool)
-		want      []fieldErr
+		want      []vt.FieldError
 	}{
 		{name: "taints may change", old: func(*storage.VolumePool) {}, edit: func(p *storage.VolumePool) { p.Spec.Taints = nil }},
 		{name: "provider id may be set", old: func(p *storage.VolumePool) { p.Spec.ProviderID = "" }, edit: func(*storage.VolumePool) {}},
 		{name: "provider id fixed once set", old: func(*storage.VolumePool) {},
 			edit: func(p *storage.VolumePool) { p.Spec.ProviderID = "ceph://cluster-b/rbd" },
-			want: []fieldErr{invalid("spec.providerID")}},
+			want: []vt.FieldError{vt.Invalid("spec.providerID")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,7 +119,7 @@ func TestValidateVolumePoolUpdate(t *testing.T) {
 			tt.old(oldPool)
 			newPool := validVolumePool()
 			tt.edit(newPool)
-			expectErrors(t, ValidateVolumePoolUpdate(newPool, oldPool), tt.want...)
+			vt.Expect(t, ValidateVolumePoolUpdate(newPool, oldPool), tt.want...)
 		})
 	}
 }
@@ -127,7 +128,7 @@ func TestValidateVolumePoolStatusUpdate(t *testing.T) {
 	tests := []struct {
 		name   string
 		status storage.VolumePoolStatus
-		want   []fieldErr
+		want   []vt.FieldError
 	}{
 		{name: "empty"},
 		{name: "capacity per class", status: storage.VolumePoolStatus{
@@ -136,17 +137,17 @@ func TestValidateVolumePoolStatusUpdate(t *testing.T) {
 			Conditions:  []metav1.Condition{{Type: storage.VolumePoolConditionReady, Status: metav1.ConditionTrue, Reason: "Heartbeat", LastTransitionTime: metav1.Unix(1, 0)}},
 		}},
 		{name: "negative capacity", status: storage.VolumePoolStatus{Capacity: corev1.ResourceList{"fast": resource.MustParse("-1")}},
-			want: []fieldErr{invalid("status.capacity[fast]")}},
+			want: []vt.FieldError{vt.Invalid("status.capacity[fast]")}},
 		{name: "negative allocatable", status: storage.VolumePoolStatus{Allocatable: corev1.ResourceList{"fast": resource.MustParse("-1")}},
-			want: []fieldErr{invalid("status.allocatable[fast]")}},
+			want: []vt.FieldError{vt.Invalid("status.allocatable[fast]")}},
 		{name: "condition without type", status: storage.VolumePoolStatus{Conditions: []metav1.Condition{{Status: metav1.ConditionTrue, Reason: "Heartbeat", LastTransitionTime: metav1.Unix(1, 0)}}},
-			want: []fieldErr{required("status.conditions[0].type")}},
+			want: []vt.FieldError{vt.Required("status.conditions[0].type")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pool := validVolumePool()
 			pool.Status = tt.status
-			expectErrors(t, ValidateVolumePoolStatusUpdate(pool, validVolumePool()), tt.want...)
+			vt.Expect(t, ValidateVolumePoolStatusUpdate(pool, validVolumePool()), tt.want...)
 		})
 	}
 }
@@ -159,23 +160,23 @@ func validSnapshot() *storage.VolumeSnapshot {
 }
 
 func TestValidateVolumeSnapshot(t *testing.T) {
-	expectErrors(t, ValidateVolumeSnapshot(validSnapshot()))
+	vt.Expect(t, ValidateVolumeSnapshot(validSnapshot()))
 	missing := validSnapshot()
 	missing.Spec.VolumeRef.Name = ""
-	expectErrors(t, ValidateVolumeSnapshot(missing), required("spec.volumeRef.name"))
+	vt.Expect(t, ValidateVolumeSnapshot(missing), vt.Required("spec.volumeRef.name"))
 	bad := validSnapshot()
 	bad.Spec.VolumeRef.Name = "Web_Data"
-	expectErrors(t, ValidateVolumeSnapshot(bad), invalid("spec.volumeRef.name"))
+	vt.Expect(t, ValidateVolumeSnapshot(bad), vt.Invalid("spec.volumeRef.name"))
 }
 
 func TestValidateVolumeSnapshotUpdate(t *testing.T) {
 	unchanged := validSnapshot()
 	unchanged.Labels = map[string]string{"backup": "daily"}
-	expectErrors(t, ValidateVolumeSnapshotUpdate(unchanged, validSnapshot()))
+	vt.Expect(t, ValidateVolumeSnapshotUpdate(unchanged, validSnapshot()))
 	// A snapshot is of one volume for life.
 	moved := validSnapshot()
 	moved.Spec.VolumeRef.Name = "other"
-	expectErrors(t, ValidateVolumeSnapshotUpdate(moved, validSnapshot()), invalid("spec.volumeRef"))
+	vt.Expect(t, ValidateVolumeSnapshotUpdate(moved, validSnapshot()), vt.Invalid("spec.volumeRef"))
 }
 
 func TestValidateVolumeSnapshotStatusUpdate(t *testing.T) {
@@ -184,20 +185,20 @@ func TestValidateVolumeSnapshotStatusUpdate(t *testing.T) {
 	tests := []struct {
 		name   string
 		status storage.VolumeSnapshotStatus
-		want   []fieldErr
+		want   []vt.FieldError
 	}{
 		{name: "empty"},
 		{name: "ready", status: storage.VolumeSnapshotStatus{State: storage.VolumeSnapshotStateReady, SnapshotID: "snap-1", RestoreSize: &size}},
 		{name: "unknown state", status: storage.VolumeSnapshotStatus{State: "Done"},
-			want: []fieldErr{notSupported("status.state")}},
+			want: []vt.FieldError{vt.NotSupported("status.state")}},
 		{name: "negative restore size", status: storage.VolumeSnapshotStatus{RestoreSize: &negative},
-			want: []fieldErr{invalid("status.restoreSize")}},
+			want: []vt.FieldError{vt.Invalid("status.restoreSize")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			snapshot := validSnapshot()
 			snapshot.Status = tt.status
-			expectErrors(t, ValidateVolumeSnapshotStatusUpdate(snapshot, validSnapshot()), tt.want...)
+			vt.Expect(t, ValidateVolumeSnapshotStatusUpdate(snapshot, validSnapshot()), tt.want...)
 		})
 	}
 }

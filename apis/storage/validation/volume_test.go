@@ -1,6 +1,7 @@
 package validation
 
 import (
+	vt "github.com/ferrite-dev/ferrite/apis/validation/validationtest"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -28,7 +29,7 @@ func TestValidateVolume(t *testing.T) {
 	tests := []struct {
 		name   string
 		mutate func(*storage.Volume)
-		want   []fieldErr
+		want   []vt.FieldError
 	}{
 		{name: "valid", mutate: func(*storage.Volume) {}},
 		{name: "from snapshot", mutate: func(v *storage.Volume) {
@@ -37,31 +38,31 @@ func TestValidateVolume(t *testing.T) {
 		}},
 		{name: "bound at create", mutate: func(v *storage.Volume) { v.Spec.VolumePoolRef = &corev1.LocalObjectReference{Name: "ceph-a"} }},
 		{name: "missing class", mutate: func(v *storage.Volume) { v.Spec.VolumeClassRef.Name = "" },
-			want: []fieldErr{required("spec.volumeClassRef.name")}},
+			want: []vt.FieldError{vt.Required("spec.volumeClassRef.name")}},
 		{name: "bad pool selector", mutate: func(v *storage.Volume) { v.Spec.VolumePoolSelector = map[string]string{"bad key!": "a"} },
-			want: []fieldErr{invalid("spec.volumePoolSelector")}},
+			want: []vt.FieldError{vt.Invalid("spec.volumePoolSelector")}},
 		{name: "empty pool ref", mutate: func(v *storage.Volume) { v.Spec.VolumePoolRef = &corev1.LocalObjectReference{} },
-			want: []fieldErr{required("spec.volumePoolRef.name")}},
+			want: []vt.FieldError{vt.Required("spec.volumePoolRef.name")}},
 		{name: "missing storage", mutate: func(v *storage.Volume) { v.Spec.Resources = nil },
-			want: []fieldErr{required("spec.resources[storage]")}},
+			want: []vt.FieldError{vt.Required("spec.resources[storage]")}},
 		{name: "zero storage", mutate: func(v *storage.Volume) { v.Spec.Resources[corev1.ResourceStorage] = resource.MustParse("0") },
-			want: []fieldErr{invalid("spec.resources[storage]")}},
+			want: []vt.FieldError{vt.Invalid("spec.resources[storage]")}},
 		{name: "negative storage", mutate: func(v *storage.Volume) { v.Spec.Resources[corev1.ResourceStorage] = resource.MustParse("-10Gi") },
-			want: []fieldErr{invalid("spec.resources[storage]")}},
+			want: []vt.FieldError{vt.Invalid("spec.resources[storage]")}},
 		{name: "image and snapshot", mutate: func(v *storage.Volume) { v.Spec.SnapshotRef = &corev1.LocalObjectReference{Name: "snap"} },
-			want: []fieldErr{invalid("spec.snapshotRef")}},
+			want: []vt.FieldError{vt.Invalid("spec.snapshotRef")}},
 		{name: "empty snapshot ref", mutate: func(v *storage.Volume) { v.Spec.Image = ""; v.Spec.SnapshotRef = &corev1.LocalObjectReference{} },
-			want: []fieldErr{required("spec.snapshotRef.name")}},
+			want: []vt.FieldError{vt.Required("spec.snapshotRef.name")}},
 		{name: "claim without name", mutate: func(v *storage.Volume) { v.Spec.ClaimRef.Name = "" },
-			want: []fieldErr{required("spec.claimRef.name")}},
+			want: []vt.FieldError{vt.Required("spec.claimRef.name")}},
 		{name: "bad toleration", mutate: func(v *storage.Volume) { v.Spec.Tolerations[0].Value = "x" },
-			want: []fieldErr{invalid("spec.tolerations[0].value")}},
+			want: []vt.FieldError{vt.Invalid("spec.tolerations[0].value")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			volume := validVolume()
 			tt.mutate(volume)
-			expectErrors(t, ValidateVolume(volume), tt.want...)
+			vt.Expect(t, ValidateVolume(volume), tt.want...)
 		})
 	}
 }
@@ -71,7 +72,7 @@ func TestValidateVolumeUpdate(t *testing.T) {
 	tests := []struct {
 		name      string
 		old, edit func(*storage.Volume)
-		want      []fieldErr
+		want      []vt.FieldError
 	}{
 		{name: "no change", old: bound, edit: func(*storage.Volume) {}},
 		{name: "grow", old: bound, edit: func(v *storage.Volume) { v.Spec.Resources[corev1.ResourceStorage] = resource.MustParse("20Gi") }},
@@ -80,20 +81,20 @@ func TestValidateVolumeUpdate(t *testing.T) {
 		{name: "scheduler binds", old: func(*storage.Volume) {}, edit: bound},
 		{name: "claim may change", old: bound, edit: func(v *storage.Volume) { v.Spec.ClaimRef = nil }},
 		{name: "shrink is forbidden", old: bound, edit: func(v *storage.Volume) { v.Spec.Resources[corev1.ResourceStorage] = resource.MustParse("9Gi") },
-			want: []fieldErr{forbidden("spec.resources[storage]")}},
+			want: []vt.FieldError{vt.Forbidden("spec.resources[storage]")}},
 		{name: "class is immutable", old: bound, edit: func(v *storage.Volume) { v.Spec.VolumeClassRef.Name = "slow" },
-			want: []fieldErr{invalid("spec.volumeClassRef")}},
+			want: []vt.FieldError{vt.Invalid("spec.volumeClassRef")}},
 		{name: "image is immutable", old: bound, edit: func(v *storage.Volume) { v.Spec.Image = "ghcr.io/ferrite-dev/os-images/debian:13" },
-			want: []fieldErr{invalid("spec.image")}},
+			want: []vt.FieldError{vt.Invalid("spec.image")}},
 		{name: "snapshot is immutable", old: func(v *storage.Volume) {
 			v.Spec.Image = ""
 			v.Spec.SnapshotRef = &corev1.LocalObjectReference{Name: "snap-1"}
 		}, edit: func(v *storage.Volume) { v.Spec.SnapshotRef.Name = "snap-2" },
-			want: []fieldErr{invalid("spec.snapshotRef")}},
+			want: []vt.FieldError{vt.Invalid("spec.snapshotRef")}},
 		{name: "pool fixed once bound", old: bound, edit: func(v *storage.Volume) { v.Spec.VolumePoolRef.Name = "ceph-b" },
-			want: []fieldErr{invalid("spec.volumePoolRef")}},
+			want: []vt.FieldError{vt.Invalid("spec.volumePoolRef")}},
 		{name: "pool cannot be unset", old: bound, edit: func(v *storage.Volume) { v.Spec.VolumePoolRef = nil },
-			want: []fieldErr{invalid("spec.volumePoolRef")}},
+			want: []vt.FieldError{vt.Invalid("spec.volumePoolRef")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,7 +102,7 @@ func TestValidateVolumeUpdate(t *testing.T) {
 			tt.old(oldVolume)
 			newVolume := oldVolume.DeepCopy()
 			tt.edit(newVolume)
-			expectErrors(t, ValidateVolumeUpdate(newVolume, oldVolume), tt.want...)
+			vt.Expect(t, ValidateVolumeUpdate(newVolume, oldVolume), tt.want...)
 		})
 	}
 }
@@ -110,7 +111,7 @@ func TestValidateVolumeStatusUpdate(t *testing.T) {
 	tests := []struct {
 		name   string
 		status storage.VolumeStatus
-		want   []fieldErr
+		want   []vt.FieldError
 	}{
 		{name: "empty"},
 		{name: "available", status: storage.VolumeStatus{
@@ -120,19 +121,19 @@ func TestValidateVolumeStatusUpdate(t *testing.T) {
 				Attributes: map[string]string{"monitors": "192.0.2.1"}, SecretRef: &corev1.LocalObjectReference{Name: "ceph-key"}},
 		}},
 		{name: "unknown state", status: storage.VolumeStatus{State: "Attached"},
-			want: []fieldErr{notSupported("status.state")}},
+			want: []vt.FieldError{vt.NotSupported("status.state")}},
 		{name: "bad condition", status: storage.VolumeStatus{Conditions: []metav1.Condition{{Type: "Ready", Reason: "Ok", LastTransitionTime: metav1.Unix(1, 0)}}},
-			want: []fieldErr{required("status.conditions[0].status")}},
+			want: []vt.FieldError{vt.Required("status.conditions[0].status")}},
 		{name: "access without driver and handle", status: storage.VolumeStatus{Access: &storage.VolumeAccess{}},
-			want: []fieldErr{required("status.access.driver"), required("status.access.handle")}},
+			want: []vt.FieldError{vt.Required("status.access.driver"), vt.Required("status.access.handle")}},
 		{name: "access empty secret ref", status: storage.VolumeStatus{Access: &storage.VolumeAccess{Driver: "ceph", Handle: "h", SecretRef: &corev1.LocalObjectReference{}}},
-			want: []fieldErr{required("status.access.secretRef.name")}},
+			want: []vt.FieldError{vt.Required("status.access.secretRef.name")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			volume := validVolume()
 			volume.Status = tt.status
-			expectErrors(t, ValidateVolumeStatusUpdate(volume, validVolume()), tt.want...)
+			vt.Expect(t, ValidateVolumeStatusUpdate(volume, validVolume()), tt.want...)
 		})
 	}
 }
