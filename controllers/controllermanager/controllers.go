@@ -1,0 +1,42 @@
+package controllermanager
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/ferrite-dev/ferrite/controllers/machinescheduler"
+)
+
+// AddControllers adds every controller to mgr.
+func AddControllers(ctx context.Context, mgr ctrl.Manager, recorder events.EventRecorder, o *Options) error {
+	for _, add := range []func(context.Context, ctrl.Manager, events.EventRecorder, *Options) error{
+		AddMachineScheduler,
+	} {
+		if err := add(ctx, mgr, recorder, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AddMachineScheduler adds the machine scheduler and the machine pool ledger reconciler.
+func AddMachineScheduler(ctx context.Context, mgr ctrl.Manager, recorder events.EventRecorder, o *Options) error {
+	if err := machinescheduler.IndexPoolRef(ctx, mgr); err != nil {
+		return err
+	}
+	scheduler := &machinescheduler.Scheduler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
+		Policy: o.SchedulerPolicy, HeartbeatGrace: o.HeartbeatGrace, RetryInterval: o.RetryInterval,
+	}
+	if err := scheduler.SetupWithManager(mgr, o.SchedulerWorkers); err != nil {
+		return fmt.Errorf("machine scheduler: %w", err)
+	}
+	ledger := &machinescheduler.LedgerReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), ResyncInterval: o.LedgerResync}
+	if err := ledger.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("machine pool ledger: %w", err)
+	}
+	return nil
+}

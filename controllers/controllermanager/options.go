@@ -1,0 +1,72 @@
+package controllermanager
+
+import (
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/ferrite-dev/ferrite/controllers/placement"
+)
+
+// Options configure the controller manager.
+type Options struct {
+	// MetricsAddress serves Prometheus metrics; "0" disables them.
+	MetricsAddress string
+	// HealthAddress serves /healthz and /readyz.
+	HealthAddress string
+	// LeaderElect turns leader election on or off; nil decides by whether the leader-election
+	// cluster serves coordination.k8s.io Leases.
+	LeaderElect *bool
+	// LeaderElectionNamespace holds the Lease.
+	LeaderElectionNamespace string
+	// LeaderElectionID names the Lease.
+	LeaderElectionID string
+	// SchedulerPolicy chooses among feasible pools (spread or binpack).
+	SchedulerPolicy placement.Policy
+	// SchedulerWorkers is the number of concurrent scheduling workers per scheduler.
+	SchedulerWorkers int
+	// HeartbeatGrace is how long a pool may go without a heartbeat before it turns Ready=Unknown
+	// and stops receiving new objects.
+	HeartbeatGrace time.Duration
+	// RetryInterval re-examines unschedulable objects even when no pool changes.
+	RetryInterval time.Duration
+	// LedgerResync re-examines every pool ledger and prefix ledger periodically.
+	LedgerResync time.Duration
+	// IPAMReleaseGrace is how long an unclaimed address stays in a prefix ledger before it is
+	// released (it covers an allocation whose owner is not yet written).
+	IPAMReleaseGrace time.Duration
+	// SeveralManagersInProcess lets tests and benchmarks run more than one manager in one process
+	// (controller names are otherwise unique per process, for their metrics).
+	SeveralManagersInProcess bool
+}
+
+// NewOptions returns the defaults.
+func NewOptions() *Options {
+	return &Options{
+		MetricsAddress:          "127.0.0.1:8480",
+		HealthAddress:           "127.0.0.1:8481",
+		LeaderElectionNamespace: "ferrite-system",
+		LeaderElectionID:        "ferrite-controller-manager",
+		SchedulerPolicy:         placement.Spread,
+		SchedulerWorkers:        64,
+		HeartbeatGrace:          40 * time.Second,
+		RetryInterval:           30 * time.Second,
+		LedgerResync:            time.Minute,
+		IPAMReleaseGrace:        10 * time.Second,
+	}
+}
+
+// AddFlags registers the options on fs. --leader-elect is resolved by the caller, which knows
+// whether the flag was given.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.MetricsAddress, "metrics-bind-address", o.MetricsAddress, "address of the Prometheus metrics endpoint (\"0\" disables it)")
+	fs.StringVar(&o.HealthAddress, "health-probe-bind-address", o.HealthAddress, "address of the /healthz and /readyz endpoints")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace, "namespace of the leader election Lease")
+	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID, "name of the leader election Lease")
+	fs.StringVar((*string)(&o.SchedulerPolicy), "scheduler-policy", string(o.SchedulerPolicy), "how the schedulers choose among feasible pools: spread or binpack")
+	fs.IntVar(&o.SchedulerWorkers, "scheduler-workers", o.SchedulerWorkers, "concurrent workers of each scheduler")
+	fs.DurationVar(&o.HeartbeatGrace, "pool-heartbeat-grace", o.HeartbeatGrace, "how long a pool may miss heartbeats before it is Ready=Unknown")
+	fs.DurationVar(&o.RetryInterval, "unschedulable-retry-interval", o.RetryInterval, "how often unschedulable objects are re-examined without a pool change")
+	fs.DurationVar(&o.LedgerResync, "ledger-resync-interval", o.LedgerResync, "how often every pool and prefix ledger is re-examined")
+	fs.DurationVar(&o.IPAMReleaseGrace, "ipam-release-grace", o.IPAMReleaseGrace, "how long an unclaimed address stays reserved before it returns to its prefix")
+}
