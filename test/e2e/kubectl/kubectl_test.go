@@ -270,7 +270,8 @@ func testTableColumns(t *testing.T) {
 			map[string]map[string]string{"backend-nat": {"NETWORK": "backend", "PORTSPERNIC": "1024"}}},
 		{[]string{"loadbalancers", "-o", "wide"}, []string{"NAME", "TYPE", "NETWORK", "IPS", "PORTS", "AGE"},
 			map[string]map[string]string{"web": {"TYPE": "Public", "NETWORK": "frontend"}}},
-		{[]string{"networkpolicies"}, []string{"NAME", "NETWORK", "POLICYTYPES", "AGE"},
+		// Qualified: behind kube-apiserver, plain "networkpolicies" is Kubernetes' own kind.
+		{[]string{"networkpolicies.networking.ferrite.dev"}, []string{"NAME", "NETWORK", "POLICYTYPES", "AGE"},
 			map[string]map[string]string{"backend-db": {"NETWORK": "backend", "POLICYTYPES": "Ingress,Egress"}}},
 		{[]string{"prefixes", "-o", "wide"}, []string{"NAME", "PREFIX", "PARENT", "PHASE", "FAMILY", "AGE"},
 			map[string]map[string]string{
@@ -390,7 +391,7 @@ func testExplain(t *testing.T) {
 			`MachineClassRef names the MachineClass \(size\) of the machine`,
 			`(?m)^\s+volumes\s+<\[\]MachineVolume>$`,
 			`(?m)^\s+networkInterfaces\s+<\[\]MachineNetworkInterface>$`,
-			`Power is the desired power state\. Defaults to On\.`,
+			`Power is the desired power state, On or Off\. Defaults to On\.`,
 		}},
 		{"machines.spec.volumes.ephemeral", []string{
 			`(?m)^\s+volumeClassRef\s+<LocalObjectReference> -required-$`,
