@@ -8,12 +8,14 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/ferrite-dev/ferrite/controllers/machinescheduler"
+	"github.com/ferrite-dev/ferrite/controllers/volumescheduler"
 )
 
 // AddControllers adds every controller to mgr.
 func AddControllers(ctx context.Context, mgr ctrl.Manager, recorder events.EventRecorder, o *Options) error {
 	for _, add := range []func(context.Context, ctrl.Manager, events.EventRecorder, *Options) error{
 		AddMachineScheduler,
+		AddVolumeScheduler,
 	} {
 		if err := add(ctx, mgr, recorder, o); err != nil {
 			return err
@@ -37,6 +39,25 @@ func AddMachineScheduler(ctx context.Context, mgr ctrl.Manager, recorder events.
 	ledger := &machinescheduler.LedgerReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), ResyncInterval: o.LedgerResync}
 	if err := ledger.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("machine pool ledger: %w", err)
+	}
+	return nil
+}
+
+// AddVolumeScheduler adds the volume scheduler and the volume pool ledger reconciler.
+func AddVolumeScheduler(ctx context.Context, mgr ctrl.Manager, recorder events.EventRecorder, o *Options) error {
+	if err := volumescheduler.IndexPoolRef(ctx, mgr); err != nil {
+		return err
+	}
+	scheduler := &volumescheduler.Scheduler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
+		Policy: o.SchedulerPolicy, HeartbeatGrace: o.HeartbeatGrace, RetryInterval: o.RetryInterval,
+	}
+	if err := scheduler.SetupWithManager(mgr, o.SchedulerWorkers); err != nil {
+		return fmt.Errorf("volume scheduler: %w", err)
+	}
+	ledger := &volumescheduler.LedgerReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), ResyncInterval: o.LedgerResync}
+	if err := ledger.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("volume pool ledger: %w", err)
 	}
 	return nil
 }

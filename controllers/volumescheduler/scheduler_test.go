@@ -1,0 +1,104 @@
+package volumescheduler_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+
+	"github.com/ferrite-dev/ferrite/controllers/volumescheduler"
+)
+
+// Volumes go to pools with enough free bytes of their class and never past a pool's allocatable,
+// with two schedulers creating the race.
+func TestBytesNeverOvercommitWithTwoSchedulers(t *testing.T) {
+	startScheduler(t, nil)
+	startScheduler(t, nil)
+	sel := map[string]string{"test": "bytes"}
+	// 3 pools of 100Gi: 30 volumes of 10Gi fit, of 40 created; the tainted pool takes none.
+	for _, name := range names("bytes-pool", 3) {
+		createPool(t, name, sel, map[string]string{"bytes-fast": "100Gi"}, nil)
+	}
+	createPool(t, "bytes-tainted", sel, map[string]string{"bytes-fast": "1Ti"}, []corev1.Taint{{Key: "full", Effect: corev1.TaintEffectNoSchedule}})
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i, name := range names("v", 40) {
+				if i%4 == w {
+					createVolume(t, "bytes", name, "bytes-fast", "10Gi", sel)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	waitFor(t, 60*time.Second, "30 bound", func() (bool, error) { return boundCounts(t, "bytes")[""] == 10, nil })
+	time.Sleep(time.Second)
+	counts := boundCounts(t, "bytes")
+	for _, name := range names("bytes-pool", 3) {
+		if counts[name] != 10 {
+			t.Errorf("pool %s holds %d volumes of 10Gi, want 10 (100Gi)", name, counts[name])
+		}
+		pool, err := server.Client.StorageV1alpha1().VolumePools().Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reserved := volumescheduler.Reserved(pool, "bytes-fast")
+		if reserved.Cmp(resource.MustParse("100Gi")) != 0 {
+			t.Errorf("pool %s ledger holds %s, want 100Gi", name, reserved.String())
+		}
+	}
+	if counts["bytes-tainted"] != 0 {
+		t.Errorf("%d volumes on the tainted pool", counts["bytes-tainted"])
+	}
+}
+
+// A volume bigger than any pool's free bytes is unschedulable with PoolsFull and an event, and a
+// volume of a class no pool offers says so.
+func TestUnschedulableVolumes(t *testing.T) {
+	recorder := events.NewFakeRecorder(100)
+	startScheduler(t, recorder)
+	sel := map[string]string{"test": "unsched-volumes"}
+	createPool(t, "unsched-volume-pool", sel, map[string]string{"unsched-std": "50Gi"}, nil)
+	createVolume(t, "unsched-volumes", "huge", "unsched-std", "60Gi", sel)
+	createVolume(t, "unsched-volumes", "classless", "unsched-none", "1Gi", sel)
+	reasonOf := func(name string) string {
+		v, err := server.Client.StorageV1alpha1().Volumes("unsched-volumes").Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := meta.FindStatusCondition(v.Status.Conditions, volumescheduler.ConditionScheduled); c != nil {
+			return c.Reason
+		}
+		return ""
+	}
+	waitFor(t, 10*time.Second, "verdicts", func() (bool, error) {
+		return reasonOf("huge") == volumescheduler.ReasonPoolsFull && reasonOf("classless") == volumescheduler.ReasonNoPoolOffersClass, nil
+	})
+	select {
+	case e := <-recorder.Events:
+		if !strings.Contains(e, "FailedScheduling") {
+			t.Errorf("event %q", e)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("no FailedScheduling event")
+	}
+	// Growing the pool lets the big volume in.
+	pool, err := server.Client.StorageV1alpha1().VolumePools().Get(context.Background(), "unsched-volume-pool", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.Status.Allocatable["unsched-std"] = resource.MustParse("100Gi")
+	if _, err := server.Client.StorageV1alpha1().VolumePools().UpdateStatus(context.Background(), pool, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "huge bound", func() (bool, error) { return boundCounts(t, "unsched-volumes")["unsched-volume-pool"] == 1, nil })
+}
