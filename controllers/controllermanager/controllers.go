@@ -8,6 +8,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/ferrite-dev/ferrite/controllers/machinescheduler"
+	"github.com/ferrite-dev/ferrite/controllers/poolhealth"
 	"github.com/ferrite-dev/ferrite/controllers/volumescheduler"
 )
 
@@ -16,6 +17,7 @@ func AddControllers(ctx context.Context, mgr ctrl.Manager, recorder events.Event
 	for _, add := range []func(context.Context, ctrl.Manager, events.EventRecorder, *Options) error{
 		AddMachineScheduler,
 		AddVolumeScheduler,
+		AddPoolHealth,
 	} {
 		if err := add(ctx, mgr, recorder, o); err != nil {
 			return err
@@ -58,6 +60,18 @@ func AddVolumeScheduler(ctx context.Context, mgr ctrl.Manager, recorder events.E
 	ledger := &volumescheduler.LedgerReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), ResyncInterval: o.LedgerResync}
 	if err := ledger.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("volume pool ledger: %w", err)
+	}
+	return nil
+}
+
+// AddPoolHealth adds the heartbeat checkers of machine and volume pools.
+func AddPoolHealth(_ context.Context, mgr ctrl.Manager, _ events.EventRecorder, o *Options) error {
+	checker := poolhealth.Checker{Client: mgr.GetClient(), Grace: o.HeartbeatGrace}
+	if err := (&poolhealth.MachinePools{Checker: checker}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("machine pool health: %w", err)
+	}
+	if err := (&poolhealth.VolumePools{Checker: checker}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("volume pool health: %w", err)
 	}
 	return nil
 }
