@@ -71,7 +71,7 @@ func (u cpuUsage) since(before cpuUsage) cpuUsage {
 
 // runLoad performs n operations with the given number of concurrent workers and measures
 // each operation's latency and the CPU the processes used meanwhile.
-func runLoad(ctx context.Context, meter cpuMeter, n, workers int, op func(ctx context.Context, i int) error) result {
+func runLoad(ctx context.Context, meter cpuMeter, n, workers int, op func(ctx context.Context, worker, i int) error) result {
 	latencies := make([]time.Duration, n)
 	var next atomic.Int64
 	var mu sync.Mutex
@@ -79,7 +79,7 @@ func runLoad(ctx context.Context, meter cpuMeter, n, workers int, op func(ctx co
 	before := meter.sample()
 	start := time.Now()
 	var wg sync.WaitGroup
-	for range workers {
+	for worker := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -89,7 +89,7 @@ func runLoad(ctx context.Context, meter cpuMeter, n, workers int, op func(ctx co
 					return
 				}
 				t := time.Now()
-				err := op(ctx, i)
+				err := op(ctx, worker, i)
 				latencies[i] = time.Since(t)
 				if err != nil {
 					mu.Lock()
@@ -143,10 +143,10 @@ func newMachine(name string) *computev1alpha1.Machine {
 func machineName(i int) string { return fmt.Sprintf("machine-%06d", i) }
 
 // createMachines creates n Machines named machineName(0..n-1) in namespace with the given
-// number of clients sharing one clientset.
-func createMachines(ctx context.Context, meter cpuMeter, client versioned.Interface, namespace string, n, workers int) result {
-	machines := client.ComputeV1alpha1().Machines(namespace)
-	return runLoad(ctx, meter, n, workers, func(ctx context.Context, i int) error {
+// number of concurrent clients; client w uses clients[w % len(clients)].
+func createMachines(ctx context.Context, meter cpuMeter, clients []versioned.Interface, namespace string, n, workers int) result {
+	return runLoad(ctx, meter, n, workers, func(ctx context.Context, worker, i int) error {
+		machines := clients[worker%len(clients)].ComputeV1alpha1().Machines(namespace)
 		_, err := machines.Create(ctx, newMachine(machineName(i)), metav1.CreateOptions{})
 		return err
 	})
@@ -157,7 +157,7 @@ func createMachines(ctx context.Context, meter cpuMeter, client versioned.Interf
 func etcdCeiling(ctx context.Context, meter cpuMeter, etcd *clientv3.Client, prefix string, value []byte, n, workers int) result {
 	meter.apiserverPID = 0
 	v := string(value)
-	return runLoad(ctx, meter, n, workers, func(ctx context.Context, i int) error {
+	return runLoad(ctx, meter, n, workers, func(ctx context.Context, _, i int) error {
 		key := prefix + machineName(i)
 		resp, err := etcd.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", 0)).
 			Then(clientv3.OpPut(key, v)).Commit()

@@ -14,11 +14,16 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
 
 	"github.com/ferrite-dev/ferrite/generated/clientset/versioned"
 	"github.com/ferrite-dev/ferrite/hack/bench/api/cluster"
@@ -35,9 +40,9 @@ type options struct {
 	watchClients                   int
 	listRuns                       int
 	stored                         int
-	profile                        string
+	profile, profileList           string
 	profileSeconds                 int
-	keep                           bool
+	keep, sharedConnection         bool
 }
 
 func parseFlags() (*options, error) {
@@ -56,8 +61,10 @@ func parseFlags() (*options, error) {
 	flag.IntVar(&o.listRuns, "list-runs", 10, "LISTs per list measurement")
 	flag.IntVar(&o.stored, "stored", 100000, "Machines stored when resident memory is read")
 	flag.StringVar(&o.profile, "profile", "", "write an apiserver CPU profile taken during the largest protobuf create phase to this file")
-	flag.IntVar(&o.profileSeconds, "profile-seconds", 15, "length of the CPU profile")
+	flag.IntVar(&o.profileSeconds, "profile-seconds", 15, "length of the CPU profiles")
+	flag.StringVar(&o.profileList, "profile-list", "", "write an apiserver CPU profile taken during LISTs from the watch cache to this file")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
+	flag.BoolVar(&o.sharedConnection, "shared-connection", false, "let all create clients share one connection (client-go's default within a process) instead of one each")
 	flag.Parse()
 	var err error
 	if o.counts, err = ints(counts); err != nil {
@@ -98,8 +105,12 @@ type env struct {
 	apiserver *cluster.APIServer
 	meter     cpuMeter
 	proto     versioned.Interface // the generated clientset as it comes: protobuf
-	json      versioned.Interface // the same with JSON on the wire
-	watch     versioned.Interface // protobuf, for the watchers
+	// protoCreators and jsonCreators are the clients of the create phases: one per
+	// concurrent client, each on its own connection, or one shared (-shared-connection).
+	protoCreators, jsonCreators []versioned.Interface
+	json                        versioned.Interface // the same with JSON on the wire
+	protoPlain                  versioned.Interface // protobuf without gzip-compressed responses
+	config                      *rest.Config        // the admin client configuration
 }
 
 func setup(o *options) (*env, func(), error) {
@@ -141,9 +152,16 @@ func setup(o *options) (*env, func(), error) {
 	if e.proto, err = versioned.NewForConfig(config); err == nil {
 		jsonConfig := *config
 		jsonConfig.ContentType = "application/json"
+		plainConfig := *config
+		plainConfig.DisableCompression = true
 		if e.json, err = versioned.NewForConfig(&jsonConfig); err == nil {
-			e.watch, err = versioned.NewForConfig(config)
+			if e.protoPlain, err = versioned.NewForConfig(&plainConfig); err == nil {
+				e.config = config
+			}
 		}
+	}
+	if err == nil {
+		e.protoCreators, e.jsonCreators, err = creators(config, o)
 	}
 	if err != nil {
 		stop()
@@ -151,6 +169,35 @@ func setup(o *options) (*env, func(), error) {
 	}
 	return e, stop, nil
 }
+
+// creators returns the protobuf and JSON clients of the create phases.
+func creators(config *rest.Config, o *options) (proto, json []versioned.Interface, err error) {
+	n := 1
+	if !o.sharedConnection {
+		n = slices.Max(append(slices.Clone(o.clients), o.watchClients, fillClients))
+	}
+	for range n {
+		c := config
+		if !o.sharedConnection {
+			c = ownConnection(config)
+		}
+		p, err := versioned.NewForConfig(c)
+		if err != nil {
+			return nil, nil, err
+		}
+		jsonConfig := rest.CopyConfig(c)
+		jsonConfig.ContentType = runtime.ContentTypeJSON
+		j, err := versioned.NewForConfig(jsonConfig)
+		if err != nil {
+			return nil, nil, err
+		}
+		proto, json = append(proto, p), append(json, j)
+	}
+	return proto, json, nil
+}
+
+// fillClients is the concurrency of the creates that fill the store up to -stored.
+const fillClients = 64
 
 func run(o *options) error {
 	e, stop, err := setup(o)
@@ -163,7 +210,7 @@ func run(o *options) error {
 	rep.header()
 
 	progress("warming up: %d creates", o.warmup)
-	if r := createMachines(ctx, e.meter, e.proto, "warmup", o.warmup, 16); r.errors > 0 {
+	if r := createMachines(ctx, e.meter, e.protoCreators, "warmup", o.warmup, 16); r.errors > 0 {
 		return fmt.Errorf("warm-up creates failed: %v", r.firstErr)
 	}
 	sample, key, err := storedSample(ctx, e.etcd.Client, "warmup")
@@ -186,7 +233,7 @@ func run(o *options) error {
 			if profiling {
 				go func() { profileDone <- fetchProfile(ctx, e.proto, o.profileSeconds, o.profile) }()
 			}
-			r := createMachines(ctx, e.meter, e.proto, ns, n, c)
+			r := createMachines(ctx, e.meter, e.protoCreators, ns, n, c)
 			created += n
 			if profiling {
 				if err := <-profileDone; err != nil {
@@ -198,7 +245,7 @@ func run(o *options) error {
 			rep.addCreates("protobuf", c, n, r, ceiling)
 			if o.jsonCount > 0 && n == o.counts[0] {
 				progress("JSON creates: %d Machines, %d clients", o.jsonCount, c)
-				r := createMachines(ctx, e.meter, e.json, fmt.Sprintf("json-c%d-n%d", c, o.jsonCount), o.jsonCount, c)
+				r := createMachines(ctx, e.meter, e.jsonCreators, fmt.Sprintf("json-c%d-n%d", c, o.jsonCount), o.jsonCount, c)
 				created += o.jsonCount
 				rep.addCreates("json", c, o.jsonCount, r, ceiling)
 			}
@@ -207,24 +254,38 @@ func run(o *options) error {
 
 	listNS := fmt.Sprintf("proto-c%d-n%d", o.clients[len(o.clients)-1], o.counts[0])
 	for _, rv := range []string{"", "0"} {
-		for _, wire := range []struct {
+		for _, variant := range []struct {
 			name   string
 			client versioned.Interface
-		}{{"protobuf", e.proto}, {"json", e.json}} {
-			progress("LIST %s, resourceVersion=%q, %s", listNS, rv, wire.name)
-			times, items, err := listTimes(ctx, wire.client, listNS, rv, o.listRuns)
+			raw    bool
+		}{
+			{"protobuf", e.proto, false},
+			{"protobuf, no gzip", e.protoPlain, false},
+			{"protobuf, no gzip, not decoded", e.protoPlain, true},
+			{"json", e.json, false},
+		} {
+			progress("LIST %s, resourceVersion=%q, %s", listNS, rv, variant.name)
+			times, items, err := listTimes(ctx, variant.client, listNS, rv, o.listRuns, variant.raw)
 			if err != nil {
 				return fmt.Errorf("listing %s: %w", listNS, err)
 			}
-			rep.addList(rv, wire.name, items, times)
+			rep.addList(rv, variant.name, items, times)
+		}
+	}
+
+	if o.profileList != "" {
+		if err := profileLists(ctx, e.proto, listNS, o.profileSeconds, o.profileList); err != nil {
+			progress("list profile: %v", err)
+		} else {
+			progress("list profile written to %s", o.profileList)
 		}
 	}
 
 	if o.watchers > 0 {
 		progress("watch baseline: %d creates, %d clients, no watchers", o.watchCount, o.watchClients)
-		base := createMachines(ctx, e.meter, e.proto, "watch-baseline", o.watchCount, o.watchClients)
+		base := createMachines(ctx, e.meter, e.protoCreators, "watch-baseline", o.watchCount, o.watchClients)
 		progress("watch: %d watchers, %d creates, %d clients", o.watchers, o.watchCount, o.watchClients)
-		w, err := watchWhileCreating(ctx, e.meter, e.proto, e.watch, "watched", o.watchers, o.watchCount, o.watchClients)
+		w, err := watchWhileCreating(ctx, e.meter, e.protoCreators, e.config, "watched", o.watchers, o.watchCount, o.watchClients)
 		if err != nil {
 			return err
 		}
@@ -233,8 +294,8 @@ func run(o *options) error {
 	}
 
 	if fill := o.stored - created; fill > 0 {
-		progress("storing %d Machines in all: %d more creates, 64 clients", o.stored, fill)
-		r := createMachines(ctx, e.meter, e.proto, "fill", fill, 64)
+		progress("storing %d Machines in all: %d more creates, %d clients", o.stored, fill, fillClients)
+		r := createMachines(ctx, e.meter, e.protoCreators, "fill", fill, fillClients)
 		rep.fill = &r
 	}
 	time.Sleep(2 * time.Second)
@@ -263,6 +324,14 @@ func format(value []byte) string {
 	default:
 		return "neither protobuf nor JSON"
 	}
+}
+
+// ownConnection returns a copy of config whose clients open their own connection, as separate
+// processes would, instead of sharing the one client-go keeps per configuration.
+func ownConnection(config *rest.Config) *rest.Config {
+	c := rest.CopyConfig(config)
+	c.Dial = (&net.Dialer{Timeout: 30 * time.Second}).DialContext
+	return c
 }
 
 func progress(format string, args ...any) {

@@ -10,7 +10,9 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
 
 	"github.com/ferrite-dev/ferrite/generated/clientset/versioned"
 )
@@ -32,13 +34,23 @@ func storedSample(ctx context.Context, etcd *clientv3.Client, namespace string) 
 
 // listTimes lists every Machine of namespace runs times with the given resourceVersion
 // ("" for a consistent read, "0" for the watch cache) and returns the sorted durations and
-// the item count of the last list.
-func listTimes(ctx context.Context, client versioned.Interface, namespace, resourceVersion string, runs int) ([]time.Duration, int, error) {
+// the item count of the last list. With raw, the response is read but not decoded, which
+// leaves out the client's share of the time.
+func listTimes(ctx context.Context, client versioned.Interface, namespace, resourceVersion string, runs int, raw bool) ([]time.Duration, int, error) {
 	machines := client.ComputeV1alpha1().Machines(namespace)
 	var times []time.Duration
 	items := 0
 	for range runs {
 		start := time.Now()
+		if raw {
+			if _, err := client.ComputeV1alpha1().RESTClient().Get().Namespace(namespace).Resource("machines").
+				Param("resourceVersion", resourceVersion).SetHeader("Accept", runtime.ContentTypeProtobuf).DoRaw(ctx); err != nil {
+				return nil, 0, err
+			}
+			times = append(times, time.Since(start))
+			items = -1
+			continue
+		}
 		list, err := machines.List(ctx, metav1.ListOptions{ResourceVersion: resourceVersion})
 		if err != nil {
 			return nil, 0, err
@@ -61,62 +73,61 @@ type watchResult struct {
 
 // watchWhileCreating starts watchers on the Machines of namespace, creates n Machines there
 // with workers clients, and waits until every watcher has seen n ADDED events.
-func watchWhileCreating(ctx context.Context, meter cpuMeter, client, watchClient versioned.Interface, namespace string, watchers, n, workers int) (watchResult, error) {
+func watchWhileCreating(ctx context.Context, meter cpuMeter, creators []versioned.Interface, config *rest.Config, namespace string, watchers, n, workers int) (watchResult, error) {
 	out := watchResult{watchers: watchers}
-	machines := watchClient.ComputeV1alpha1().Machines(namespace)
-	list, err := machines.List(ctx, metav1.ListOptions{Limit: 1})
+	list, err := creators[0].ComputeV1alpha1().Machines(namespace).List(ctx, metav1.ListOptions{Limit: 1})
 	if err != nil {
 		return out, err
 	}
 	// Watchers get until two minutes after the last create to receive every event.
 	watchCtx, stopWatching := context.WithCancel(ctx)
 	defer stopWatching()
-	var ws []watch.Interface
-	defer func() {
-		for _, w := range ws {
-			w.Stop()
+	// Each watcher has its own connection, as watchers in separate processes would.
+	streams := make([]*eventStream, watchers)
+	clients := make([]versioned.Interface, watchers)
+	for i := range streams {
+		if clients[i], err = versioned.NewForConfig(ownConnection(config)); err != nil {
+			return out, err
 		}
-	}()
-	for range watchers {
-		w, err := machines.Watch(watchCtx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
-		if err != nil {
+		if streams[i], err = openStream(watchCtx, clients[i], namespace, list.ResourceVersion); err != nil {
 			return out, fmt.Errorf("starting a watch: %w", err)
 		}
-		ws = append(ws, w)
 	}
 	var mu sync.Mutex
 	start := time.Now()
 	var last time.Time
 	var wg sync.WaitGroup
-	for i, w := range ws {
+	for i, stream := range streams {
 		wg.Add(1)
-		go func(i int, w watch.Interface) {
+		go func(watchClient versioned.Interface, stream *eventStream) {
 			defer wg.Done()
 			seen, rv := 0, list.ResourceVersion
+			var lastAdded *metav1.WatchEvent
 			for seen < n && watchCtx.Err() == nil {
-				ev, ok := <-w.ResultChan()
-				if !ok {
+				event, err := stream.next()
+				if err != nil {
 					// The server ends a watch that falls behind; like an informer, resume
 					// from the last event seen.
-					next, err := machines.Watch(watchCtx, metav1.ListOptions{ResourceVersion: rv})
-					if err != nil {
+					stream.Close()
+					if lastAdded != nil {
+						if rv, err = resourceVersionOf(lastAdded); err != nil {
+							break
+						}
+					}
+					if stream, err = openStream(watchCtx, watchClient, namespace, rv); err != nil {
 						break
 					}
 					mu.Lock()
 					out.restarts++
-					ws[i] = next
 					mu.Unlock()
-					w = next
 					continue
 				}
-				if ev.Type != watch.Added {
-					continue
-				}
-				seen++
-				if m, ok := ev.Object.(metav1.Object); ok {
-					rv = m.GetResourceVersion()
+				if watch.EventType(event.Type) == watch.Added {
+					seen++
+					lastAdded = event
 				}
 			}
+			stream.Close()
 			mu.Lock()
 			defer mu.Unlock()
 			if seen < n {
@@ -126,9 +137,9 @@ func watchWhileCreating(ctx context.Context, meter cpuMeter, client, watchClient
 			if now := time.Now(); now.After(last) {
 				last = now
 			}
-		}(i, w)
+		}(clients[i], stream)
 	}
-	out.creates = createMachines(ctx, meter, client, namespace, n, workers)
+	out.creates = createMachines(ctx, meter, creators, namespace, n, workers)
 	deadline := time.AfterFunc(2*time.Minute, stopWatching)
 	wg.Wait()
 	deadline.Stop()
@@ -146,6 +157,23 @@ func fetchProfile(ctx context.Context, client versioned.Interface, seconds int, 
 		return err
 	}
 	return os.WriteFile(path, data, 0o644)
+}
+
+// profileLists lists namespace from the watch cache over and over while a CPU profile of the
+// apiserver is taken.
+func profileLists(ctx context.Context, client versioned.Interface, namespace string, seconds int, path string) error {
+	done := make(chan error, 1)
+	go func() { done <- fetchProfile(ctx, client, seconds, path) }()
+	for {
+		select {
+		case err := <-done:
+			return err
+		default:
+		}
+		if _, err := client.ComputeV1alpha1().Machines(namespace).List(ctx, metav1.ListOptions{ResourceVersion: "0"}); err != nil {
+			return err
+		}
+	}
 }
 
 // countMachines returns how many Machines etcd holds.

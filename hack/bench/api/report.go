@@ -91,7 +91,11 @@ func (r *report) print(out io.Writer) {
 		if l.resourceVersion == "0" {
 			read = "watch cache (resourceVersion=\"0\")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t\n", read, l.wire, l.items, ms(l.times[len(l.times)/2]), ms(l.times[0]), ms(l.times[len(l.times)-1]))
+		items := fmt.Sprint(l.items)
+		if l.items < 0 {
+			items = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", read, l.wire, items, ms(l.times[len(l.times)/2]), ms(l.times[0]), ms(l.times[len(l.times)-1]))
 	}
 	tw.Flush()
 
