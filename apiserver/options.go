@@ -94,9 +94,12 @@ func (o *Options) Standalone() bool {
 	return len(o.Recommended.Etcd.StorageConfig.Transport.ServerList) == 0
 }
 
-// Aggregated reports whether authentication is delegated to a kube-apiserver.
+// Aggregated reports whether authentication is delegated to a kube-apiserver: with
+// --authentication-kubeconfig, or inside a Kubernetes pod, where the delegating options use
+// the in-cluster configuration. Then only kube-apiserver's CAs are trusted, never the
+// server's own.
 func (o *Options) Aggregated() bool {
-	return o.Recommended.Authentication.RemoteKubeConfigFile != ""
+	return o.Recommended.Authentication.RemoteKubeConfigFile != "" || os.Getenv("KUBERNETES_SERVICE_HOST") != ""
 }
 
 // KubeconfigPath is where the admin kubeconfig is written.
