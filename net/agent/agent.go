@@ -32,8 +32,10 @@ type Config struct {
 	Reflectors []netip.AddrPort
 	// ASN is the shared iBGP AS; route.ASN when zero.
 	ASN uint32
-	// HoldTime is the BGP hold time in seconds (9 when zero): how long a silent reflector is
-	// trusted. A reflector that closes its sessions is noticed at once regardless.
+	// HoldTime is the BGP hold time in seconds (30 when zero): how long a silent reflector is
+	// trusted. A reflector that closes its sessions or whose process dies is noticed at once
+	// regardless; too short a hold time drops sessions on a busy host (and with them routes
+	// that must then be sent again).
 	HoldTime uint64
 	// Dataplane receives interfaces and learned routes.
 	Dataplane dataplane.Dataplane
@@ -88,7 +90,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		cfg.ASN = route.ASN
 	}
 	if cfg.HoldTime == 0 {
-		cfg.HoldTime = 9
+		cfg.HoldTime = 30
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -130,7 +130,6 @@ func (a *Agent) announce(ctx context.Context, r route.Route) error {
 		_, err = a.bgp.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: p})
 	}
 	if err != nil {
-		a.announced[r]--
 		delete(a.announced, r)
 		return fmt.Errorf("announce %s: %w", r, err)
 	}

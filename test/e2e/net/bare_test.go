@@ -106,7 +106,7 @@ func startBareClient(ctx context.Context, self netip.Addr, reflectors []netip.Ad
 		err := s.AddPeer(ctx, &api.AddPeerRequest{Peer: &api.Peer{
 			Conf:      &api.PeerConf{NeighborAddress: rr.Addr().String(), PeerAsn: route.ASN},
 			Transport: &api.Transport{LocalAddress: self.String(), RemotePort: uint32(rr.Port())},
-			Timers:    &api.Timers{Config: &api.TimersConfig{ConnectRetry: 1, IdleHoldTimeAfterReset: 1, HoldTime: 9, KeepaliveInterval: 3}},
+			Timers:    &api.Timers{Config: &api.TimersConfig{ConnectRetry: 1, IdleHoldTimeAfterReset: 1, HoldTime: benchHoldTime, KeepaliveInterval: benchHoldTime / 3}},
 			AfiSafis:  families(),
 		}})
 		if err != nil {
