@@ -9,6 +9,7 @@ import (
 
 	"github.com/ferrite-dev/ferrite/controllers/machinescheduler"
 	"github.com/ferrite-dev/ferrite/controllers/poolhealth"
+	"github.com/ferrite-dev/ferrite/controllers/quota"
 	"github.com/ferrite-dev/ferrite/controllers/volumescheduler"
 )
 
@@ -18,6 +19,7 @@ func AddControllers(ctx context.Context, mgr ctrl.Manager, recorder events.Event
 		AddMachineScheduler,
 		AddVolumeScheduler,
 		AddPoolHealth,
+		AddQuota,
 	} {
 		if err := add(ctx, mgr, recorder, o); err != nil {
 			return err
@@ -72,6 +74,14 @@ func AddPoolHealth(_ context.Context, mgr ctrl.Manager, _ events.EventRecorder, 
 	}
 	if err := (&poolhealth.VolumePools{Checker: checker}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("volume pool health: %w", err)
+	}
+	return nil
+}
+
+// AddQuota adds the ResourceQuota usage controller.
+func AddQuota(_ context.Context, mgr ctrl.Manager, _ events.EventRecorder, o *Options) error {
+	if err := (&quota.Controller{Client: mgr.GetClient(), ResyncInterval: o.LedgerResync}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("resource quota: %w", err)
 	}
 	return nil
 }
