@@ -6,7 +6,12 @@ import (
 
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	networkingv1alpha1 "github.com/ferrite-dev/ferrite/apis/networking/v1alpha1"
+	storagev1alpha1 "github.com/ferrite-dev/ferrite/apis/storage/v1alpha1"
+
+	"github.com/ferrite-dev/ferrite/controllers/ephemeral"
 	"github.com/ferrite-dev/ferrite/controllers/machinescheduler"
 	"github.com/ferrite-dev/ferrite/controllers/poolhealth"
 	"github.com/ferrite-dev/ferrite/controllers/quota"
@@ -20,6 +25,7 @@ func AddControllers(ctx context.Context, mgr ctrl.Manager, recorder events.Event
 		AddVolumeScheduler,
 		AddPoolHealth,
 		AddQuota,
+		AddEphemeral,
 	} {
 		if err := add(ctx, mgr, recorder, o); err != nil {
 			return err
@@ -82,6 +88,25 @@ func AddPoolHealth(_ context.Context, mgr ctrl.Manager, _ events.EventRecorder, 
 func AddQuota(_ context.Context, mgr ctrl.Manager, _ events.EventRecorder, o *Options) error {
 	if err := (&quota.Controller{Client: mgr.GetClient(), ResyncInterval: o.LedgerResync}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("resource quota: %w", err)
+	}
+	return nil
+}
+
+// AddEphemeral adds the ephemeral volume and network interface controllers.
+func AddEphemeral(ctx context.Context, mgr ctrl.Manager, recorder events.EventRecorder, _ *Options) error {
+	if err := ephemeral.IndexOwners(ctx, mgr); err != nil {
+		return err
+	}
+	if err := (&ephemeral.Machines{Client: mgr.GetClient(), Recorder: recorder}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("ephemeral: %w", err)
+	}
+	volumes := ephemeral.VolumeOrphans(mgr.GetClient(), mgr.GetAPIReader())
+	if err := volumes.SetupWithManager(mgr, "ephemeral-volume-orphans", func() client.ObjectList { return &storagev1alpha1.VolumeList{} }); err != nil {
+		return fmt.Errorf("ephemeral volume orphans: %w", err)
+	}
+	nics := ephemeral.NetworkInterfaceOrphans(mgr.GetClient(), mgr.GetAPIReader())
+	if err := nics.SetupWithManager(mgr, "ephemeral-networkinterface-orphans", func() client.ObjectList { return &networkingv1alpha1.NetworkInterfaceList{} }); err != nil {
+		return fmt.Errorf("ephemeral network interface orphans: %w", err)
 	}
 	return nil
 }
