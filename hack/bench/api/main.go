@@ -31,6 +31,9 @@ import (
 
 var selfPID = os.Getpid()
 
+// apiserverEnv is the -apiserver-env flag.
+var apiserverEnv string
+
 // options are the command-line flags.
 type options struct {
 	apiserverBin, etcdBin, workDir string
@@ -41,6 +44,7 @@ type options struct {
 	listRuns                       int
 	stored                         int
 	profile, profileList           string
+	profileWatch                   string
 	profileSeconds                 int
 	keep, sharedConnection         bool
 }
@@ -62,8 +66,10 @@ func parseFlags() (*options, error) {
 	flag.IntVar(&o.stored, "stored", 100000, "Machines stored when resident memory is read")
 	flag.StringVar(&o.profile, "profile", "", "write an apiserver CPU profile taken during the largest protobuf create phase to this file")
 	flag.IntVar(&o.profileSeconds, "profile-seconds", 15, "length of the CPU profiles")
+	flag.StringVar(&o.profileWatch, "profile-watch", "", "write an apiserver CPU profile taken during the creates with watchers to this file")
 	flag.StringVar(&o.profileList, "profile-list", "", "write an apiserver CPU profile taken during LISTs from the watch cache to this file")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
+	flag.StringVar(&apiserverEnv, "apiserver-env", "", "extra environment of the apiserver, comma-separated NAME=value (for example GOGC=200)")
 	flag.BoolVar(&o.sharedConnection, "shared-connection", false, "let all create clients share one connection (client-go's default within a process) instead of one each")
 	flag.Parse()
 	var err error
@@ -134,6 +140,9 @@ func setup(o *options) (*env, func(), error) {
 	}
 	stop := func() { e.etcd.Stop(); cleanup() }
 	if e.apiserver, err = cluster.NewAPIServer(o.apiserverBin, filepath.Join(dir, "apiserver"), e.etcd.Endpoint); err == nil {
+		if apiserverEnv != "" {
+			e.apiserver.Env = strings.Split(apiserverEnv, ",")
+		}
 		if err = os.MkdirAll(e.apiserver.DataDir, 0o755); err == nil {
 			err = e.apiserver.Start(2 * time.Minute)
 		}
@@ -285,11 +294,20 @@ func run(o *options) error {
 		progress("watch baseline: %d creates, %d clients, no watchers", o.watchCount, o.watchClients)
 		base := createMachines(ctx, e.meter, e.protoCreators, "watch-baseline", o.watchCount, o.watchClients)
 		progress("watch: %d watchers, %d creates, %d clients", o.watchers, o.watchCount, o.watchClients)
+		profileDone := make(chan error, 1)
+		if o.profileWatch != "" {
+			go func() { profileDone <- fetchProfile(ctx, e.proto, o.profileSeconds, o.profileWatch) }()
+		}
 		w, err := watchWhileCreating(ctx, e.meter, e.protoCreators, e.config, "watched", o.watchers, o.watchCount, o.watchClients)
 		if err != nil {
 			return err
 		}
 		created += 2 * o.watchCount
+		if o.profileWatch != "" {
+			if err := <-profileDone; err != nil {
+				progress("watch profile: %v", err)
+			}
+		}
 		rep.setWatch(o.watchClients, base, w)
 	}
 

@@ -89,8 +89,8 @@ type APIServer struct {
 	Bin, DataDir, Etcd string
 	// Port is the secure port on 127.0.0.1.
 	Port int
-	// Args are extra flags.
-	Args []string
+	// Args are extra flags; Env extra environment variables (NAME=value).
+	Args, Env []string
 
 	proc   *process
 	starts int
@@ -118,7 +118,9 @@ func (s *APIServer) Start(timeout time.Duration) error {
 	s.starts++
 	args := append([]string{"--etcd-servers=" + s.Etcd, "--data-dir=" + s.DataDir,
 		"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(s.Port)}, s.Args...)
-	proc, err := startLogged(exec.Command(s.Bin, args...), s.LogPath())
+	cmd := exec.Command(s.Bin, args...)
+	cmd.Env = append(os.Environ(), s.Env...)
+	proc, err := startLogged(cmd, s.LogPath())
 	if err != nil {
 		return err
 	}
