@@ -12,6 +12,7 @@ import (
 	storagev1alpha1 "github.com/ferrite-dev/ferrite/apis/storage/v1alpha1"
 
 	"github.com/ferrite-dev/ferrite/controllers/ephemeral"
+	"github.com/ferrite-dev/ferrite/controllers/ipam"
 	"github.com/ferrite-dev/ferrite/controllers/machinescheduler"
 	"github.com/ferrite-dev/ferrite/controllers/poolhealth"
 	"github.com/ferrite-dev/ferrite/controllers/quota"
@@ -26,6 +27,7 @@ func AddControllers(ctx context.Context, mgr ctrl.Manager, recorder events.Event
 		AddPoolHealth,
 		AddQuota,
 		AddEphemeral,
+		AddIPAM,
 	} {
 		if err := add(ctx, mgr, recorder, o); err != nil {
 			return err
@@ -107,6 +109,23 @@ func AddEphemeral(ctx context.Context, mgr ctrl.Manager, recorder events.EventRe
 	nics := ephemeral.NetworkInterfaceOrphans(mgr.GetClient(), mgr.GetAPIReader())
 	if err := nics.SetupWithManager(mgr, "ephemeral-networkinterface-orphans", func() client.ObjectList { return &networkingv1alpha1.NetworkInterfaceList{} }); err != nil {
 		return fmt.Errorf("ephemeral network interface orphans: %w", err)
+	}
+	return nil
+}
+
+// AddIPAM adds the prefix, network interface address and virtual IP controllers, sharing one
+// ledger writer.
+func AddIPAM(_ context.Context, mgr ctrl.Manager, recorder events.EventRecorder, o *Options) error {
+	ledger := &ipam.Ledger{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), RecordWithin: o.IPAMReleaseGrace / 3}
+	releaser := &ipam.Releaser{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Ledger: ledger, Grace: o.IPAMReleaseGrace}
+	if err := (&ipam.Prefixes{Client: mgr.GetClient(), Ledger: ledger, Releaser: releaser}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("prefix ipam: %w", err)
+	}
+	if err := (&ipam.NetworkInterfaces{Client: mgr.GetClient(), Ledger: ledger, Recorder: recorder}).SetupWithManager(mgr, o.IPAMWorkers); err != nil {
+		return fmt.Errorf("network interface ipam: %w", err)
+	}
+	if err := (&ipam.VirtualIPs{Client: mgr.GetClient(), Ledger: ledger, Recorder: recorder}).SetupWithManager(mgr, o.IPAMWorkers); err != nil {
+		return fmt.Errorf("virtual ip ipam: %w", err)
 	}
 	return nil
 }

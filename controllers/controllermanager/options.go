@@ -35,6 +35,8 @@ type Options struct {
 	// IPAMReleaseGrace is how long an unclaimed address stays in a prefix ledger before it is
 	// released (it covers an allocation whose owner is not yet written).
 	IPAMReleaseGrace time.Duration
+	// IPAMWorkers is the number of concurrent address allocations per kind.
+	IPAMWorkers int
 	// SeveralManagersInProcess lets tests and benchmarks run more than one manager in one process
 	// (controller names are otherwise unique per process, for their metrics).
 	SeveralManagersInProcess bool
@@ -53,6 +55,7 @@ func NewOptions() *Options {
 		RetryInterval:           30 * time.Second,
 		LedgerResync:            time.Minute,
 		IPAMReleaseGrace:        10 * time.Second,
+		IPAMWorkers:             8,
 	}
 }
 
@@ -68,5 +71,6 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.HeartbeatGrace, "pool-heartbeat-grace", o.HeartbeatGrace, "how long a pool may miss heartbeats before it is Ready=Unknown")
 	fs.DurationVar(&o.RetryInterval, "unschedulable-retry-interval", o.RetryInterval, "how often unschedulable objects are re-examined without a pool change")
 	fs.DurationVar(&o.LedgerResync, "ledger-resync-interval", o.LedgerResync, "how often every pool and prefix ledger is re-examined")
+	fs.IntVar(&o.IPAMWorkers, "ipam-workers", o.IPAMWorkers, "concurrent address allocations per kind")
 	fs.DurationVar(&o.IPAMReleaseGrace, "ipam-release-grace", o.IPAMReleaseGrace, "how long an unclaimed address stays reserved before it returns to its prefix")
 }
