@@ -4,9 +4,10 @@
 //
 // A parent Prefix's status.used is the ledger: every allocation appends its CIDR there with a
 // resourceVersion precondition before the owner records it, so two allocators can never hand out
-// the same range. Entries that no owner claims any more (the owner was deleted, or an allocator
-// crashed before recording it) are released after a grace period, confirmed against the API
-// server, never while this process is still recording them.
+// the same range. The owner (a child's spec.prefix, an interface's status.ips, a virtual IP's
+// status.ip) is written within a bounded time of the reservation. Entries that no owner claims any
+// more (the owner was deleted, or an allocator crashed or lost a race before recording it) are
+// released by Releaser, which never frees a range whose owner may still be written.
 package ipam
 
 import (

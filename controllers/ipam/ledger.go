@@ -103,28 +103,3 @@ func (l *Ledger) track(parentKey types.NamespacedName, cidr string, delta int) {
 		delete(l.inFlight[parentKey], cidr)
 	}
 }
-
-// Release removes cidrs from the parent's ledger.
-func (l *Ledger) Release(ctx context.Context, parentKey types.NamespacedName, cidrs map[string]bool) error {
-	for attempt := 0; attempt < maxLedgerAttempts; attempt++ {
-		parent := &ipamv1alpha1.Prefix{}
-		if err := l.APIReader.Get(ctx, parentKey, parent); err != nil {
-			return client.IgnoreNotFound(err)
-		}
-		var kept []string
-		for _, used := range parent.Status.Used {
-			if !cidrs[used] {
-				kept = append(kept, used)
-			}
-		}
-		if len(kept) == len(parent.Status.Used) {
-			return nil
-		}
-		parent.Status.Used = kept
-		err := l.Client.Status().Update(ctx, parent)
-		if !apierrors.IsConflict(err) {
-			return err
-		}
-	}
-	return fmt.Errorf("prefix %s stayed contended", parentKey)
-}

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -14,22 +15,37 @@ import (
 )
 
 // Releaser returns ranges to a prefix when no child Prefix, NetworkInterface or VirtualIP
-// claims them any more. An entry must stay unclaimed for Grace (an allocation whose owner is not
-// written yet looks unclaimed for a moment) and be confirmed unclaimed by a live read.
+// claims them any more.
+//
+// A range is dropped only when it was unclaimed in two live reads of the parent at least Grace
+// apart between which the parent did not change (same resourceVersion), and the write is
+// preconditioned on that resourceVersion. An owner is written within the Ledger's RecordWithin
+// of its reservation (well below Grace), so an unchanged parent means every reservation in it is
+// older than Grace and its owner write has landed or been abandoned: nothing in flight is freed.
+// (Comparing CIDR strings alone would not do: a range released and at once taken again by
+// another allocator is the same string.) Under a steady stream of allocations the parent keeps
+// changing and releases wait for a quiet moment.
 type Releaser struct {
 	// Client reads claims from the manager's cache.
 	Client client.Client
-	// APIReader confirms claims with the API server before anything is released.
+	// APIReader reads the parent and the claims live before anything is released.
 	APIReader client.Reader
 	// Ledger writes the release and knows this process's in-flight allocations.
 	Ledger *Ledger
-	// Grace is how long an entry must stay unclaimed.
+	// Grace is how long a range must stay unclaimed in an unchanged parent.
 	Grace time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
-	mu             sync.Mutex
-	firstUnclaimed map[types.NamespacedName]map[string]time.Time
+	mu         sync.Mutex
+	candidates map[types.NamespacedName]candidate
+}
+
+// candidate is what a release pass saw unclaimed in one version of a parent.
+type candidate struct {
+	resourceVersion string
+	since           time.Time
+	cidrs           map[string]bool
 }
 
 func (r *Releaser) now() time.Time {
@@ -39,62 +55,80 @@ func (r *Releaser) now() time.Time {
 	return time.Now()
 }
 
-// Release drops the prefix's unclaimed entries that are due, and returns when to look again
-// (zero when nothing is pending).
-func (r *Releaser) Release(ctx context.Context, prefix *ipamv1alpha1.Prefix) (time.Duration, error) {
-	key := types.NamespacedName{Namespace: prefix.Namespace, Name: prefix.Name}
-	if len(prefix.Status.Used) == 0 {
-		r.mu.Lock()
-		delete(r.firstUnclaimed, key)
-		r.mu.Unlock()
+// Release drops the prefix's unclaimed ranges that are due, and returns when to look again (zero
+// when nothing is pending).
+func (r *Releaser) Release(ctx context.Context, cached *ipamv1alpha1.Prefix) (time.Duration, error) {
+	key := types.NamespacedName{Namespace: cached.Namespace, Name: cached.Name}
+	if len(cached.Status.Used) == 0 || !r.anyUnclaimed(ctx, r.Client, key, cached) {
+		r.forget(key)
 		return 0, nil
 	}
-	claims, err := Claims(ctx, r.Client, prefix)
+	parent := &ipamv1alpha1.Prefix{}
+	if err := r.APIReader.Get(ctx, key, parent); err != nil {
+		return 0, client.IgnoreNotFound(err)
+	}
+	claims, err := Claims(ctx, r.APIReader, parent)
 	if err != nil {
 		return 0, err
+	}
+	unclaimed := map[string]bool{}
+	for _, cidr := range parent.Status.Used {
+		if !claims[cidr] && !r.Ledger.InFlight(key, cidr) {
+			unclaimed[cidr] = true
+		}
+	}
+	if len(unclaimed) == 0 {
+		r.forget(key)
+		return 0, nil
 	}
 	now := r.now()
-	due := map[string]bool{}
-	var wait time.Duration
 	r.mu.Lock()
-	if r.firstUnclaimed == nil {
-		r.firstUnclaimed = map[types.NamespacedName]map[string]time.Time{}
+	if r.candidates == nil {
+		r.candidates = map[types.NamespacedName]candidate{}
 	}
-	seen := r.firstUnclaimed[key]
-	next := map[string]time.Time{}
-	for _, cidr := range prefix.Status.Used {
-		if claims[cidr] || r.Ledger.InFlight(key, cidr) {
-			continue
-		}
-		first, ok := seen[cidr]
-		if !ok {
-			first = now
-		}
-		next[cidr] = first
-		if age := now.Sub(first); age >= r.Grace {
-			due[cidr] = true
-		} else if left := r.Grace - age; wait == 0 || left < wait {
-			wait = left
-		}
+	seen, ok := r.candidates[key]
+	if !ok || seen.resourceVersion != parent.ResourceVersion {
+		r.candidates[key] = candidate{resourceVersion: parent.ResourceVersion, since: now, cidrs: unclaimed}
+		r.mu.Unlock()
+		return r.Grace, nil
 	}
-	r.firstUnclaimed[key] = next
 	r.mu.Unlock()
-	if len(due) == 0 {
-		return wait, nil
+	if waited := now.Sub(seen.since); waited < r.Grace {
+		return r.Grace - waited, nil
 	}
-	live, err := Claims(ctx, r.APIReader, prefix)
-	if err != nil {
-		return 0, err
-	}
-	for cidr := range due {
-		if live[cidr] {
-			delete(due, cidr)
+	var kept []string
+	for _, cidr := range parent.Status.Used {
+		if !(unclaimed[cidr] && seen.cidrs[cidr]) {
+			kept = append(kept, cidr)
 		}
 	}
-	if len(due) == 0 {
-		return wait, nil
+	parent.Status.Used = kept
+	r.forget(key)
+	// The resourceVersion read above is the precondition: any change since voids the release.
+	if err := r.Client.Status().Update(ctx, parent); err != nil && !apierrors.IsConflict(err) {
+		return 0, client.IgnoreNotFound(err)
 	}
-	return wait, r.Ledger.Release(ctx, key, due)
+	return 0, nil
+}
+
+// anyUnclaimed reports from the cache whether a release pass is worth its live reads.
+func (r *Releaser) anyUnclaimed(ctx context.Context, reader client.Reader, key types.NamespacedName, prefix *ipamv1alpha1.Prefix) bool {
+	claims, err := Claims(ctx, reader, prefix)
+	if err != nil {
+		return true
+	}
+	for _, cidr := range prefix.Status.Used {
+		if !claims[cidr] && !r.Ledger.InFlight(key, cidr) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Releaser) forget(key types.NamespacedName) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.candidates, key)
 }
 
 // Claims returns the ranges of prefix's ledger that owners hold: child Prefixes' spec.prefix,
