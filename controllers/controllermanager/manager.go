@@ -34,6 +34,7 @@ func New(ctx context.Context, config, leaderConfig *rest.Config, o *Options) (ct
 func NewManager(ctx context.Context, config, leaderConfig *rest.Config, o *Options) (ctrl.Manager, error) {
 	logger := klog.FromContext(ctx)
 	setLoggerOnce.Do(func() { ctrllog.SetLogger(logger) })
+	registerProtobuf()
 	if leaderConfig == nil {
 		leaderConfig = config
 	}
