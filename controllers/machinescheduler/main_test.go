@@ -43,8 +43,13 @@ func TestMain(m *testing.M) {
 // returned stop function is called (or the test ends). No leader election: two may run at once.
 func startScheduler(t *testing.T, recorder events.EventRecorder) (stop func()) {
 	t.Helper()
+	return startSchedulerWith(t, recorder, controllermanager.NewOptions())
+}
+
+// startSchedulerWith is startScheduler with options to start from.
+func startSchedulerWith(t *testing.T, recorder events.EventRecorder, o *controllermanager.Options) (stop func()) {
+	t.Helper()
 	off := false
-	o := controllermanager.NewOptions()
 	o.MetricsAddress, o.HealthAddress, o.LeaderElect = "0", "0", &off
 	o.RetryInterval = 5 * time.Second
 	o.SeveralManagersInProcess = true
@@ -157,10 +162,10 @@ func createMachine(t *testing.T, m *computev1alpha1.Machine) *computev1alpha1.Ma
 	return created
 }
 
-// waitFor polls condition every 50 ms until it holds or timeout passes.
+// waitFor polls condition every 200 ms until it holds or timeout passes.
 func waitFor(t *testing.T, timeout time.Duration, what string, condition func() (bool, error)) {
 	t.Helper()
-	err := wait.PollUntilContextTimeout(context.Background(), time.Second, timeout, true, func(context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
 		return condition()
 	})
 	if err != nil {

@@ -13,7 +13,9 @@ import (
 	"k8s.io/client-go/tools/events"
 
 	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
+	"github.com/ferrite-dev/ferrite/controllers/controllermanager"
 	"github.com/ferrite-dev/ferrite/controllers/machinescheduler"
+	"github.com/ferrite-dev/ferrite/controllers/placement"
 )
 
 // Machines go only to the pool that offers their class, is Ready with a fresh heartbeat, matches
@@ -197,4 +199,33 @@ func TestRestartMidSchedulingCompletesHalfDoneReservations(t *testing.T) {
 		return err == nil && !machinescheduler.HasReservation(pool, "0000-gone"), err
 	})
 	checkLedgers(t, "restart", "restart-class", pools)
+}
+
+// Bin-packing fills the fullest pool that fits before it touches an emptier one.
+func TestBinPackFillsOnePoolFirst(t *testing.T) {
+	o := controllermanager.NewOptions()
+	o.SchedulerPolicy = placement.BinPack
+	startSchedulerWith(t, nil, o)
+	cleanNamespace(t, "binpack")
+	sel := map[string]string{"test": "binpack"}
+	for _, name := range names("binpack-pool", 3) {
+		createPool(t, poolSpec{name: name, labels: sel, allocatable: map[string]int64{"binpack-class": 4}, ready: true})
+	}
+	// One at a time, so that every choice sees the previous one.
+	for _, name := range names("m", 6) {
+		createMachine(t, newMachine("binpack", name, "binpack-class", sel))
+		waitFor(t, 10*time.Second, name+" bound", func() (bool, error) { return boundCounts(t, "binpack")[""] == 0, nil })
+	}
+	counts := boundCounts(t, "binpack")
+	full, rest := 0, 0
+	for pool, n := range counts {
+		if n == 4 {
+			full++
+		} else if pool != "" {
+			rest += n
+		}
+	}
+	if full != 1 || rest != 2 || len(counts) != 2 {
+		t.Fatalf("bindings %v: want one pool full (4) and the other 2 machines together on a second", counts)
+	}
 }
