@@ -17,7 +17,7 @@ import (
 // reservation is one volume waiting to be written into a pool's ledger.
 type reservation struct {
 	volume *storagev1alpha1.Volume
-	done    chan error
+	done   chan error
 }
 
 // poolQueue holds the reservations waiting for one pool and the newest copy of the pool.

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 
+	storagev1alpha1 "github.com/ferrite-dev/ferrite/apis/storage/v1alpha1"
 	"github.com/ferrite-dev/ferrite/controllers/volumescheduler"
 )
 
@@ -101,4 +102,41 @@ func TestUnschedulableVolumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "huge bound", func() (bool, error) { return boundCounts(t, "unsched-volumes")["unsched-volume-pool"] == 1, nil })
+}
+
+// A reservation left behind by a scheduler that crashed before binding is completed on its pool,
+// and one for a volume that no longer exists is dropped.
+func TestHalfDoneReservationIsCompleted(t *testing.T) {
+	sel := map[string]string{"test": "half-done"}
+	createPool(t, "half-done-a", sel, map[string]string{"half-std": "100Gi"}, nil)
+	createPool(t, "half-done-b", sel, map[string]string{"half-std": "100Gi"}, nil)
+	createVolume(t, "half-done", "orphan", "half-std", "30Gi", sel)
+	ctx := context.Background()
+	orphan, err := server.Client.StorageV1alpha1().Volumes("half-done").Get(ctx, "orphan", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := server.Client.StorageV1alpha1().VolumePools().Get(ctx, "half-done-b", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.Status.Reservations = []storagev1alpha1.VolumePoolReservation{
+		{VolumeUID: orphan.UID, Namespace: "half-done", Name: "orphan", VolumeClass: "half-std", Storage: resource.MustParse("30Gi")},
+		{VolumeUID: "0000-gone", Namespace: "half-done", Name: "gone", VolumeClass: "half-std", Storage: resource.MustParse("50Gi")},
+	}
+	if _, err := server.Client.StorageV1alpha1().VolumePools().UpdateStatus(ctx, pool, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	startScheduler(t, nil)
+	waitFor(t, 15*time.Second, "orphan bound to the pool holding its reservation", func() (bool, error) {
+		return boundCounts(t, "half-done")["half-done-b"] == 1, nil
+	})
+	waitFor(t, 15*time.Second, "the gone volume's 50Gi released", func() (bool, error) {
+		pool, err := server.Client.StorageV1alpha1().VolumePools().Get(ctx, "half-done-b", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		reserved := volumescheduler.Reserved(pool, "half-std")
+		return !volumescheduler.HasReservation(pool, "0000-gone") && reserved.Cmp(resource.MustParse("30Gi")) == 0, nil
+	})
 }
