@@ -4,7 +4,11 @@ import (
 	"context"
 	"sync"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
@@ -46,6 +50,7 @@ func NewManager(ctx context.Context, config, leaderConfig *rest.Config, o *Optio
 	}
 	if leaderElect {
 		logger.Info("leader election on", "namespace", o.LeaderElectionNamespace, "lease", o.LeaderElectionID, "host", leaderConfig.Host)
+		ensureNamespace(ctx, leaderConfig, o.LeaderElectionNamespace)
 	} else {
 		logger.Info("leader election OFF: the cluster serves no coordination.k8s.io Leases or --leader-elect=false; correctness does not depend on it, but two managers both do the work")
 	}
@@ -84,6 +89,25 @@ func EventRecorder(mgr ctrl.Manager, config *rest.Config, logger klog.Logger) ev
 	}
 	logger.Info("the cluster serves no events.k8s.io/v1 Events; events are logged instead")
 	return LogRecorder{Logger: logger.WithName("events")}
+}
+
+// ensureNamespace creates the Lease's namespace when it is missing (a fresh local cluster), so
+// that leader election does not wait forever for a Lease it cannot create. A deployment creates
+// the namespace itself; failures here are only logged.
+func ensureNamespace(ctx context.Context, config *rest.Config, name string) {
+	logger := klog.FromContext(ctx)
+	client, err := kubernetes.NewForConfig(config)
+	if err != nil {
+		logger.Error(err, "leader election namespace not checked")
+		return
+	}
+	_, err = client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+	switch {
+	case err == nil:
+		logger.Info("created the leader election namespace", "namespace", name)
+	case !apierrors.IsAlreadyExists(err):
+		logger.Error(err, "leader election namespace could not be created; create it", "namespace", name)
+	}
 }
 
 // serves asks discovery whether the cluster serves resource in groupVersion.
