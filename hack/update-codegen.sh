@@ -21,6 +21,10 @@ kube::codegen::gen_helpers --boilerplate "$BOILERPLATE" "$ROOT/apis"
 echo ">> protobuf"
 "$ROOT/hack/update-protobuf.sh"
 
+# The DPDK fast-path gRPC service (protoc is installed by update-protobuf.sh above).
+echo ">> fast-path gRPC"
+"$ROOT/hack/net/generate-proto.sh"
+
 echo ">> openapi"
 kube::codegen::gen_openapi \
   --output-dir "$ROOT/generated/openapi" \

@@ -11,7 +11,7 @@ git ls-files --cached --others --exclude-standard -z | xargs -0 cp --parents -t 
 mkdir -p "$ROOT/bin/tools" && ln -s "$ROOT/bin" "$COPY/bin"
 (cd "$COPY" && hack/update-codegen.sh >/dev/null)
 status=0
-for dir in apis generated hack/api-violations.list; do
+for dir in apis generated net/dataplane/dpdk/fastpathpb hack/api-violations.list; do
   if ! diff -ruN "$ROOT/$dir" "$COPY/$dir" >/tmp/verify-codegen.diff 2>&1; then
     echo "generated code under $dir is out of date; run 'make generate'. Difference:" >&2
     head -50 /tmp/verify-codegen.diff >&2
