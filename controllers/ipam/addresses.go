@@ -109,7 +109,7 @@ func (r *NetworkInterfaces) Reconcile(ctx context.Context, request reconcile.Req
 	}
 	if err := r.writeIPs(ctx, nic, ips); err != nil {
 		if apierrors.IsConflict(err) {
-			return reconcile.Result{Requeue: true}, nil
+			return reconcile.Result{RequeueAfter: conflictRetryDelay}, nil
 		}
 		return reconcile.Result{}, err
 	}

@@ -52,7 +52,7 @@ func (r *VirtualIPs) Reconcile(ctx context.Context, request reconcile.Request) (
 		defer r.Ledger.Recorded(key, HostPrefix(addr))
 		if err := r.writeIP(ctx, vip, addr.String()); err != nil {
 			if apierrors.IsConflict(err) {
-				return reconcile.Result{Requeue: true}, nil
+				return reconcile.Result{RequeueAfter: conflictRetryDelay}, nil
 			}
 			return reconcile.Result{}, err
 		}

@@ -68,7 +68,7 @@ func (c *Checker) expire(conditions *[]metav1.Condition, lastHeartbeat *metav1.T
 // result turns a write error into a reconcile result; a conflict means a heartbeat came in.
 func result(err error, wait time.Duration) (reconcile.Result, error) {
 	if apierrors.IsConflict(err) {
-		return reconcile.Result{Requeue: true}, nil
+		return reconcile.Result{RequeueAfter: conflictRetryDelay}, nil
 	}
 	return reconcile.Result{RequeueAfter: wait}, client.IgnoreNotFound(err)
 }

@@ -52,7 +52,7 @@ func (c *Controller) Reconcile(ctx context.Context, request reconcile.Request) (
 	quota.Status.ObservedGeneration = quota.Generation
 	if err := c.Client.Status().Update(ctx, quota); err != nil {
 		if apierrors.IsConflict(err) {
-			return reconcile.Result{Requeue: true}, nil
+			return reconcile.Result{RequeueAfter: conflictRetryDelay}, nil
 		}
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}

@@ -80,7 +80,7 @@ func (r *LedgerReconciler) Reconcile(ctx context.Context, request reconcile.Requ
 	// makes this write fail and the pool is reconciled again.
 	if err := r.Client.Status().Update(ctx, pool); err != nil {
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-			return reconcile.Result{Requeue: true}, nil
+			return reconcile.Result{RequeueAfter: conflictRetryDelay}, nil
 		}
 		return reconcile.Result{}, err
 	}

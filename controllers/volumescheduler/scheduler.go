@@ -98,7 +98,7 @@ func (s *Scheduler) Reconcile(ctx context.Context, request reconcile.Request) (r
 	if err := s.markUnschedulable(ctx, volume, reason, message); err != nil {
 		if apierrors.IsConflict(err) {
 			// The volume changed meanwhile (often another scheduler wrote the same verdict).
-			return reconcile.Result{Requeue: true}, nil
+			return reconcile.Result{RequeueAfter: conflictRetryDelay}, nil
 		}
 		return reconcile.Result{}, err
 	}
