@@ -95,7 +95,7 @@ func TestNoAddressHandedOutTwice(t *testing.T) {
 	})
 	for name, cidr := range map[string]string{"fixed": "10.0.200.0/24", "overlapping": "10.0.200.0/25"} {
 		if name == "overlapping" {
-			waitFor(t, 15*time.Second, "fixed allocated", func() bool {
+			waitFor(t, 30*time.Second, "fixed allocated", func() bool {
 				p, err := prefixes.Get(ctx, "fixed", metav1.GetOptions{})
 				return err == nil && p.Status.Phase == ipamv1alpha1.PrefixPhaseAllocated
 			})
@@ -180,7 +180,7 @@ func TestNoAddressHandedOutTwice(t *testing.T) {
 		}
 		return len(p.Status.Used)
 	}
-	waitFor(t, 15*time.Second, "ledger of 60", func() bool { return usedOf("net-a") == 60 })
+	waitFor(t, 30*time.Second, "ledger of 60", func() bool { return usedOf("net-a") == 60 })
 
 	// Released addresses return to the prefix.
 	for i := 0; i < 10; i++ {
@@ -188,7 +188,7 @@ func TestNoAddressHandedOutTwice(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 15*time.Second, "ledger of 50", func() bool { return usedOf("net-a") == 50 })
+	waitFor(t, 30*time.Second, "ledger of 50", func() bool { return usedOf("net-a") == 50 })
 
 	// Virtual IPs: 6 usable public addresses for 8 requests.
 	parallel(8, func(i int) {
@@ -213,7 +213,7 @@ func TestNoAddressHandedOutTwice(t *testing.T) {
 		}
 		return byIP
 	}
-	waitFor(t, 15*time.Second, "6 virtual IPs", func() bool { return len(assigned()) == 6 })
+	waitFor(t, 30*time.Second, "6 virtual IPs", func() bool { return len(assigned()) == 6 })
 	var freed string
 	for ip, name := range assigned() {
 		freed = ip
@@ -222,7 +222,7 @@ func TestNoAddressHandedOutTwice(t *testing.T) {
 		}
 		break
 	}
-	waitFor(t, 20*time.Second, "the freed address reused", func() bool {
+	waitFor(t, 30*time.Second, "the freed address reused", func() bool {
 		byIP := assigned()
 		_, reused := byIP[freed]
 		return len(byIP) == 6 && reused
@@ -233,5 +233,5 @@ func TestNoAddressHandedOutTwice(t *testing.T) {
 	if err := prefixes.Delete(ctx, "subnet-0", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "child range released", func() bool { return usedOf("tenant") == before-1 })
+	waitFor(t, 30*time.Second, "child range released", func() bool { return usedOf("tenant") == before-1 })
 }

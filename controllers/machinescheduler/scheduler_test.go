@@ -69,7 +69,7 @@ func TestUnschedulableThenRetriedOnPoolChange(t *testing.T) {
 		}
 		return ""
 	}
-	waitFor(t, 10*time.Second, "NoPoolOffersClass", func() (bool, error) { return reasonOf() == "False/NoPoolOffersClass", nil })
+	waitFor(t, 20*time.Second, "NoPoolOffersClass", func() (bool, error) { return reasonOf() == "False/NoPoolOffersClass", nil })
 	select {
 	case e := <-recorder.Events:
 		if !strings.Contains(e, "FailedScheduling") || !strings.Contains(e, "NoPoolOffersClass") {
@@ -86,12 +86,12 @@ func TestUnschedulableThenRetriedOnPoolChange(t *testing.T) {
 	blocker = createMachine(t, blocker)
 	createPool(t, poolSpec{name: "unsched-full", labels: sel, allocatable: map[string]int64{"unsched-class": 1}, ready: true,
 		reserved: []*computev1alpha1.Machine{blocker}})
-	waitFor(t, 10*time.Second, "PoolsFull", func() (bool, error) { return reasonOf() == "False/PoolsFull", nil })
+	waitFor(t, 20*time.Second, "PoolsFull", func() (bool, error) { return reasonOf() == "False/PoolsFull", nil })
 
 	// A tainted pool with room: the message counts it under UntoleratedTaints.
 	createPool(t, poolSpec{name: "unsched-tainted", labels: sel, allocatable: map[string]int64{"unsched-class": 5}, ready: true,
 		taints: []corev1.Taint{{Key: "maintenance", Effect: corev1.TaintEffectNoSchedule}}})
-	waitFor(t, 10*time.Second, "UntoleratedTaints in the message", func() (bool, error) {
+	waitFor(t, 20*time.Second, "UntoleratedTaints in the message", func() (bool, error) {
 		got, err := server.Client.ComputeV1alpha1().Machines(m.Namespace).Get(context.Background(), m.Name, metav1.GetOptions{})
 		c := meta.FindStatusCondition(got.Status.Conditions, machinescheduler.ConditionScheduled)
 		return err == nil && c != nil && strings.Contains(c.Message, "1 UntoleratedTaints"), err
@@ -101,7 +101,7 @@ func TestUnschedulableThenRetriedOnPoolChange(t *testing.T) {
 	if err := server.Client.ComputeV1alpha1().Machines(m.Namespace).Delete(context.Background(), blocker.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "bound after the slot freed", func() (bool, error) { return reasonOf() == "True/Bound", nil })
+	waitFor(t, 20*time.Second, "bound after the slot freed", func() (bool, error) { return reasonOf() == "True/Bound", nil })
 	if counts := boundCounts(t, "unschedulable"); counts["unsched-full"] != 1 {
 		t.Fatalf("bindings %v", counts)
 	}
@@ -194,7 +194,7 @@ func TestRestartMidSchedulingCompletesHalfDoneReservations(t *testing.T) {
 	if got.Spec.MachinePoolRef == nil || got.Spec.MachinePoolRef.Name != "restart-pool-3" {
 		t.Errorf("orphan bound to %v, want the pool holding its reservation", got.Spec.MachinePoolRef)
 	}
-	waitFor(t, 10*time.Second, "stale reservation dropped", func() (bool, error) {
+	waitFor(t, 20*time.Second, "stale reservation dropped", func() (bool, error) {
 		pool, err := server.Client.ComputeV1alpha1().MachinePools().Get(context.Background(), "restart-pool-3", metav1.GetOptions{})
 		return err == nil && !machinescheduler.HasReservation(pool, "0000-gone"), err
 	})
@@ -214,7 +214,7 @@ func TestBinPackFillsOnePoolFirst(t *testing.T) {
 	// One at a time, so that every choice sees the previous one.
 	for _, name := range names("m", 6) {
 		createMachine(t, newMachine("binpack", name, "binpack-class", sel))
-		waitFor(t, 10*time.Second, name+" bound", func() (bool, error) { return boundCounts(t, "binpack")[""] == 0, nil })
+		waitFor(t, 20*time.Second, name+" bound", func() (bool, error) { return boundCounts(t, "binpack")[""] == 0, nil })
 	}
 	counts := boundCounts(t, "binpack")
 	full, rest := 0, 0

@@ -95,14 +95,14 @@ func TestStalePoolTurnsUnknownAndIsAvoided(t *testing.T) {
 		pool = got
 		return meta.FindStatusCondition(got.Status.Conditions, "Ready")
 	}
-	waitFor(t, 10*time.Second, "Ready=Unknown", func() bool {
+	waitFor(t, 20*time.Second, "Ready=Unknown", func() bool {
 		c := readyOf()
 		return c.Status == metav1.ConditionUnknown && c.Reason == poolhealth.ReasonHeartbeatMissed
 	})
 	if elapsed := time.Since(start); elapsed < o.HeartbeatGrace-time.Second {
 		t.Errorf("Ready=Unknown after %v, before the %v grace", elapsed, o.HeartbeatGrace)
 	}
-	waitFor(t, 10*time.Second, "volume pool Ready=Unknown", func() bool {
+	waitFor(t, 20*time.Second, "volume pool Ready=Unknown", func() bool {
 		got, err := server.Client.StorageV1alpha1().VolumePools().Get(ctx, "ceph-a", metav1.GetOptions{})
 		return err == nil && meta.IsStatusConditionPresentAndEqual(got.Status.Conditions, "Ready", metav1.ConditionUnknown)
 	})
@@ -121,7 +121,7 @@ func TestStalePoolTurnsUnknownAndIsAvoided(t *testing.T) {
 		}
 		return meta.FindStatusCondition(got.Status.Conditions, machinescheduler.ConditionScheduled)
 	}
-	waitFor(t, 10*time.Second, "NoReadyPool", func() bool {
+	waitFor(t, 20*time.Second, "NoReadyPool", func() bool {
 		c := scheduled()
 		return c != nil && c.Reason == machinescheduler.ReasonNoReadyPool
 	})
@@ -129,7 +129,7 @@ func TestStalePoolTurnsUnknownAndIsAvoided(t *testing.T) {
 	// The poollet comes back: the machine is bound without waiting for the retry interval.
 	readyOf()
 	heartbeat(pool)
-	waitFor(t, 10*time.Second, "bound after the heartbeat", func() bool {
+	waitFor(t, 20*time.Second, "bound after the heartbeat", func() bool {
 		c := scheduled()
 		return c != nil && c.Status == metav1.ConditionTrue
 	})

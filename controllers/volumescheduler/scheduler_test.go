@@ -81,7 +81,7 @@ func TestUnschedulableVolumes(t *testing.T) {
 		}
 		return ""
 	}
-	waitFor(t, 10*time.Second, "verdicts", func() (bool, error) {
+	waitFor(t, 20*time.Second, "verdicts", func() (bool, error) {
 		return reasonOf("huge") == volumescheduler.ReasonPoolsFull && reasonOf("classless") == volumescheduler.ReasonNoPoolOffersClass, nil
 	})
 	select {
@@ -101,7 +101,7 @@ func TestUnschedulableVolumes(t *testing.T) {
 	if _, err := server.Client.StorageV1alpha1().VolumePools().UpdateStatus(context.Background(), pool, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "huge bound", func() (bool, error) { return boundCounts(t, "unsched-volumes")["unsched-volume-pool"] == 1, nil })
+	waitFor(t, 20*time.Second, "huge bound", func() (bool, error) { return boundCounts(t, "unsched-volumes")["unsched-volume-pool"] == 1, nil })
 }
 
 // A reservation left behind by a scheduler that crashed before binding is completed on its pool,
@@ -128,10 +128,10 @@ func TestHalfDoneReservationIsCompleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	startScheduler(t, nil)
-	waitFor(t, 15*time.Second, "orphan bound to the pool holding its reservation", func() (bool, error) {
+	waitFor(t, 20*time.Second, "orphan bound to the pool holding its reservation", func() (bool, error) {
 		return boundCounts(t, "half-done")["half-done-b"] == 1, nil
 	})
-	waitFor(t, 15*time.Second, "the gone volume's 50Gi released", func() (bool, error) {
+	waitFor(t, 20*time.Second, "the gone volume's 50Gi released", func() (bool, error) {
 		pool, err := server.Client.StorageV1alpha1().VolumePools().Get(ctx, "half-done-b", metav1.GetOptions{})
 		if err != nil {
 			return false, err
