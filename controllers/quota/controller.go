@@ -1,7 +1,12 @@
+// Package quota keeps ResourceQuota status true: status.hard mirrors spec.hard and status.used
+// sums, for every name in spec.hard, what the namespace's objects use. The amounts come from
+// apis/core/usage, which the apiserver's quota admission uses too, so an incoming object is
+// charged exactly as this controller counts a stored one.
 package quota
 
 import (
 	"context"
+	"github.com/ferrite-dev/ferrite/apis/core/usage"
 	"strings"
 	"time"
 
@@ -76,19 +81,19 @@ func (c *Controller) usage(ctx context.Context, namespace string, hard corev1.Re
 			}
 			classes[name] = class.Capabilities
 		}
-		Add(total, MachineUsage(name, classes[name]))
+		total = usage.Add(total, usage.Machine(name, classes[name]))
 	}
 	volumes := &storagev1alpha1.VolumeList{}
 	if err := c.Client.List(ctx, volumes, client.InNamespace(namespace)); err != nil {
 		return nil, err
 	}
 	for _, v := range volumes.Items {
-		Add(total, VolumeUsage(v.Spec.VolumeClassRef.Name, v.Spec.Resources[corev1.ResourceStorage]))
+		total = usage.Add(total, usage.Volume(v.Spec.VolumeClassRef.Name, v.Spec.Resources[corev1.ResourceStorage]))
 	}
 	used := corev1.ResourceList{}
 	for name := range hard {
 		q, counted := total[name]
-		if !counted && strings.HasPrefix(string(name), corevalidation.CountQuotaPrefix) && name != CountMachines && name != CountVolumes {
+		if !counted && strings.HasPrefix(string(name), corevalidation.CountQuotaPrefix) && name != countMachines && name != countVolumes {
 			n, err := c.count(ctx, namespace, name)
 			if err != nil {
 				return nil, err
@@ -149,3 +154,9 @@ func (c *Controller) quotas(ctx context.Context, opts ...client.ListOption) []re
 	}
 	return requests
 }
+
+// Machines and volumes are counted from their lists; other count/ names by metadata-only lists.
+var (
+	countMachines = usage.CountName(computev1alpha1.Resource("machines"))
+	countVolumes  = usage.CountName(storagev1alpha1.Resource("volumes"))
+)
