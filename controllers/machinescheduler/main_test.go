@@ -3,6 +3,8 @@ package machinescheduler_test
 import (
 	"context"
 	"fmt"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"os"
 	"testing"
 	"time"
@@ -112,19 +114,33 @@ func createPool(t *testing.T, spec poolSpec) *computev1alpha1.MachinePool {
 	if spec.heartbeat.IsZero() {
 		spec.heartbeat = time.Now()
 	}
-	pool.Status.Allocatable = corev1.ResourceList{}
-	for class, n := range spec.allocatable {
-		pool.Status.Allocatable[corev1.ResourceName(class)] = *resource.NewQuantity(n, resource.DecimalSI)
-	}
-	pool.Status.Capacity = pool.Status.Allocatable
-	beat := metav1.NewTime(spec.heartbeat)
-	pool.Status.LastHeartbeatTime = &beat
-	pool.Status.Conditions = []metav1.Condition{{Type: "Ready", Status: status, Reason: "Heartbeat", LastTransitionTime: beat}}
-	for _, m := range spec.reserved {
-		pool.Status.Reservations = append(pool.Status.Reservations, computev1alpha1.MachinePoolReservation{
-			MachineUID: m.UID, Namespace: m.Namespace, Name: m.Name, MachineClass: m.Spec.MachineClassRef.Name})
-	}
-	pool, err = server.Client.ComputeV1alpha1().MachinePools().UpdateStatus(ctx, pool, metav1.UpdateOptions{})
+	// Like a poollet, write the status on the latest version of the pool: the ledger
+	// reconciler may already have adopted a machine bound to it at create.
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		latest, err := server.Client.ComputeV1alpha1().MachinePools().Get(ctx, spec.name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		latest.Status.Allocatable = corev1.ResourceList{}
+		for class, n := range spec.allocatable {
+			latest.Status.Allocatable[corev1.ResourceName(class)] = *resource.NewQuantity(n, resource.DecimalSI)
+		}
+		latest.Status.Capacity = latest.Status.Allocatable
+		beat := metav1.NewTime(spec.heartbeat)
+		latest.Status.LastHeartbeatTime = &beat
+		latest.Status.Conditions = []metav1.Condition{{Type: "Ready", Status: status, Reason: "Heartbeat", LastTransitionTime: beat}}
+		for _, m := range spec.reserved {
+			if !hasReservation(latest.Status.Reservations, m.UID) {
+				latest.Status.Reservations = append(latest.Status.Reservations, computev1alpha1.MachinePoolReservation{
+					MachineUID: m.UID, Namespace: m.Namespace, Name: m.Name, MachineClass: m.Spec.MachineClassRef.Name})
+			}
+		}
+		updated, err := server.Client.ComputeV1alpha1().MachinePools().UpdateStatus(ctx, latest, metav1.UpdateOptions{})
+		if err == nil {
+			pool = updated
+		}
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,4 +253,13 @@ func names(prefix string, n int) []string {
 		out[i] = fmt.Sprintf("%s-%d", prefix, i)
 	}
 	return out
+}
+
+func hasReservation(reservations []computev1alpha1.MachinePoolReservation, uid types.UID) bool {
+	for _, r := range reservations {
+		if r.MachineUID == uid {
+			return true
+		}
+	}
+	return false
 }
