@@ -93,7 +93,9 @@ func TestNoAddressHandedOutTwice(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	for name, cidr := range map[string]string{"fixed": "10.0.200.0/24", "overlapping": "10.0.200.0/25"} {
+	// In this order: the overlapping one is created once the fixed one holds its range.
+	for _, child := range []struct{ name, cidr string }{{"fixed", "10.0.200.0/24"}, {"overlapping", "10.0.200.0/25"}} {
+		name, cidr := child.name, child.cidr
 		if name == "overlapping" {
 			waitFor(t, 30*time.Second, "fixed allocated", func() bool {
 				p, err := prefixes.Get(ctx, "fixed", metav1.GetOptions{})
