@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -38,14 +40,25 @@ type Plugin struct {
 	client versioned.Interface
 	quotas corelisters.ResourceQuotaLister
 	synced func() bool
+
+	// noQuota remembers, per namespace, until when a live lookup found no quota there. The
+	// informer can lag a quota created a moment ago; a live lookup on a lister miss closes that
+	// gap, and remembering its answer keeps namespaces without quotas cheap.
+	mu      sync.Mutex
+	noQuota map[string]time.Time
 }
+
+// liveLookupTTL is how long a live lookup that found no quota in a namespace is trusted; the
+// informer sees a new quota within milliseconds, so this only bounds the number of lookups.
+const liveLookupTTL = 30 * time.Second
 
 var _ admission.ValidationInterface = &Plugin{}
 
 // New returns the plugin. The lister tells cheaply whether a namespace has quotas at all;
 // until synced reports true, the plugin asks the apiserver instead.
 func New(client versioned.Interface, quotas corelisters.ResourceQuotaLister, synced func() bool) *Plugin {
-	return &Plugin{Handler: admission.NewHandler(admission.Create, admission.Update), client: client, quotas: quotas, synced: synced}
+	return &Plugin{Handler: admission.NewHandler(admission.Create, admission.Update), client: client, quotas: quotas, synced: synced,
+		noQuota: map[string]time.Time{}}
 }
 
 // Validate refuses a request that would exceed a quota of its namespace and charges the
@@ -117,13 +130,27 @@ func (p *Plugin) Validate(ctx context.Context, a admission.Attributes, _ admissi
 func (p *Plugin) namespaceHasQuotas(ctx context.Context, namespace string) (bool, error) {
 	if p.synced != nil && p.synced() {
 		list, err := p.quotas.ResourceQuotas(namespace).List(labels.Everything())
-		return len(list) > 0, err
+		if err != nil || len(list) > 0 {
+			return len(list) > 0, err
+		}
+	}
+	p.mu.Lock()
+	until, known := p.noQuota[namespace]
+	p.mu.Unlock()
+	if known && time.Now().Before(until) {
+		return false, nil
 	}
 	list, err := p.client.CoreV1alpha1().ResourceQuotas(namespace).List(ctx, metav1.ListOptions{Limit: 1})
 	if err != nil {
 		return false, apierrors.NewInternalError(fmt.Errorf("reading quotas of %s: %w", namespace, err))
 	}
-	return len(list.Items) > 0, nil
+	if len(list.Items) > 0 {
+		return true, nil
+	}
+	p.mu.Lock()
+	p.noQuota[namespace] = time.Now().Add(liveLookupTTL)
+	p.mu.Unlock()
+	return false, nil
 }
 
 // delta is what the request adds to the namespace's usage: all of the new object on create,
