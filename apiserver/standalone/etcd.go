@@ -69,7 +69,7 @@ func loadPorts(path string) (client, peer int, err error) {
 		if len(fields) == 2 {
 			c, errC := strconv.Atoi(fields[0])
 			p, errP := strconv.Atoi(fields[1])
-			if errC == nil && errP == nil && portFree(c) && portFree(p) {
+			if errC == nil && errP == nil && PortFree(c) && PortFree(p) {
 				return c, p, nil
 			}
 		}
@@ -93,7 +93,8 @@ func FreePort() (int, error) {
 	return listener.Addr().(*net.TCPAddr).Port, nil
 }
 
-func portFree(port int) bool {
+// PortFree reports whether port on 127.0.0.1 can be listened on now.
+func PortFree(port int) bool {
 	listener, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err != nil {
 		return false

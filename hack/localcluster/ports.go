@@ -2,7 +2,6 @@ package localcluster
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -28,7 +27,7 @@ func loadPorts(path string) (ports, error) {
 	}
 	chosen := make([]int, 4)
 	for i := range chosen {
-		if i < len(recorded) && free(recorded[i]) {
+		if i < len(recorded) && standalone.PortFree(recorded[i]) {
 			chosen[i] = recorded[i]
 			continue
 		}
@@ -40,17 +39,4 @@ func loadPorts(path string) (ports, error) {
 	}
 	p := ports{etcdClient: chosen[0], etcdPeer: chosen[1], kubeAPIServer: chosen[2], ferrite: chosen[3]}
 	return p, os.WriteFile(path, []byte(fmt.Sprintf("%d %d %d %d\n", chosen[0], chosen[1], chosen[2], chosen[3])), 0o600)
-}
-
-func free(port int) bool {
-	listener, err := netListen(port)
-	if err != nil {
-		return false
-	}
-	listener.Close()
-	return true
-}
-
-func netListen(port int) (interface{ Close() error }, error) {
-	return net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 }
