@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
@@ -157,13 +156,20 @@ func TestFieldSelectors(t *testing.T) {
 	ctx := testContext(t)
 	const ns = "selectors"
 	machines := server.Client.ComputeV1alpha1().Machines(ns)
+	for _, pool := range []string{"pool-1", "pool-2"} {
+		if _, err := server.Client.ComputeV1alpha1().MachinePools().Create(ctx, &computev1alpha1.MachinePool{ObjectMeta: objectMeta(pool)}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, m := range []struct{ name, class, pool string }{{"a", "small", "pool-1"}, {"b", "small", "pool-2"}, {"c", "large", "pool-1"}, {"d", "large", ""}} {
 		machine := &computev1alpha1.Machine{ObjectMeta: objectMeta(m.name), Spec: computev1alpha1.MachineSpec{MachineClassRef: ref(m.class)}}
-		if m.pool != "" {
-			machine.Spec.MachinePoolRef = &corev1.LocalObjectReference{Name: m.pool}
-		}
 		if _, err := machines.Create(ctx, machine, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
+		}
+		if m.pool != "" {
+			if _, err := machines.Bind(ctx, m.name, binding(m.name, m.pool), metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	for selector, want := range map[string][]string{
@@ -189,10 +195,16 @@ func TestFieldSelectors(t *testing.T) {
 	}
 
 	volumes := server.Client.StorageV1alpha1().Volumes(ns)
+	if _, err := server.Client.StorageV1alpha1().VolumePools().Create(ctx, &storagev1alpha1.VolumePool{ObjectMeta: objectMeta("vp-1")}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	for _, v := range []struct{ name, class, pool string }{{"v1", "fast", "vp-1"}, {"v2", "slow", "vp-1"}} {
 		_, err := volumes.Create(ctx, &storagev1alpha1.Volume{ObjectMeta: objectMeta(v.name), Spec: storagev1alpha1.VolumeSpec{
-			VolumeClassRef: ref(v.class), VolumePoolRef: &corev1.LocalObjectReference{Name: v.pool}, Resources: quantities("storage", "1Gi")}}, metav1.CreateOptions{})
+			VolumeClassRef: ref(v.class), Resources: quantities("storage", "1Gi")}}, metav1.CreateOptions{})
 		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := volumes.Bind(ctx, v.name, &storagev1alpha1.VolumeBinding{Target: ref(v.pool)}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -40,15 +40,11 @@ type groupStorage struct {
 
 // groupStorages lists every served group and resource.
 var groupStorages = []groupStorage{
-	{compute.GroupName, plain(map[string]builder{
-		"machines":       machine.NewStorage,
+	{compute.GroupName, bound("machines", machine.NewStorage, "machinepools", machinepool.NewStorage, map[string]builder{
 		"machineclasses": machineclass.NewStorage,
-		"machinepools":   machinepool.NewStorage,
 	})},
-	{storage.GroupName, plain(map[string]builder{
-		"volumes":         volume.NewStorage,
+	{storage.GroupName, bound("volumes", volume.NewStorage, "volumepools", volumepool.NewStorage, map[string]builder{
 		"volumeclasses":   volumeclass.NewStorage,
-		"volumepools":     volumepool.NewStorage,
 		"volumesnapshots": volumesnapshot.NewStorage,
 	})},
 	{networking.GroupName, func(scheme *runtime.Scheme, getter generic.RESTOptionsGetter, allocator *vni.Allocator) (map[string]rest.Storage, error) {
@@ -86,6 +82,32 @@ func plain(builders map[string]builder) func(*runtime.Scheme, generic.RESTOption
 			}
 			for path, s := range storage.Resources(resource) {
 				resources[path] = s
+			}
+		}
+		return resources, nil
+	}
+}
+
+// bound builds a group whose objects are bound to pools: the objects' binding subresource
+// checks its targets against the pools' storage.
+func bound(objects string, buildObjects builder, pools string, buildPools builder, others map[string]builder) func(*runtime.Scheme, generic.RESTOptionsGetter, *vni.Allocator) (map[string]rest.Storage, error) {
+	return func(scheme *runtime.Scheme, getter generic.RESTOptionsGetter, allocator *vni.Allocator) (map[string]rest.Storage, error) {
+		resources, err := plain(others)(scheme, getter, allocator)
+		if err != nil {
+			return nil, err
+		}
+		objectStorage, err := buildObjects(scheme, getter)
+		if err != nil {
+			return nil, err
+		}
+		poolStorage, err := buildPools(scheme, getter)
+		if err != nil {
+			return nil, err
+		}
+		objectStorage.SetPools(poolStorage.REST)
+		for resource, s := range map[string]*kind.Storage{objects: objectStorage, pools: poolStorage} {
+			for path, st := range s.Resources(resource) {
+				resources[path] = st
 			}
 		}
 		return resources, nil

@@ -4,6 +4,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
@@ -37,10 +38,10 @@ type MachineSpec struct {
 	// MachinePoolSelector restricts scheduling to pools whose labels match. Immutable once bound.
 	// +optional
 	MachinePoolSelector map[string]string `json:"machinePoolSelector,omitempty"`
-	// MachinePoolRef is the pool the machine is bound to. The scheduler sets it; it may also be
-	// set at create to bypass scheduling. Once set it cannot change.
+	// MachinePoolRef is the pool the machine is bound to. Only the binding subresource sets it
+	// (the scheduler, or an operator placing a machine by hand); once set it cannot change.
 	// +optional
-	MachinePoolRef *corev1.LocalObjectReference `json:"machinePoolRef,omitempty"`
+	MachinePoolRef *MachinePoolReference `json:"machinePoolRef,omitempty"`
 	// Power is the desired power state, On or Off. Defaults to On. Quote it in YAML
 	// (power: "Off"): unquoted, YAML 1.1 reads On and Off as booleans.
 	// +optional
@@ -61,6 +62,16 @@ type MachineSpec struct {
 	// Tolerations let the machine be scheduled onto pools with matching taints.
 	// +optional
 	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+}
+
+// MachinePoolReference names the pool a machine is bound to, and which pool of that name.
+type MachinePoolReference struct {
+	// Name of the MachinePool.
+	Name string `json:"name"`
+	// UID of the pool when the machine was bound: a pool re-created under the same name has
+	// another UID and does not inherit the machine.
+	// +optional
+	UID types.UID `json:"uid,omitempty"`
 }
 
 // SecretKeySelector selects a key of a Secret in the same namespace.

@@ -91,10 +91,6 @@ type MachinePoolStatus struct {
 type MachinePoolReservation struct {
 	// MachineUID is the UID of the machine; a re-created machine of the same name is another entry.
 	MachineUID types.UID `json:"machineUID"`
-	// Namespace of the machine.
-	Namespace string `json:"namespace"`
-	// Name of the machine.
-	Name string `json:"name"`
 	// MachineClass is the class the machine is counted under.
 	MachineClass string `json:"machineClass"`
 }

@@ -30,7 +30,7 @@ func Resource(resource string) schema.GroupResource {
 
 func addKnownTypes(scheme *runtime.Scheme) error {
 	scheme.AddKnownTypes(SchemeGroupVersion,
-		&Machine{}, &MachineList{},
+		&Machine{}, &MachineList{}, &MachineBinding{},
 		&MachineClass{}, &MachineClassList{},
 		&MachinePool{}, &MachinePoolList{},
 	)

@@ -3,6 +3,7 @@ package networking
 import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
@@ -22,9 +23,12 @@ type NetworkInterface struct {
 type NetworkInterfaceSpec struct {
 	// NetworkRef names the Network of the interface. Immutable.
 	NetworkRef corev1.LocalObjectReference `json:"networkRef"`
-	// MachineRef is the machine the interface is attached to.
+	// MachineRef is the machine the interface is attached to: its claim. An interface is attached
+	// to one machine at a time. Only the claim subresource writes it (the controller manager, for
+	// the machine that references the interface); it cannot be set or changed through the
+	// interface itself.
 	// +optional
-	MachineRef *corev1.LocalObjectReference `json:"machineRef,omitempty"`
+	MachineRef *MachineReference `json:"machineRef,omitempty"`
 	// IPFamilies of the interface. Defaults to the families of spec.ips, or IPv4.
 	// +optional
 	IPFamilies []corev1.IPFamily `json:"ipFamilies,omitempty"`
@@ -37,6 +41,15 @@ type NetworkInterfaceSpec struct {
 	// Prefixes are additional CIDRs routed to the interface (for example for containers in the guest).
 	// +optional
 	Prefixes []string `json:"prefixes,omitempty"`
+}
+
+// MachineReference names the machine that claims a network interface.
+type MachineReference struct {
+	// Name of the machine in the interface's namespace.
+	Name string `json:"name"`
+	// UID of the machine, so a re-created machine of the same name does not inherit the claim.
+	// +optional
+	UID types.UID `json:"uid,omitempty"`
 }
 
 // IPSource is either a fixed address or a request to allocate one from a Prefix.

@@ -30,7 +30,7 @@ func Resource(resource string) schema.GroupResource {
 
 func addKnownTypes(scheme *runtime.Scheme) error {
 	scheme.AddKnownTypes(SchemeGroupVersion,
-		&Volume{}, &VolumeList{},
+		&Volume{}, &VolumeList{}, &VolumeBinding{},
 		&VolumeClass{}, &VolumeClassList{},
 		&VolumePool{}, &VolumePoolList{},
 		&VolumeSnapshot{}, &VolumeSnapshotList{},

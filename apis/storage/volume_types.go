@@ -27,9 +27,10 @@ type VolumeSpec struct {
 	// VolumePoolSelector restricts scheduling to pools whose labels match.
 	// +optional
 	VolumePoolSelector map[string]string `json:"volumePoolSelector,omitempty"`
-	// VolumePoolRef is the pool the volume is bound to. Set by the scheduler; cannot change once set.
+	// VolumePoolRef is the pool the volume is bound to. Only the binding subresource sets it (the
+	// scheduler, or an operator placing a volume by hand); once set it cannot change.
 	// +optional
-	VolumePoolRef *corev1.LocalObjectReference `json:"volumePoolRef,omitempty"`
+	VolumePoolRef *VolumePoolReference `json:"volumePoolRef,omitempty"`
 	// Resources are the requested resources; "storage" is required. Storage may grow if the
 	// class allows expansion and never shrinks.
 	Resources corev1.ResourceList `json:"resources"`
@@ -41,11 +42,23 @@ type VolumeSpec struct {
 	// +optional
 	SnapshotRef *corev1.LocalObjectReference `json:"snapshotRef,omitempty"`
 	// ClaimRef is the machine using the volume; a volume is attached to one machine at a time.
+	// Only the claim subresource writes it (the controller manager, for the machine that
+	// references the volume); it cannot be set or changed through the volume itself.
 	// +optional
 	ClaimRef *ClaimReference `json:"claimRef,omitempty"`
 	// Tolerations let the volume be scheduled onto pools with matching taints.
 	// +optional
 	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+}
+
+// VolumePoolReference names the pool a volume is bound to, and which pool of that name.
+type VolumePoolReference struct {
+	// Name of the VolumePool.
+	Name string `json:"name"`
+	// UID of the pool when the volume was bound: a pool re-created under the same name has
+	// another UID and does not inherit the volume.
+	// +optional
+	UID types.UID `json:"uid,omitempty"`
 }
 
 // ClaimReference names the object that uses a volume.

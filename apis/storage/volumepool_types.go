@@ -66,10 +66,6 @@ type VolumePoolStatus struct {
 type VolumePoolReservation struct {
 	// VolumeUID is the UID of the volume; a re-created volume of the same name is another entry.
 	VolumeUID types.UID `json:"volumeUID"`
-	// Namespace of the volume.
-	Namespace string `json:"namespace"`
-	// Name of the volume.
-	Name string `json:"name"`
 	// VolumeClass is the class the volume is counted under.
 	VolumeClass string `json:"volumeClass"`
 	// Storage is the number of bytes counted for the volume.

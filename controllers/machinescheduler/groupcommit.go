@@ -93,7 +93,7 @@ func (s *Scheduler) commit(ctx context.Context, pool *computev1alpha1.MachinePoo
 				verdicts[i] = errPoolUnfit
 			default:
 				pool.Status.Reservations = append(pool.Status.Reservations, computev1alpha1.MachinePoolReservation{
-					MachineUID: r.machine.UID, Namespace: r.machine.Namespace, Name: r.machine.Name, MachineClass: class,
+					MachineUID: r.machine.UID, MachineClass: class,
 				})
 				added = true
 			}

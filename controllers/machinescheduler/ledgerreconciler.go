@@ -2,9 +2,11 @@ package machinescheduler
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -14,9 +16,18 @@ import (
 // PoolRefField indexes Machines in the cache by spec.machinePoolRef.name.
 const PoolRefField = "spec.machinePoolRef.name"
 
+// UIDField indexes Machines in the cache by metadata.uid: ledger entries carry only the UID, so
+// that reading a pool reveals no tenant's namespace or machine names.
+const UIDField = "metadata.uid"
+
+// defaultMissingGrace is MissingGrace when unset.
+const defaultMissingGrace = 30 * time.Second
+
 // LedgerReconciler keeps each pool's reservations equal to the machines placed on it: it drops
-// entries whose machine was deleted or bound to another pool (a crashed or losing scheduler's
-// leftovers) and adopts machines bound to the pool without an entry (bound at create by a user).
+// entries whose machine is gone from etcd or bound to another pool (a crashed or losing
+// scheduler's leftovers) and adopts machines bound to the pool without an entry (bound by hand
+// through the binding subresource). A machine being deleted keeps its slot until it is gone:
+// its poollet's finalizer holds it while the VM still exists.
 type LedgerReconciler struct {
 	// Client reads from the manager's cache and writes to the API server.
 	Client client.Client
@@ -24,6 +35,15 @@ type LedgerReconciler struct {
 	APIReader client.Reader
 	// ResyncInterval re-examines every pool even without events.
 	ResyncInterval time.Duration
+	// MissingGrace is how long an entry whose machine the cache does not know is kept before it
+	// is dropped (the cache of this manager may lag another scheduler's create).
+	MissingGrace time.Duration
+
+	mu sync.Mutex
+	// deleted holds the UIDs of machines whose deletion the cache reported.
+	deleted map[types.UID]time.Time
+	// missing holds when an entry's machine was first found neither in the cache nor deleted.
+	missing map[types.UID]time.Time
 }
 
 // Reconcile repairs one pool's ledger.
@@ -36,34 +56,39 @@ func (r *LedgerReconciler) Reconcile(ctx context.Context, request reconcile.Requ
 	if err := r.Client.List(ctx, bound, client.MatchingFields{PoolRefField: pool.Name}); err != nil {
 		return reconcile.Result{}, err
 	}
-	placed := make(map[string]bool, len(bound.Items))
-	for _, m := range bound.Items {
-		placed[string(m.UID)] = true
+	placed := make(map[types.UID]*computev1alpha1.Machine, len(bound.Items))
+	for i := range bound.Items {
+		if boundTo(&bound.Items[i], pool) {
+			placed[bound.Items[i].UID] = &bound.Items[i]
+		}
 	}
+	requeue := r.ResyncInterval
 	var kept []computev1alpha1.MachinePoolReservation
-	listed := map[string]bool{}
+	listed := map[types.UID]bool{}
 	for _, entry := range pool.Status.Reservations {
-		keep := placed[string(entry.MachineUID)]
+		keep := placed[entry.MachineUID] != nil
 		if !keep {
+			var wait time.Duration
 			var err error
-			if keep, err = r.pending(ctx, pool.Name, entry); err != nil {
+			if keep, wait, err = r.pending(ctx, pool, entry.MachineUID); err != nil {
 				return reconcile.Result{}, err
+			}
+			if wait > 0 && wait < requeue {
+				requeue = wait
 			}
 		}
 		if keep {
 			kept = append(kept, entry)
-			listed[string(entry.MachineUID)] = true
+			listed[entry.MachineUID] = true
 		}
 	}
-	for _, m := range bound.Items {
-		if !listed[string(m.UID)] && m.DeletionTimestamp == nil {
-			kept = append(kept, computev1alpha1.MachinePoolReservation{
-				MachineUID: m.UID, Namespace: m.Namespace, Name: m.Name, MachineClass: m.Spec.MachineClassRef.Name,
-			})
+	for uid, m := range placed {
+		if !listed[uid] {
+			kept = append(kept, computev1alpha1.MachinePoolReservation{MachineUID: uid, MachineClass: m.Spec.MachineClassRef.Name})
 		}
 	}
 	if len(kept) == len(pool.Status.Reservations) && len(listed) == len(kept) {
-		return reconcile.Result{RequeueAfter: r.ResyncInterval}, nil
+		return reconcile.Result{RequeueAfter: requeue}, nil
 	}
 	pool.Status.Reservations = kept
 	// The resourceVersion of the cached pool is the precondition: a reservation added meanwhile
@@ -74,26 +99,100 @@ func (r *LedgerReconciler) Reconcile(ctx context.Context, request reconcile.Requ
 		}
 		return reconcile.Result{}, err
 	}
-	return reconcile.Result{RequeueAfter: r.ResyncInterval}, nil
+	return reconcile.Result{RequeueAfter: requeue}, nil
 }
 
-// pending reports whether an entry whose machine the cache does not show bound to this pool must
-// stay: the machine exists (checked live, the cache may lag) and is not bound anywhere yet.
-func (r *LedgerReconciler) pending(ctx context.Context, poolName string, entry computev1alpha1.MachinePoolReservation) (bool, error) {
-	key := client.ObjectKey{Namespace: entry.Namespace, Name: entry.Name}
+// boundTo reports whether the machine is bound to this pool, and not to an earlier pool of the
+// same name: a re-created pool does not inherit the machines of the old one.
+func boundTo(machine *computev1alpha1.Machine, pool *computev1alpha1.MachinePool) bool {
+	ref := machine.Spec.MachinePoolRef
+	return ref != nil && ref.Name == pool.Name && (ref.UID == "" || ref.UID == pool.UID)
+}
+
+// pending reports whether an entry whose machine the cache does not show bound to this pool
+// must stay: the machine exists and is not bound anywhere yet (a reservation whose bind is in
+// flight). An entry whose machine the cache does not know at all is kept for MissingGrace
+// unless the machine's deletion was observed; wait says when to look again.
+func (r *LedgerReconciler) pending(ctx context.Context, pool *computev1alpha1.MachinePool, uid types.UID) (keep bool, wait time.Duration, err error) {
+	machines := &computev1alpha1.MachineList{}
+	if err := r.Client.List(ctx, machines, client.MatchingFields{UIDField: string(uid)}); err != nil {
+		return false, 0, err
+	}
+	if len(machines.Items) == 0 {
+		return r.unknown(uid)
+	}
+	r.forgetMissing(uid)
+	cached := &machines.Items[0]
+	if cached.Spec.MachinePoolRef == nil && cached.DeletionTimestamp == nil {
+		return true, 0, nil
+	}
+	// Bound elsewhere or being deleted while unbound, says the cache: confirm live.
 	machine := &computev1alpha1.Machine{}
-	err := r.Client.Get(ctx, key, machine)
-	if err == nil && machine.UID == entry.MachineUID && machine.Spec.MachinePoolRef == nil {
-		return true, nil
-	}
-	if err = r.APIReader.Get(ctx, key, machine); err != nil {
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(cached), machine); err != nil {
 		if apierrors.IsNotFound(err) {
-			return false, nil
+			return false, 0, nil
 		}
-		return false, err
+		return false, 0, err
 	}
-	if machine.UID != entry.MachineUID {
-		return false, nil
+	if machine.UID != uid {
+		return false, 0, nil
 	}
-	return machine.Spec.MachinePoolRef == nil || machine.Spec.MachinePoolRef.Name == poolName, nil
+	if machine.Spec.MachinePoolRef == nil {
+		// An unbound machine being deleted is never bound (the binding subresource refuses).
+		return machine.DeletionTimestamp == nil, 0, nil
+	}
+	return boundTo(machine, pool), 0, nil
+}
+
+// unknown decides about an entry whose machine is not in the cache.
+func (r *LedgerReconciler) unknown(uid types.UID) (bool, time.Duration, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.deleted[uid]; ok {
+		delete(r.deleted, uid)
+		delete(r.missing, uid)
+		return false, 0, nil
+	}
+	if r.missing == nil {
+		r.missing = map[types.UID]time.Time{}
+	}
+	grace := r.MissingGrace
+	if grace <= 0 {
+		grace = defaultMissingGrace
+	}
+	first, ok := r.missing[uid]
+	if !ok {
+		r.missing[uid] = time.Now()
+		return true, grace, nil
+	}
+	if left := grace - time.Since(first); left > 0 {
+		return true, left, nil
+	}
+	delete(r.missing, uid)
+	return false, 0, nil
+}
+
+func (r *LedgerReconciler) forgetMissing(uid types.UID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.missing, uid)
+}
+
+// observeDeleted records that a machine is gone from etcd (the cache saw its deletion).
+func (r *LedgerReconciler) observeDeleted(uid types.UID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.deleted == nil {
+		r.deleted = map[types.UID]time.Time{}
+	}
+	r.deleted[uid] = time.Now()
+	// Forget deletions no ledger asked about for long, so the set stays small; pruning only
+	// past a size keeps the cost per event constant on average.
+	if len(r.deleted) > 4096 {
+		for u, at := range r.deleted {
+			if time.Since(at) > time.Hour {
+				delete(r.deleted, u)
+			}
+		}
+	}
 }

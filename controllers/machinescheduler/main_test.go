@@ -132,7 +132,7 @@ func createPool(t *testing.T, spec poolSpec) *computev1alpha1.MachinePool {
 		for _, m := range spec.reserved {
 			if !hasReservation(latest.Status.Reservations, m.UID) {
 				latest.Status.Reservations = append(latest.Status.Reservations, computev1alpha1.MachinePoolReservation{
-					MachineUID: m.UID, Namespace: m.Namespace, Name: m.Name, MachineClass: m.Spec.MachineClassRef.Name})
+					MachineUID: m.UID, MachineClass: m.Spec.MachineClassRef.Name})
 			}
 		}
 		updated, err := server.Client.ComputeV1alpha1().MachinePools().UpdateStatus(ctx, latest, metav1.UpdateOptions{})
@@ -231,7 +231,7 @@ func checkLedgers(t *testing.T, namespace, class string, pools []string) {
 		}
 		for _, r := range pool.Status.Reservations {
 			if boundTo[string(r.MachineUID)] != name {
-				t.Errorf("pool %s: ledger entry %s/%s is bound to %q", name, r.Namespace, r.Name, boundTo[string(r.MachineUID)])
+				t.Errorf("pool %s: ledger entry %s is bound to %q", name, r.MachineUID, boundTo[string(r.MachineUID)])
 			}
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -105,49 +106,58 @@ func (s *Scheduler) Reconcile(ctx context.Context, request reconcile.Request) (r
 	return reconcile.Result{RequeueAfter: s.RetryInterval}, nil
 }
 
-// bind sets spec.machinePoolRef. If the machine turns out to be gone or bound elsewhere, the
-// reservation just made is released again.
+// bind posts the machine's binding subresource, which sets spec.machinePoolRef (with the pool's
+// UID) and nothing else. If the machine turns out to be gone, being deleted or bound elsewhere,
+// the reservation just made is released again.
 func (s *Scheduler) bind(ctx context.Context, machine *computev1alpha1.Machine, poolName string) error {
 	logger := log.FromContext(ctx)
-	uid := machine.UID
-	for attempt := 0; attempt < maxLedgerAttempts; attempt++ {
-		machine.Spec.MachinePoolRef = &corev1.LocalObjectReference{Name: poolName}
-		err := s.Client.Update(ctx, machine)
-		if err == nil {
-			s.forget(client.ObjectKeyFromObject(machine))
-			s.Recorder.Eventf(machine, nil, corev1.EventTypeNormal, ReasonBound, "Scheduling", "bound to machine pool %s", poolName)
-			return s.markScheduled(ctx, machine, poolName)
-		}
-		if !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
-			return err
-		}
-		fresh := &computev1alpha1.Machine{}
-		err = s.APIReader.Get(ctx, client.ObjectKeyFromObject(machine), fresh)
-		if err != nil && !apierrors.IsNotFound(err) {
-			return err
-		}
-		if apierrors.IsNotFound(err) || fresh.UID != uid || (fresh.Spec.MachinePoolRef != nil && fresh.Spec.MachinePoolRef.Name != poolName) {
-			logger.V(1).Info("machine gone or bound elsewhere; releasing reservation", "pool", poolName)
-			return release(ctx, s.Client, s.APIReader, poolName, uid)
-		}
-		if fresh.Spec.MachinePoolRef != nil {
-			return nil
-		}
-		machine = fresh
+	binding := &computev1alpha1.MachineBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: machine.Namespace, Name: machine.Name},
+		Target:     corev1.LocalObjectReference{Name: poolName},
 	}
-	return fmt.Errorf("binding machine %s/%s stayed contended", machine.Namespace, machine.Name)
+	err := s.Client.SubResource("binding").Create(ctx, machine, binding)
+	if err == nil {
+		s.forget(client.ObjectKeyFromObject(machine))
+		s.Recorder.Eventf(machine, nil, corev1.EventTypeNormal, ReasonBound, "Scheduling", "bound to machine pool %s", poolName)
+		return s.markScheduled(ctx, machine, poolName)
+	}
+	if !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) && !apierrors.IsInvalid(err) {
+		return err
+	}
+	fresh := &computev1alpha1.Machine{}
+	getErr := s.APIReader.Get(ctx, client.ObjectKeyFromObject(machine), fresh)
+	if getErr != nil && !apierrors.IsNotFound(getErr) {
+		return getErr
+	}
+	if apierrors.IsNotFound(getErr) || fresh.UID != machine.UID || fresh.DeletionTimestamp != nil ||
+		(fresh.Spec.MachinePoolRef != nil && fresh.Spec.MachinePoolRef.Name != poolName) || apierrors.IsInvalid(err) {
+		logger.V(1).Info("machine gone, being deleted, bound elsewhere or pool refused; releasing reservation", "pool", poolName, "error", err.Error())
+		return release(ctx, s.Client, s.APIReader, poolName, machine.UID)
+	}
+	return err
 }
 
 // markScheduled flips an earlier Scheduled=False to True; machines bound at once get no write.
+// A conflict is retried on a fresh read, so a bound machine never keeps Scheduled=False.
 func (s *Scheduler) markScheduled(ctx context.Context, machine *computev1alpha1.Machine, poolName string) error {
-	if meta.FindStatusCondition(machine.Status.Conditions, ConditionScheduled) == nil {
-		return nil
-	}
-	meta.SetStatusCondition(&machine.Status.Conditions, metav1.Condition{
-		Type: ConditionScheduled, Status: metav1.ConditionTrue, Reason: ReasonBound,
-		Message: "bound to machine pool " + poolName, ObservedGeneration: machine.Generation,
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if meta.FindStatusCondition(machine.Status.Conditions, ConditionScheduled) == nil {
+			return nil
+		}
+		meta.SetStatusCondition(&machine.Status.Conditions, metav1.Condition{
+			Type: ConditionScheduled, Status: metav1.ConditionTrue, Reason: ReasonBound,
+			Message: "bound to machine pool " + poolName, ObservedGeneration: machine.Generation,
+		})
+		err := s.Client.Status().Update(ctx, machine)
+		if apierrors.IsConflict(err) {
+			fresh := &computev1alpha1.Machine{}
+			if getErr := s.APIReader.Get(ctx, client.ObjectKeyFromObject(machine), fresh); getErr != nil {
+				return client.IgnoreNotFound(getErr)
+			}
+			*machine = *fresh
+		}
+		return client.IgnoreNotFound(err)
 	})
-	return client.IgnoreNotFound(s.Client.Status().Update(ctx, machine))
 }
 
 // markUnschedulable writes Scheduled=False and a Warning event, only when the verdict changed.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
@@ -81,11 +82,14 @@ func TestUnschedulableThenRetriedOnPoolChange(t *testing.T) {
 
 	// A full pool: the reason moves on to PoolsFull. Its one slot is taken by a machine bound
 	// at create, already in the ledger as a poollet-registered pool would find it adopted.
-	blocker := newMachine("unschedulable", "blocker", "unsched-class", sel)
-	blocker.Spec.MachinePoolRef = &corev1.LocalObjectReference{Name: "unsched-full"}
-	blocker = createMachine(t, blocker)
+	blocker := createMachine(t, newMachine("unschedulable", "blocker", "unsched-class", sel))
 	createPool(t, poolSpec{name: "unsched-full", labels: sel, allocatable: map[string]int64{"unsched-class": 1}, ready: true,
 		reserved: []*computev1alpha1.Machine{blocker}})
+	// Placed by hand; the scheduler may complete the same reservation first, which is as good.
+	if _, err := server.Client.ComputeV1alpha1().Machines(blocker.Namespace).Bind(context.Background(), blocker.Name,
+		&computev1alpha1.MachineBinding{Target: corev1.LocalObjectReference{Name: "unsched-full"}}, metav1.CreateOptions{}); err != nil && !apierrors.IsConflict(err) {
+		t.Fatal(err)
+	}
 	waitFor(t, 20*time.Second, "PoolsFull", func() (bool, error) { return reasonOf() == "False/PoolsFull", nil })
 
 	// A tainted pool with room: the message counts it under UntoleratedTaints.
@@ -164,10 +168,10 @@ func TestRestartMidSchedulingCompletesHalfDoneReservations(t *testing.T) {
 		t.Fatal(err)
 	}
 	pool.Status.Reservations = append(pool.Status.Reservations, computev1alpha1.MachinePoolReservation{
-		MachineUID: orphan.UID, Namespace: orphan.Namespace, Name: orphan.Name, MachineClass: "restart-class"})
+		MachineUID: orphan.UID, MachineClass: "restart-class"})
 	// And one for a machine that no longer exists: it must be dropped.
 	pool.Status.Reservations = append(pool.Status.Reservations, computev1alpha1.MachinePoolReservation{
-		MachineUID: "0000-gone", Namespace: "restart", Name: "gone", MachineClass: "restart-class"})
+		MachineUID: "0000-gone", MachineClass: "restart-class"})
 	if _, err := server.Client.ComputeV1alpha1().MachinePools().UpdateStatus(context.Background(), pool, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}

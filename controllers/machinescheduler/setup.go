@@ -19,13 +19,20 @@ import (
 	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
 )
 
-// IndexPoolRef registers the spec.machinePoolRef.name index the ledger reconciler lists by.
+// IndexPoolRef registers the spec.machinePoolRef.name and metadata.uid indexes the ledger
+// reconciler lists by.
 func IndexPoolRef(ctx context.Context, mgr ctrl.Manager) error {
-	return mgr.GetFieldIndexer().IndexField(ctx, &computev1alpha1.Machine{}, PoolRefField, func(obj client.Object) []string {
+	err := mgr.GetFieldIndexer().IndexField(ctx, &computev1alpha1.Machine{}, PoolRefField, func(obj client.Object) []string {
 		if ref := obj.(*computev1alpha1.Machine).Spec.MachinePoolRef; ref != nil {
 			return []string{ref.Name}
 		}
 		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return mgr.GetFieldIndexer().IndexField(ctx, &computev1alpha1.Machine{}, UIDField, func(obj client.Object) []string {
+		return []string{string(obj.GetUID())}
 	})
 }
 
@@ -67,8 +74,8 @@ func readyStatus(pool *computev1alpha1.MachinePool) metav1.ConditionStatus {
 }
 
 // SetupWithManager registers the ledger reconciler (named machinepool-ledger). Besides pool
-// events it reacts to machines created already bound (to adopt them) and to deleted machines
-// (to free their slot).
+// events it reacts to machines seen bound (to adopt those bound by hand) and to machines gone
+// from etcd (to free their slot; a deletion that waits on finalizers is an update, not this).
 func (r *LedgerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	machineEvents := handler.TypedFuncs[client.Object, reconcile.Request]{
 		CreateFunc: func(ctx context.Context, e event.TypedCreateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
@@ -76,7 +83,14 @@ func (r *LedgerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 				q.Add(reconcile.Request{NamespacedName: client.ObjectKey{Name: ref.Name}})
 			}
 		},
+		UpdateFunc: func(ctx context.Context, e event.TypedUpdateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			before := e.ObjectOld.(*computev1alpha1.Machine).Spec.MachinePoolRef
+			if after := e.ObjectNew.(*computev1alpha1.Machine).Spec.MachinePoolRef; before == nil && after != nil {
+				q.Add(reconcile.Request{NamespacedName: client.ObjectKey{Name: after.Name}})
+			}
+		},
 		DeleteFunc: func(ctx context.Context, e event.TypedDeleteEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			r.observeDeleted(e.Object.GetUID())
 			for _, request := range r.poolsHolding(ctx, e.Object.(*computev1alpha1.Machine)) {
 				q.Add(request)
 			}

@@ -93,7 +93,7 @@ func (s *Scheduler) commit(ctx context.Context, pool *storagev1alpha1.VolumePool
 				verdicts[i] = errPoolUnfit
 			default:
 				pool.Status.Reservations = append(pool.Status.Reservations, storagev1alpha1.VolumePoolReservation{
-					VolumeUID: r.volume.UID, Namespace: r.volume.Namespace, Name: r.volume.Name, VolumeClass: class,
+					VolumeUID: r.volume.UID, VolumeClass: class,
 					Storage: Requested(r.volume),
 				})
 				added = true

@@ -2,10 +2,11 @@ package volumescheduler
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -15,10 +16,19 @@ import (
 // PoolRefField indexes Volumes in the cache by spec.volumePoolRef.name.
 const PoolRefField = "spec.volumePoolRef.name"
 
+// UIDField indexes Volumes in the cache by metadata.uid: ledger entries carry only the UID, so
+// that reading a pool reveals no tenant's namespace or volume names.
+const UIDField = "metadata.uid"
+
+// defaultMissingGrace is MissingGrace when unset.
+const defaultMissingGrace = 30 * time.Second
+
 // LedgerReconciler keeps each pool's reservations equal to the volumes placed on it: it drops
-// entries whose volume was deleted or bound to another pool (a crashed or losing scheduler's
-// leftovers), adopts volumes bound to the pool without an entry (bound at create by a user) and
-// updates the size of entries whose volume grew.
+// entries whose volume is gone from etcd or bound to another pool (a crashed or losing
+// scheduler's leftovers) and adopts volumes bound to the pool without an entry (bound by hand
+// through the binding subresource) and updates the size of entries whose volume grew. A volume
+// being deleted keeps its slot until it is gone:
+// its poollet's finalizer holds it while the disk still exists.
 type LedgerReconciler struct {
 	// Client reads from the manager's cache and writes to the API server.
 	Client client.Client
@@ -26,6 +36,15 @@ type LedgerReconciler struct {
 	APIReader client.Reader
 	// ResyncInterval re-examines every pool even without events.
 	ResyncInterval time.Duration
+	// MissingGrace is how long an entry whose volume the cache does not know is kept before it
+	// is dropped (the cache of this manager may lag another scheduler's create).
+	MissingGrace time.Duration
+
+	mu sync.Mutex
+	// deleted holds the UIDs of volumes whose deletion the cache reported.
+	deleted map[types.UID]time.Time
+	// missing holds when an entry's volume was first found neither in the cache nor deleted.
+	missing map[types.UID]time.Time
 }
 
 // Reconcile repairs one pool's ledger.
@@ -38,42 +57,46 @@ func (r *LedgerReconciler) Reconcile(ctx context.Context, request reconcile.Requ
 	if err := r.Client.List(ctx, bound, client.MatchingFields{PoolRefField: pool.Name}); err != nil {
 		return reconcile.Result{}, err
 	}
-	placed := make(map[string]bool, len(bound.Items))
-	sizes := make(map[string]resource.Quantity, len(bound.Items))
-	for i, m := range bound.Items {
-		placed[string(m.UID)] = true
-		sizes[string(m.UID)] = Requested(&bound.Items[i])
+	placed := make(map[types.UID]*storagev1alpha1.Volume, len(bound.Items))
+	for i := range bound.Items {
+		if boundTo(&bound.Items[i], pool) {
+			placed[bound.Items[i].UID] = &bound.Items[i]
+		}
 	}
 	grown := false
+	requeue := r.ResyncInterval
 	var kept []storagev1alpha1.VolumePoolReservation
-	listed := map[string]bool{}
+	listed := map[types.UID]bool{}
 	for _, entry := range pool.Status.Reservations {
-		keep := placed[string(entry.VolumeUID)]
+		keep := placed[entry.VolumeUID] != nil
 		if !keep {
+			var wait time.Duration
 			var err error
-			if keep, err = r.pending(ctx, pool.Name, entry); err != nil {
+			if keep, wait, err = r.pending(ctx, pool, entry.VolumeUID); err != nil {
 				return reconcile.Result{}, err
 			}
+			if wait > 0 && wait < requeue {
+				requeue = wait
+			}
 		}
-		if size, ok := sizes[string(entry.VolumeUID)]; ok && size.Cmp(entry.Storage) != 0 {
-			// A bound volume grew: its ledger entry follows.
-			entry.Storage, grown = size, true
+		if v := placed[entry.VolumeUID]; v != nil {
+			if size := Requested(v); size.Cmp(entry.Storage) != 0 {
+				// A bound volume grew: its ledger entry follows.
+				entry.Storage, grown = size, true
+			}
 		}
 		if keep {
 			kept = append(kept, entry)
-			listed[string(entry.VolumeUID)] = true
+			listed[entry.VolumeUID] = true
 		}
 	}
-	for _, m := range bound.Items {
-		if !listed[string(m.UID)] && m.DeletionTimestamp == nil {
-			kept = append(kept, storagev1alpha1.VolumePoolReservation{
-				VolumeUID: m.UID, Namespace: m.Namespace, Name: m.Name, VolumeClass: m.Spec.VolumeClassRef.Name,
-				Storage: Requested(&m),
-			})
+	for uid, m := range placed {
+		if !listed[uid] {
+			kept = append(kept, storagev1alpha1.VolumePoolReservation{VolumeUID: uid, VolumeClass: m.Spec.VolumeClassRef.Name, Storage: Requested(m)})
 		}
 	}
 	if !grown && len(kept) == len(pool.Status.Reservations) && len(listed) == len(kept) {
-		return reconcile.Result{RequeueAfter: r.ResyncInterval}, nil
+		return reconcile.Result{RequeueAfter: requeue}, nil
 	}
 	pool.Status.Reservations = kept
 	// The resourceVersion of the cached pool is the precondition: a reservation added meanwhile
@@ -84,26 +107,100 @@ func (r *LedgerReconciler) Reconcile(ctx context.Context, request reconcile.Requ
 		}
 		return reconcile.Result{}, err
 	}
-	return reconcile.Result{RequeueAfter: r.ResyncInterval}, nil
+	return reconcile.Result{RequeueAfter: requeue}, nil
 }
 
-// pending reports whether an entry whose volume the cache does not show bound to this pool must
-// stay: the volume exists (checked live, the cache may lag) and is not bound anywhere yet.
-func (r *LedgerReconciler) pending(ctx context.Context, poolName string, entry storagev1alpha1.VolumePoolReservation) (bool, error) {
-	key := client.ObjectKey{Namespace: entry.Namespace, Name: entry.Name}
+// boundTo reports whether the volume is bound to this pool, and not to an earlier pool of the
+// same name: a re-created pool does not inherit the volumes of the old one.
+func boundTo(volume *storagev1alpha1.Volume, pool *storagev1alpha1.VolumePool) bool {
+	ref := volume.Spec.VolumePoolRef
+	return ref != nil && ref.Name == pool.Name && (ref.UID == "" || ref.UID == pool.UID)
+}
+
+// pending reports whether an entry whose volume the cache does not show bound to this pool
+// must stay: the volume exists and is not bound anywhere yet (a reservation whose bind is in
+// flight). An entry whose volume the cache does not know at all is kept for MissingGrace
+// unless the volume's deletion was observed; wait says when to look again.
+func (r *LedgerReconciler) pending(ctx context.Context, pool *storagev1alpha1.VolumePool, uid types.UID) (keep bool, wait time.Duration, err error) {
+	volumes := &storagev1alpha1.VolumeList{}
+	if err := r.Client.List(ctx, volumes, client.MatchingFields{UIDField: string(uid)}); err != nil {
+		return false, 0, err
+	}
+	if len(volumes.Items) == 0 {
+		return r.unknown(uid)
+	}
+	r.forgetMissing(uid)
+	cached := &volumes.Items[0]
+	if cached.Spec.VolumePoolRef == nil && cached.DeletionTimestamp == nil {
+		return true, 0, nil
+	}
+	// Bound elsewhere or being deleted while unbound, says the cache: confirm live.
 	volume := &storagev1alpha1.Volume{}
-	err := r.Client.Get(ctx, key, volume)
-	if err == nil && volume.UID == entry.VolumeUID && volume.Spec.VolumePoolRef == nil {
-		return true, nil
-	}
-	if err = r.APIReader.Get(ctx, key, volume); err != nil {
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(cached), volume); err != nil {
 		if apierrors.IsNotFound(err) {
-			return false, nil
+			return false, 0, nil
 		}
-		return false, err
+		return false, 0, err
 	}
-	if volume.UID != entry.VolumeUID {
-		return false, nil
+	if volume.UID != uid {
+		return false, 0, nil
 	}
-	return volume.Spec.VolumePoolRef == nil || volume.Spec.VolumePoolRef.Name == poolName, nil
+	if volume.Spec.VolumePoolRef == nil {
+		// An unbound volume being deleted is never bound (the binding subresource refuses).
+		return volume.DeletionTimestamp == nil, 0, nil
+	}
+	return boundTo(volume, pool), 0, nil
+}
+
+// unknown decides about an entry whose volume is not in the cache.
+func (r *LedgerReconciler) unknown(uid types.UID) (bool, time.Duration, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.deleted[uid]; ok {
+		delete(r.deleted, uid)
+		delete(r.missing, uid)
+		return false, 0, nil
+	}
+	if r.missing == nil {
+		r.missing = map[types.UID]time.Time{}
+	}
+	grace := r.MissingGrace
+	if grace <= 0 {
+		grace = defaultMissingGrace
+	}
+	first, ok := r.missing[uid]
+	if !ok {
+		r.missing[uid] = time.Now()
+		return true, grace, nil
+	}
+	if left := grace - time.Since(first); left > 0 {
+		return true, left, nil
+	}
+	delete(r.missing, uid)
+	return false, 0, nil
+}
+
+func (r *LedgerReconciler) forgetMissing(uid types.UID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.missing, uid)
+}
+
+// observeDeleted records that a volume is gone from etcd (the cache saw its deletion).
+func (r *LedgerReconciler) observeDeleted(uid types.UID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.deleted == nil {
+		r.deleted = map[types.UID]time.Time{}
+	}
+	r.deleted[uid] = time.Now()
+	// Forget deletions no ledger asked about for long, so the set stays small; pruning only
+	// past a size keeps the cost per event constant on average.
+	if len(r.deleted) > 4096 {
+		for u, at := range r.deleted {
+			if time.Since(at) > time.Hour {
+				delete(r.deleted, u)
+			}
+		}
+	}
 }

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -105,49 +106,58 @@ func (s *Scheduler) Reconcile(ctx context.Context, request reconcile.Request) (r
 	return reconcile.Result{RequeueAfter: s.RetryInterval}, nil
 }
 
-// bind sets spec.volumePoolRef. If the volume turns out to be gone or bound elsewhere, the
-// reservation just made is released again.
+// bind posts the volume's binding subresource, which sets spec.volumePoolRef (with the pool's
+// UID) and nothing else. If the volume turns out to be gone, being deleted or bound elsewhere,
+// the reservation just made is released again.
 func (s *Scheduler) bind(ctx context.Context, volume *storagev1alpha1.Volume, poolName string) error {
 	logger := log.FromContext(ctx)
-	uid := volume.UID
-	for attempt := 0; attempt < maxLedgerAttempts; attempt++ {
-		volume.Spec.VolumePoolRef = &corev1.LocalObjectReference{Name: poolName}
-		err := s.Client.Update(ctx, volume)
-		if err == nil {
-			s.forget(client.ObjectKeyFromObject(volume))
-			s.Recorder.Eventf(volume, nil, corev1.EventTypeNormal, ReasonBound, "Scheduling", "bound to volume pool %s", poolName)
-			return s.markScheduled(ctx, volume, poolName)
-		}
-		if !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
-			return err
-		}
-		fresh := &storagev1alpha1.Volume{}
-		err = s.APIReader.Get(ctx, client.ObjectKeyFromObject(volume), fresh)
-		if err != nil && !apierrors.IsNotFound(err) {
-			return err
-		}
-		if apierrors.IsNotFound(err) || fresh.UID != uid || (fresh.Spec.VolumePoolRef != nil && fresh.Spec.VolumePoolRef.Name != poolName) {
-			logger.V(1).Info("volume gone or bound elsewhere; releasing reservation", "pool", poolName)
-			return release(ctx, s.Client, s.APIReader, poolName, uid)
-		}
-		if fresh.Spec.VolumePoolRef != nil {
-			return nil
-		}
-		volume = fresh
+	binding := &storagev1alpha1.VolumeBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: volume.Namespace, Name: volume.Name},
+		Target:     corev1.LocalObjectReference{Name: poolName},
 	}
-	return fmt.Errorf("binding volume %s/%s stayed contended", volume.Namespace, volume.Name)
+	err := s.Client.SubResource("binding").Create(ctx, volume, binding)
+	if err == nil {
+		s.forget(client.ObjectKeyFromObject(volume))
+		s.Recorder.Eventf(volume, nil, corev1.EventTypeNormal, ReasonBound, "Scheduling", "bound to volume pool %s", poolName)
+		return s.markScheduled(ctx, volume, poolName)
+	}
+	if !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) && !apierrors.IsInvalid(err) {
+		return err
+	}
+	fresh := &storagev1alpha1.Volume{}
+	getErr := s.APIReader.Get(ctx, client.ObjectKeyFromObject(volume), fresh)
+	if getErr != nil && !apierrors.IsNotFound(getErr) {
+		return getErr
+	}
+	if apierrors.IsNotFound(getErr) || fresh.UID != volume.UID || fresh.DeletionTimestamp != nil ||
+		(fresh.Spec.VolumePoolRef != nil && fresh.Spec.VolumePoolRef.Name != poolName) || apierrors.IsInvalid(err) {
+		logger.V(1).Info("volume gone, being deleted, bound elsewhere or pool refused; releasing reservation", "pool", poolName, "error", err.Error())
+		return release(ctx, s.Client, s.APIReader, poolName, volume.UID)
+	}
+	return err
 }
 
 // markScheduled flips an earlier Scheduled=False to True; volumes bound at once get no write.
+// A conflict is retried on a fresh read, so a bound volume never keeps Scheduled=False.
 func (s *Scheduler) markScheduled(ctx context.Context, volume *storagev1alpha1.Volume, poolName string) error {
-	if meta.FindStatusCondition(volume.Status.Conditions, ConditionScheduled) == nil {
-		return nil
-	}
-	meta.SetStatusCondition(&volume.Status.Conditions, metav1.Condition{
-		Type: ConditionScheduled, Status: metav1.ConditionTrue, Reason: ReasonBound,
-		Message: "bound to volume pool " + poolName, ObservedGeneration: volume.Generation,
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if meta.FindStatusCondition(volume.Status.Conditions, ConditionScheduled) == nil {
+			return nil
+		}
+		meta.SetStatusCondition(&volume.Status.Conditions, metav1.Condition{
+			Type: ConditionScheduled, Status: metav1.ConditionTrue, Reason: ReasonBound,
+			Message: "bound to volume pool " + poolName, ObservedGeneration: volume.Generation,
+		})
+		err := s.Client.Status().Update(ctx, volume)
+		if apierrors.IsConflict(err) {
+			fresh := &storagev1alpha1.Volume{}
+			if getErr := s.APIReader.Get(ctx, client.ObjectKeyFromObject(volume), fresh); getErr != nil {
+				return client.IgnoreNotFound(getErr)
+			}
+			*volume = *fresh
+		}
+		return client.IgnoreNotFound(err)
 	})
-	return client.IgnoreNotFound(s.Client.Status().Update(ctx, volume))
 }
 
 // markUnschedulable writes Scheduled=False and a Warning event, only when the verdict changed.

@@ -121,8 +121,8 @@ func TestHalfDoneReservationIsCompleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	pool.Status.Reservations = []storagev1alpha1.VolumePoolReservation{
-		{VolumeUID: orphan.UID, Namespace: "half-done", Name: "orphan", VolumeClass: "half-std", Storage: resource.MustParse("30Gi")},
-		{VolumeUID: "0000-gone", Namespace: "half-done", Name: "gone", VolumeClass: "half-std", Storage: resource.MustParse("50Gi")},
+		{VolumeUID: orphan.UID, VolumeClass: "half-std", Storage: resource.MustParse("30Gi")},
+		{VolumeUID: "0000-gone", VolumeClass: "half-std", Storage: resource.MustParse("50Gi")},
 	}
 	if _, err := server.Client.StorageV1alpha1().VolumePools().UpdateStatus(ctx, pool, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)

@@ -19,13 +19,20 @@ import (
 	storagev1alpha1 "github.com/ferrite-dev/ferrite/apis/storage/v1alpha1"
 )
 
-// IndexPoolRef registers the spec.volumePoolRef.name index the ledger reconciler lists by.
+// IndexPoolRef registers the spec.volumePoolRef.name and metadata.uid indexes the ledger
+// reconciler lists by.
 func IndexPoolRef(ctx context.Context, mgr ctrl.Manager) error {
-	return mgr.GetFieldIndexer().IndexField(ctx, &storagev1alpha1.Volume{}, PoolRefField, func(obj client.Object) []string {
+	err := mgr.GetFieldIndexer().IndexField(ctx, &storagev1alpha1.Volume{}, PoolRefField, func(obj client.Object) []string {
 		if ref := obj.(*storagev1alpha1.Volume).Spec.VolumePoolRef; ref != nil {
 			return []string{ref.Name}
 		}
 		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return mgr.GetFieldIndexer().IndexField(ctx, &storagev1alpha1.Volume{}, UIDField, func(obj client.Object) []string {
+		return []string{string(obj.GetUID())}
 	})
 }
 
@@ -67,8 +74,8 @@ func readyStatus(pool *storagev1alpha1.VolumePool) metav1.ConditionStatus {
 }
 
 // SetupWithManager registers the ledger reconciler (named volumepool-ledger). Besides pool
-// events it reacts to volumes created already bound (to adopt them) and to deleted volumes
-// (to free their bytes).
+// events it reacts to volumes seen bound (to adopt those bound by hand) and to volumes gone
+// from etcd (to free their slot; a deletion that waits on finalizers is an update, not this).
 func (r *LedgerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	volumeEvents := handler.TypedFuncs[client.Object, reconcile.Request]{
 		CreateFunc: func(ctx context.Context, e event.TypedCreateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
@@ -76,7 +83,14 @@ func (r *LedgerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 				q.Add(reconcile.Request{NamespacedName: client.ObjectKey{Name: ref.Name}})
 			}
 		},
+		UpdateFunc: func(ctx context.Context, e event.TypedUpdateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			before := e.ObjectOld.(*storagev1alpha1.Volume).Spec.VolumePoolRef
+			if after := e.ObjectNew.(*storagev1alpha1.Volume).Spec.VolumePoolRef; before == nil && after != nil {
+				q.Add(reconcile.Request{NamespacedName: client.ObjectKey{Name: after.Name}})
+			}
+		},
 		DeleteFunc: func(ctx context.Context, e event.TypedDeleteEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			r.observeDeleted(e.Object.GetUID())
 			for _, request := range r.poolsHolding(ctx, e.Object.(*storagev1alpha1.Volume)) {
 				q.Add(request)
 			}

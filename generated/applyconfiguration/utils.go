@@ -58,6 +58,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &computev1alpha1.MachinePoolApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("MachinePoolAddress"):
 		return &computev1alpha1.MachinePoolAddressApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("MachinePoolReference"):
+		return &computev1alpha1.MachinePoolReferenceApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("MachinePoolReservation"):
 		return &computev1alpha1.MachinePoolReservationApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("MachinePoolSpec"):
@@ -104,6 +106,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &applyconfigurationnetworkingv1alpha1.LoadBalancerSpecApplyConfiguration{}
 	case networkingv1alpha1.SchemeGroupVersion.WithKind("LoadBalancerStatus"):
 		return &applyconfigurationnetworkingv1alpha1.LoadBalancerStatusApplyConfiguration{}
+	case networkingv1alpha1.SchemeGroupVersion.WithKind("MachineReference"):
+		return &applyconfigurationnetworkingv1alpha1.MachineReferenceApplyConfiguration{}
 	case networkingv1alpha1.SchemeGroupVersion.WithKind("NATGateway"):
 		return &applyconfigurationnetworkingv1alpha1.NATGatewayApplyConfiguration{}
 	case networkingv1alpha1.SchemeGroupVersion.WithKind("NATGatewaySpec"):
@@ -154,6 +158,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &applyconfigurationstoragev1alpha1.VolumeClassApplyConfiguration{}
 	case storagev1alpha1.SchemeGroupVersion.WithKind("VolumePool"):
 		return &applyconfigurationstoragev1alpha1.VolumePoolApplyConfiguration{}
+	case storagev1alpha1.SchemeGroupVersion.WithKind("VolumePoolReference"):
+		return &applyconfigurationstoragev1alpha1.VolumePoolReferenceApplyConfiguration{}
 	case storagev1alpha1.SchemeGroupVersion.WithKind("VolumePoolReservation"):
 		return &applyconfigurationstoragev1alpha1.VolumePoolReservationApplyConfiguration{}
 	case storagev1alpha1.SchemeGroupVersion.WithKind("VolumePoolSpec"):

@@ -42,6 +42,7 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1alpha1.EphemeralNetworkInterfaceSource{}.OpenAPIModelName():   schema_ferrite_apis_compute_v1alpha1_EphemeralNetworkInterfaceSource(ref),
 		v1alpha1.EphemeralVolumeSource{}.OpenAPIModelName():             schema_ferrite_apis_compute_v1alpha1_EphemeralVolumeSource(ref),
 		v1alpha1.Machine{}.OpenAPIModelName():                           schema_ferrite_apis_compute_v1alpha1_Machine(ref),
+		v1alpha1.MachineBinding{}.OpenAPIModelName():                    schema_ferrite_apis_compute_v1alpha1_MachineBinding(ref),
 		v1alpha1.MachineClass{}.OpenAPIModelName():                      schema_ferrite_apis_compute_v1alpha1_MachineClass(ref),
 		v1alpha1.MachineClassList{}.OpenAPIModelName():                  schema_ferrite_apis_compute_v1alpha1_MachineClassList(ref),
 		v1alpha1.MachineList{}.OpenAPIModelName():                       schema_ferrite_apis_compute_v1alpha1_MachineList(ref),
@@ -50,6 +51,7 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1alpha1.MachinePool{}.OpenAPIModelName():                       schema_ferrite_apis_compute_v1alpha1_MachinePool(ref),
 		v1alpha1.MachinePoolAddress{}.OpenAPIModelName():                schema_ferrite_apis_compute_v1alpha1_MachinePoolAddress(ref),
 		v1alpha1.MachinePoolList{}.OpenAPIModelName():                   schema_ferrite_apis_compute_v1alpha1_MachinePoolList(ref),
+		v1alpha1.MachinePoolReference{}.OpenAPIModelName():              schema_ferrite_apis_compute_v1alpha1_MachinePoolReference(ref),
 		v1alpha1.MachinePoolReservation{}.OpenAPIModelName():            schema_ferrite_apis_compute_v1alpha1_MachinePoolReservation(ref),
 		v1alpha1.MachinePoolSpec{}.OpenAPIModelName():                   schema_ferrite_apis_compute_v1alpha1_MachinePoolSpec(ref),
 		v1alpha1.MachinePoolStatus{}.OpenAPIModelName():                 schema_ferrite_apis_compute_v1alpha1_MachinePoolStatus(ref),
@@ -73,6 +75,7 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		networkingv1alpha1.LoadBalancerPort{}.OpenAPIModelName():        schema_ferrite_apis_networking_v1alpha1_LoadBalancerPort(ref),
 		networkingv1alpha1.LoadBalancerSpec{}.OpenAPIModelName():        schema_ferrite_apis_networking_v1alpha1_LoadBalancerSpec(ref),
 		networkingv1alpha1.LoadBalancerStatus{}.OpenAPIModelName():      schema_ferrite_apis_networking_v1alpha1_LoadBalancerStatus(ref),
+		networkingv1alpha1.MachineReference{}.OpenAPIModelName():        schema_ferrite_apis_networking_v1alpha1_MachineReference(ref),
 		networkingv1alpha1.NATGateway{}.OpenAPIModelName():              schema_ferrite_apis_networking_v1alpha1_NATGateway(ref),
 		networkingv1alpha1.NATGatewayList{}.OpenAPIModelName():          schema_ferrite_apis_networking_v1alpha1_NATGatewayList(ref),
 		networkingv1alpha1.NATGatewaySpec{}.OpenAPIModelName():          schema_ferrite_apis_networking_v1alpha1_NATGatewaySpec(ref),
@@ -100,11 +103,13 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		storagev1alpha1.ClaimReference{}.OpenAPIModelName():             schema_ferrite_apis_storage_v1alpha1_ClaimReference(ref),
 		storagev1alpha1.Volume{}.OpenAPIModelName():                     schema_ferrite_apis_storage_v1alpha1_Volume(ref),
 		storagev1alpha1.VolumeAccess{}.OpenAPIModelName():               schema_ferrite_apis_storage_v1alpha1_VolumeAccess(ref),
+		storagev1alpha1.VolumeBinding{}.OpenAPIModelName():              schema_ferrite_apis_storage_v1alpha1_VolumeBinding(ref),
 		storagev1alpha1.VolumeClass{}.OpenAPIModelName():                schema_ferrite_apis_storage_v1alpha1_VolumeClass(ref),
 		storagev1alpha1.VolumeClassList{}.OpenAPIModelName():            schema_ferrite_apis_storage_v1alpha1_VolumeClassList(ref),
 		storagev1alpha1.VolumeList{}.OpenAPIModelName():                 schema_ferrite_apis_storage_v1alpha1_VolumeList(ref),
 		storagev1alpha1.VolumePool{}.OpenAPIModelName():                 schema_ferrite_apis_storage_v1alpha1_VolumePool(ref),
 		storagev1alpha1.VolumePoolList{}.OpenAPIModelName():             schema_ferrite_apis_storage_v1alpha1_VolumePoolList(ref),
+		storagev1alpha1.VolumePoolReference{}.OpenAPIModelName():        schema_ferrite_apis_storage_v1alpha1_VolumePoolReference(ref),
 		storagev1alpha1.VolumePoolReservation{}.OpenAPIModelName():      schema_ferrite_apis_storage_v1alpha1_VolumePoolReservation(ref),
 		storagev1alpha1.VolumePoolSpec{}.OpenAPIModelName():             schema_ferrite_apis_storage_v1alpha1_VolumePoolSpec(ref),
 		storagev1alpha1.VolumePoolStatus{}.OpenAPIModelName():           schema_ferrite_apis_storage_v1alpha1_VolumePoolStatus(ref),
@@ -580,6 +585,50 @@ func schema_ferrite_apis_compute_v1alpha1_Machine(ref common.ReferenceCallback) 
 	}
 }
 
+func schema_ferrite_apis_compute_v1alpha1_MachineBinding(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "MachineBinding binds a Machine to a MachinePool. POST it to the machine's binding subresource (machines/NAME/binding); only holders of machines/binding (the scheduler, operators) may. The server checks that the pool exists, records its UID in spec.machinePoolRef, and refuses to move a machine that is already bound elsewhere.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Name must be the machine's name (or empty).",
+							Default:     map[string]interface{}{},
+							Ref:         ref(metav1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"target": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Target is the pool to bind the machine to.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(v1.LocalObjectReference{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"target"},
+			},
+		},
+		Dependencies: []string{
+			v1.LocalObjectReference{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
 func schema_ferrite_apis_compute_v1alpha1_MachineClass(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -947,6 +996,35 @@ func schema_ferrite_apis_compute_v1alpha1_MachinePoolList(ref common.ReferenceCa
 	}
 }
 
+func schema_ferrite_apis_compute_v1alpha1_MachinePoolReference(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "MachinePoolReference names the pool a machine is bound to, and which pool of that name.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Name of the MachinePool.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"uid": {
+						SchemaProps: spec.SchemaProps{
+							Description: "UID of the pool when the machine was bound: a pool re-created under the same name has another UID and does not inherit the machine.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"name"},
+			},
+		},
+	}
+}
+
 func schema_ferrite_apis_compute_v1alpha1_MachinePoolReservation(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -962,22 +1040,6 @@ func schema_ferrite_apis_compute_v1alpha1_MachinePoolReservation(ref common.Refe
 							Format:      "",
 						},
 					},
-					"namespace": {
-						SchemaProps: spec.SchemaProps{
-							Description: "Namespace of the machine.",
-							Default:     "",
-							Type:        []string{"string"},
-							Format:      "",
-						},
-					},
-					"name": {
-						SchemaProps: spec.SchemaProps{
-							Description: "Name of the machine.",
-							Default:     "",
-							Type:        []string{"string"},
-							Format:      "",
-						},
-					},
 					"machineClass": {
 						SchemaProps: spec.SchemaProps{
 							Description: "MachineClass is the class the machine is counted under.",
@@ -987,7 +1049,7 @@ func schema_ferrite_apis_compute_v1alpha1_MachinePoolReservation(ref common.Refe
 						},
 					},
 				},
-				Required: []string{"machineUID", "namespace", "name", "machineClass"},
+				Required: []string{"machineUID", "machineClass"},
 			},
 		},
 	}
@@ -1187,8 +1249,8 @@ func schema_ferrite_apis_compute_v1alpha1_MachineSpec(ref common.ReferenceCallba
 					},
 					"machinePoolRef": {
 						SchemaProps: spec.SchemaProps{
-							Description: "MachinePoolRef is the pool the machine is bound to. The scheduler sets it; it may also be set at create to bypass scheduling. Once set it cannot change.",
-							Ref:         ref(v1.LocalObjectReference{}.OpenAPIModelName()),
+							Description: "MachinePoolRef is the pool the machine is bound to. Only the binding subresource sets it (the scheduler, or an operator placing a machine by hand); once set it cannot change.",
+							Ref:         ref(v1alpha1.MachinePoolReference{}.OpenAPIModelName()),
 						},
 					},
 					"power": {
@@ -1276,7 +1338,7 @@ func schema_ferrite_apis_compute_v1alpha1_MachineSpec(ref common.ReferenceCallba
 			},
 		},
 		Dependencies: []string{
-			v1alpha1.MachineNetworkInterface{}.OpenAPIModelName(), v1alpha1.MachineVolume{}.OpenAPIModelName(), v1alpha1.SecretKeySelector{}.OpenAPIModelName(), v1.LocalObjectReference{}.OpenAPIModelName(), v1.Toleration{}.OpenAPIModelName()},
+			v1alpha1.MachineNetworkInterface{}.OpenAPIModelName(), v1alpha1.MachinePoolReference{}.OpenAPIModelName(), v1alpha1.MachineVolume{}.OpenAPIModelName(), v1alpha1.SecretKeySelector{}.OpenAPIModelName(), v1.LocalObjectReference{}.OpenAPIModelName(), v1.Toleration{}.OpenAPIModelName()},
 	}
 }
 
@@ -2199,6 +2261,35 @@ func schema_ferrite_apis_networking_v1alpha1_LoadBalancerStatus(ref common.Refer
 	}
 }
 
+func schema_ferrite_apis_networking_v1alpha1_MachineReference(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "MachineReference names the machine that claims a network interface.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Name of the machine in the interface's namespace.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"uid": {
+						SchemaProps: spec.SchemaProps{
+							Description: "UID of the machine, so a re-created machine of the same name does not inherit the claim.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"name"},
+			},
+		},
+	}
+}
+
 func schema_ferrite_apis_networking_v1alpha1_NATGateway(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -2551,8 +2642,8 @@ func schema_ferrite_apis_networking_v1alpha1_NetworkInterfaceSpec(ref common.Ref
 					},
 					"machineRef": {
 						SchemaProps: spec.SchemaProps{
-							Description: "MachineRef is the machine the interface is attached to.",
-							Ref:         ref(v1.LocalObjectReference{}.OpenAPIModelName()),
+							Description: "MachineRef is the machine the interface is attached to: its claim. An interface is attached to one machine at a time. Only the claim subresource writes it (the controller manager, for the machine that references the interface); it cannot be set or changed through the interface itself.",
+							Ref:         ref(networkingv1alpha1.MachineReference{}.OpenAPIModelName()),
 						},
 					},
 					"ipFamilies": {
@@ -2623,7 +2714,7 @@ func schema_ferrite_apis_networking_v1alpha1_NetworkInterfaceSpec(ref common.Ref
 			},
 		},
 		Dependencies: []string{
-			networkingv1alpha1.IPSource{}.OpenAPIModelName(), v1.LocalObjectReference{}.OpenAPIModelName()},
+			networkingv1alpha1.IPSource{}.OpenAPIModelName(), networkingv1alpha1.MachineReference{}.OpenAPIModelName(), v1.LocalObjectReference{}.OpenAPIModelName()},
 	}
 }
 
@@ -3472,6 +3563,50 @@ func schema_ferrite_apis_storage_v1alpha1_VolumeAccess(ref common.ReferenceCallb
 	}
 }
 
+func schema_ferrite_apis_storage_v1alpha1_VolumeBinding(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "VolumeBinding binds a Volume to a VolumePool. POST it to the volume's binding subresource (volumes/NAME/binding); only holders of volumes/binding (the scheduler, operators) may. The server checks that the pool exists, records its UID in spec.volumePoolRef, and refuses to move a volume that is already bound elsewhere.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Name must be the volume's name (or empty).",
+							Default:     map[string]interface{}{},
+							Ref:         ref(metav1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"target": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Target is the pool to bind the volume to.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(v1.LocalObjectReference{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"target"},
+			},
+		},
+		Dependencies: []string{
+			v1.LocalObjectReference{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
 func schema_ferrite_apis_storage_v1alpha1_VolumeClass(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -3725,6 +3860,35 @@ func schema_ferrite_apis_storage_v1alpha1_VolumePoolList(ref common.ReferenceCal
 	}
 }
 
+func schema_ferrite_apis_storage_v1alpha1_VolumePoolReference(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "VolumePoolReference names the pool a volume is bound to, and which pool of that name.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Name of the VolumePool.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"uid": {
+						SchemaProps: spec.SchemaProps{
+							Description: "UID of the pool when the volume was bound: a pool re-created under the same name has another UID and does not inherit the volume.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"name"},
+			},
+		},
+	}
+}
+
 func schema_ferrite_apis_storage_v1alpha1_VolumePoolReservation(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -3735,22 +3899,6 @@ func schema_ferrite_apis_storage_v1alpha1_VolumePoolReservation(ref common.Refer
 					"volumeUID": {
 						SchemaProps: spec.SchemaProps{
 							Description: "VolumeUID is the UID of the volume; a re-created volume of the same name is another entry.",
-							Default:     "",
-							Type:        []string{"string"},
-							Format:      "",
-						},
-					},
-					"namespace": {
-						SchemaProps: spec.SchemaProps{
-							Description: "Namespace of the volume.",
-							Default:     "",
-							Type:        []string{"string"},
-							Format:      "",
-						},
-					},
-					"name": {
-						SchemaProps: spec.SchemaProps{
-							Description: "Name of the volume.",
 							Default:     "",
 							Type:        []string{"string"},
 							Format:      "",
@@ -3771,7 +3919,7 @@ func schema_ferrite_apis_storage_v1alpha1_VolumePoolReservation(ref common.Refer
 						},
 					},
 				},
-				Required: []string{"volumeUID", "namespace", "name", "volumeClass", "storage"},
+				Required: []string{"volumeUID", "volumeClass", "storage"},
 			},
 		},
 		Dependencies: []string{
@@ -4111,8 +4259,8 @@ func schema_ferrite_apis_storage_v1alpha1_VolumeSpec(ref common.ReferenceCallbac
 					},
 					"volumePoolRef": {
 						SchemaProps: spec.SchemaProps{
-							Description: "VolumePoolRef is the pool the volume is bound to. Set by the scheduler; cannot change once set.",
-							Ref:         ref(v1.LocalObjectReference{}.OpenAPIModelName()),
+							Description: "VolumePoolRef is the pool the volume is bound to. Only the binding subresource sets it (the scheduler, or an operator placing a volume by hand); once set it cannot change.",
+							Ref:         ref(storagev1alpha1.VolumePoolReference{}.OpenAPIModelName()),
 						},
 					},
 					"resources": {
@@ -4144,7 +4292,7 @@ func schema_ferrite_apis_storage_v1alpha1_VolumeSpec(ref common.ReferenceCallbac
 					},
 					"claimRef": {
 						SchemaProps: spec.SchemaProps{
-							Description: "ClaimRef is the machine using the volume; a volume is attached to one machine at a time.",
+							Description: "ClaimRef is the machine using the volume; a volume is attached to one machine at a time. Only the claim subresource writes it (the controller manager, for the machine that references the volume); it cannot be set or changed through the volume itself.",
 							Ref:         ref(storagev1alpha1.ClaimReference{}.OpenAPIModelName()),
 						},
 					},
@@ -4171,7 +4319,7 @@ func schema_ferrite_apis_storage_v1alpha1_VolumeSpec(ref common.ReferenceCallbac
 			},
 		},
 		Dependencies: []string{
-			storagev1alpha1.ClaimReference{}.OpenAPIModelName(), v1.LocalObjectReference{}.OpenAPIModelName(), v1.Toleration{}.OpenAPIModelName(), resource.Quantity{}.OpenAPIModelName()},
+			storagev1alpha1.ClaimReference{}.OpenAPIModelName(), storagev1alpha1.VolumePoolReference{}.OpenAPIModelName(), v1.LocalObjectReference{}.OpenAPIModelName(), v1.Toleration{}.OpenAPIModelName(), resource.Quantity{}.OpenAPIModelName()},
 	}
 }
 

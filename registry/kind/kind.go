@@ -55,6 +55,13 @@ type Kind[T Object] struct {
 	// metadata.namespace, for example spec.machinePoolRef.name.
 	SelectableFields func(T) fields.Set
 
+	// Binding, for kinds the scheduler places on a pool, serves <resource>/binding and keeps
+	// the pool reference out of the main resource's reach. Nil for other kinds.
+	Binding *Binding[T]
+	// Claim, for kinds one machine at a time may use, serves <resource>/claim and keeps the
+	// claim out of the main resource's reach. Nil for other kinds.
+	Claim *Claim[T]
+
 	// Columns are the table columns after Name (Age is added last); priority 1 shows with -o wide.
 	Columns []metav1.TableColumnDefinition
 	// Row returns the cells of Columns for one object.

@@ -62,11 +62,23 @@ func (r *StatusREST) ConvertToTable(ctx context.Context, object runtime.Object, 
 	return r.store.ConvertToTable(ctx, object, tableOptions)
 }
 
-// Storage is the REST storage of one kind: the main resource and, if the kind has one, its
-// status subresource.
+// Storage is the REST storage of one kind: the main resource and, if the kind has them, its
+// status, binding and claim subresources.
 type Storage struct {
-	REST   *REST
-	Status *StatusREST
+	REST    *REST
+	Status  *StatusREST
+	Binding rest.Storage
+	Claim   *ClaimREST
+
+	// setPools wires the binding subresource to the pool storage it checks targets against.
+	setPools func(rest.Getter)
+}
+
+// SetPools gives the binding subresource the storage of the pools it binds to.
+func (s *Storage) SetPools(pools rest.Getter) {
+	if s.setPools != nil {
+		s.setPools(pools)
+	}
 }
 
 // NewStorage builds the storage of a kind on the generic registry.
@@ -95,6 +107,21 @@ func NewStorage[T Object](scheme *runtime.Scheme, optsGetter generic.RESTOptions
 		statusStore.ResetFieldsStrategy = status
 		storage.Status = &StatusREST{store: &statusStore}
 	}
+	if k.Binding != nil {
+		bindingStore := *store
+		binding := &bindingStrategy[T]{strategy: strat}
+		bindingStore.UpdateStrategy = binding
+		b := &BindingREST[T]{store: &bindingStore, binding: k.Binding}
+		storage.Binding = b
+		storage.setPools = func(pools rest.Getter) { b.pools = pools }
+	}
+	if k.Claim != nil {
+		claimStore := *store
+		claim := &claimStrategy[T]{strategy: strat}
+		claimStore.UpdateStrategy = claim
+		claimStore.ResetFieldsStrategy = claim
+		storage.Claim = &ClaimREST{store: &claimStore}
+	}
 	return storage, nil
 }
 
@@ -103,6 +130,12 @@ func (s *Storage) Resources(resource string) map[string]rest.Storage {
 	out := map[string]rest.Storage{resource: s.REST}
 	if s.Status != nil {
 		out[resource+"/status"] = s.Status
+	}
+	if s.Binding != nil {
+		out[resource+"/binding"] = s.Binding
+	}
+	if s.Claim != nil {
+		out[resource+"/claim"] = s.Claim
 	}
 	return out
 }

@@ -42,6 +42,8 @@ func (s *strategy[T]) PrepareForUpdate(_ context.Context, obj, old runtime.Objec
 		s.kind.CopyStatus(oldObj, newObj)
 	}
 	// Clients never set the generation; the server bumps it when the desired state changes.
+	s.kind.keepBindingFields(newObj, oldObj)
+	s.kind.keepClaimFields(newObj, oldObj)
 	newObj.SetGeneration(oldObj.GetGeneration())
 	if !apiequality.Semantic.DeepEqual(s.kind.Spec(newObj), s.kind.Spec(oldObj)) {
 		newObj.SetGeneration(oldObj.GetGeneration() + 1)
@@ -54,6 +56,9 @@ func (s *strategy[T]) Validate(_ context.Context, obj runtime.Object) field.Erro
 	if s.kind.Validate != nil {
 		errs = append(errs, s.kind.Validate(o)...)
 	}
+	var none T
+	errs = append(errs, s.kind.validateBindingFields(o, none, false)...)
+	errs = append(errs, s.kind.validateClaimFields(o, none, false)...)
 	return errs
 }
 
@@ -63,6 +68,8 @@ func (s *strategy[T]) ValidateUpdate(_ context.Context, obj, old runtime.Object)
 	if s.kind.ValidateUpdate != nil {
 		errs = append(errs, s.kind.ValidateUpdate(newObj, oldObj)...)
 	}
+	errs = append(errs, s.kind.validateBindingFields(newObj, oldObj, true)...)
+	errs = append(errs, s.kind.validateClaimFields(newObj, oldObj, true)...)
 	return errs
 }
 
@@ -92,11 +99,12 @@ type statusStrategy[T Object] struct {
 func (s *statusStrategy[T]) PrepareForUpdate(_ context.Context, obj, old runtime.Object) {
 	newObj, oldObj := obj.(T), old.(T)
 	s.kind.CopySpec(oldObj, newObj)
-	// Only status changes here: metadata that users own stays as stored. The resource version
-	// and managed fields of the request are kept for conflict detection and server-side apply.
+	// Only status and finalizers change here: metadata that users own stays as stored. Finalizers
+	// are allowed because the agents that hold status rights (poollets) protect what they make
+	// real with a finalizer and need no other write. The resource version and managed fields
+	// of the request are kept for conflict detection and server-side apply.
 	newObj.SetLabels(oldObj.GetLabels())
 	newObj.SetAnnotations(oldObj.GetAnnotations())
-	newObj.SetFinalizers(oldObj.GetFinalizers())
 	newObj.SetOwnerReferences(oldObj.GetOwnerReferences())
 	newObj.SetGeneration(oldObj.GetGeneration())
 }
@@ -114,14 +122,14 @@ func (s *statusStrategy[T]) WarningsOnUpdate(context.Context, runtime.Object, ru
 	return nil
 }
 
-// GetResetFields tells server-side apply that the status subresource never owns spec or metadata.
+// GetResetFields tells server-side apply that the status subresource owns only status and
+// finalizers.
 func (s *statusStrategy[T]) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set {
 	return map[fieldpath.APIVersion]*fieldpath.Set{
 		fieldpath.APIVersion(s.kind.StorageVersion.String()): fieldpath.NewSet(
 			fieldpath.MakePathOrDie("spec"),
 			fieldpath.MakePathOrDie("metadata", "labels"),
 			fieldpath.MakePathOrDie("metadata", "annotations"),
-			fieldpath.MakePathOrDie("metadata", "finalizers"),
 			fieldpath.MakePathOrDie("metadata", "ownerReferences"),
 		),
 	}

@@ -4,9 +4,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // +genclient
+// +genclient:method=Bind,verb=create,subresource=binding,input=github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.MachineBinding,result=github.com/ferrite-dev/ferrite/apis/compute/v1alpha1.Machine
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 
 // Machine is a virtual machine: a machine class (its size), a boot image, volumes and network
@@ -38,10 +40,10 @@ type MachineSpec struct {
 	// MachinePoolSelector restricts scheduling to pools whose labels match. Immutable once bound.
 	// +optional
 	MachinePoolSelector map[string]string `json:"machinePoolSelector,omitempty" protobuf:"bytes,2,rep,name=machinePoolSelector"`
-	// MachinePoolRef is the pool the machine is bound to. The scheduler sets it; it may also be
-	// set at create to bypass scheduling. Once set it cannot change.
+	// MachinePoolRef is the pool the machine is bound to. Only the binding subresource sets it
+	// (the scheduler, or an operator placing a machine by hand); once set it cannot change.
 	// +optional
-	MachinePoolRef *corev1.LocalObjectReference `json:"machinePoolRef,omitempty" protobuf:"bytes,3,opt,name=machinePoolRef"`
+	MachinePoolRef *MachinePoolReference `json:"machinePoolRef,omitempty" protobuf:"bytes,3,opt,name=machinePoolRef"`
 	// Power is the desired power state, On or Off. Defaults to On. Quote it in YAML
 	// (power: "Off"): unquoted, YAML 1.1 reads On and Off as booleans.
 	// +optional
@@ -67,6 +69,16 @@ type MachineSpec struct {
 	// +optional
 	// +listType=atomic
 	Tolerations []corev1.Toleration `json:"tolerations,omitempty" protobuf:"bytes,9,rep,name=tolerations"`
+}
+
+// MachinePoolReference names the pool a machine is bound to, and which pool of that name.
+type MachinePoolReference struct {
+	// Name of the MachinePool.
+	Name string `json:"name" protobuf:"bytes,1,opt,name=name"`
+	// UID of the pool when the machine was bound: a pool re-created under the same name has
+	// another UID and does not inherit the machine.
+	// +optional
+	UID types.UID `json:"uid,omitempty" protobuf:"bytes,2,opt,name=uid,casttype=k8s.io/apimachinery/pkg/types.UID"`
 }
 
 // SecretKeySelector selects a key of a Secret in the same namespace.

@@ -99,10 +99,6 @@ type MachinePoolStatus struct {
 type MachinePoolReservation struct {
 	// MachineUID is the UID of the machine; a re-created machine of the same name is another entry.
 	MachineUID types.UID `json:"machineUID" protobuf:"bytes,1,opt,name=machineUID,casttype=k8s.io/apimachinery/pkg/types.UID"`
-	// Namespace of the machine.
-	Namespace string `json:"namespace" protobuf:"bytes,2,opt,name=namespace"`
-	// Name of the machine.
-	Name string `json:"name" protobuf:"bytes,3,opt,name=name"`
 	// MachineClass is the class the machine is counted under.
 	MachineClass string `json:"machineClass" protobuf:"bytes,4,opt,name=machineClass"`
 }

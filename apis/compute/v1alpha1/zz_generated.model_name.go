@@ -42,6 +42,11 @@ func (in Machine) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in MachineBinding) OpenAPIModelName() string {
+	return "dev.ferrite.compute.v1alpha1.MachineBinding"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in MachineClass) OpenAPIModelName() string {
 	return "dev.ferrite.compute.v1alpha1.MachineClass"
 }
@@ -79,6 +84,11 @@ func (in MachinePoolAddress) OpenAPIModelName() string {
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in MachinePoolList) OpenAPIModelName() string {
 	return "dev.ferrite.compute.v1alpha1.MachinePoolList"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in MachinePoolReference) OpenAPIModelName() string {
+	return "dev.ferrite.compute.v1alpha1.MachinePoolReference"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.

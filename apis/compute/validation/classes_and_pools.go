@@ -8,14 +8,22 @@ import (
 	apivalidation "github.com/ferrite-dev/ferrite/apis/validation"
 )
 
-// ValidateMachineClass checks a new MachineClass: cpu and memory are required and positive.
+// ValidateMachineClass checks a new MachineClass: its name fits as a key of pool allocatable,
+// and cpu and memory are required and positive.
 func ValidateMachineClass(class *compute.MachineClass) field.ErrorList {
+	errs := apivalidation.ValidateClassName(class.Name, field.NewPath("metadata", "name"))
+	return append(errs, validateMachineClassCapabilities(class)...)
+}
+
+func validateMachineClassCapabilities(class *compute.MachineClass) field.ErrorList {
 	return apivalidation.ValidateResourceList(class.Capabilities, requiredMachineClassResources, field.NewPath("capabilities"))
 }
 
 // ValidateMachineClassUpdate keeps capabilities fixed: running machines were sized by them.
+// The name is not checked again (it cannot change, and a class stored before the name rule
+// must stay updatable).
 func ValidateMachineClassUpdate(newClass, oldClass *compute.MachineClass) field.ErrorList {
-	errs := ValidateMachineClass(newClass)
+	errs := validateMachineClassCapabilities(newClass)
 	return append(errs, apimachineryvalidation.ValidateImmutableField(newClass.Capabilities, oldClass.Capabilities, field.NewPath("capabilities"))...)
 }
 
@@ -64,9 +72,6 @@ func validateMachinePoolReservations(reservations []compute.MachinePoolReservati
 			errs = append(errs, field.Duplicate(p.Child("machineUID"), r.MachineUID))
 		}
 		seen[string(r.MachineUID)] = true
-		if r.Name == "" {
-			errs = append(errs, field.Required(p.Child("name"), ""))
-		}
 		if r.MachineClass == "" {
 			errs = append(errs, field.Required(p.Child("machineClass"), ""))
 		}

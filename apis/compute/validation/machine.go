@@ -20,12 +20,17 @@ var (
 	deviceName = regexp.MustCompile(`^(vd|sd|hd|xvd)[a-z]{1,2}$`)
 )
 
-// ValidateMachine checks a new Machine.
+// ValidateMachine checks a new Machine, and its ephemeral templates as the objects they render
+// to (ephemeral.go).
 func ValidateMachine(machine *compute.Machine) field.ErrorList {
+	return append(validateMachine(machine), validateEphemeralTemplates(machine, nil)...)
+}
+
+// validateMachine checks what a Machine satisfies on create and on every update.
+func validateMachine(machine *compute.Machine) field.ErrorList {
 	spec := &machine.Spec
 	errs := apivalidation.ValidateLocalRef(spec.MachineClassRef, specPath.Child("machineClassRef"))
 	errs = append(errs, apivalidation.ValidateSelectorMap(spec.MachinePoolSelector, specPath.Child("machinePoolSelector"))...)
-	errs = append(errs, apivalidation.ValidateOptionalLocalRef(spec.MachinePoolRef, specPath.Child("machinePoolRef"))...)
 	errs = append(errs, apivalidation.ValidateEnum(spec.Power, []compute.Power{compute.PowerOn, compute.PowerOff}, true, specPath.Child("power"))...)
 	if ref := spec.IgnitionRef; ref != nil {
 		errs = append(errs, apivalidation.ValidateObjectName(ref.Name, specPath.Child("ignitionRef", "name"))...)
@@ -60,10 +65,9 @@ func validateVolumes(volumes []compute.MachineVolume, path *field.Path) field.Er
 			sources++
 			errs = append(errs, apivalidation.ValidateLocalRef(*volume.VolumeRef, p.Child("volumeRef"))...)
 		}
-		if eph := volume.Ephemeral; eph != nil {
+		if volume.Ephemeral != nil {
+			// Checked as the Volume it renders to (ephemeral.go).
 			sources++
-			errs = append(errs, apivalidation.ValidateLocalRef(eph.VolumeClassRef, p.Child("ephemeral", "volumeClassRef"))...)
-			errs = append(errs, apivalidation.ValidateResourceList(eph.Resources, []corev1.ResourceName{corev1.ResourceStorage}, p.Child("ephemeral", "resources"))...)
 		}
 		if disk := volume.EmptyDisk; disk != nil {
 			sources++
@@ -90,13 +94,9 @@ func validateNetworkInterfaces(nics []compute.MachineNetworkInterface, path *fie
 			sources++
 			errs = append(errs, apivalidation.ValidateLocalRef(*nic.NetworkInterfaceRef, p.Child("networkInterfaceRef"))...)
 		}
-		if eph := nic.Ephemeral; eph != nil {
+		if nic.Ephemeral != nil {
+			// Checked as the NetworkInterface it renders to (ephemeral.go).
 			sources++
-			errs = append(errs, apivalidation.ValidateLocalRef(eph.NetworkRef, p.Child("ephemeral", "networkRef"))...)
-			for j, ip := range eph.IPs {
-				errs = append(errs, apivalidation.ValidateIP(ip, p.Child("ephemeral", "ips").Index(j))...)
-			}
-			errs = append(errs, apivalidation.ValidateOptionalLocalRef(eph.VirtualIPRef, p.Child("ephemeral", "virtualIPRef"))...)
 		}
 		if sources != 1 {
 			errs = append(errs, field.Invalid(p, nic.Name, "must set exactly one of networkInterfaceRef or ephemeral"))
@@ -108,10 +108,11 @@ func validateNetworkInterfaces(nics []compute.MachineNetworkInterface, path *fie
 // ValidateMachineUpdate checks an update of a Machine: the class never changes, and the pool
 // binding and selector are fixed once the machine is bound.
 func ValidateMachineUpdate(newMachine, oldMachine *compute.Machine) field.ErrorList {
-	errs := ValidateMachine(newMachine)
+	errs := validateMachine(newMachine)
+	errs = append(errs, validateEphemeralTemplates(newMachine, oldMachine)...)
 	errs = append(errs, apimachineryvalidation.ValidateImmutableField(newMachine.Spec.MachineClassRef, oldMachine.Spec.MachineClassRef, specPath.Child("machineClassRef"))...)
+	// spec.machinePoolRef is written only by the binding subresource (registry/kind).
 	if oldMachine.Spec.MachinePoolRef != nil {
-		errs = append(errs, apimachineryvalidation.ValidateImmutableField(newMachine.Spec.MachinePoolRef, oldMachine.Spec.MachinePoolRef, specPath.Child("machinePoolRef"))...)
 		errs = append(errs, apimachineryvalidation.ValidateImmutableField(newMachine.Spec.MachinePoolSelector, oldMachine.Spec.MachinePoolSelector, specPath.Child("machinePoolSelector"))...)
 	}
 	return errs

@@ -55,17 +55,12 @@ func TestValidateMachine(t *testing.T) {
 		{name: "minimal", mutate: func(m *compute.Machine) {
 			m.Spec = compute.MachineSpec{MachineClassRef: m.Spec.MachineClassRef, Power: compute.PowerOff}
 		}},
-		{name: "bound at create", mutate: func(m *compute.Machine) {
-			m.Spec.MachinePoolRef = &corev1.LocalObjectReference{Name: "host-a"}
-		}},
 		{name: "missing machine class", mutate: func(m *compute.Machine) { m.Spec.MachineClassRef.Name = "" },
 			want: []vt.FieldError{vt.Required("spec.machineClassRef.name")}},
 		{name: "bad machine class name", mutate: func(m *compute.Machine) { m.Spec.MachineClassRef.Name = "X3_Large" },
 			want: []vt.FieldError{vt.Invalid("spec.machineClassRef.name")}},
 		{name: "bad pool selector", mutate: func(m *compute.Machine) { m.Spec.MachinePoolSelector = map[string]string{"zone": "a b"} },
 			want: []vt.FieldError{vt.Invalid("spec.machinePoolSelector")}},
-		{name: "empty pool ref", mutate: func(m *compute.Machine) { m.Spec.MachinePoolRef = &corev1.LocalObjectReference{} },
-			want: []vt.FieldError{vt.Required("spec.machinePoolRef.name")}},
 		{name: "missing power", mutate: func(m *compute.Machine) { m.Spec.Power = "" },
 			want: []vt.FieldError{vt.Required("spec.power")}},
 		{name: "unknown power", mutate: func(m *compute.Machine) { m.Spec.Power = "Suspended" },
@@ -119,8 +114,8 @@ func TestValidateMachine(t *testing.T) {
 		{name: "ephemeral interface without network", mutate: func(m *compute.Machine) { m.Spec.NetworkInterfaces[0].Ephemeral.NetworkRef.Name = "" },
 			want: []vt.FieldError{vt.Required("spec.networkInterfaces[0].ephemeral.networkRef.name")}},
 		{name: "ephemeral interface bad ip", mutate: func(m *compute.Machine) {
-			m.Spec.NetworkInterfaces[0].Ephemeral.IPs = []string{"10.0.0.5", "10.0.0.256"}
-		}, want: []vt.FieldError{vt.Invalid("spec.networkInterfaces[0].ephemeral.ips[1]")}},
+			m.Spec.NetworkInterfaces[0].Ephemeral.IPs = []string{"10.0.0.256"}
+		}, want: []vt.FieldError{vt.Invalid("spec.networkInterfaces[0].ephemeral.ips[0]")}},
 		{name: "ephemeral interface non-canonical ip", mutate: func(m *compute.Machine) {
 			m.Spec.NetworkInterfaces[0].Ephemeral.IPs = []string{"2001:db8:0::5"}
 		}, want: []vt.FieldError{vt.Invalid("spec.networkInterfaces[0].ephemeral.ips[0]")}},
@@ -140,7 +135,7 @@ func TestValidateMachine(t *testing.T) {
 }
 
 func TestValidateMachineUpdate(t *testing.T) {
-	bound := func(m *compute.Machine) { m.Spec.MachinePoolRef = &corev1.LocalObjectReference{Name: "host-a"} }
+	bound := func(m *compute.Machine) { m.Spec.MachinePoolRef = &compute.MachinePoolReference{Name: "host-a"} }
 	tests := []struct {
 		name      string
 		old, edit func(*compute.Machine)
@@ -157,12 +152,7 @@ func TestValidateMachineUpdate(t *testing.T) {
 		{name: "machine class is immutable", old: func(*compute.Machine) {},
 			edit: func(m *compute.Machine) { m.Spec.MachineClassRef.Name = "x3-xlarge" },
 			want: []vt.FieldError{vt.Invalid("spec.machineClassRef")}},
-		{name: "pool cannot change once bound", old: bound,
-			edit: func(m *compute.Machine) { m.Spec.MachinePoolRef = &corev1.LocalObjectReference{Name: "host-b"} },
-			want: []vt.FieldError{vt.Invalid("spec.machinePoolRef")}},
-		{name: "pool cannot be unset once bound", old: bound,
-			edit: func(m *compute.Machine) { m.Spec.MachinePoolRef = nil },
-			want: []vt.FieldError{vt.Invalid("spec.machinePoolRef")}},
+		// The pool reference itself is guarded by registry/kind (binding subresource only).
 		{name: "selector fixed once bound", old: bound,
 			edit: func(m *compute.Machine) { bound(m); m.Spec.MachinePoolSelector = map[string]string{"zone": "b"} },
 			want: []vt.FieldError{vt.Invalid("spec.machinePoolSelector")}},

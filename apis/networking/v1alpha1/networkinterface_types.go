@@ -3,9 +3,11 @@ package v1alpha1
 import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // +genclient
+// +genclient:method=UpdateClaim,verb=update,subresource=claim,input=github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkInterface,result=github.com/ferrite-dev/ferrite/apis/networking/v1alpha1.NetworkInterface
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 
 // NetworkInterface is a virtual NIC in a Network, attached to at most one Machine.
@@ -23,9 +25,12 @@ type NetworkInterface struct {
 type NetworkInterfaceSpec struct {
 	// NetworkRef names the Network of the interface. Immutable.
 	NetworkRef corev1.LocalObjectReference `json:"networkRef" protobuf:"bytes,1,opt,name=networkRef"`
-	// MachineRef is the machine the interface is attached to.
+	// MachineRef is the machine the interface is attached to: its claim. An interface is attached
+	// to one machine at a time. Only the claim subresource writes it (the controller manager, for
+	// the machine that references the interface); it cannot be set or changed through the
+	// interface itself.
 	// +optional
-	MachineRef *corev1.LocalObjectReference `json:"machineRef,omitempty" protobuf:"bytes,2,opt,name=machineRef"`
+	MachineRef *MachineReference `json:"machineRef,omitempty" protobuf:"bytes,2,opt,name=machineRef"`
 	// IPFamilies of the interface. Defaults to the families of spec.ips, or IPv4.
 	// +optional
 	// +listType=atomic
@@ -41,6 +46,15 @@ type NetworkInterfaceSpec struct {
 	// +optional
 	// +listType=atomic
 	Prefixes []string `json:"prefixes,omitempty" protobuf:"bytes,6,rep,name=prefixes"`
+}
+
+// MachineReference names the machine that claims a network interface.
+type MachineReference struct {
+	// Name of the machine in the interface's namespace.
+	Name string `json:"name" protobuf:"bytes,1,opt,name=name"`
+	// UID of the machine, so a re-created machine of the same name does not inherit the claim.
+	// +optional
+	UID types.UID `json:"uid,omitempty" protobuf:"bytes,2,opt,name=uid,casttype=k8s.io/apimachinery/pkg/types.UID"`
 }
 
 // IPSource is either a fixed address or a request to allocate one from a Prefix.

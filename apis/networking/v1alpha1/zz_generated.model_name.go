@@ -57,6 +57,11 @@ func (in LoadBalancerStatus) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in MachineReference) OpenAPIModelName() string {
+	return "dev.ferrite.networking.v1alpha1.MachineReference"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in NATGateway) OpenAPIModelName() string {
 	return "dev.ferrite.networking.v1alpha1.NATGateway"
 }

@@ -58,7 +58,7 @@ func ValidateNetworkStatusUpdate(newNetwork, oldNetwork *networking.Network) fie
 func ValidateNetworkInterface(nic *networking.NetworkInterface) field.ErrorList {
 	spec := &nic.Spec
 	errs := apivalidation.ValidateLocalRef(spec.NetworkRef, specPath.Child("networkRef"))
-	errs = append(errs, apivalidation.ValidateOptionalLocalRef(spec.MachineRef, specPath.Child("machineRef"))...)
+	// spec.machineRef is written only by the claim subresource (registry/kind).
 	errs = append(errs, validateFamilies(spec.IPFamilies, specPath.Child("ipFamilies"))...)
 	if len(spec.IPs) > len(spec.IPFamilies) {
 		errs = append(errs, field.TooMany(specPath.Child("ips"), len(spec.IPs), len(spec.IPFamilies)))

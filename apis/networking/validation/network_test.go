@@ -91,7 +91,7 @@ func validNetworkInterface() *networking.NetworkInterface {
 		ObjectMeta: metav1.ObjectMeta{Namespace: "tenant-a", Name: "web-0-primary"},
 		Spec: networking.NetworkInterfaceSpec{
 			NetworkRef:   corev1.LocalObjectReference{Name: "tenant"},
-			MachineRef:   &corev1.LocalObjectReference{Name: "web-0"},
+			MachineRef:   &networking.MachineReference{Name: "web-0", UID: "5a9e4c1e-0000-4000-8000-000000000001"},
 			IPFamilies:   []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol},
 			IPs:          []networking.IPSource{{Value: "10.0.0.5"}, {PrefixRef: &corev1.LocalObjectReference{Name: "tenant-v6"}}},
 			VirtualIPRef: &corev1.LocalObjectReference{Name: "web-public"},

@@ -7,6 +7,8 @@ import (
 )
 
 // +genclient
+// +genclient:method=Bind,verb=create,subresource=binding,input=github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.VolumeBinding,result=github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.Volume
+// +genclient:method=UpdateClaim,verb=update,subresource=claim,input=github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.Volume,result=github.com/ferrite-dev/ferrite/apis/storage/v1alpha1.Volume
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 
 // Volume is a block device of a given class and size. The scheduler binds it to a VolumePool;
@@ -28,9 +30,10 @@ type VolumeSpec struct {
 	// VolumePoolSelector restricts scheduling to pools whose labels match.
 	// +optional
 	VolumePoolSelector map[string]string `json:"volumePoolSelector,omitempty" protobuf:"bytes,2,rep,name=volumePoolSelector"`
-	// VolumePoolRef is the pool the volume is bound to. Set by the scheduler; cannot change once set.
+	// VolumePoolRef is the pool the volume is bound to. Only the binding subresource sets it (the
+	// scheduler, or an operator placing a volume by hand); once set it cannot change.
 	// +optional
-	VolumePoolRef *corev1.LocalObjectReference `json:"volumePoolRef,omitempty" protobuf:"bytes,3,opt,name=volumePoolRef"`
+	VolumePoolRef *VolumePoolReference `json:"volumePoolRef,omitempty" protobuf:"bytes,3,opt,name=volumePoolRef"`
 	// Resources are the requested resources; "storage" is required. Storage may grow if the
 	// class allows expansion and never shrinks.
 	Resources corev1.ResourceList `json:"resources" protobuf:"bytes,4,rep,name=resources,casttype=k8s.io/api/core/v1.ResourceList,castkey=k8s.io/api/core/v1.ResourceName"`
@@ -42,12 +45,24 @@ type VolumeSpec struct {
 	// +optional
 	SnapshotRef *corev1.LocalObjectReference `json:"snapshotRef,omitempty" protobuf:"bytes,6,opt,name=snapshotRef"`
 	// ClaimRef is the machine using the volume; a volume is attached to one machine at a time.
+	// Only the claim subresource writes it (the controller manager, for the machine that
+	// references the volume); it cannot be set or changed through the volume itself.
 	// +optional
 	ClaimRef *ClaimReference `json:"claimRef,omitempty" protobuf:"bytes,7,opt,name=claimRef"`
 	// Tolerations let the volume be scheduled onto pools with matching taints.
 	// +optional
 	// +listType=atomic
 	Tolerations []corev1.Toleration `json:"tolerations,omitempty" protobuf:"bytes,8,rep,name=tolerations"`
+}
+
+// VolumePoolReference names the pool a volume is bound to, and which pool of that name.
+type VolumePoolReference struct {
+	// Name of the VolumePool.
+	Name string `json:"name" protobuf:"bytes,1,opt,name=name"`
+	// UID of the pool when the volume was bound: a pool re-created under the same name has
+	// another UID and does not inherit the volume.
+	// +optional
+	UID types.UID `json:"uid,omitempty" protobuf:"bytes,2,opt,name=uid,casttype=k8s.io/apimachinery/pkg/types.UID"`
 }
 
 // ClaimReference names the object that uses a volume.

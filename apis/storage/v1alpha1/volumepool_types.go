@@ -73,10 +73,6 @@ type VolumePoolStatus struct {
 type VolumePoolReservation struct {
 	// VolumeUID is the UID of the volume; a re-created volume of the same name is another entry.
 	VolumeUID types.UID `json:"volumeUID" protobuf:"bytes,1,opt,name=volumeUID,casttype=k8s.io/apimachinery/pkg/types.UID"`
-	// Namespace of the volume.
-	Namespace string `json:"namespace" protobuf:"bytes,2,opt,name=namespace"`
-	// Name of the volume.
-	Name string `json:"name" protobuf:"bytes,3,opt,name=name"`
 	// VolumeClass is the class the volume is counted under.
 	VolumeClass string `json:"volumeClass" protobuf:"bytes,4,opt,name=volumeClass"`
 	// Storage is the number of bytes counted for the volume.

@@ -37,6 +37,11 @@ func (in VolumeAccess) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in VolumeBinding) OpenAPIModelName() string {
+	return "dev.ferrite.storage.v1alpha1.VolumeBinding"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in VolumeClass) OpenAPIModelName() string {
 	return "dev.ferrite.storage.v1alpha1.VolumeClass"
 }
@@ -59,6 +64,11 @@ func (in VolumePool) OpenAPIModelName() string {
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in VolumePoolList) OpenAPIModelName() string {
 	return "dev.ferrite.storage.v1alpha1.VolumePoolList"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in VolumePoolReference) OpenAPIModelName() string {
+	return "dev.ferrite.storage.v1alpha1.VolumePoolReference"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.

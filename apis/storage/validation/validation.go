@@ -26,15 +26,11 @@ func ValidateVolume(volume *storage.Volume) field.ErrorList {
 	spec := &volume.Spec
 	errs := apivalidation.ValidateLocalRef(spec.VolumeClassRef, specPath.Child("volumeClassRef"))
 	errs = append(errs, apivalidation.ValidateSelectorMap(spec.VolumePoolSelector, specPath.Child("volumePoolSelector"))...)
-	errs = append(errs, apivalidation.ValidateOptionalLocalRef(spec.VolumePoolRef, specPath.Child("volumePoolRef"))...)
 	errs = append(errs, apivalidation.ValidateResourceList(spec.Resources, []corev1.ResourceName{corev1.ResourceStorage}, specPath.Child("resources"))...)
 	if spec.Image != "" && spec.SnapshotRef != nil {
 		errs = append(errs, field.Invalid(specPath.Child("snapshotRef"), spec.SnapshotRef.Name, "must not be set together with spec.image"))
 	}
 	errs = append(errs, apivalidation.ValidateOptionalLocalRef(spec.SnapshotRef, specPath.Child("snapshotRef"))...)
-	if spec.ClaimRef != nil {
-		errs = append(errs, apivalidation.ValidateObjectName(spec.ClaimRef.Name, specPath.Child("claimRef", "name"))...)
-	}
 	errs = append(errs, apivalidation.ValidateTolerations(spec.Tolerations, specPath.Child("tolerations"))...)
 	return errs
 }
@@ -48,9 +44,8 @@ func ValidateVolumeUpdate(newVolume, oldVolume *storage.Volume) field.ErrorList 
 	errs = append(errs, apimachineryvalidation.ValidateImmutableField(newSpec.VolumeClassRef, oldSpec.VolumeClassRef, specPath.Child("volumeClassRef"))...)
 	errs = append(errs, apimachineryvalidation.ValidateImmutableField(newSpec.Image, oldSpec.Image, specPath.Child("image"))...)
 	errs = append(errs, apimachineryvalidation.ValidateImmutableField(newSpec.SnapshotRef, oldSpec.SnapshotRef, specPath.Child("snapshotRef"))...)
-	if oldSpec.VolumePoolRef != nil {
-		errs = append(errs, apimachineryvalidation.ValidateImmutableField(newSpec.VolumePoolRef, oldSpec.VolumePoolRef, specPath.Child("volumePoolRef"))...)
-	}
+	// spec.volumePoolRef and spec.claimRef are written only by the binding and claim
+	// subresources (registry/kind).
 	newSize, oldSize := newSpec.Resources[corev1.ResourceStorage], oldSpec.Resources[corev1.ResourceStorage]
 	if newSize.Cmp(oldSize) < 0 {
 		errs = append(errs, field.Forbidden(specPath.Child("resources").Key(string(corev1.ResourceStorage)), "volumes cannot shrink, only grow"))
@@ -75,21 +70,6 @@ func ValidateVolumeStatusUpdate(newVolume, _ *storage.Volume) field.ErrorList {
 		errs = append(errs, apivalidation.ValidateOptionalLocalRef(access.SecretRef, statusPath.Child("access", "secretRef"))...)
 	}
 	return errs
-}
-
-var resizePolicies = []storage.ResizePolicy{storage.ResizePolicyStatic, storage.ResizePolicyExpandOnly}
-
-// ValidateVolumeClass checks a new VolumeClass: iops and tps are required and positive.
-func ValidateVolumeClass(class *storage.VolumeClass) field.ErrorList {
-	errs := apivalidation.ValidateResourceList(class.Capabilities, []corev1.ResourceName{ResourceIOPS, ResourceTPS}, field.NewPath("capabilities"))
-	errs = append(errs, apivalidation.ValidateEnum(class.ResizePolicy, resizePolicies, true, field.NewPath("resizePolicy"))...)
-	return errs
-}
-
-// ValidateVolumeClassUpdate keeps capabilities fixed; the resize policy may change.
-func ValidateVolumeClassUpdate(newClass, oldClass *storage.VolumeClass) field.ErrorList {
-	errs := ValidateVolumeClass(newClass)
-	return append(errs, apimachineryvalidation.ValidateImmutableField(newClass.Capabilities, oldClass.Capabilities, field.NewPath("capabilities"))...)
 }
 
 // ValidateVolumePool checks a new VolumePool.
@@ -127,9 +107,6 @@ func validateVolumePoolReservations(reservations []storage.VolumePoolReservation
 			errs = append(errs, field.Duplicate(p.Child("volumeUID"), r.VolumeUID))
 		}
 		seen[string(r.VolumeUID)] = true
-		if r.Name == "" {
-			errs = append(errs, field.Required(p.Child("name"), ""))
-		}
 		if r.VolumeClass == "" {
 			errs = append(errs, field.Required(p.Child("volumeClass"), ""))
 		}

@@ -36,13 +36,10 @@ func TestValidateVolume(t *testing.T) {
 			v.Spec.Image = ""
 			v.Spec.SnapshotRef = &corev1.LocalObjectReference{Name: "web-data-snap"}
 		}},
-		{name: "bound at create", mutate: func(v *storage.Volume) { v.Spec.VolumePoolRef = &corev1.LocalObjectReference{Name: "ceph-a"} }},
 		{name: "missing class", mutate: func(v *storage.Volume) { v.Spec.VolumeClassRef.Name = "" },
 			want: []vt.FieldError{vt.Required("spec.volumeClassRef.name")}},
 		{name: "bad pool selector", mutate: func(v *storage.Volume) { v.Spec.VolumePoolSelector = map[string]string{"bad key!": "a"} },
 			want: []vt.FieldError{vt.Invalid("spec.volumePoolSelector")}},
-		{name: "empty pool ref", mutate: func(v *storage.Volume) { v.Spec.VolumePoolRef = &corev1.LocalObjectReference{} },
-			want: []vt.FieldError{vt.Required("spec.volumePoolRef.name")}},
 		{name: "missing storage", mutate: func(v *storage.Volume) { v.Spec.Resources = nil },
 			want: []vt.FieldError{vt.Required("spec.resources[storage]")}},
 		{name: "zero storage", mutate: func(v *storage.Volume) { v.Spec.Resources[corev1.ResourceStorage] = resource.MustParse("0") },
@@ -53,8 +50,6 @@ func TestValidateVolume(t *testing.T) {
 			want: []vt.FieldError{vt.Invalid("spec.snapshotRef")}},
 		{name: "empty snapshot ref", mutate: func(v *storage.Volume) { v.Spec.Image = ""; v.Spec.SnapshotRef = &corev1.LocalObjectReference{} },
 			want: []vt.FieldError{vt.Required("spec.snapshotRef.name")}},
-		{name: "claim without name", mutate: func(v *storage.Volume) { v.Spec.ClaimRef.Name = "" },
-			want: []vt.FieldError{vt.Required("spec.claimRef.name")}},
 		{name: "bad toleration", mutate: func(v *storage.Volume) { v.Spec.Tolerations[0].Value = "x" },
 			want: []vt.FieldError{vt.Invalid("spec.tolerations[0].value")}},
 	}
@@ -68,7 +63,7 @@ func TestValidateVolume(t *testing.T) {
 }
 
 func TestValidateVolumeUpdate(t *testing.T) {
-	bound := func(v *storage.Volume) { v.Spec.VolumePoolRef = &corev1.LocalObjectReference{Name: "ceph-a"} }
+	bound := func(v *storage.Volume) { v.Spec.VolumePoolRef = &storage.VolumePoolReference{Name: "ceph-a"} }
 	tests := []struct {
 		name      string
 		old, edit func(*storage.Volume)
@@ -91,10 +86,7 @@ func TestValidateVolumeUpdate(t *testing.T) {
 			v.Spec.SnapshotRef = &corev1.LocalObjectReference{Name: "snap-1"}
 		}, edit: func(v *storage.Volume) { v.Spec.SnapshotRef.Name = "snap-2" },
 			want: []vt.FieldError{vt.Invalid("spec.snapshotRef")}},
-		{name: "pool fixed once bound", old: bound, edit: func(v *storage.Volume) { v.Spec.VolumePoolRef.Name = "ceph-b" },
-			want: []vt.FieldError{vt.Invalid("spec.volumePoolRef")}},
-		{name: "pool cannot be unset", old: bound, edit: func(v *storage.Volume) { v.Spec.VolumePoolRef = nil },
-			want: []vt.FieldError{vt.Invalid("spec.volumePoolRef")}},
+		// The pool reference and the claim are guarded by registry/kind (subresources only).
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

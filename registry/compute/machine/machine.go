@@ -5,6 +5,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apiserver/pkg/registry/generic"
 
 	"github.com/ferrite-dev/ferrite/apis/compute"
@@ -31,6 +32,28 @@ var Kind = &kind.Kind[*compute.Machine]{
 	Validate:             validation.ValidateMachine,
 	ValidateUpdate:       validation.ValidateMachineUpdate,
 	ValidateStatusUpdate: validation.ValidateMachineStatusUpdate,
+	Binding: &kind.Binding[*compute.Machine]{
+		Path:  field.NewPath("spec", "machinePoolRef"),
+		Kind:  compute.Kind("MachineBinding"),
+		Pools: compute.Resource("machinepools"),
+		New:   func() runtime.Object { return &compute.MachineBinding{} },
+		Target: func(request runtime.Object) (string, string) {
+			b := request.(*compute.MachineBinding)
+			return b.Name, b.Target.Name
+		},
+		PoolRef: func(m *compute.Machine) *kind.PoolRef {
+			if m.Spec.MachinePoolRef == nil {
+				return nil
+			}
+			return &kind.PoolRef{Name: m.Spec.MachinePoolRef.Name, UID: m.Spec.MachinePoolRef.UID}
+		},
+		SetPoolRef: func(m *compute.Machine, ref *kind.PoolRef) {
+			m.Spec.MachinePoolRef = nil
+			if ref != nil {
+				m.Spec.MachinePoolRef = &compute.MachinePoolReference{Name: ref.Name, UID: ref.UID}
+			}
+		},
+	},
 	SelectableFields: func(m *compute.Machine) fields.Set {
 		pool := ""
 		if m.Spec.MachinePoolRef != nil {
@@ -56,7 +79,7 @@ var Kind = &kind.Kind[*compute.Machine]{
 			ips = append(ips, nic.IPs...)
 		}
 		return []any{
-			m.Spec.MachineClassRef.Name, columns.RefName(m.Spec.MachinePoolRef), columns.Text(string(m.Status.State)),
+			m.Spec.MachineClassRef.Name, poolName(m.Spec.MachinePoolRef), columns.Text(string(m.Status.State)),
 			string(m.Spec.Power), columns.Text(m.Spec.Image), columns.List(ips),
 		}
 	},
@@ -65,4 +88,11 @@ var Kind = &kind.Kind[*compute.Machine]{
 // NewStorage returns the storage of machines and machines/status.
 func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*kind.Storage, error) {
 	return kind.NewStorage(scheme, optsGetter, Kind)
+}
+
+func poolName(ref *compute.MachinePoolReference) string {
+	if ref == nil {
+		return columns.None
+	}
+	return columns.Text(ref.Name)
 }

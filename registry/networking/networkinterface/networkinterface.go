@@ -5,6 +5,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apiserver/pkg/registry/generic"
 
 	"github.com/ferrite-dev/ferrite/apis/networking"
@@ -31,6 +32,23 @@ var Kind = &kind.Kind[*networking.NetworkInterface]{
 	Validate:             validation.ValidateNetworkInterface,
 	ValidateUpdate:       validation.ValidateNetworkInterfaceUpdate,
 	ValidateStatusUpdate: validation.ValidateNetworkInterfaceStatusUpdate,
+	Claim: &kind.Claim[*networking.NetworkInterface]{
+		Path:         field.NewPath("spec", "machineRef"),
+		ClaimerGroup: "compute.ferrite.dev",
+		ClaimerKind:  "Machine",
+		Get: func(n *networking.NetworkInterface) *kind.ClaimRef {
+			if n.Spec.MachineRef == nil {
+				return nil
+			}
+			return &kind.ClaimRef{Name: n.Spec.MachineRef.Name, UID: n.Spec.MachineRef.UID}
+		},
+		Set: func(n *networking.NetworkInterface, ref *kind.ClaimRef) {
+			n.Spec.MachineRef = nil
+			if ref != nil {
+				n.Spec.MachineRef = &networking.MachineReference{Name: ref.Name, UID: ref.UID}
+			}
+		},
+	},
 	SelectableFields: func(n *networking.NetworkInterface) fields.Set {
 		machine := ""
 		if n.Spec.MachineRef != nil {
@@ -48,7 +66,7 @@ var Kind = &kind.Kind[*networking.NetworkInterface]{
 	},
 	Row: func(n *networking.NetworkInterface) []any {
 		return []any{
-			n.Spec.NetworkRef.Name, columns.RefName(n.Spec.MachineRef), columns.List(n.Status.IPs),
+			n.Spec.NetworkRef.Name, machineName(n.Spec.MachineRef), columns.List(n.Status.IPs),
 			columns.Text(string(n.Status.State)), columns.Text(n.Status.VirtualIP), columns.List(n.Status.Prefixes),
 		}
 	},
@@ -57,4 +75,11 @@ var Kind = &kind.Kind[*networking.NetworkInterface]{
 // NewStorage returns the storage of networkinterfaces and networkinterfaces/status.
 func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*kind.Storage, error) {
 	return kind.NewStorage(scheme, optsGetter, Kind)
+}
+
+func machineName(ref *networking.MachineReference) string {
+	if ref == nil {
+		return columns.None
+	}
+	return columns.Text(ref.Name)
 }

@@ -6,6 +6,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apiserver/pkg/registry/generic"
 
 	"github.com/ferrite-dev/ferrite/apis/storage"
@@ -32,6 +33,45 @@ var Kind = &kind.Kind[*storage.Volume]{
 	Validate:             validation.ValidateVolume,
 	ValidateUpdate:       validation.ValidateVolumeUpdate,
 	ValidateStatusUpdate: validation.ValidateVolumeStatusUpdate,
+	Binding: &kind.Binding[*storage.Volume]{
+		Path:  field.NewPath("spec", "volumePoolRef"),
+		Kind:  storage.Kind("VolumeBinding"),
+		Pools: storage.Resource("volumepools"),
+		New:   func() runtime.Object { return &storage.VolumeBinding{} },
+		Target: func(request runtime.Object) (string, string) {
+			b := request.(*storage.VolumeBinding)
+			return b.Name, b.Target.Name
+		},
+		PoolRef: func(v *storage.Volume) *kind.PoolRef {
+			if v.Spec.VolumePoolRef == nil {
+				return nil
+			}
+			return &kind.PoolRef{Name: v.Spec.VolumePoolRef.Name, UID: v.Spec.VolumePoolRef.UID}
+		},
+		SetPoolRef: func(v *storage.Volume, ref *kind.PoolRef) {
+			v.Spec.VolumePoolRef = nil
+			if ref != nil {
+				v.Spec.VolumePoolRef = &storage.VolumePoolReference{Name: ref.Name, UID: ref.UID}
+			}
+		},
+	},
+	Claim: &kind.Claim[*storage.Volume]{
+		Path:         field.NewPath("spec", "claimRef"),
+		ClaimerGroup: "compute.ferrite.dev",
+		ClaimerKind:  "Machine",
+		Get: func(v *storage.Volume) *kind.ClaimRef {
+			if v.Spec.ClaimRef == nil {
+				return nil
+			}
+			return &kind.ClaimRef{Name: v.Spec.ClaimRef.Name, UID: v.Spec.ClaimRef.UID}
+		},
+		Set: func(v *storage.Volume, ref *kind.ClaimRef) {
+			v.Spec.ClaimRef = nil
+			if ref != nil {
+				v.Spec.ClaimRef = &storage.ClaimReference{Name: ref.Name, UID: ref.UID}
+			}
+		},
+	},
 	SelectableFields: func(v *storage.Volume) fields.Set {
 		pool, claim := "", ""
 		if v.Spec.VolumePoolRef != nil {
@@ -61,7 +101,7 @@ var Kind = &kind.Kind[*storage.Volume]{
 			claim = v.Spec.ClaimRef.Name
 		}
 		return []any{
-			v.Spec.VolumeClassRef.Name, columns.RefName(v.Spec.VolumePoolRef), columns.Quantity(v.Spec.Resources, corev1.ResourceStorage),
+			v.Spec.VolumeClassRef.Name, poolName(v.Spec.VolumePoolRef), columns.Quantity(v.Spec.Resources, corev1.ResourceStorage),
 			columns.Text(string(v.Status.State)), claim, columns.Text(v.Spec.Image),
 		}
 	},
@@ -70,4 +110,11 @@ var Kind = &kind.Kind[*storage.Volume]{
 // NewStorage returns the storage of volumes and volumes/status.
 func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*kind.Storage, error) {
 	return kind.NewStorage(scheme, optsGetter, Kind)
+}
+
+func poolName(ref *storage.VolumePoolReference) string {
+	if ref == nil {
+		return columns.None
+	}
+	return columns.Text(ref.Name)
 }

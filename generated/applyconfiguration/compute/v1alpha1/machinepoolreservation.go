@@ -29,10 +29,6 @@ import (
 type MachinePoolReservationApplyConfiguration struct {
 	// MachineUID is the UID of the machine; a re-created machine of the same name is another entry.
 	MachineUID *types.UID `json:"machineUID,omitempty"`
-	// Namespace of the machine.
-	Namespace *string `json:"namespace,omitempty"`
-	// Name of the machine.
-	Name *string `json:"name,omitempty"`
 	// MachineClass is the class the machine is counted under.
 	MachineClass *string `json:"machineClass,omitempty"`
 }
@@ -48,22 +44,6 @@ func MachinePoolReservation() *MachinePoolReservationApplyConfiguration {
 // If called multiple times, the MachineUID field is set to the value of the last call.
 func (b *MachinePoolReservationApplyConfiguration) WithMachineUID(value types.UID) *MachinePoolReservationApplyConfiguration {
 	b.MachineUID = &value
-	return b
-}
-
-// WithNamespace sets the Namespace field in the declarative configuration to the given value
-// and returns the receiver, so that objects can be built by chaining "With" function invocations.
-// If called multiple times, the Namespace field is set to the value of the last call.
-func (b *MachinePoolReservationApplyConfiguration) WithNamespace(value string) *MachinePoolReservationApplyConfiguration {
-	b.Namespace = &value
-	return b
-}
-
-// WithName sets the Name field in the declarative configuration to the given value
-// and returns the receiver, so that objects can be built by chaining "With" function invocations.
-// If called multiple times, the Name field is set to the value of the last call.
-func (b *MachinePoolReservationApplyConfiguration) WithName(value string) *MachinePoolReservationApplyConfiguration {
-	b.Name = &value
 	return b
 }
 

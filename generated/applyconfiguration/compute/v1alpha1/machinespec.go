@@ -32,9 +32,9 @@ type MachineSpecApplyConfiguration struct {
 	MachineClassRef *v1.LocalObjectReferenceApplyConfiguration `json:"machineClassRef,omitempty"`
 	// MachinePoolSelector restricts scheduling to pools whose labels match. Immutable once bound.
 	MachinePoolSelector map[string]string `json:"machinePoolSelector,omitempty"`
-	// MachinePoolRef is the pool the machine is bound to. The scheduler sets it; it may also be
-	// set at create to bypass scheduling. Once set it cannot change.
-	MachinePoolRef *v1.LocalObjectReferenceApplyConfiguration `json:"machinePoolRef,omitempty"`
+	// MachinePoolRef is the pool the machine is bound to. Only the binding subresource sets it
+	// (the scheduler, or an operator placing a machine by hand); once set it cannot change.
+	MachinePoolRef *MachinePoolReferenceApplyConfiguration `json:"machinePoolRef,omitempty"`
 	// Power is the desired power state, On or Off. Defaults to On. Quote it in YAML
 	// (power: "Off"): unquoted, YAML 1.1 reads On and Off as booleans.
 	Power *computev1alpha1.Power `json:"power,omitempty"`
@@ -82,7 +82,7 @@ func (b *MachineSpecApplyConfiguration) WithMachinePoolSelector(entries map[stri
 // WithMachinePoolRef sets the MachinePoolRef field in the declarative configuration to the given value
 // and returns the receiver, so that objects can be built by chaining "With" function invocations.
 // If called multiple times, the MachinePoolRef field is set to the value of the last call.
-func (b *MachineSpecApplyConfiguration) WithMachinePoolRef(value *v1.LocalObjectReferenceApplyConfiguration) *MachineSpecApplyConfiguration {
+func (b *MachineSpecApplyConfiguration) WithMachinePoolRef(value *MachinePoolReferenceApplyConfiguration) *MachineSpecApplyConfiguration {
 	b.MachinePoolRef = value
 	return b
 }

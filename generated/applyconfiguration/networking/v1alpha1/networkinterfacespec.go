@@ -30,8 +30,11 @@ import (
 type NetworkInterfaceSpecApplyConfiguration struct {
 	// NetworkRef names the Network of the interface. Immutable.
 	NetworkRef *v1.LocalObjectReferenceApplyConfiguration `json:"networkRef,omitempty"`
-	// MachineRef is the machine the interface is attached to.
-	MachineRef *v1.LocalObjectReferenceApplyConfiguration `json:"machineRef,omitempty"`
+	// MachineRef is the machine the interface is attached to: its claim. An interface is attached
+	// to one machine at a time. Only the claim subresource writes it (the controller manager, for
+	// the machine that references the interface); it cannot be set or changed through the
+	// interface itself.
+	MachineRef *MachineReferenceApplyConfiguration `json:"machineRef,omitempty"`
 	// IPFamilies of the interface. Defaults to the families of spec.ips, or IPv4.
 	IPFamilies []corev1.IPFamily `json:"ipFamilies,omitempty"`
 	// IPs are the addresses of the interface, one per family: fixed or allocated from a prefix.
@@ -59,7 +62,7 @@ func (b *NetworkInterfaceSpecApplyConfiguration) WithNetworkRef(value *v1.LocalO
 // WithMachineRef sets the MachineRef field in the declarative configuration to the given value
 // and returns the receiver, so that objects can be built by chaining "With" function invocations.
 // If called multiple times, the MachineRef field is set to the value of the last call.
-func (b *NetworkInterfaceSpecApplyConfiguration) WithMachineRef(value *v1.LocalObjectReferenceApplyConfiguration) *NetworkInterfaceSpecApplyConfiguration {
+func (b *NetworkInterfaceSpecApplyConfiguration) WithMachineRef(value *MachineReferenceApplyConfiguration) *NetworkInterfaceSpecApplyConfiguration {
 	b.MachineRef = value
 	return b
 }

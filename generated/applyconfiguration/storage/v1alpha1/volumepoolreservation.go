@@ -30,10 +30,6 @@ import (
 type VolumePoolReservationApplyConfiguration struct {
 	// VolumeUID is the UID of the volume; a re-created volume of the same name is another entry.
 	VolumeUID *types.UID `json:"volumeUID,omitempty"`
-	// Namespace of the volume.
-	Namespace *string `json:"namespace,omitempty"`
-	// Name of the volume.
-	Name *string `json:"name,omitempty"`
 	// VolumeClass is the class the volume is counted under.
 	VolumeClass *string `json:"volumeClass,omitempty"`
 	// Storage is the number of bytes counted for the volume.
@@ -51,22 +47,6 @@ func VolumePoolReservation() *VolumePoolReservationApplyConfiguration {
 // If called multiple times, the VolumeUID field is set to the value of the last call.
 func (b *VolumePoolReservationApplyConfiguration) WithVolumeUID(value types.UID) *VolumePoolReservationApplyConfiguration {
 	b.VolumeUID = &value
-	return b
-}
-
-// WithNamespace sets the Namespace field in the declarative configuration to the given value
-// and returns the receiver, so that objects can be built by chaining "With" function invocations.
-// If called multiple times, the Namespace field is set to the value of the last call.
-func (b *VolumePoolReservationApplyConfiguration) WithNamespace(value string) *VolumePoolReservationApplyConfiguration {
-	b.Namespace = &value
-	return b
-}
-
-// WithName sets the Name field in the declarative configuration to the given value
-// and returns the receiver, so that objects can be built by chaining "With" function invocations.
-// If called multiple times, the Name field is set to the value of the last call.
-func (b *VolumePoolReservationApplyConfiguration) WithName(value string) *VolumePoolReservationApplyConfiguration {
-	b.Name = &value
 	return b
 }
 

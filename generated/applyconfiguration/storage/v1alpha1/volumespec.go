@@ -32,8 +32,9 @@ type VolumeSpecApplyConfiguration struct {
 	VolumeClassRef *v1.LocalObjectReferenceApplyConfiguration `json:"volumeClassRef,omitempty"`
 	// VolumePoolSelector restricts scheduling to pools whose labels match.
 	VolumePoolSelector map[string]string `json:"volumePoolSelector,omitempty"`
-	// VolumePoolRef is the pool the volume is bound to. Set by the scheduler; cannot change once set.
-	VolumePoolRef *v1.LocalObjectReferenceApplyConfiguration `json:"volumePoolRef,omitempty"`
+	// VolumePoolRef is the pool the volume is bound to. Only the binding subresource sets it (the
+	// scheduler, or an operator placing a volume by hand); once set it cannot change.
+	VolumePoolRef *VolumePoolReferenceApplyConfiguration `json:"volumePoolRef,omitempty"`
 	// Resources are the requested resources; "storage" is required. Storage may grow if the
 	// class allows expansion and never shrinks.
 	Resources *corev1.ResourceList `json:"resources,omitempty"`
@@ -43,6 +44,8 @@ type VolumeSpecApplyConfiguration struct {
 	// with image. Immutable.
 	SnapshotRef *v1.LocalObjectReferenceApplyConfiguration `json:"snapshotRef,omitempty"`
 	// ClaimRef is the machine using the volume; a volume is attached to one machine at a time.
+	// Only the claim subresource writes it (the controller manager, for the machine that
+	// references the volume); it cannot be set or changed through the volume itself.
 	ClaimRef *ClaimReferenceApplyConfiguration `json:"claimRef,omitempty"`
 	// Tolerations let the volume be scheduled onto pools with matching taints.
 	Tolerations []v1.TolerationApplyConfiguration `json:"tolerations,omitempty"`
@@ -79,7 +82,7 @@ func (b *VolumeSpecApplyConfiguration) WithVolumePoolSelector(entries map[string
 // WithVolumePoolRef sets the VolumePoolRef field in the declarative configuration to the given value
 // and returns the receiver, so that objects can be built by chaining "With" function invocations.
 // If called multiple times, the VolumePoolRef field is set to the value of the last call.
-func (b *VolumeSpecApplyConfiguration) WithVolumePoolRef(value *v1.LocalObjectReferenceApplyConfiguration) *VolumeSpecApplyConfiguration {
+func (b *VolumeSpecApplyConfiguration) WithVolumePoolRef(value *VolumePoolReferenceApplyConfiguration) *VolumeSpecApplyConfiguration {
 	b.VolumePoolRef = value
 	return b
 }

@@ -51,6 +51,8 @@ type MachineInterface interface {
 	Apply(ctx context.Context, machine *applyconfigurationcomputev1alpha1.MachineApplyConfiguration, opts v1.ApplyOptions) (result *computev1alpha1.Machine, err error)
 	// Add a +genclient:noStatus comment above the type to avoid generating ApplyStatus().
 	ApplyStatus(ctx context.Context, machine *applyconfigurationcomputev1alpha1.MachineApplyConfiguration, opts v1.ApplyOptions) (result *computev1alpha1.Machine, err error)
+	Bind(ctx context.Context, machineName string, machineBinding *computev1alpha1.MachineBinding, opts v1.CreateOptions) (*computev1alpha1.Machine, error)
+
 	MachineExpansion
 }
 
@@ -72,4 +74,20 @@ func newMachines(c *ComputeV1alpha1Client, namespace string) *machines {
 			gentype.PrefersProtobuf[*computev1alpha1.Machine](),
 		),
 	}
+}
+
+// Bind takes the representation of a machineBinding and creates it.  Returns the server's representation of the machine, and an error, if there is any.
+func (c *machines) Bind(ctx context.Context, machineName string, machineBinding *computev1alpha1.MachineBinding, opts v1.CreateOptions) (result *computev1alpha1.Machine, err error) {
+	result = &computev1alpha1.Machine{}
+	err = c.GetClient().Post().
+		UseProtobufAsDefault().
+		Namespace(c.GetNamespace()).
+		Resource("machines").
+		Name(machineName).
+		SubResource("binding").
+		VersionedParams(&opts, scheme.ParameterCodec).
+		Body(machineBinding).
+		Do(ctx).
+		Into(result)
+	return
 }

@@ -51,6 +51,8 @@ type NetworkInterfaceInterface interface {
 	Apply(ctx context.Context, networkInterface *applyconfigurationnetworkingv1alpha1.NetworkInterfaceApplyConfiguration, opts v1.ApplyOptions) (result *networkingv1alpha1.NetworkInterface, err error)
 	// Add a +genclient:noStatus comment above the type to avoid generating ApplyStatus().
 	ApplyStatus(ctx context.Context, networkInterface *applyconfigurationnetworkingv1alpha1.NetworkInterfaceApplyConfiguration, opts v1.ApplyOptions) (result *networkingv1alpha1.NetworkInterface, err error)
+	UpdateClaim(ctx context.Context, networkInterfaceName string, networkInterface *networkingv1alpha1.NetworkInterface, opts v1.UpdateOptions) (*networkingv1alpha1.NetworkInterface, error)
+
 	NetworkInterfaceExpansion
 }
 
@@ -72,4 +74,20 @@ func newNetworkInterfaces(c *NetworkingV1alpha1Client, namespace string) *networ
 			gentype.PrefersProtobuf[*networkingv1alpha1.NetworkInterface](),
 		),
 	}
+}
+
+// UpdateClaim takes the top resource name and the representation of a networkInterface and updates it. Returns the server's representation of the networkInterface, and an error, if there is any.
+func (c *networkInterfaces) UpdateClaim(ctx context.Context, networkInterfaceName string, networkInterface *networkingv1alpha1.NetworkInterface, opts v1.UpdateOptions) (result *networkingv1alpha1.NetworkInterface, err error) {
+	result = &networkingv1alpha1.NetworkInterface{}
+	err = c.GetClient().Put().
+		UseProtobufAsDefault().
+		Namespace(c.GetNamespace()).
+		Resource("networkinterfaces").
+		Name(networkInterfaceName).
+		SubResource("claim").
+		VersionedParams(&opts, scheme.ParameterCodec).
+		Body(networkInterface).
+		Do(ctx).
+		Into(result)
+	return
 }

@@ -51,6 +51,9 @@ type VolumeInterface interface {
 	Apply(ctx context.Context, volume *applyconfigurationstoragev1alpha1.VolumeApplyConfiguration, opts v1.ApplyOptions) (result *storagev1alpha1.Volume, err error)
 	// Add a +genclient:noStatus comment above the type to avoid generating ApplyStatus().
 	ApplyStatus(ctx context.Context, volume *applyconfigurationstoragev1alpha1.VolumeApplyConfiguration, opts v1.ApplyOptions) (result *storagev1alpha1.Volume, err error)
+	Bind(ctx context.Context, volumeName string, volumeBinding *storagev1alpha1.VolumeBinding, opts v1.CreateOptions) (*storagev1alpha1.Volume, error)
+	UpdateClaim(ctx context.Context, volumeName string, volume *storagev1alpha1.Volume, opts v1.UpdateOptions) (*storagev1alpha1.Volume, error)
+
 	VolumeExpansion
 }
 
@@ -72,4 +75,36 @@ func newVolumes(c *StorageV1alpha1Client, namespace string) *volumes {
 			gentype.PrefersProtobuf[*storagev1alpha1.Volume](),
 		),
 	}
+}
+
+// Bind takes the representation of a volumeBinding and creates it.  Returns the server's representation of the volume, and an error, if there is any.
+func (c *volumes) Bind(ctx context.Context, volumeName string, volumeBinding *storagev1alpha1.VolumeBinding, opts v1.CreateOptions) (result *storagev1alpha1.Volume, err error) {
+	result = &storagev1alpha1.Volume{}
+	err = c.GetClient().Post().
+		UseProtobufAsDefault().
+		Namespace(c.GetNamespace()).
+		Resource("volumes").
+		Name(volumeName).
+		SubResource("binding").
+		VersionedParams(&opts, scheme.ParameterCodec).
+		Body(volumeBinding).
+		Do(ctx).
+		Into(result)
+	return
+}
+
+// UpdateClaim takes the top resource name and the representation of a volume and updates it. Returns the server's representation of the volume, and an error, if there is any.
+func (c *volumes) UpdateClaim(ctx context.Context, volumeName string, volume *storagev1alpha1.Volume, opts v1.UpdateOptions) (result *storagev1alpha1.Volume, err error) {
+	result = &storagev1alpha1.Volume{}
+	err = c.GetClient().Put().
+		UseProtobufAsDefault().
+		Namespace(c.GetNamespace()).
+		Resource("volumes").
+		Name(volumeName).
+		SubResource("claim").
+		VersionedParams(&opts, scheme.ParameterCodec).
+		Body(volume).
+		Do(ctx).
+		Into(result)
+	return
 }

@@ -19,10 +19,14 @@ limitations under the License.
 package fake
 
 import (
+	context "context"
+
 	v1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
 	computev1alpha1 "github.com/ferrite-dev/ferrite/generated/applyconfiguration/compute/v1alpha1"
 	typedcomputev1alpha1 "github.com/ferrite-dev/ferrite/generated/clientset/versioned/typed/compute/v1alpha1"
+	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gentype "k8s.io/client-go/gentype"
+	testing "k8s.io/client-go/testing"
 )
 
 // fakeMachines implements MachineInterface
@@ -48,4 +52,16 @@ func newFakeMachines(fake *FakeComputeV1alpha1, namespace string) typedcomputev1
 		),
 		fake,
 	}
+}
+
+// Bind takes the representation of a machineBinding and creates it.  Returns the server's representation of the machine, and an error, if there is any.
+func (c *fakeMachines) Bind(ctx context.Context, machineName string, machineBinding *v1alpha1.MachineBinding, opts v1.CreateOptions) (result *v1alpha1.Machine, err error) {
+	emptyResult := &v1alpha1.Machine{}
+	obj, err := c.Fake.
+		Invokes(testing.NewCreateSubresourceActionWithOptions(c.Resource(), machineName, "binding", c.Namespace(), machineBinding, opts), emptyResult)
+
+	if obj == nil {
+		return emptyResult, err
+	}
+	return obj.(*v1alpha1.Machine), err
 }

@@ -19,10 +19,14 @@ limitations under the License.
 package fake
 
 import (
+	context "context"
+
 	v1alpha1 "github.com/ferrite-dev/ferrite/apis/networking/v1alpha1"
 	networkingv1alpha1 "github.com/ferrite-dev/ferrite/generated/applyconfiguration/networking/v1alpha1"
 	typednetworkingv1alpha1 "github.com/ferrite-dev/ferrite/generated/clientset/versioned/typed/networking/v1alpha1"
+	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gentype "k8s.io/client-go/gentype"
+	testing "k8s.io/client-go/testing"
 )
 
 // fakeNetworkInterfaces implements NetworkInterfaceInterface
@@ -50,4 +54,16 @@ func newFakeNetworkInterfaces(fake *FakeNetworkingV1alpha1, namespace string) ty
 		),
 		fake,
 	}
+}
+
+// UpdateClaim takes the representation of a networkInterface and updates it. Returns the server's representation of the networkInterface, and an error, if there is any.
+func (c *fakeNetworkInterfaces) UpdateClaim(ctx context.Context, networkInterfaceName string, networkInterface *v1alpha1.NetworkInterface, opts v1.UpdateOptions) (result *v1alpha1.NetworkInterface, err error) {
+	emptyResult := &v1alpha1.NetworkInterface{}
+	obj, err := c.Fake.
+		Invokes(testing.NewUpdateSubresourceActionWithOptions(c.Resource(), "claim", c.Namespace(), networkInterface, opts), &v1alpha1.NetworkInterface{})
+
+	if obj == nil {
+		return emptyResult, err
+	}
+	return obj.(*v1alpha1.NetworkInterface), err
 }

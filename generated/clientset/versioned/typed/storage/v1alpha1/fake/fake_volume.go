@@ -19,10 +19,14 @@ limitations under the License.
 package fake
 
 import (
+	context "context"
+
 	v1alpha1 "github.com/ferrite-dev/ferrite/apis/storage/v1alpha1"
 	storagev1alpha1 "github.com/ferrite-dev/ferrite/generated/applyconfiguration/storage/v1alpha1"
 	typedstoragev1alpha1 "github.com/ferrite-dev/ferrite/generated/clientset/versioned/typed/storage/v1alpha1"
+	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gentype "k8s.io/client-go/gentype"
+	testing "k8s.io/client-go/testing"
 )
 
 // fakeVolumes implements VolumeInterface
@@ -48,4 +52,28 @@ func newFakeVolumes(fake *FakeStorageV1alpha1, namespace string) typedstoragev1a
 		),
 		fake,
 	}
+}
+
+// Bind takes the representation of a volumeBinding and creates it.  Returns the server's representation of the volume, and an error, if there is any.
+func (c *fakeVolumes) Bind(ctx context.Context, volumeName string, volumeBinding *v1alpha1.VolumeBinding, opts v1.CreateOptions) (result *v1alpha1.Volume, err error) {
+	emptyResult := &v1alpha1.Volume{}
+	obj, err := c.Fake.
+		Invokes(testing.NewCreateSubresourceActionWithOptions(c.Resource(), volumeName, "binding", c.Namespace(), volumeBinding, opts), emptyResult)
+
+	if obj == nil {
+		return emptyResult, err
+	}
+	return obj.(*v1alpha1.Volume), err
+}
+
+// UpdateClaim takes the representation of a volume and updates it. Returns the server's representation of the volume, and an error, if there is any.
+func (c *fakeVolumes) UpdateClaim(ctx context.Context, volumeName string, volume *v1alpha1.Volume, opts v1.UpdateOptions) (result *v1alpha1.Volume, err error) {
+	emptyResult := &v1alpha1.Volume{}
+	obj, err := c.Fake.
+		Invokes(testing.NewUpdateSubresourceActionWithOptions(c.Resource(), "claim", c.Namespace(), volume, opts), &v1alpha1.Volume{})
+
+	if obj == nil {
+		return emptyResult, err
+	}
+	return obj.(*v1alpha1.Volume), err
 }

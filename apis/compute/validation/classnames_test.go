@@ -1,0 +1,33 @@
+package validation
+
+import (
+	"strings"
+	"testing"
+
+	vt "github.com/ferrite-dev/ferrite/apis/validation/validationtest"
+)
+
+// A class name is a key of pool status.allocatable: at most 63 characters, checked at create
+// only, so that a class stored before the rule can still be updated.
+func TestMachineClassNameFitsAllocatable(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		want []vt.FieldError
+	}{
+		{name: strings.Repeat("a", 63)},
+		{name: "gp3.large"},
+		{name: strings.Repeat("a", 64), want: []vt.FieldError{vt.Invalid("metadata.name")}},
+		{name: strings.Repeat("a", 60) + ".large", want: []vt.FieldError{vt.Invalid("metadata.name")}},
+	} {
+		class := validMachineClass()
+		class.Name = tt.name
+		vt.Expect(t, ValidateMachineClass(class), tt.want...)
+	}
+
+	old := validMachineClass()
+	old.Name = strings.Repeat("a", 100)
+	updated := old.DeepCopy()
+	updated.Finalizers = nil
+	updated.Labels = map[string]string{"tier": "gold"}
+	vt.Expect(t, ValidateMachineClassUpdate(updated, old))
+}
