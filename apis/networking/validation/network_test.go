@@ -112,8 +112,6 @@ func TestValidateNetworkInterface(t *testing.T) {
 		}},
 		{name: "missing network", mutate: func(n *networking.NetworkInterface) { n.Spec.NetworkRef.Name = "" },
 			want: []vt.FieldError{vt.Required("spec.networkRef.name")}},
-		{name: "empty machine ref", mutate: func(n *networking.NetworkInterface) { n.Spec.MachineRef.Name = "" },
-			want: []vt.FieldError{vt.Required("spec.machineRef.name")}},
 		{name: "no families", mutate: func(n *networking.NetworkInterface) { n.Spec.IPFamilies = nil; n.Spec.IPs = nil },
 			want: []vt.FieldError{vt.Required("spec.ipFamilies")}},
 		{name: "unknown family", mutate: func(n *networking.NetworkInterface) { n.Spec.IPFamilies[1] = "IPX" },
