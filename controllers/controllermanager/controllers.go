@@ -117,14 +117,15 @@ func AddEphemeral(ctx context.Context, mgr ctrl.Manager, recorder events.EventRe
 // ledger writer.
 func AddIPAM(_ context.Context, mgr ctrl.Manager, recorder events.EventRecorder, o *Options) error {
 	ledger := &ipam.Ledger{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), RecordWithin: o.IPAMReleaseGrace / 3}
-	releaser := &ipam.Releaser{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Ledger: ledger, Grace: o.IPAMReleaseGrace}
-	if err := (&ipam.Prefixes{Client: mgr.GetClient(), Ledger: ledger, Releaser: releaser}).SetupWithManager(mgr); err != nil {
+	pools := ipam.PublicPools{Namespace: o.PublicPrefixNamespace}
+	releaser := &ipam.Releaser{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Ledger: ledger, Grace: o.IPAMReleaseGrace, Pools: pools}
+	if err := (&ipam.Prefixes{Client: mgr.GetClient(), Ledger: ledger, Releaser: releaser, Pools: pools, Recorder: recorder}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("prefix ipam: %w", err)
 	}
 	if err := (&ipam.NetworkInterfaces{Client: mgr.GetClient(), Ledger: ledger, Recorder: recorder}).SetupWithManager(mgr, o.IPAMWorkers); err != nil {
 		return fmt.Errorf("network interface ipam: %w", err)
 	}
-	if err := (&ipam.VirtualIPs{Client: mgr.GetClient(), Ledger: ledger, Recorder: recorder}).SetupWithManager(mgr, o.IPAMWorkers); err != nil {
+	if err := (&ipam.VirtualIPs{Client: mgr.GetClient(), Ledger: ledger, Recorder: recorder, Pools: pools}).SetupWithManager(mgr, o.IPAMWorkers); err != nil {
 		return fmt.Errorf("virtual ip ipam: %w", err)
 	}
 	return nil

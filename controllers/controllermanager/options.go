@@ -37,6 +37,10 @@ type Options struct {
 	IPAMReleaseGrace time.Duration
 	// IPAMWorkers is the number of concurrent address allocations per kind.
 	IPAMWorkers int
+	// PublicPrefixNamespace is the operator's namespace whose root Prefixes labelled
+	// ipam.ferrite.dev/virtual-ips=true are the public address pools of VirtualIPs. Labelled
+	// prefixes in any other namespace are ignored, with a Warning event.
+	PublicPrefixNamespace string
 	// SeveralManagersInProcess lets tests and benchmarks run more than one manager in one process
 	// (controller names are otherwise unique per process, for their metrics).
 	SeveralManagersInProcess bool
@@ -56,6 +60,7 @@ func NewOptions() *Options {
 		LedgerResync:            time.Minute,
 		IPAMReleaseGrace:        10 * time.Second,
 		IPAMWorkers:             8,
+		PublicPrefixNamespace:   "ferrite-system",
 	}
 }
 
@@ -73,4 +78,5 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.LedgerResync, "ledger-resync-interval", o.LedgerResync, "how often every pool and prefix ledger is re-examined")
 	fs.IntVar(&o.IPAMWorkers, "ipam-workers", o.IPAMWorkers, "concurrent address allocations per kind")
 	fs.DurationVar(&o.IPAMReleaseGrace, "ipam-release-grace", o.IPAMReleaseGrace, "how long an unclaimed address stays reserved before it returns to its prefix")
+	fs.StringVar(&o.PublicPrefixNamespace, "public-prefix-namespace", o.PublicPrefixNamespace, "the operator's namespace whose root Prefixes labelled ipam.ferrite.dev/virtual-ips=true are the public address pools of VirtualIPs")
 }

@@ -10,9 +10,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 
 	ipamv1alpha1 "github.com/ferrite-dev/ferrite/apis/ipam/v1alpha1"
@@ -22,7 +23,37 @@ import (
 	"github.com/ferrite-dev/ferrite/controllers/ipam"
 )
 
-func startIPAM(t *testing.T, server *testserver.Server) {
+// recorder keeps the events a manager records, as "namespace/name type reason".
+type recorder struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (r *recorder) Eventf(regarding, _ runtime.Object, eventtype, reason, _, _ string, _ ...interface{}) {
+	object, _ := apimeta.Accessor(regarding)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, object.GetNamespace()+"/"+object.GetName()+" "+eventtype+" "+reason)
+}
+
+// count returns how many of the recorders' events are event.
+func count(event string, recorders ...*recorder) int {
+	n := 0
+	for _, r := range recorders {
+		r.mu.Lock()
+		for _, e := range r.events {
+			if e == event {
+				n++
+			}
+		}
+		r.mu.Unlock()
+	}
+	return n
+}
+
+// startIPAM runs a controller manager with the IPAM controllers (public pools in the default
+// namespace, ferrite-system) and returns its events.
+func startIPAM(t *testing.T, server *testserver.Server) *recorder {
 	t.Helper()
 	off := false
 	o := controllermanager.NewOptions()
@@ -33,12 +64,14 @@ func startIPAM(t *testing.T, server *testserver.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := controllermanager.AddIPAM(ctx, mgr, events.NewFakeRecorder(1000), o); err != nil {
+	events := &recorder{}
+	if err := controllermanager.AddIPAM(ctx, mgr, events, o); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = mgr.Start(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
+	return events
 }
 
 func waitFor(t *testing.T, timeout time.Duration, what string, condition func() bool) {
@@ -60,6 +93,9 @@ func parallel(n int, fn func(i int)) {
 	wg.Wait()
 }
 
+// publicNamespace is the controller manager's default --public-prefix-namespace.
+const publicNamespace = "ferrite-system"
+
 func root(name, cidr string, labels map[string]string) *ipamv1alpha1.Prefix {
 	return &ipamv1alpha1.Prefix{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ipam", Labels: labels}, Spec: ipamv1alpha1.PrefixSpec{Prefix: cidr}}
 }
@@ -77,11 +113,15 @@ func TestNoAddressHandedOutTwice(t *testing.T) {
 	for _, p := range []*ipamv1alpha1.Prefix{
 		root("tenant", "10.0.0.0/16", nil),
 		root("net-a", "10.1.0.0/24", map[string]string{ipam.LabelNetwork: "net-a"}),
-		root("public", "203.0.113.0/29", map[string]string{ipam.LabelVirtualIPs: "true"}),
 	} {
 		if _, err := prefixes.Create(ctx, p, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	public := root("public", "203.0.113.0/29", map[string]string{ipam.LabelVirtualIPs: "true"})
+	public.Namespace = publicNamespace
+	if _, err := server.Client.IpamV1alpha1().Prefixes(publicNamespace).Create(ctx, public, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
 	}
 
 	// 20 children by length, one fixed, one overlapping the fixed one.

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net/netip"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -21,7 +23,8 @@ const (
 	// get their address from it (in the prefix's namespace).
 	LabelNetwork = "ipam.ferrite.dev/network"
 	// LabelVirtualIPs marks ("true") a Prefix that public VirtualIPs of every namespace are
-	// allocated from.
+	// allocated from; it is honoured only on root prefixes of the operator's namespace (see
+	// PublicPools).
 	LabelVirtualIPs = "ipam.ferrite.dev/virtual-ips"
 )
 
@@ -29,7 +32,8 @@ const (
 const ConditionAllocated = "Allocated"
 
 // Prefixes reconciles Prefixes: roots become Allocated, children get their range from the parent,
-// and every ledger releases ranges nobody claims.
+// labelled prefixes learn whether they serve VirtualIPs, and every ledger releases ranges nobody
+// claims.
 type Prefixes struct {
 	// Client reads from the manager's cache and writes to the API server.
 	Client client.Client
@@ -37,6 +41,10 @@ type Prefixes struct {
 	Ledger *Ledger
 	// Releaser releases unclaimed ranges.
 	Releaser *Releaser
+	// Pools says which labelled prefixes serve VirtualIPs.
+	Pools PublicPools
+	// Recorder receives the Warning event of a labelled prefix that is ignored.
+	Recorder events.EventRecorder
 }
 
 // Reconcile allocates one prefix and releases what its own ledger no longer needs.
@@ -59,6 +67,9 @@ func (r *Prefixes) Reconcile(ctx context.Context, request reconcile.Request) (re
 		if result, err := r.allocateChild(ctx, prefix); err != nil || !result.IsZero() {
 			return result, err
 		}
+	}
+	if err := r.reportPool(ctx, prefix); err != nil {
+		return reconcile.Result{}, err
 	}
 	wait, err := r.Releaser.Release(ctx, prefix)
 	return reconcile.Result{RequeueAfter: wait}, err
@@ -159,6 +170,46 @@ func (r *Prefixes) setPhase(ctx context.Context, prefix *ipamv1alpha1.Prefix, ph
 	prefix.Status.Phase = phase
 	prefix.Status.ObservedGeneration = prefix.Generation
 	meta.SetStatusCondition(&prefix.Status.Conditions, condition)
+	return r.writeStatus(ctx, prefix)
+}
+
+// reportPool keeps the VirtualIPPool condition of a labelled prefix, and removes it once the
+// label is gone. The Warning event for an ignored prefix goes out only with the status write that
+// turns the condition to that reason: the write is preconditioned on the resourceVersion, so of
+// several managers exactly one reports it, once, and not again on later reconciles or restarts.
+func (r *Prefixes) reportPool(ctx context.Context, prefix *ipamv1alpha1.Prefix) error {
+	current := meta.FindStatusCondition(prefix.Status.Conditions, ConditionVirtualIPPool)
+	if !Labelled(prefix) {
+		if current == nil {
+			return nil
+		}
+		meta.RemoveStatusCondition(&prefix.Status.Conditions, ConditionVirtualIPPool)
+		return r.writeStatus(ctx, prefix)
+	}
+	pools := &ipamv1alpha1.PrefixList{}
+	if err := r.Client.List(ctx, pools, client.InNamespace(r.Pools.Namespace), client.MatchingLabels{LabelVirtualIPs: "true"}); err != nil {
+		return err
+	}
+	want := r.Pools.Verdict(prefix, pools.Items)
+	want.ObservedGeneration = prefix.Generation
+	if current != nil && current.Status == want.Status && current.Reason == want.Reason &&
+		current.Message == want.Message && current.ObservedGeneration == want.ObservedGeneration {
+		return nil
+	}
+	warn := want.Status == metav1.ConditionFalse && (current == nil || current.Status != want.Status || current.Reason != want.Reason)
+	meta.SetStatusCondition(&prefix.Status.Conditions, want)
+	if err := r.writeStatus(ctx, prefix); err != nil {
+		return err
+	}
+	if warn && r.Recorder != nil {
+		r.Recorder.Eventf(prefix, nil, corev1.EventTypeWarning, want.Reason, "AllocateVirtualIP", "%s", want.Message)
+	}
+	return nil
+}
+
+// writeStatus writes the prefix's status; a lost resourceVersion race is an error, so the
+// reconcile starts over from the newer object.
+func (r *Prefixes) writeStatus(ctx context.Context, prefix *ipamv1alpha1.Prefix) error {
 	err := r.Client.Status().Update(ctx, prefix)
 	if apierrors.IsConflict(err) {
 		return fmt.Errorf("prefix %s changed meanwhile, retrying: %w", prefix.Name, err)

@@ -34,6 +34,8 @@ type Releaser struct {
 	Ledger *Ledger
 	// Grace is how long a range must stay unclaimed in an unchanged parent.
 	Grace time.Duration
+	// Pools says which prefixes hold VirtualIP addresses.
+	Pools PublicPools
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
@@ -67,7 +69,7 @@ func (r *Releaser) Release(ctx context.Context, cached *ipamv1alpha1.Prefix) (ti
 	if err := r.APIReader.Get(ctx, key, parent); err != nil {
 		return 0, client.IgnoreNotFound(err)
 	}
-	claims, err := Claims(ctx, r.APIReader, parent)
+	claims, err := Claims(ctx, r.APIReader, parent, r.Pools)
 	if err != nil {
 		return 0, err
 	}
@@ -113,7 +115,7 @@ func (r *Releaser) Release(ctx context.Context, cached *ipamv1alpha1.Prefix) (ti
 
 // anyUnclaimed reports from the cache whether a release pass is worth its live reads.
 func (r *Releaser) anyUnclaimed(ctx context.Context, reader client.Reader, key types.NamespacedName, prefix *ipamv1alpha1.Prefix) bool {
-	claims, err := Claims(ctx, reader, prefix)
+	claims, err := Claims(ctx, reader, prefix, r.Pools)
 	if err != nil {
 		return true
 	}
@@ -132,9 +134,10 @@ func (r *Releaser) forget(key types.NamespacedName) {
 }
 
 // Claims returns the ranges of prefix's ledger that owners hold: child Prefixes' spec.prefix,
-// NetworkInterface addresses in the prefix's namespace and, for a virtual IP prefix, VirtualIP
-// addresses of every namespace. Each range is in canonical CIDR form.
-func Claims(ctx context.Context, reader client.Reader, prefix *ipamv1alpha1.Prefix) (map[string]bool, error) {
+// NetworkInterface addresses in the prefix's namespace and, for a public pool candidate (see
+// PublicPools), VirtualIP addresses of every namespace. A tenant's labelled prefix never counts
+// other namespaces' VirtualIPs. Each range is in canonical CIDR form.
+func Claims(ctx context.Context, reader client.Reader, prefix *ipamv1alpha1.Prefix, pools PublicPools) (map[string]bool, error) {
 	claims := map[string]bool{}
 	parentRange, err := netip.ParsePrefix(prefix.Spec.Prefix)
 	if err != nil {
@@ -165,7 +168,7 @@ func Claims(ctx context.Context, reader client.Reader, prefix *ipamv1alpha1.Pref
 			addAddress(ip)
 		}
 	}
-	if prefix.Labels[LabelVirtualIPs] == "true" {
+	if pools.Candidate(prefix) {
 		vips := &networkingv1alpha1.VirtualIPList{}
 		if err := reader.List(ctx, vips); err != nil {
 			return nil, err

@@ -24,6 +24,10 @@ func (r *Prefixes) SetupWithManager(mgr ctrl.Manager) error {
 		if prefix.Spec.ParentRef != nil {
 			requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: prefix.Namespace, Name: prefix.Spec.ParentRef.Name}})
 		}
+		if r.Pools.Candidate(prefix) {
+			// A public pool created or deleted can change which of the others overlap an older one.
+			requests = append(requests, r.labelled(ctx)...)
+		}
 		list := &ipamv1alpha1.PrefixList{}
 		if err := r.Client.List(ctx, list, client.InNamespace(prefix.Namespace)); err == nil {
 			for _, p := range list.Items {
@@ -38,7 +42,7 @@ func (r *Prefixes) SetupWithManager(mgr ctrl.Manager) error {
 		return r.ledgers(ctx, client.InNamespace(obj.GetNamespace()))
 	})
 	virtualIPLedgers := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
-		return r.ledgers(ctx, client.MatchingLabels{LabelVirtualIPs: "true"})
+		return r.ledgers(ctx, client.InNamespace(r.Pools.Namespace), client.MatchingLabels{LabelVirtualIPs: "true"})
 	})
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("prefix-ipam").
@@ -60,6 +64,19 @@ func (r *Prefixes) ledgers(ctx context.Context, opts ...client.ListOption) []rec
 		if len(p.Status.Used) > 0 {
 			requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&p)})
 		}
+	}
+	return requests
+}
+
+// labelled lists the labelled prefixes of the operator's namespace.
+func (r *Prefixes) labelled(ctx context.Context) []reconcile.Request {
+	list := &ipamv1alpha1.PrefixList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(r.Pools.Namespace), client.MatchingLabels{LabelVirtualIPs: "true"}); err != nil {
+		return nil
+	}
+	requests := make([]reconcile.Request, 0, len(list.Items))
+	for _, p := range list.Items {
+		requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&p)})
 	}
 	return requests
 }

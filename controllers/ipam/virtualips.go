@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -17,8 +18,8 @@ import (
 	networkingv1alpha1 "github.com/ferrite-dev/ferrite/apis/networking/v1alpha1"
 )
 
-// VirtualIPs gives each VirtualIP an address in status.ip from a Prefix labelled
-// ipam.ferrite.dev/virtual-ips=true of the VirtualIP's family.
+// VirtualIPs gives each VirtualIP an address in status.ip from a public pool (see PublicPools)
+// of the VirtualIP's family.
 type VirtualIPs struct {
 	// Client reads from the manager's cache and writes to the API server.
 	Client client.Client
@@ -26,6 +27,8 @@ type VirtualIPs struct {
 	Ledger *Ledger
 	// Recorder receives AddressAllocationFailed events.
 	Recorder events.EventRecorder
+	// Pools says which prefixes are public pools.
+	Pools PublicPools
 }
 
 // Reconcile allocates one virtual IP's address.
@@ -78,14 +81,19 @@ func family(f corev1.IPFamily) corev1.IPFamily {
 	return f
 }
 
-// publicPrefixes lists the allocated virtual IP prefixes of the family, ordered by namespace and name.
+// publicPrefixes lists the allocated public pools of the family, ordered by name. Labelled
+// prefixes outside the operator's namespace are never listed.
 func (r *VirtualIPs) publicPrefixes(ctx context.Context, ipFamily corev1.IPFamily) ([]types.NamespacedName, error) {
 	list := &ipamv1alpha1.PrefixList{}
-	if err := r.Client.List(ctx, list, client.MatchingLabels{LabelVirtualIPs: "true"}); err != nil {
+	if err := r.Client.List(ctx, list, client.InNamespace(r.Pools.Namespace), client.MatchingLabels{LabelVirtualIPs: "true"}); err != nil {
 		return nil, err
 	}
 	var keys []types.NamespacedName
-	for _, p := range list.Items {
+	for i := range list.Items {
+		p := &list.Items[i]
+		if !r.Pools.Candidate(p) || r.Pools.Verdict(p, list.Items).Status != metav1.ConditionTrue {
+			continue
+		}
 		parsed, err := netip.ParsePrefix(p.Spec.Prefix)
 		if err != nil || p.Status.Phase != ipamv1alpha1.PrefixPhaseAllocated || parsed.Addr().Is4() != (family(ipFamily) == corev1.IPv4Protocol) {
 			continue
