@@ -2,11 +2,16 @@
 // (spec.volumes[].ephemeral, spec.networkInterfaces[].ephemeral), owned by the machine, and
 // deletes them when the machine is gone or no longer declares them.
 //
-// The objects are named "<machine>-<entry name>" (VolumeName, NetworkInterfaceName) so that a
-// poollet finds them without a lookup, and carry a controller owner reference to the machine. A
-// standalone ferrite-apiserver runs no garbage collector, so this package deletes them itself:
-// an object whose controlling Machine (by name and UID) no longer exists is deleted, whether the
-// machine went while this controller was running or not.
+// The objects are rendered by apis/compute/templates, named "<machine>-<entry name>" so that a
+// poollet finds them without a lookup, and carry a controller owner reference to the machine.
+// Templates are immutable once the machine exists (Machine validation refuses a change), so an
+// object is created once and never updated from its template. Whether every object exists is
+// the machine's EphemeralResourcesReady condition; a failed create (a quota's 403, a 422, a
+// name taken by a foreign object) sets it False with the entry named, and a Warning event.
+//
+// A standalone ferrite-apiserver runs no garbage collector, so this package deletes the objects
+// itself: an object whose controlling Machine (by name and UID) no longer exists is deleted,
+// whether the machine went while this controller was running or not.
 package ephemeral
 
 import (
@@ -20,26 +25,6 @@ import (
 
 // OwnerField indexes Volumes and NetworkInterfaces by the UID of their controlling Machine.
 const OwnerField = "metadata.ownerReferences.machineUID"
-
-// ReasonNameTaken is the event reason when an object of the ephemeral name exists and is not the
-// machine's.
-const ReasonNameTaken = "EphemeralNameTaken"
-
-// VolumeName is the name of the Volume created for a machine's ephemeral volume entry.
-func VolumeName(machine, volume string) string { return machine + "-" + volume }
-
-// NetworkInterfaceName is the name of the NetworkInterface created for a machine's ephemeral
-// network interface entry.
-func NetworkInterfaceName(machine, nic string) string { return machine + "-" + nic }
-
-// ownerRef is the controller owner reference of an ephemeral object to its machine.
-func ownerRef(machine *computev1alpha1.Machine) metav1.OwnerReference {
-	yes := true
-	return metav1.OwnerReference{
-		APIVersion: computev1alpha1.SchemeGroupVersion.String(), Kind: "Machine",
-		Name: machine.Name, UID: machine.UID, Controller: &yes, BlockOwnerDeletion: &yes,
-	}
-}
 
 // controllingMachine returns the owner reference to the Machine controlling obj, or nil.
 func controllingMachine(obj metav1.Object) *metav1.OwnerReference {

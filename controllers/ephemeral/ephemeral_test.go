@@ -7,12 +7,14 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 
+	"github.com/ferrite-dev/ferrite/apis/compute/templates"
 	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
 	"github.com/ferrite-dev/ferrite/apiserver/testserver"
 	"github.com/ferrite-dev/ferrite/controllers/controllermanager"
@@ -20,16 +22,24 @@ import (
 )
 
 func startEphemeral(t *testing.T, server *testserver.Server) (stop func()) {
+	stop, _ = startEphemeralRecording(t, server)
+	return stop
+}
+
+// startEphemeralRecording runs the ephemeral controllers and returns the events they record.
+func startEphemeralRecording(t *testing.T, server *testserver.Server) (stop func(), recorder *events.FakeRecorder) {
 	t.Helper()
 	off := false
 	o := controllermanager.NewOptions()
 	o.MetricsAddress, o.HealthAddress, o.LeaderElect, o.SeveralManagersInProcess = "0", "0", &off, true
+	o.RetryInterval = time.Second
 	ctx, cancel := context.WithCancel(klog.NewContext(context.Background(), klog.Background()))
 	mgr, err := controllermanager.NewManager(ctx, server.Config, nil, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := controllermanager.AddEphemeral(ctx, mgr, events.NewFakeRecorder(100), o); err != nil {
+	recorder = events.NewFakeRecorder(100)
+	if err := controllermanager.AddEphemeral(ctx, mgr, recorder, o); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
@@ -43,7 +53,7 @@ func startEphemeral(t *testing.T, server *testserver.Server) (stop func()) {
 		}
 	}
 	t.Cleanup(stop)
-	return stop
+	return stop, recorder
 }
 
 func waitFor(t *testing.T, what string, condition func() bool) {
@@ -95,17 +105,21 @@ func TestEphemeralLifecycle(t *testing.T) {
 	waitFor(t, "ephemeral objects", func() bool {
 		return exists(volume("web-root")) && exists(volume("web-data")) && exists(nic("web-eth0"))
 	})
-	root, _ := volumes.Get(ctx, ephemeral.VolumeName("web", "root"), metav1.GetOptions{})
+	root, _ := volumes.Get(ctx, templates.VolumeName("web", "root"), metav1.GetOptions{})
 	if ref := metav1.GetControllerOf(root); ref == nil || ref.UID != machine.UID {
 		t.Errorf("web-root controller %v, want the machine", ref)
 	}
-	if root.Spec.ClaimRef == nil || root.Spec.ClaimRef.UID != machine.UID || root.Spec.Resources.Storage().String() != "20Gi" {
+	if root.Spec.Resources.Storage().String() != "20Gi" {
 		t.Errorf("web-root spec %+v", root.Spec)
 	}
-	eth0, _ := nics.Get(ctx, ephemeral.NetworkInterfaceName("web", "eth0"), metav1.GetOptions{})
-	if eth0.Spec.MachineRef == nil || eth0.Spec.MachineRef.Name != "web" || len(eth0.Spec.IPs) != 1 || eth0.Spec.IPs[0].Value != "10.0.0.5" {
+	eth0, _ := nics.Get(ctx, templates.NetworkInterfaceName("web", "eth0"), metav1.GetOptions{})
+	if len(eth0.Spec.IPs) != 1 || eth0.Spec.IPs[0].Value != "10.0.0.5" {
 		t.Errorf("web-eth0 spec %+v", eth0.Spec)
 	}
+	waitFor(t, "EphemeralResourcesReady True", func() bool {
+		m, err := machines.Get(ctx, "web", metav1.GetOptions{})
+		return err == nil && meta.IsStatusConditionTrue(m.Status.Conditions, ephemeral.ConditionReady)
+	})
 
 	// Dropping the data entry deletes its volume.
 	machine, _ = machines.Get(ctx, "web", metav1.GetOptions{})

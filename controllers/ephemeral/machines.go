@@ -2,29 +2,80 @@ package ephemeral
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/ferrite-dev/ferrite/apis/compute/templates"
 	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
 	networkingv1alpha1 "github.com/ferrite-dev/ferrite/apis/networking/v1alpha1"
 	storagev1alpha1 "github.com/ferrite-dev/ferrite/apis/storage/v1alpha1"
+	computeac "github.com/ferrite-dev/ferrite/generated/applyconfiguration/compute/v1alpha1"
 )
 
-// Machines creates the ephemeral objects a machine declares and deletes those it no longer does.
+// ConditionReady is the Machine condition saying whether every ephemeral object the machine
+// declares exists. When one cannot be created, it is False with the reason and a message
+// naming each failing entry, and a Warning event with the same reason goes to the machine.
+const ConditionReady = "EphemeralResourcesReady"
+
+// Reasons of ConditionReady and of the Warning events.
+const (
+	// ReasonCreated: every ephemeral object exists.
+	ReasonCreated = "Created"
+	// ReasonCreateForbidden: the apiserver refused a create with 403, usually a ResourceQuota.
+	ReasonCreateForbidden = "CreateForbidden"
+	// ReasonCreateInvalid: the apiserver refused a create with 422.
+	ReasonCreateInvalid = "CreateInvalid"
+	// ReasonNameTaken: an object of the ephemeral name exists and is not the machine's.
+	ReasonNameTaken = "EphemeralNameTaken"
+	// ReasonCreateFailed: any other failure.
+	ReasonCreateFailed = "CreateFailed"
+)
+
+// fieldOwner is the server-side apply manager of ConditionReady.
+const fieldOwner = "ferrite-ephemeral"
+
+// defaultRetryInterval is used when Machines.RetryInterval is unset.
+const defaultRetryInterval = 30 * time.Second
+
+// Machines creates the ephemeral objects a machine declares and deletes those it no longer
+// does. Templates are immutable (Machine validation refuses a change), so an existing object is
+// never updated from its template.
 type Machines struct {
 	// Client reads from the manager's cache and writes to the API server.
 	Client client.Client
-	// Recorder receives EphemeralNameTaken events.
+	// APIReader confirms with the API server that an object exists when its create fails:
+	// the cache may not show one created by an earlier pass yet.
+	APIReader client.Reader
+	// Recorder receives the Warning events of failed creates.
 	Recorder events.EventRecorder
+	// RetryInterval is how soon a machine whose objects could not all be created is tried
+	// again (a quota may have been raised meanwhile, which no watch reports).
+	RetryInterval time.Duration
 }
 
-// Reconcile brings one machine's ephemeral objects in line with its spec.
+// failure is an ephemeral object that could not be created.
+type failure struct {
+	entry  string // "volume \"root\" (Volume web-root)"
+	reason string
+	err    error
+}
+
+// errNameTaken means an object of the ephemeral name exists and belongs to something else.
+var errNameTaken = errors.New("exists and does not belong to this machine")
+
+// Reconcile brings one machine's ephemeral objects in line with its spec and reports the
+// outcome in ConditionReady.
 func (r *Machines) Reconcile(ctx context.Context, request reconcile.Request) (reconcile.Result, error) {
 	machine := &computev1alpha1.Machine{}
 	if err := r.Client.Get(ctx, request.NamespacedName, machine); err != nil {
@@ -34,14 +85,18 @@ func (r *Machines) Reconcile(ctx context.Context, request reconcile.Request) (re
 	if machine.DeletionTimestamp != nil {
 		return reconcile.Result{}, nil
 	}
+	var failures []failure
+	declared := 0
 	wantVolumes := map[string]bool{}
 	for _, entry := range machine.Spec.Volumes {
 		if entry.Ephemeral == nil {
 			continue
 		}
-		wantVolumes[VolumeName(machine.Name, entry.Name)] = true
-		if err := r.ensure(ctx, machine, ephemeralVolume(machine, entry.Name, entry.Ephemeral)); err != nil {
-			return reconcile.Result{}, err
+		declared++
+		volume := templates.Volume(machine, entry.Name, entry.Ephemeral)
+		wantVolumes[volume.Name] = true
+		if err := r.ensure(ctx, machine, volume); err != nil {
+			failures = append(failures, newFailure(fmt.Sprintf("volume %q (Volume %s)", entry.Name, volume.Name), err))
 		}
 	}
 	wantNICs := map[string]bool{}
@@ -49,30 +104,122 @@ func (r *Machines) Reconcile(ctx context.Context, request reconcile.Request) (re
 		if entry.Ephemeral == nil {
 			continue
 		}
-		wantNICs[NetworkInterfaceName(machine.Name, entry.Name)] = true
-		if err := r.ensure(ctx, machine, ephemeralNetworkInterface(machine, entry.Name, entry.Ephemeral)); err != nil {
-			return reconcile.Result{}, err
+		declared++
+		nic := templates.NetworkInterface(machine, entry.Name, entry.Ephemeral)
+		wantNICs[nic.Name] = true
+		if err := r.ensure(ctx, machine, nic); err != nil {
+			failures = append(failures, newFailure(fmt.Sprintf("network interface %q (NetworkInterface %s)", entry.Name, nic.Name), err))
 		}
 	}
-	return reconcile.Result{}, r.prune(ctx, machine, wantVolumes, wantNICs)
+	if err := r.prune(ctx, machine, wantVolumes, wantNICs); err != nil {
+		return reconcile.Result{}, err
+	}
+	if err := r.report(ctx, machine, declared, failures); err != nil {
+		return reconcile.Result{}, err
+	}
+	if len(failures) > 0 {
+		return reconcile.Result{RequeueAfter: r.retryInterval()}, nil
+	}
+	return reconcile.Result{}, nil
 }
 
-// ensure creates obj unless it exists; an existing object of the name that the machine does not
-// own is reported, never taken over.
+func (r *Machines) retryInterval() time.Duration {
+	if r.RetryInterval > 0 {
+		return r.RetryInterval
+	}
+	return defaultRetryInterval
+}
+
+func newFailure(entry string, err error) failure {
+	reason := ReasonCreateFailed
+	switch {
+	case errors.Is(err, errNameTaken):
+		reason = ReasonNameTaken
+	case apierrors.IsForbidden(err):
+		reason = ReasonCreateForbidden
+	case apierrors.IsInvalid(err):
+		reason = ReasonCreateInvalid
+	}
+	return failure{entry: entry, reason: reason, err: err}
+}
+
+// ensure creates obj unless it exists. An existing object of the name that the machine does not
+// own is an error (errNameTaken), never taken over.
 func (r *Machines) ensure(ctx context.Context, machine *computev1alpha1.Machine, obj client.Object) error {
-	err := r.Client.Create(ctx, obj)
-	if !apierrors.IsAlreadyExists(err) {
+	existing := obj.DeepCopyObject().(client.Object)
+	err := r.Client.Get(ctx, client.ObjectKeyFromObject(obj), existing)
+	if err == nil {
+		return owned(existing, machine)
+	}
+	if !apierrors.IsNotFound(err) {
 		return err
 	}
-	existing := obj.DeepCopyObject().(client.Object)
-	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(obj), existing); err != nil {
-		return client.IgnoreNotFound(err)
+	// Creating an object that exists could be refused for another reason first (a full
+	// quota), so the cache is asked before, and the API server after a refusal.
+	createErr := r.Client.Create(ctx, obj)
+	if createErr == nil {
+		return nil
 	}
-	if !ownedBy(existing, machine) {
-		r.Recorder.Eventf(machine, existing, corev1.EventTypeWarning, ReasonNameTaken, "CreateEphemeral",
-			"%s %s exists and does not belong to this machine", existing.GetObjectKind().GroupVersionKind().Kind, obj.GetName())
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
 	}
-	return nil
+	if err := reader.Get(ctx, client.ObjectKeyFromObject(obj), existing); err == nil {
+		return owned(existing, machine)
+	}
+	return createErr
+}
+
+func owned(obj client.Object, machine *computev1alpha1.Machine) error {
+	if ownedBy(obj, machine) {
+		return nil
+	}
+	return fmt.Errorf("%s %w", obj.GetName(), errNameTaken)
+}
+
+// report writes ConditionReady through the status subresource with server-side apply, owning
+// only that condition (conditions are a map keyed by type), so other writers' conditions are
+// never touched. A machine that never declared ephemeral objects gets no condition.
+func (r *Machines) report(ctx context.Context, machine *computev1alpha1.Machine, declared int, failures []failure) error {
+	condition := metav1.Condition{
+		Type: ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonCreated,
+		Message:            fmt.Sprintf("all %d ephemeral objects exist", declared),
+		ObservedGeneration: machine.Generation,
+	}
+	if len(failures) > 0 {
+		parts := make([]string, 0, len(failures))
+		for _, f := range failures {
+			parts = append(parts, f.entry+": "+f.err.Error())
+		}
+		condition.Status, condition.Reason = metav1.ConditionFalse, failures[0].reason
+		condition.Message = fmt.Sprintf("%d of %d ephemeral objects could not be created: %s", len(failures), declared, strings.Join(parts, "; "))
+	}
+	current := meta.FindStatusCondition(machine.Status.Conditions, ConditionReady)
+	if current == nil && declared == 0 {
+		return nil
+	}
+	if current != nil && current.Status == condition.Status && current.Reason == condition.Reason &&
+		current.Message == condition.Message && current.ObservedGeneration == condition.ObservedGeneration {
+		return nil
+	}
+	if len(failures) > 0 {
+		r.Recorder.Eventf(machine, nil, corev1.EventTypeWarning, failures[0].reason, "CreateEphemeral", "%s", condition.Message)
+	}
+	transition := metav1.Now()
+	if current != nil && current.Status == condition.Status {
+		transition = current.LastTransitionTime
+	}
+	apply := computeac.Machine(machine.Name, machine.Namespace).WithUID(machine.UID).
+		WithStatus(computeac.MachineStatus().WithConditions(metav1ac.Condition().
+			WithType(condition.Type).WithStatus(condition.Status).WithReason(condition.Reason).
+			WithMessage(condition.Message).WithObservedGeneration(condition.ObservedGeneration).
+			WithLastTransitionTime(transition)))
+	err := r.Client.Status().Apply(ctx, apply, client.FieldOwner(fieldOwner), client.ForceOwnership)
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		// The machine is gone or was replaced: nothing to report on.
+		return nil
+	}
+	return err
 }
 
 // prune deletes the machine's ephemeral objects whose entries left its spec.
@@ -113,40 +260,4 @@ func deleteExact(ctx context.Context, c client.Client, obj client.Object) error 
 		return fmt.Errorf("deleting %s: %w", obj.GetName(), err)
 	}
 	return nil
-}
-
-// ephemeralVolume is the Volume for a machine's ephemeral volume entry, claimed by the machine.
-func ephemeralVolume(machine *computev1alpha1.Machine, entry string, source *computev1alpha1.EphemeralVolumeSource) *storagev1alpha1.Volume {
-	return &storagev1alpha1.Volume{
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace: machine.Namespace, Name: VolumeName(machine.Name, entry),
-			OwnerReferences: []metav1.OwnerReference{ownerRef(machine)},
-		},
-		Spec: storagev1alpha1.VolumeSpec{
-			VolumeClassRef: source.VolumeClassRef,
-			Resources:      source.Resources.DeepCopy(),
-			Image:          source.Image,
-			ClaimRef:       &storagev1alpha1.ClaimReference{Name: machine.Name, UID: machine.UID},
-		},
-	}
-}
-
-// ephemeralNetworkInterface is the NetworkInterface for a machine's ephemeral NIC entry. Fixed
-// addresses are kept; without any, IPAM allocates one from the network's prefix.
-func ephemeralNetworkInterface(machine *computev1alpha1.Machine, entry string, source *computev1alpha1.EphemeralNetworkInterfaceSource) *networkingv1alpha1.NetworkInterface {
-	nic := &networkingv1alpha1.NetworkInterface{
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace: machine.Namespace, Name: NetworkInterfaceName(machine.Name, entry),
-			OwnerReferences: []metav1.OwnerReference{ownerRef(machine)},
-		},
-		Spec: networkingv1alpha1.NetworkInterfaceSpec{
-			NetworkRef:   source.NetworkRef,
-			MachineRef:   &corev1.LocalObjectReference{Name: machine.Name},
-			VirtualIPRef: source.VirtualIPRef,
-		},
-	}
-	for _, ip := range source.IPs {
-		nic.Spec.IPs = append(nic.Spec.IPs, networkingv1alpha1.IPSource{Value: ip})
-	}
-	return nic
 }
