@@ -184,7 +184,8 @@ func TestCRUDEveryKind(t *testing.T) {
 		crudCase(t, networking.NetworkInterfaces(ns), &networkingv1alpha1.NetworkInterface{ObjectMeta: objectMeta("nic"),
 			Spec: networkingv1alpha1.NetworkInterfaceSpec{NetworkRef: ref("n"), IPs: []networkingv1alpha1.IPSource{{Value: "10.0.0.5"}}}},
 			func(n *networkingv1alpha1.NetworkInterface) {
-				n.Spec.MachineRef = &corev1.LocalObjectReference{Name: "m"}
+				// The claim (spec.machineRef) is written only through networkinterfaces/claim.
+				n.Spec.VirtualIPRef = &corev1.LocalObjectReference{Name: "vip"}
 			})
 	})
 	t.Run("VirtualIP", func(t *testing.T) {

@@ -732,6 +732,7 @@ func TestRolesMatchServedResources(t *testing.T) {
 				{"compute.ferrite.dev", "machines", "update"}, {"compute.ferrite.dev", "machines/status", "update"},
 				{"compute.ferrite.dev", "machinepools", "watch"}, {"compute.ferrite.dev", "machinepools/status", "update"},
 				{"storage.ferrite.dev", "volumes", "update"}, {"storage.ferrite.dev", "volumepools/status", "update"},
+				{"storage.ferrite.dev", "volumes/claim", "update"}, {"networking.ferrite.dev", "networkinterfaces/claim", "update"},
 				{"ipam.ferrite.dev", "prefixes", "create"}, {"ipam.ferrite.dev", "prefixes/status", "update"},
 				{"core.ferrite.dev", "resourcequotas", "watch"}, {"core.ferrite.dev", "resourcequotas/status", "update"},
 				{"", "events", "create"}, {"events.k8s.io", "events", "create"},
@@ -739,6 +740,7 @@ func TestRolesMatchServedResources(t *testing.T) {
 			writes: []grant{
 				{"compute.ferrite.dev", "machines", "*"}, {"compute.ferrite.dev", "machines/status", "*"}, {"compute.ferrite.dev", "machinepools/status", "*"},
 				{"storage.ferrite.dev", "volumes", "*"}, {"storage.ferrite.dev", "volumes/status", "*"}, {"storage.ferrite.dev", "volumepools/status", "*"},
+				{"storage.ferrite.dev", "volumes/claim", "*"}, {"networking.ferrite.dev", "networkinterfaces/claim", "*"},
 				{"networking.ferrite.dev", "networkinterfaces", "*"}, {"networking.ferrite.dev", "virtualips", "*"},
 				{"networking.ferrite.dev", "networkinterfaces/status", "*"}, {"networking.ferrite.dev", "virtualips/status", "*"},
 				{"networking.ferrite.dev", "natgateways/status", "*"}, {"networking.ferrite.dev", "loadbalancers/status", "*"},

@@ -11,6 +11,7 @@ import (
 	networkingv1alpha1 "github.com/ferrite-dev/ferrite/apis/networking/v1alpha1"
 	storagev1alpha1 "github.com/ferrite-dev/ferrite/apis/storage/v1alpha1"
 
+	"github.com/ferrite-dev/ferrite/controllers/claim"
 	"github.com/ferrite-dev/ferrite/controllers/ephemeral"
 	"github.com/ferrite-dev/ferrite/controllers/ipam"
 	"github.com/ferrite-dev/ferrite/controllers/machinescheduler"
@@ -27,6 +28,7 @@ func AddControllers(ctx context.Context, mgr ctrl.Manager, recorder events.Event
 		AddPoolHealth,
 		AddQuota,
 		AddEphemeral,
+		AddClaims,
 		AddIPAM,
 	} {
 		if err := add(ctx, mgr, recorder, o); err != nil {
@@ -94,13 +96,21 @@ func AddQuota(_ context.Context, mgr ctrl.Manager, _ events.EventRecorder, o *Op
 	return nil
 }
 
+// AddClaims adds the controllers that claim each Volume and NetworkInterface for the one
+// Machine that references it, and release the claim once that machine no longer does.
+func AddClaims(ctx context.Context, mgr ctrl.Manager, recorder events.EventRecorder, _ *Options) error {
+	if err := claim.Setup(ctx, mgr, recorder); err != nil {
+		return fmt.Errorf("claims: %w", err)
+	}
+	return nil
+}
+
 // AddEphemeral adds the ephemeral volume and network interface controllers.
-func AddEphemeral(ctx context.Context, mgr ctrl.Manager, recorder events.EventRecorder, o *Options) error {
+func AddEphemeral(ctx context.Context, mgr ctrl.Manager, recorder events.EventRecorder, _ *Options) error {
 	if err := ephemeral.IndexOwners(ctx, mgr); err != nil {
 		return err
 	}
-	machines := &ephemeral.Machines{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, RetryInterval: o.RetryInterval}
-	if err := machines.SetupWithManager(mgr); err != nil {
+	if err := (&ephemeral.Machines{Client: mgr.GetClient(), Recorder: recorder}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("ephemeral: %w", err)
 	}
 	volumes := ephemeral.VolumeOrphans(mgr.GetClient(), mgr.GetAPIReader())
