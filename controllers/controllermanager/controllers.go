@@ -106,11 +106,12 @@ func AddClaims(ctx context.Context, mgr ctrl.Manager, recorder events.EventRecor
 }
 
 // AddEphemeral adds the ephemeral volume and network interface controllers.
-func AddEphemeral(ctx context.Context, mgr ctrl.Manager, recorder events.EventRecorder, _ *Options) error {
+func AddEphemeral(ctx context.Context, mgr ctrl.Manager, recorder events.EventRecorder, o *Options) error {
 	if err := ephemeral.IndexOwners(ctx, mgr); err != nil {
 		return err
 	}
-	if err := (&ephemeral.Machines{Client: mgr.GetClient(), Recorder: recorder}).SetupWithManager(mgr); err != nil {
+	machines := &ephemeral.Machines{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, RetryInterval: o.RetryInterval}
+	if err := machines.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("ephemeral: %w", err)
 	}
 	volumes := ephemeral.VolumeOrphans(mgr.GetClient(), mgr.GetAPIReader())
