@@ -40,6 +40,10 @@ type environment struct {
 	server     *exec.Cmd
 	exited     chan struct{}
 	exitErr    error
+	// manager is ferrite-controller-manager beside a server of the suite's own: finalizers
+	// (class and network protection) and claims need it, as on a real control plane.
+	manager    *exec.Cmd
+	managerLog string
 }
 
 func TestMain(m *testing.M) {
@@ -202,7 +206,30 @@ func start() (*environment, error) {
 		close(env.exited)
 	}()
 	fmt.Fprintf(os.Stderr, "e2e kubectl: %s on 127.0.0.1:%d, data in %s\n", apiserver, port, env.dataDir)
-	return env, env.waitReady()
+	if err := env.waitReady(); err != nil {
+		return env, err
+	}
+	return env, env.startManager(filepath.Join(filepath.Dir(apiserver), "ferrite-controller-manager"))
+}
+
+// startManager runs ferrite-controller-manager against the suite's server; it dies with the
+// test binary.
+func (e *environment) startManager(binary string) error {
+	e.managerLog = filepath.Join(e.tmp, "controller-manager.log")
+	logFile, err := os.Create(e.managerLog)
+	if err != nil {
+		return err
+	}
+	e.manager = exec.Command(binary, "--kubeconfig", e.kubeconfig, "--metrics-bind-address", "0", "--health-probe-bind-address", "0")
+	e.manager.Stdout, e.manager.Stderr = logFile, logFile
+	e.manager.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := e.manager.Start(); err != nil {
+		logFile.Close()
+		return err
+	}
+	go func() { _ = e.manager.Wait(); logFile.Close() }()
+	fmt.Fprintf(os.Stderr, "e2e kubectl: %s started\n", binary)
+	return nil
 }
 
 // waitReady waits for the kubeconfig and for /readyz to answer ok.
@@ -233,8 +260,12 @@ func (e *environment) waitReady() error {
 	}
 }
 
-// stop ends the server: SIGTERM, then SIGKILL if it has not exited in time.
+// stop ends the controller manager and the server: SIGTERM, then SIGKILL if the server has not
+// exited in time.
 func (e *environment) stop() error {
+	if e.manager != nil && e.manager.Process != nil {
+		_ = e.manager.Process.Signal(syscall.SIGTERM)
+	}
 	if e.server == nil || e.server.Process == nil {
 		return nil
 	}
@@ -278,17 +309,19 @@ func (e *environment) panics() []string {
 	return out
 }
 
-// printLog writes the last lines of the server's log.
+// printLog writes the last lines of the server's and the controller manager's logs.
 func (e *environment) printLog(w *os.File, lines int) {
-	data, err := os.ReadFile(e.logPath)
-	if err != nil {
-		return
+	for _, path := range []string{e.logPath, e.managerLog} {
+		data, err := os.ReadFile(path)
+		if path == "" || err != nil {
+			continue
+		}
+		all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+		if len(all) > lines {
+			all = all[len(all)-lines:]
+		}
+		fmt.Fprintf(w, "--- last %d lines of %s\n%s\n---\n", len(all), path, strings.Join(all, "\n"))
 	}
-	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-	fmt.Fprintf(w, "--- last %d lines of %s\n%s\n---\n", len(all), e.logPath, strings.Join(all, "\n"))
 }
 
 // runKubectl runs kubectl against the server with stdin as its input.

@@ -178,6 +178,7 @@ func TestKubectl(t *testing.T) {
 		{"server-side apply", testServerSideApply},
 		{"server-side apply creates a network with a VNI", testServerSideApplyCreate},
 		{"invalid input is rejected with the field named", testInvalid},
+		{"binding, claims, resize and class deletion are guarded", testSafetyRefusals},
 		{"delete removes every sample", testDelete},
 	}
 	for i, step := range steps {
