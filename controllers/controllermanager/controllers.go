@@ -12,6 +12,7 @@ import (
 	storagev1alpha1 "github.com/ferrite-dev/ferrite/apis/storage/v1alpha1"
 
 	"github.com/ferrite-dev/ferrite/controllers/claim"
+	"github.com/ferrite-dev/ferrite/controllers/classprotection"
 	"github.com/ferrite-dev/ferrite/controllers/ephemeral"
 	"github.com/ferrite-dev/ferrite/controllers/ipam"
 	"github.com/ferrite-dev/ferrite/controllers/machinescheduler"
@@ -30,6 +31,7 @@ func AddControllers(ctx context.Context, mgr ctrl.Manager, recorder events.Event
 		AddEphemeral,
 		AddClaims,
 		AddIPAM,
+		AddClassProtection,
 	} {
 		if err := add(ctx, mgr, recorder, o); err != nil {
 			return err
@@ -121,6 +123,21 @@ func AddEphemeral(ctx context.Context, mgr ctrl.Manager, recorder events.EventRe
 	nics := ephemeral.NetworkInterfaceOrphans(mgr.GetClient(), mgr.GetAPIReader())
 	if err := nics.SetupWithManager(mgr, "ephemeral-networkinterface-orphans", func() client.ObjectList { return &networkingv1alpha1.NetworkInterfaceList{} }); err != nil {
 		return fmt.Errorf("ephemeral network interface orphans: %w", err)
+	}
+	return nil
+}
+
+// AddClassProtection adds the MachineClass and VolumeClass protection controllers: a class in
+// use keeps its finalizer until nothing uses it.
+func AddClassProtection(ctx context.Context, mgr ctrl.Manager, recorder events.EventRecorder, o *Options) error {
+	for _, class := range []classprotection.Class{classprotection.MachineClasses, classprotection.VolumeClasses} {
+		if err := class.Index(ctx, mgr); err != nil {
+			return err
+		}
+		r := &classprotection.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Class: class, RecheckInterval: o.LedgerResync}
+		if err := r.SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("%s protection: %w", class.Kind, err)
+		}
 	}
 	return nil
 }
