@@ -30,6 +30,7 @@ import (
 	storagev1alpha1 "github.com/ferrite-dev/ferrite/apis/storage/v1alpha1"
 	"github.com/ferrite-dev/ferrite/apiserver/standalone"
 	generatedopenapi "github.com/ferrite-dev/ferrite/generated/openapi"
+	"github.com/ferrite-dev/ferrite/registry/networking/vni"
 )
 
 // EtcdPathPrefix is where Ferrite keeps its objects in etcd.
@@ -61,6 +62,8 @@ type Options struct {
 	Recommended *genericoptions.RecommendedOptions
 	// DataDir holds the embedded etcd, the generated PKI and the admin kubeconfig.
 	DataDir string
+	// VNI configures the VNI range, the quarantine of released VNIs and the repair pass.
+	VNI vni.Options
 
 	etcd *standalone.Etcd
 	pki  *standalone.PKI
@@ -80,13 +83,14 @@ func NewOptions() *Options {
 	recommended.Authorization.RemoteKubeConfigFileOptional = true
 	// CBOR is served next to JSON, YAML and protobuf; --feature-gates can still turn it off.
 	utilruntime.Must(utilfeature.DefaultMutableFeatureGate.SetFromMap(map[string]bool{string(features.CBORServingAndStorage): true}))
-	return &Options{Recommended: recommended, DataDir: ".ferrite"}
+	return &Options{Recommended: recommended, DataDir: ".ferrite", VNI: vni.NewOptions()}
 }
 
 // AddFlags adds the options to fs.
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	o.Recommended.AddFlags(fs)
 	fs.StringVar(&o.DataDir, "data-dir", o.DataDir, "Directory for the embedded etcd (when no --etcd-servers is given), the generated certificates and the admin kubeconfig.")
+	o.VNI.AddFlags(fs)
 }
 
 // Standalone reports whether the server runs its own etcd.
@@ -148,7 +152,7 @@ func (o *Options) Stop() {
 
 // Validate checks the options.
 func (o *Options) Validate() error {
-	return utilerrors.NewAggregate(o.Recommended.Validate())
+	return utilerrors.NewAggregate(append(o.Recommended.Validate(), o.VNI.Validate()...))
 }
 
 // Config builds the server configuration from completed options.
@@ -178,7 +182,7 @@ func (o *Options) Config() (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Config{Generic: generic, Etcd: etcd, VNIClaimPrefix: EtcdPathPrefix + "/networking.ferrite.dev/vniclaims/"}, nil
+	return &Config{Generic: generic, Etcd: etcd, VNIClaimPrefix: EtcdPathPrefix + "/networking.ferrite.dev/vniclaims/", VNI: o.VNI}, nil
 }
 
 // ServerURL is the https URL clients on this machine use.

@@ -18,6 +18,8 @@ type Config struct {
 	Etcd *clientv3.Client
 	// VNIClaimPrefix is the etcd key prefix of VNI claims.
 	VNIClaimPrefix string
+	// VNI configures the VNI allocator and its repair pass.
+	VNI vni.Options
 }
 
 // Server is a ferrite-apiserver ready to run.
@@ -32,7 +34,13 @@ func (c *Config) New() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	allocator := vni.NewAllocator(c.Etcd, c.VNIClaimPrefix)
+	allocator := vni.NewAllocator(c.Etcd, c.VNIClaimPrefix, c.VNI)
+	// The repair pass reclaims VNI claims whose network is gone; every apiserver runs it, and
+	// their writes are compare-and-swap on the claim.
+	generic.AddPostStartHookOrDie("ferrite-vni-repair", func(ctx genericapiserver.PostStartHookContext) error {
+		go allocator.RunRepair(ctx)
+		return nil
+	})
 	for _, group := range groupStorages {
 		info := genericapiserver.NewDefaultAPIGroupInfo(group.name, Scheme, metav1.ParameterCodec, Codecs)
 		resources, err := group.build(Scheme, c.Generic.RESTOptionsGetter, allocator)

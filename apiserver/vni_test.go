@@ -2,7 +2,7 @@ package apiserver_test
 
 import (
 	"fmt"
-	networkingac "github.com/ferrite-dev/ferrite/generated/applyconfiguration/networking/v1alpha1"
+	"slices"
 	"sync"
 	"testing"
 
@@ -11,6 +11,8 @@ import (
 
 	ipamv1alpha1 "github.com/ferrite-dev/ferrite/apis/ipam/v1alpha1"
 	networkingv1alpha1 "github.com/ferrite-dev/ferrite/apis/networking/v1alpha1"
+	networkingac "github.com/ferrite-dev/ferrite/generated/applyconfiguration/networking/v1alpha1"
+	"github.com/ferrite-dev/ferrite/registry/networking/network"
 )
 
 func rootPrefix(name, cidr string) *ipamv1alpha1.Prefix {
@@ -74,7 +76,7 @@ func TestVNIUniqueUnderConcurrentCreates(t *testing.T) {
 	_, err := server.Client.NetworkingV1alpha1().Networks(victim.Namespace).UpdateStatus(ctx, victim, metav1.UpdateOptions{})
 	wantCauses(t, err, "status.vni")
 
-	// Deleting frees the VNI; new networks never get a VNI that a live network holds.
+	// New networks never get a VNI that a live network holds, nor one of a network just deleted.
 	deleted := networks[1]
 	if err := server.Client.NetworkingV1alpha1().Networks(deleted.Namespace).Delete(ctx, deleted.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
@@ -124,5 +126,57 @@ func TestVNIForNetworksCreatedByApply(t *testing.T) {
 	other, err := server.Client.NetworkingV1alpha1().Networks("vni-apply").Create(ctx, networkNamed("created"), metav1.CreateOptions{})
 	if err != nil || other.Status.VNI == applied.Status.VNI || other.Status.VNI == 0 {
 		t.Fatalf("created network VNI %d vs applied %d: %v", other.Status.VNI, applied.Status.VNI, err)
+	}
+}
+
+// TestNetworkProtectionFinalizer checks that every way of creating a Network gives it the
+// protection finalizer, so a delete request leaves it in place (with its VNI) until the
+// finalizer goes, and that no NetworkInterface can be added to a Network being deleted.
+func TestNetworkProtectionFinalizer(t *testing.T) {
+	ctx := testContext(t)
+	const ns = "network-protection"
+	networks := server.Client.NetworkingV1alpha1().Networks(ns)
+	nics := server.Client.NetworkingV1alpha1().NetworkInterfaces(ns)
+
+	created, err := networks.Create(ctx, networkNamed("created"), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied, err := networks.Apply(ctx, networkingac.Network("applied", ns), metav1.ApplyOptions{FieldManager: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dryRun, err := networks.Create(ctx, networkNamed("dry-run"), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*networkingv1alpha1.Network{created, applied, dryRun} {
+		if !slices.Contains(n.Finalizers, network.ProtectionFinalizer) {
+			t.Errorf("network %s: finalizers %v, want %s", n.Name, n.Finalizers, network.ProtectionFinalizer)
+		}
+	}
+
+	nic := &networkingv1alpha1.NetworkInterface{ObjectMeta: objectMeta("nic"),
+		Spec: networkingv1alpha1.NetworkInterfaceSpec{NetworkRef: ref("created"), IPs: []networkingv1alpha1.IPSource{{Value: "10.0.0.5"}}}}
+	if _, err := nics.Create(ctx, nic, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := networks.Delete(ctx, "created", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waiting, err := networks.Get(ctx, "created", metav1.GetOptions{})
+	if err != nil || waiting.DeletionTimestamp == nil || waiting.Status.VNI != created.Status.VNI {
+		t.Fatalf("after the delete request: %v %+v; want the network there, being deleted, with VNI %d", err, waiting, created.Status.VNI)
+	}
+
+	late := nic.DeepCopy()
+	late.Name = "late"
+	_, err = nics.Create(ctx, late, metav1.CreateOptions{})
+	wantCauses(t, err, "spec.networkRef")
+
+	dropFinalizers(ctx, t, server.Client, ns, "created")
+	// A network that does not exist is no reason to refuse an interface: objects come in any order.
+	if _, err := nics.Create(ctx, late, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("interface of a network that does not exist: %v", err)
 	}
 }

@@ -1,19 +1,25 @@
 // Package network is the REST storage of networking.ferrite.dev Networks. Each network gets a
-// unique VNI at create, held until the network is deleted.
+// unique VNI and the protection finalizer at create. The VNI is held until the network is gone
+// from etcd (after the finalizer), then stays in quarantine; see package vni.
 package network
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/generic"
 	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
 	"k8s.io/apiserver/pkg/registry/rest"
-	"k8s.io/apiserver/pkg/storage/names"
 	"k8s.io/apiserver/pkg/util/dryrun"
 	"k8s.io/klog/v2"
 
@@ -25,8 +31,13 @@ import (
 	"github.com/ferrite-dev/ferrite/registry/networking/vni"
 )
 
+// ProtectionFinalizer keeps a Network in etcd while NetworkInterfaces use it. The apiserver
+// adds it at create; the controller manager's network protection controller removes it once
+// no interface references the network (controllers/networkprotection repeats the name).
+const ProtectionFinalizer = "networking.ferrite.dev/network-protection"
+
 // Kind describes Networks to the generic registry. Create clears the status but keeps the VNI
-// that REST.allocateVNI has just claimed.
+// that REST.beginCreate has just claimed.
 var Kind = &kind.Kind[*networking.Network]{
 	Resource:             networking.Resource("networks"),
 	Singular:             "network",
@@ -59,7 +70,8 @@ type REST struct {
 	allocator *vni.Allocator
 }
 
-// NewStorage returns the storage of networks and networks/status.
+// NewStorage returns the storage of networks and networks/status, and gives allocator's repair
+// pass the list of stored networks.
 func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, allocator *vni.Allocator) (map[string]rest.Storage, error) {
 	storage, err := kind.NewStorage(scheme, optsGetter, Kind)
 	if err != nil {
@@ -67,27 +79,51 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, al
 	}
 	networks := &REST{REST: storage.REST, allocator: allocator}
 	// BeginCreate runs for every create, also for one that server-side apply or an update with
-	// create-on-update makes, and before the strategy prepares the object.
-	storage.REST.Store.BeginCreate = networks.allocateVNI
+	// create-on-update makes, after the name and UID are set and before the strategy prepares
+	// the object. AfterDelete runs only when the network is removed from etcd, not when a
+	// delete request leaves it waiting for finalizers.
+	storage.REST.Store.BeginCreate = networks.beginCreate
 	storage.REST.Store.AfterDelete = networks.releaseVNI
-	return map[string]rest.Storage{"networks": networks, "networks/status": storage.Status}, nil
+	allocator.SetNetworks(networks.storedNetworks)
+	status := &statusREST{StatusREST: storage.Status, networks: networks}
+	return map[string]rest.Storage{"networks": networks, "networks/status": status}, nil
 }
 
-// allocateVNI claims a VNI for a network about to be stored and releases it if the store then
-// refuses the network.
-func (r *REST) allocateVNI(ctx context.Context, obj runtime.Object, options *metav1.CreateOptions) (genericregistry.FinishFunc, error) {
+// statusREST is the storage of networks/status. The status subresource may remove finalizers,
+// so a status update can be what deletes a network; the status store is a copy of the main
+// store made before AfterDelete was set, so the release is called here.
+type statusREST struct {
+	*kind.StatusREST
+	networks *REST
+}
+
+// Update changes the status of a network and releases its VNI if the update removed the last
+// finalizer of a network being deleted.
+func (s *statusREST) Update(ctx context.Context, name string, objInfo rest.UpdatedObjectInfo, createValidation rest.ValidateObjectFunc, updateValidation rest.ValidateObjectUpdateFunc, forceAllowCreate bool, options *metav1.UpdateOptions) (runtime.Object, bool, error) {
+	obj, created, err := s.StatusREST.Update(ctx, name, objInfo, createValidation, updateValidation, forceAllowCreate, options)
+	if network, ok := obj.(*networking.Network); ok && err == nil && network.DeletionTimestamp != nil && len(network.Finalizers) == 0 {
+		s.networks.releaseVNI(network, &metav1.DeleteOptions{DryRun: options.DryRun})
+	}
+	return obj, created, err
+}
+
+// beginCreate adds the protection finalizer and claims a VNI for a network about to be
+// stored; it frees the VNI if the store then refuses the network.
+func (r *REST) beginCreate(ctx context.Context, obj runtime.Object, options *metav1.CreateOptions) (genericregistry.FinishFunc, error) {
 	network := obj.(*networking.Network)
+	if !slices.Contains(network.Finalizers, ProtectionFinalizer) {
+		network.Finalizers = append(network.Finalizers, ProtectionFinalizer)
+	}
 	// Whatever the client sent as status is replaced; only the server picks VNIs.
 	network.Status = networking.NetworkStatus{}
 	if options != nil && dryrun.IsDryRun(options.DryRun) {
 		return func(context.Context, bool) {}, nil
 	}
-	// The claim names its owner, so a generated name is fixed before the claim is made.
-	if network.Name == "" && network.GenerateName != "" {
-		network.Name = names.SimpleNameGenerator.GenerateName(network.GenerateName)
+	holder := vni.Holder{Namespace: genericapirequest.NamespaceValue(ctx), Name: network.Name, UID: network.UID}
+	id, err := r.allocator.Allocate(ctx, holder)
+	if vni.IsExhausted(err) {
+		return nil, exhausted(err, network.Name)
 	}
-	owner := ownerOf(genericapirequest.NamespaceValue(ctx), network.Name)
-	id, err := r.allocator.Allocate(ctx, owner)
 	if err != nil {
 		return nil, err
 	}
@@ -96,23 +132,84 @@ func (r *REST) allocateVNI(ctx context.Context, obj runtime.Object, options *met
 		if success {
 			return
 		}
-		if err := r.allocator.Release(context.WithoutCancel(ctx), id, owner); err != nil {
-			klog.ErrorS(err, "Leaked VNI claim after a failed create", "vni", id, "network", owner)
+		// Refused before the write (validation, admission, a taken name), the network was never
+		// stored; but only a read tells that from a write whose outcome is unknown. Whatever is
+		// left is reclaimed by the repair pass.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if r.stored(ctx, holder) {
+			return
+		}
+		if err := r.allocator.Free(ctx, id, holder); err != nil {
+			klog.ErrorS(err, "Could not free the VNI of a failed create; the repair pass will", "vni", id, "network", holder.String())
 		}
 	}, nil
 }
 
-// releaseVNI frees the VNI of a deleted network.
+// releaseVNI puts the VNI of a network that is gone from etcd in quarantine. A failure is
+// retried a few times here, and after that by the repair pass.
 func (r *REST) releaseVNI(obj runtime.Object, options *metav1.DeleteOptions) {
 	if options != nil && dryrun.IsDryRun(options.DryRun) {
 		return
 	}
 	network := obj.(*networking.Network)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	holder := vni.Holder{Namespace: network.Namespace, Name: network.Name, UID: network.UID}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := r.allocator.Release(ctx, network.Status.VNI, ownerOf(network.Namespace, network.Name)); err != nil {
-		klog.ErrorS(err, "Could not release VNI of a deleted network", "vni", network.Status.VNI, "network", klog.KObj(network))
+	err := wait.ExponentialBackoffWithContext(ctx, wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Steps: 5}, func(ctx context.Context) (bool, error) {
+		if r.stored(ctx, holder) {
+			// Not gone after all: the VNI stays claimed.
+			return true, nil
+		}
+		if err := r.allocator.Release(ctx, network.Status.VNI, holder); err != nil {
+			klog.V(2).InfoS("Releasing the VNI of a deleted network failed; retrying", "vni", network.Status.VNI, "network", klog.KObj(network), "err", err)
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil {
+		klog.ErrorS(err, "Could not release the VNI of a deleted network; the repair pass will", "vni", network.Status.VNI, "network", klog.KObj(network))
 	}
 }
 
-func ownerOf(namespace, name string) string { return namespace + "/" + name }
+// stored reports whether etcd holds the network of holder (same UID). When it cannot tell, it
+// says yes: a VNI is never freed on a guess.
+func (r *REST) stored(ctx context.Context, holder vni.Holder) bool {
+	obj, err := r.Store.Get(genericapirequest.WithNamespace(ctx, holder.Namespace), holder.Name, &metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return false
+	}
+	if err != nil {
+		return true
+	}
+	return obj.(*networking.Network).UID == holder.UID
+}
+
+// storedNetworks lists every stored network for the repair pass.
+func (r *REST) storedNetworks(ctx context.Context) ([]vni.Network, error) {
+	obj, err := r.Store.List(genericapirequest.WithNamespace(ctx, metav1.NamespaceAll), &metainternalversion.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	list := obj.(*networking.NetworkList)
+	networks := make([]vni.Network, 0, len(list.Items))
+	for _, n := range list.Items {
+		networks = append(networks, vni.Network{Holder: vni.Holder{Namespace: n.Namespace, Name: n.Name, UID: n.UID}, VNI: n.Status.VNI})
+	}
+	return networks, nil
+}
+
+// exhausted is the error of a create when no VNI is free: 507 Insufficient Storage, which
+// says the server cannot take the network now, rather than that the request is wrong.
+func exhausted(err error, name string) error {
+	return &apierrors.StatusError{ErrStatus: metav1.Status{
+		Status:  metav1.StatusFailure,
+		Code:    http.StatusInsufficientStorage,
+		Reason:  ReasonVNIExhausted,
+		Message: fmt.Sprintf("networks.networking.ferrite.dev %q cannot be created: %v", name, err),
+		Details: &metav1.StatusDetails{Group: networking.GroupName, Kind: "networks", Name: name},
+	}}
+}
+
+// ReasonVNIExhausted is the status reason of a create refused because no VNI is free.
+const ReasonVNIExhausted metav1.StatusReason = "VNIExhausted"
