@@ -16,6 +16,7 @@ import (
 	"github.com/ferrite-dev/ferrite/controllers/ephemeral"
 	"github.com/ferrite-dev/ferrite/controllers/ipam"
 	"github.com/ferrite-dev/ferrite/controllers/machinescheduler"
+	"github.com/ferrite-dev/ferrite/controllers/networkprotection"
 	"github.com/ferrite-dev/ferrite/controllers/poolhealth"
 	"github.com/ferrite-dev/ferrite/controllers/quota"
 	"github.com/ferrite-dev/ferrite/controllers/volumescheduler"
@@ -32,6 +33,7 @@ func AddControllers(ctx context.Context, mgr ctrl.Manager, recorder events.Event
 		AddClaims,
 		AddIPAM,
 		AddClassProtection,
+		AddNetworkProtection,
 	} {
 		if err := add(ctx, mgr, recorder, o); err != nil {
 			return err
@@ -138,6 +140,18 @@ func AddClassProtection(ctx context.Context, mgr ctrl.Manager, recorder events.E
 		if err := r.SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("%s protection: %w", class.Kind, err)
 		}
+	}
+	return nil
+}
+
+// AddNetworkProtection adds the controller that keeps a Network while NetworkInterfaces use it.
+func AddNetworkProtection(ctx context.Context, mgr ctrl.Manager, recorder events.EventRecorder, _ *Options) error {
+	if err := networkprotection.IndexNetworkRef(ctx, mgr); err != nil {
+		return err
+	}
+	r := &networkprotection.Controller{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("network protection: %w", err)
 	}
 	return nil
 }
