@@ -135,10 +135,13 @@ func (o *Options) Complete() error {
 		o.Recommended.Features.EnablePriorityAndFairness = false
 	}
 	if o.Standalone() {
-		if o.etcd, err = standalone.StartEtcd(filepath.Join(o.DataDir, "etcd")); err != nil {
+		if o.etcd, err = standalone.StartEtcd(filepath.Join(o.DataDir, "etcd"), o.pki.Etcd); err != nil {
 			return err
 		}
-		o.Recommended.Etcd.StorageConfig.Transport.ServerList = []string{o.etcd.Endpoint}
+		// The embedded etcd admits only clients with a certificate of its own CA.
+		transport := &o.Recommended.Etcd.StorageConfig.Transport
+		transport.ServerList = []string{o.etcd.Endpoint}
+		transport.CertFile, transport.KeyFile, transport.TrustedCAFile = o.pki.Etcd.ClientCert, o.pki.Etcd.ClientKey, o.pki.Etcd.CACert
 	}
 	return nil
 }

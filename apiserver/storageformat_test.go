@@ -26,7 +26,7 @@ func TestStoredAsProtobuf(t *testing.T) {
 	if _, err := server.Client.ComputeV1alpha1().Machines("storage-format").Create(ctx, machine, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	etcd, err := clientv3.New(clientv3.Config{Endpoints: []string{server.EtcdEndpoint}, DialTimeout: 5 * time.Second})
+	etcd, err := clientv3.New(clientv3.Config{Endpoints: []string{server.EtcdEndpoint}, TLS: server.EtcdTLS, DialTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

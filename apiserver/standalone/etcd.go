@@ -1,6 +1,7 @@
 package standalone
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/url"
@@ -10,19 +11,25 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/embed"
 )
 
 // Etcd is an embedded, single-member etcd listening on loopback.
 type Etcd struct {
 	server *embed.Etcd
-	// Endpoint is the client URL, for --etcd-servers.
+	// Endpoint is the client URL (https), for --etcd-servers.
 	Endpoint string
 }
 
 // StartEtcd starts etcd with its data under dir. The ports are kept in dir/ports so a restart
 // reuses them; a port taken meanwhile is replaced by a free one.
-func StartEtcd(dir string) (*Etcd, error) {
+//
+// Both listeners speak only TLS and require a client certificate of certs' CA: loopback is
+// reachable by every local user, and etcd itself does no authorization, so a client that
+// reached it could read and write every object past the apiserver's authentication,
+// authorization and admission.
+func StartEtcd(dir string, certs EtcdPKI) (*Etcd, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -35,8 +42,12 @@ func StartEtcd(dir string) (*Etcd, error) {
 	cfg.Dir = filepath.Join(dir, "data")
 	cfg.LogLevel = "error"
 	cfg.LogOutputs = []string{filepath.Join(dir, "etcd.log")}
-	clientURL := url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(clientPort))}
-	peerURL := url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(peerPort))}
+	clientURL := url.URL{Scheme: "https", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(clientPort))}
+	peerURL := url.URL{Scheme: "https", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(peerPort))}
+	serverTLS := transport.TLSInfo{CertFile: certs.ServerCert, KeyFile: certs.ServerKey, TrustedCAFile: certs.CACert, ClientCertAuth: true}
+	cfg.ClientTLSInfo = serverTLS
+	// A single member has no peers, but etcd always listens for them; lock that door too.
+	cfg.PeerTLSInfo = serverTLS
 	cfg.ListenClientUrls = []url.URL{clientURL}
 	cfg.AdvertiseClientUrls = []url.URL{clientURL}
 	cfg.ListenPeerUrls = []url.URL{peerURL}
@@ -61,6 +72,13 @@ func StartEtcd(dir string) (*Etcd, error) {
 
 // Stop shuts etcd down and waits for it.
 func (e *Etcd) Stop() { e.server.Close() }
+
+// ClientTLS is the TLS configuration of a client of the embedded etcd: it trusts etcd's CA
+// and presents the client certificate.
+func (certs EtcdPKI) ClientTLS() (*tls.Config, error) {
+	info := transport.TLSInfo{CertFile: certs.ClientCert, KeyFile: certs.ClientKey, TrustedCAFile: certs.CACert}
+	return info.ClientConfig()
+}
 
 // loadPorts returns the ports recorded in path if they are free, else fresh free ports.
 func loadPorts(path string) (client, peer int, err error) {

@@ -4,6 +4,7 @@ package testserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -29,8 +30,10 @@ type Server struct {
 	Client versioned.Interface
 	// DataDir holds the embedded etcd, certificates and kubeconfig.
 	DataDir string
-	// EtcdEndpoint is the client URL of the embedded etcd.
+	// EtcdEndpoint is the client URL of the embedded etcd, and EtcdTLS the TLS configuration
+	// (with a client certificate) it requires.
 	EtcdEndpoint string
+	EtcdTLS      *tls.Config
 
 	cancel context.CancelFunc
 	done   chan error
@@ -96,6 +99,14 @@ func StartInDir(dir string) (*Server, error) {
 		return nil, err
 	}
 	s.EtcdEndpoint = options.Recommended.Etcd.StorageConfig.Transport.ServerList[0]
+	certs, err := standalone.EnsurePKI(filepath.Join(dir, "pki"))
+	if err == nil {
+		s.EtcdTLS, err = certs.Etcd.ClientTLS()
+	}
+	if err != nil {
+		cancel()
+		return nil, err
+	}
 	return s, nil
 }
 
