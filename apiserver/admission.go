@@ -12,6 +12,7 @@ import (
 	"github.com/ferrite-dev/ferrite/apiserver/admission/networkref"
 	"github.com/ferrite-dev/ferrite/apiserver/admission/quota"
 	"github.com/ferrite-dev/ferrite/apiserver/admission/secretref"
+	"github.com/ferrite-dev/ferrite/apiserver/admission/volumeresize"
 	"github.com/ferrite-dev/ferrite/generated/clientset/versioned"
 	"github.com/ferrite-dev/ferrite/generated/informers/externalversions"
 )
@@ -26,7 +27,7 @@ func addFerriteAdmission(generic *genericapiserver.RecommendedConfig) error {
 	}
 	factory := externalversions.NewSharedInformerFactory(client, 30*time.Minute)
 	quotas := factory.Core().V1alpha1().ResourceQuotas()
-	plugins := []admission.Interface{classprotection.New(), networkref.New(client), quota.New(client, quotas.Lister(), quotas.Informer().HasSynced)}
+	plugins := []admission.Interface{classprotection.New(), networkref.New(client), volumeresize.New(client), quota.New(client, quotas.Lister(), quotas.Informer().HasSynced)}
 	// Behind kube-apiserver, Secrets come from its core API.
 	if generic.ClientConfig != nil {
 		kube, err := kubernetes.NewForConfig(generic.ClientConfig)
