@@ -1,5 +1,5 @@
-// Module kube-apiserver builds a real kube-apiserver (k8s.io/kubernetes v1.37.1) for the
-// end-to-end tests and `make run`. Its staging modules are pinned to v0.37.1 because
+// Module kube-apiserver builds a real kube-apiserver and kube-controller-manager (both from
+// k8s.io/kubernetes v1.37.1) for the end-to-end tests and `make run`. Its staging modules are pinned to v0.37.1 because
 // k8s.io/kubernetes refers to them by local paths.
 module github.com/ferrite-dev/ferrite/hack/tools/kube-apiserver
 
