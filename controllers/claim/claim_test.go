@@ -23,7 +23,7 @@ import (
 // reference releases the claim, and the second machine can have it.
 func TestSecondMachineRefusedOnceClaimed(t *testing.T) {
 	ctx := testContext(t)
-	const ns = "claim-admission"
+	ns := namespace("claim-admission")
 	startClaims(t)
 	machines := server.Client.ComputeV1alpha1().Machines(ns)
 	createVolume(t, ns, "shared")
@@ -72,7 +72,7 @@ func TestSecondMachineRefusedOnceClaimed(t *testing.T) {
 // it, keeps the claim; once it is gone the claim is released and passes to the other.
 func TestRacePastAdmission(t *testing.T) {
 	ctx := testContext(t)
-	const ns = "claim-race"
+	ns := namespace("claim-race")
 	machines := server.Client.ComputeV1alpha1().Machines(ns)
 	createVolume(t, ns, "disk")
 	const hold = "test.ferrite.dev/hold"
@@ -152,7 +152,7 @@ func TestRacePastAdmission(t *testing.T) {
 // releases nothing before it is gone, and then its objects go with it.
 func TestEphemeralObjectsClaimedByOwner(t *testing.T) {
 	ctx := testContext(t)
-	const ns = "claim-ephemeral"
+	ns := namespace("claim-ephemeral")
 	startClaims(t)
 	machines := server.Client.ComputeV1alpha1().Machines(ns)
 	volumes := server.Client.StorageV1alpha1().Volumes(ns)
@@ -218,7 +218,7 @@ func TestEphemeralObjectsClaimedByOwner(t *testing.T) {
 // and a new machine of the same name does not inherit it.
 func TestReleaseAfterMachineGone(t *testing.T) {
 	ctx := testContext(t)
-	const ns = "claim-gone"
+	ns := namespace("claim-gone")
 	machines := server.Client.ComputeV1alpha1().Machines(ns)
 	volumes := server.Client.StorageV1alpha1().Volumes(ns)
 	createVolume(t, ns, "v")

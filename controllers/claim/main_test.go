@@ -2,8 +2,10 @@ package claim_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +26,12 @@ import (
 
 // server is shared by the tests of this package; each test works in its own namespace.
 var server *testserver.Server
+
+// runs numbers the namespaces, so that -count=N runs on the shared server do not collide.
+var runs atomic.Int32
+
+// namespace returns a namespace name of its own for a test run.
+func namespace(prefix string) string { return fmt.Sprintf("%s-%d", prefix, runs.Add(1)) }
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "ferrite-claim-test-")
