@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/ferrite-dev/ferrite/apiserver/admission/claims"
 	"github.com/ferrite-dev/ferrite/apiserver/admission/classprotection"
 	"github.com/ferrite-dev/ferrite/apiserver/admission/networkref"
 	"github.com/ferrite-dev/ferrite/apiserver/admission/quota"
@@ -27,7 +28,10 @@ func addFerriteAdmission(generic *genericapiserver.RecommendedConfig) error {
 	}
 	factory := externalversions.NewSharedInformerFactory(client, 30*time.Minute)
 	quotas := factory.Core().V1alpha1().ResourceQuotas()
-	plugins := []admission.Interface{classprotection.New(), networkref.New(client), volumeresize.New(client), quota.New(client, quotas.Lister(), quotas.Informer().HasSynced)}
+	volumes, nics := factory.Storage().V1alpha1().Volumes(), factory.Networking().V1alpha1().NetworkInterfaces()
+	plugins := []admission.Interface{classprotection.New(), networkref.New(client), volumeresize.New(client),
+		claims.New(client, volumes.Lister(), volumes.Informer().HasSynced, nics.Lister(), nics.Informer().HasSynced),
+		quota.New(client, quotas.Lister(), quotas.Informer().HasSynced)}
 	// Behind kube-apiserver, Secrets come from its core API.
 	if generic.ClientConfig != nil {
 		kube, err := kubernetes.NewForConfig(generic.ClientConfig)
