@@ -155,3 +155,69 @@ func TestUnauthenticatedIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestQuotaUpdateWhenClassIsGone: in a namespace whose quota limits CPU, a Machine whose class
+// was deleted can still be updated (labels, power): the update does not change what it counts,
+// so quota admission charges nothing and needs no class lookup.
+func TestQuotaUpdateWhenClassIsGone(t *testing.T) {
+	ctx := testContext(t)
+	const ns = "quota-class-gone"
+	classes := server.Client.ComputeV1alpha1().MachineClasses()
+	if _, err := classes.Create(ctx, &computev1alpha1.MachineClass{
+		ObjectMeta: objectMeta("quota-gone"), Capabilities: quantities("cpu", "2", "memory", "4Gi")}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	createQuota(t, ns, "requests.cpu", "10")
+	machines := server.Client.ComputeV1alpha1().Machines(ns)
+	if _, err := machines.Create(ctx, &computev1alpha1.Machine{ObjectMeta: objectMeta("m"),
+		Spec: computev1alpha1.MachineSpec{MachineClassRef: ref("quota-gone")}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Classes in use are protected by a finalizer; one deleted before that protection existed
+	// (or forced) is gone all the same: delete it and drop the finalizer.
+	if err := classes.Delete(ctx, "quota-gone", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if class, err := classes.Get(ctx, "quota-gone", metav1.GetOptions{}); err == nil {
+		class.Finalizers = nil
+		if _, err := classes.Update(ctx, class, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	machine, err := machines.Get(ctx, "m", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	machine.Labels = map[string]string{"tier": "web"}
+	if _, err := machines.Update(ctx, machine, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("updating a machine whose class is gone: %v", err)
+	}
+	// A new machine of the missing class cannot be charged its CPU: refused.
+	_, err = machines.Create(ctx, &computev1alpha1.Machine{ObjectMeta: objectMeta("n"),
+		Spec: computev1alpha1.MachineSpec{MachineClassRef: ref("quota-gone")}}, metav1.CreateOptions{})
+	if !apierrors.IsForbidden(err) {
+		t.Fatalf("creating a machine of a missing class under a CPU quota: %v, want Forbidden", err)
+	}
+}
+
+// TestQuotaRefusedCreateLeavesNoCharge: a create refused by validation is not charged.
+func TestQuotaRefusedCreateLeavesNoCharge(t *testing.T) {
+	ctx := testContext(t)
+	const ns = "quota-refused"
+	createQuota(t, ns, "count/volumes.storage.ferrite.dev", "5", "requests.storage", "10Gi")
+	// No volume class: validation refuses it with a 422.
+	_, err := server.Client.StorageV1alpha1().Volumes(ns).Create(ctx, &storagev1alpha1.Volume{ObjectMeta: objectMeta("v"),
+		Spec: storagev1alpha1.VolumeSpec{Resources: quantities("storage", "1Gi")}}, metav1.CreateOptions{})
+	if !apierrors.IsInvalid(err) {
+		t.Fatalf("invalid volume: %v, want Invalid", err)
+	}
+	quota, err := server.Client.CoreV1alpha1().ResourceQuotas(ns).Get(ctx, "quota", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, used := range quota.Status.Used {
+		if !used.IsZero() {
+			t.Errorf("a refused create charged %s %s", name, used.String())
+		}
+	}
+}

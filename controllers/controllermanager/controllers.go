@@ -92,9 +92,10 @@ func AddPoolHealth(_ context.Context, mgr ctrl.Manager, _ events.EventRecorder, 
 	return nil
 }
 
-// AddQuota adds the ResourceQuota usage controller.
-func AddQuota(_ context.Context, mgr ctrl.Manager, _ events.EventRecorder, o *Options) error {
-	if err := (&quota.Controller{Client: mgr.GetClient(), ResyncInterval: o.LedgerResync}).SetupWithManager(mgr); err != nil {
+// AddQuota adds the ResourceQuota usage controller (lowering usage after quota.DefaultReleaseGrace).
+func AddQuota(_ context.Context, mgr ctrl.Manager, recorder events.EventRecorder, o *Options) error {
+	controller := &quota.Controller{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, ResyncInterval: o.LedgerResync}
+	if err := controller.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("resource quota: %w", err)
 	}
 	return nil

@@ -19,6 +19,7 @@ import (
 	storagev1alpha1 "github.com/ferrite-dev/ferrite/apis/storage/v1alpha1"
 	"github.com/ferrite-dev/ferrite/apiserver/testserver"
 	"github.com/ferrite-dev/ferrite/controllers/controllermanager"
+	"github.com/ferrite-dev/ferrite/controllers/quota"
 )
 
 // status.used follows creates and deletes of machines, volumes and other kinds, per name in
@@ -26,24 +27,11 @@ import (
 func TestUsedFollowsObjects(t *testing.T) {
 	server := testserver.Start(t)
 	ctx := context.Background()
-	off := false
-	o := controllermanager.NewOptions()
-	o.MetricsAddress, o.HealthAddress, o.LeaderElect, o.LedgerResync = "0", "0", &off, 2*time.Second
-	managerCtx, cancel := context.WithCancel(klog.NewContext(ctx, klog.Background()))
-	mgr, err := controllermanager.NewManager(managerCtx, server.Config, nil, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := controllermanager.AddQuota(managerCtx, mgr, events.NewFakeRecorder(10), o); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = mgr.Start(managerCtx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	startController(t, server, time.Second, nil)
 
 	const ns = "team-a"
 	client := server.Client
-	_, err = client.ComputeV1alpha1().MachineClasses().Create(ctx, &computev1alpha1.MachineClass{
+	_, err := client.ComputeV1alpha1().MachineClasses().Create(ctx, &computev1alpha1.MachineClass{
 		ObjectMeta:   metav1.ObjectMeta{Name: "small"},
 		Capabilities: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("4Gi")},
 	}, metav1.CreateOptions{})
@@ -146,4 +134,26 @@ func ignoreForbidden(err error) error {
 		return nil
 	}
 	return err
+}
+
+// startController runs a manager with only the quota controller against server, lowering usage
+// after grace; events go to recorder when it is not nil.
+func startController(t *testing.T, server *testserver.Server, grace time.Duration, recorder events.EventRecorder) {
+	t.Helper()
+	off := false
+	o := controllermanager.NewOptions()
+	o.MetricsAddress, o.HealthAddress, o.LeaderElect, o.SeveralManagersInProcess = "0", "0", &off, true
+	managerCtx, cancel := context.WithCancel(klog.NewContext(context.Background(), klog.Background()))
+	mgr, err := controllermanager.NewManager(managerCtx, server.Config, nil, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	controller := &quota.Controller{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
+		ResyncInterval: 2 * time.Second, ReleaseGrace: grace}
+	if err := controller.SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = mgr.Start(managerCtx) }()
+	t.Cleanup(func() { cancel(); <-done })
 }

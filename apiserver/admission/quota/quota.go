@@ -70,6 +70,11 @@ func (p *Plugin) Validate(ctx context.Context, a admission.Attributes, _ admissi
 	if !strings.HasSuffix(a.GetResource().Group, "ferrite.dev") {
 		return nil
 	}
+	// An update that leaves unchanged what is counted charges nothing; decided before any
+	// lookup, so that such updates keep working when, say, the machine's class is gone.
+	if a.GetOperation() == admission.Update && sameCount(a.GetOldObject(), a.GetObject()) {
+		return nil
+	}
 	has, err := p.namespaceHasQuotas(ctx, a.GetNamespace())
 	if err != nil || !has {
 		return err
@@ -153,31 +158,56 @@ func (p *Plugin) namespaceHasQuotas(ctx context.Context, namespace string) (bool
 	return false, nil
 }
 
+// sameCount reports whether an update leaves what the object counts unchanged: the inputs of
+// apis/core/usage are the same in old and updated. Only creates change object counts.
+func sameCount(old, updated any) bool {
+	switch o := old.(type) {
+	case *compute.Machine:
+		u, ok := updated.(*compute.Machine)
+		return ok && o.Spec.MachineClassRef.Name == u.Spec.MachineClassRef.Name
+	case *storage.Volume:
+		u, ok := updated.(*storage.Volume)
+		if !ok || o.Spec.VolumeClassRef.Name != u.Spec.VolumeClassRef.Name {
+			return false
+		}
+		oldSize, newSize := o.Spec.Resources[corev1.ResourceStorage], u.Spec.Resources[corev1.ResourceStorage]
+		return oldSize.Cmp(newSize) == 0
+	case nil:
+		return false
+	default:
+		return true
+	}
+}
+
 // delta is what the request adds to the namespace's usage: all of the new object on create,
 // the growth on update.
 func (p *Plugin) delta(ctx context.Context, a admission.Attributes) (corev1.ResourceList, error) {
-	newUsage, err := p.usageOf(ctx, a, a.GetObject())
+	newUsage, err := p.usageOf(ctx, a, a.GetObject(), true)
 	if err != nil {
 		return nil, err
 	}
 	if a.GetOperation() != admission.Update || a.GetOldObject() == nil {
 		return newUsage, nil
 	}
-	oldUsage, err := p.usageOf(ctx, a, a.GetOldObject())
+	oldUsage, err := p.usageOf(ctx, a, a.GetOldObject(), false)
 	if err != nil {
 		return nil, err
 	}
 	return usage.Subtract(newUsage, oldUsage), nil
 }
 
-func (p *Plugin) usageOf(ctx context.Context, a admission.Attributes, obj any) (corev1.ResourceList, error) {
+// usageOf is what obj counts. A machine whose class is missing counts only as a machine of
+// that class; when strict (the object being admitted) and a quota limits CPU or memory, that
+// is an error, since its CPU and memory cannot be charged. For the old object of an update it
+// is not: counting less for the old object only makes the update charge more.
+func (p *Plugin) usageOf(ctx context.Context, a admission.Attributes, obj any, strict bool) (corev1.ResourceList, error) {
 	switch o := obj.(type) {
 	case *compute.Machine:
 		className := o.Spec.MachineClassRef.Name
 		class, err := p.client.ComputeV1alpha1().MachineClasses().Get(ctx, className, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			// Counts still apply; CPU and memory cannot be charged without the class.
-			if p.limitsClassResources(a.GetNamespace()) {
+			if strict && p.limitsClassResources(a.GetNamespace()) {
 				return nil, fmt.Errorf("machine class %q not found: cannot charge its cpu and memory to the namespace's quota", className)
 			}
 			return usage.Machine(className, nil), nil
