@@ -219,3 +219,36 @@ func TestVNIRepair(t *testing.T) {
 		t.Fatalf("the lost claim of a stored network was not restored: %v", err)
 	}
 }
+
+// TestVNIReleasedWhenStatusUpdateDeletes checks the release also runs when the update that
+// removes a deleted network's last finalizer goes through networks/status (which accepts
+// finalizers): the claim is in quarantine as soon as that update returns.
+func TestVNIReleasedWhenStatusUpdateDeletes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s := startVNIServer(t, t.TempDir(), func(o *apiserver.Options) { o.VNI.Quarantine = time.Hour })
+	claims := s.etcd(t)
+	networks := s.client.NetworkingV1alpha1().Networks("status-delete")
+	created, err := networks.Create(ctx, networkNamed("net"), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := networks.Delete(ctx, created.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deleting, err := networks.Get(ctx, created.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleting.Finalizers = nil
+	if _, err := networks.UpdateStatus(ctx, deleting, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := networks.Get(ctx, created.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("network after its last finalizer went through status: %v, want NotFound", err)
+	}
+	claim, err := claims.Get(ctx, created.Status.VNI)
+	if err != nil || claim == nil || claim.Released == nil {
+		t.Fatalf("claim of VNI %d after the network went: %+v, %v; want it in quarantine", created.Status.VNI, claim, err)
+	}
+}

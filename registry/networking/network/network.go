@@ -102,7 +102,11 @@ type statusREST struct {
 func (s *statusREST) Update(ctx context.Context, name string, objInfo rest.UpdatedObjectInfo, createValidation rest.ValidateObjectFunc, updateValidation rest.ValidateObjectUpdateFunc, forceAllowCreate bool, options *metav1.UpdateOptions) (runtime.Object, bool, error) {
 	obj, created, err := s.StatusREST.Update(ctx, name, objInfo, createValidation, updateValidation, forceAllowCreate, options)
 	if network, ok := obj.(*networking.Network); ok && err == nil && network.DeletionTimestamp != nil && len(network.Finalizers) == 0 {
-		s.networks.releaseVNI(network, &metav1.DeleteOptions{DryRun: options.DryRun})
+		deleteOptions := &metav1.DeleteOptions{}
+		if options != nil {
+			deleteOptions.DryRun = options.DryRun
+		}
+		s.networks.releaseVNI(network, deleteOptions)
 	}
 	return obj, created, err
 }
