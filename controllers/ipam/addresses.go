@@ -26,7 +26,8 @@ const ReasonNoAddress = "AddressAllocationFailed"
 
 // allocateAddress returns an address of prefixKey: one of current if it lies in the prefix, else
 // a new one reserved in the prefix's ledger (the caller must call Recorded once stored).
-func allocateAddress(ctx context.Context, ledger *Ledger, reader client.Reader, prefixKey types.NamespacedName, current []string) (netip.Addr, bool, error) {
+// avoid lists addresses not to hand out even if free in the ledger.
+func allocateAddress(ctx context.Context, ledger *Ledger, reader client.Reader, prefixKey types.NamespacedName, current []string, avoid []netip.Prefix) (netip.Addr, bool, error) {
 	prefix := &ipamv1alpha1.Prefix{}
 	if err := reader.Get(ctx, prefixKey, prefix); err != nil {
 		return netip.Addr{}, false, err
@@ -39,7 +40,7 @@ func allocateAddress(ctx context.Context, ledger *Ledger, reader client.Reader, 
 		}
 	}
 	chosen, err := ledger.Reserve(ctx, prefixKey, func(parent netip.Prefix, used []netip.Prefix) (netip.Prefix, error) {
-		p, ok := Allocate(parent, used, parent.Addr().BitLen())
+		p, ok := Allocate(parent, append(used, avoid...), parent.Addr().BitLen())
 		if !ok {
 			return netip.Prefix{}, ErrExhausted
 		}
@@ -78,24 +79,40 @@ func (r *NetworkInterfaces) Reconcile(ctx context.Context, request reconcile.Req
 		sources = []networkingv1alpha1.IPSource{{PrefixRef: &corev1.LocalObjectReference{Name: prefix}}}
 	}
 	var ips []string
-	type reserved struct {
-		key  types.NamespacedName
-		addr netip.Addr
-	}
 	var fresh []reserved
 	defer func() {
 		for _, f := range fresh {
 			r.Ledger.Recorded(f.key, HostPrefix(f.addr))
 		}
 	}()
+	fixedElsewhere, err := r.fixedElsewhere(ctx, nic)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
 	for _, source := range sources {
 		if source.PrefixRef == nil {
-			ips = append(ips, source.Value)
+			addr, err := netip.ParseAddr(source.Value)
+			if err != nil {
+				ips = append(ips, source.Value)
+				continue
+			}
+			taken, err := r.reserveFixed(ctx, nic, addr)
+			fresh = append(fresh, taken...)
+			if err != nil {
+				r.giveBack(ctx, fresh)
+				if errors.Is(err, errAddressInUse) {
+					r.Recorder.Eventf(nic, nil, corev1.EventTypeWarning, ReasonAddressInUse, "AllocateAddress", "%v", err)
+					return reconcile.Result{RequeueAfter: waitForPrefix}, nil
+				}
+				return reconcile.Result{}, err
+			}
+			ips = append(ips, addr.String())
 			continue
 		}
 		key := types.NamespacedName{Namespace: nic.Namespace, Name: source.PrefixRef.Name}
-		addr, isNew, err := allocateAddress(ctx, r.Ledger, r.Client, key, nic.Status.IPs)
+		addr, isNew, err := allocateAddress(ctx, r.Ledger, r.Client, key, nic.Status.IPs, fixedElsewhere)
 		if err != nil {
+			r.giveBack(ctx, fresh)
 			if apierrors.IsNotFound(err) || errors.Is(err, ErrExhausted) || errors.Is(err, errParentNotReady) {
 				r.Recorder.Eventf(nic, nil, corev1.EventTypeWarning, ReasonNoAddress, "AllocateAddress", "prefix %s: %v", key.Name, err)
 				return reconcile.Result{RequeueAfter: waitForPrefix}, nil
@@ -107,7 +124,7 @@ func (r *NetworkInterfaces) Reconcile(ctx context.Context, request reconcile.Req
 		}
 		ips = append(ips, addr.String())
 	}
-	if err := r.writeIPs(ctx, nic, ips); err != nil {
+	if err := r.writeIPs(ctx, nic, ips, fresh); err != nil {
 		if apierrors.IsConflict(err) {
 			return reconcile.Result{RequeueAfter: conflictRetryDelay}, nil
 		}
@@ -116,17 +133,31 @@ func (r *NetworkInterfaces) Reconcile(ctx context.Context, request reconcile.Req
 	return reconcile.Result{}, nil
 }
 
+// reserved is an address reserved in a prefix's ledger by this reconcile.
+type reserved struct {
+	key  types.NamespacedName
+	addr netip.Addr
+}
+
 // writeIPs stores ips in status.ips. A conflict is not retried with the same addresses: the
-// reconcile starts over from the fresh object, and an address reserved here that ends up unused
-// is released as unclaimed.
-func (r *NetworkInterfaces) writeIPs(ctx context.Context, nic *networkingv1alpha1.NetworkInterface, ips []string) error {
+// reconcile starts over from the fresh object, and the addresses fresh reserved here are given
+// back at once (the write certainly did not land), not left for the release grace.
+func (r *NetworkInterfaces) writeIPs(ctx context.Context, nic *networkingv1alpha1.NetworkInterface, ips []string, fresh []reserved) error {
 	if equalStrings(nic.Status.IPs, ips) {
 		return nil
 	}
 	ctx, cancel := r.Ledger.RecordContext(ctx)
 	defer cancel()
 	nic.Status.IPs = ips
-	return client.IgnoreNotFound(r.Client.Status().Update(ctx, nic))
+	err := r.Client.Status().Update(ctx, nic)
+	if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+		for _, f := range fresh {
+			if giveBackErr := r.Ledger.GiveBack(ctx, f.key, HostPrefix(f.addr)); giveBackErr != nil {
+				return giveBackErr
+			}
+		}
+	}
+	return client.IgnoreNotFound(err)
 }
 
 // networkPrefix returns the name of the Allocated prefix labelled with the interface's network,

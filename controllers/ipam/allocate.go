@@ -5,9 +5,10 @@
 // A parent Prefix's status.used is the ledger: every allocation appends its CIDR there with a
 // resourceVersion precondition before the owner records it, so two allocators can never hand out
 // the same range. The owner (a child's spec.prefix, an interface's status.ips, a virtual IP's
-// status.ip) is written within a bounded time of the reservation. Entries that no owner claims any
-// more (the owner was deleted, or an allocator crashed or lost a race before recording it) are
-// released by Releaser, which never frees a range whose owner may still be written.
+// status.ip) is written within a bounded time of the reservation. An allocator whose owner write
+// lost a resourceVersion race gives its reservation back itself (Ledger.GiveBack). Entries that
+// no owner claims any more (the owner was deleted, or an allocator crashed before recording it)
+// are released by Releaser, which never frees a range whose owner may still be written.
 package ipam
 
 import (

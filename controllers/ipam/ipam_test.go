@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -240,13 +239,6 @@ func TestNoAddressHandedOutTwice(t *testing.T) {
 	}
 	waitFor(t, 30*time.Second, "child range released", func() bool { return usedOf("tenant") == before-1 })
 
-	// Virtual IPs under over-subscription are quarantined: with 8 requests for 6 addresses the
-	// allocation can stall (a reservation left by an attempt whose status write conflicted is
-	// not reused; docs/controllers.md, "Known gap: virtual IP retries"). Run it with
-	// FERRITE_TEST_VIP_OVERSUBSCRIPTION=1 while fixing that.
-	if os.Getenv("FERRITE_TEST_VIP_OVERSUBSCRIPTION") == "" {
-		return
-	}
 	// Virtual IPs: 6 usable public addresses for 8 requests.
 	parallel(8, func(i int) {
 		if _, err := vips.Create(ctx, &networkingv1alpha1.VirtualIP{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("vip-%d", i), Namespace: "ipam"}}, metav1.CreateOptions{}); err != nil {
@@ -270,9 +262,9 @@ func TestNoAddressHandedOutTwice(t *testing.T) {
 		}
 		return byIP
 	}
-	// Under load this can take a while: an address reserved by an attempt whose status write
-	// then conflicted is freed only after the release grace (see docs/controllers.md, IPAM).
-	waitFor(t, 90*time.Second, "6 virtual IPs", func() bool { return len(assigned()) == 6 })
+	// Both managers race for every VirtualIP; the loser gives its reservation back at once, so
+	// over-subscription does not stall until the release grace frees lost reservations.
+	waitFor(t, 30*time.Second, "6 virtual IPs", func() bool { return len(assigned()) == 6 })
 	var freed string
 	for ip, name := range assigned() {
 		freed = ip

@@ -72,6 +72,35 @@ func (l *Ledger) Reserve(ctx context.Context, parentKey types.NamespacedName, pi
 	return netip.Prefix{}, fmt.Errorf("prefix %s stayed contended", parentKey)
 }
 
+// GiveBack removes a range this process reserved and whose owner write failed for certain (a
+// conflict), so the range is free again at once instead of after the release grace. Call it with
+// the RecordContext of the reservation: within that deadline no releaser can have freed the range
+// and handed it to someone else, and the removal is preconditioned on the resourceVersion it read.
+// A failure leaves the range to the release pass.
+func (l *Ledger) GiveBack(ctx context.Context, parentKey types.NamespacedName, cidr netip.Prefix) error {
+	for attempt := 0; attempt < maxLedgerAttempts; attempt++ {
+		parent := &ipamv1alpha1.Prefix{}
+		if err := l.APIReader.Get(ctx, parentKey, parent); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		kept := make([]string, 0, len(parent.Status.Used))
+		for _, used := range parent.Status.Used {
+			if used != cidr.String() {
+				kept = append(kept, used)
+			}
+		}
+		if len(kept) == len(parent.Status.Used) {
+			return nil
+		}
+		parent.Status.Used = kept
+		err := l.Client.Status().Update(ctx, parent)
+		if err == nil || !apierrors.IsConflict(err) {
+			return client.IgnoreNotFound(err)
+		}
+	}
+	return fmt.Errorf("prefix %s stayed contended", parentKey)
+}
+
 // RecordContext bounds ctx for writing the owner of a reservation just made.
 func (l *Ledger) RecordContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, l.RecordWithin)

@@ -45,7 +45,7 @@ func (r *VirtualIPs) Reconcile(ctx context.Context, request reconcile.Request) (
 		return reconcile.Result{}, err
 	}
 	for _, key := range prefixes {
-		addr, _, err := allocateAddress(ctx, r.Ledger, r.Client, key, nil)
+		addr, _, err := allocateAddress(ctx, r.Ledger, r.Client, key, nil, nil)
 		if errors.Is(err, ErrExhausted) || errors.Is(err, errParentNotReady) || apierrors.IsNotFound(err) {
 			continue
 		}
@@ -53,25 +53,41 @@ func (r *VirtualIPs) Reconcile(ctx context.Context, request reconcile.Request) (
 			return reconcile.Result{}, err
 		}
 		defer r.Ledger.Recorded(key, HostPrefix(addr))
-		if err := r.writeIP(ctx, vip, addr.String()); err != nil {
-			if apierrors.IsConflict(err) {
-				return reconcile.Result{RequeueAfter: conflictRetryDelay}, nil
-			}
-			return reconcile.Result{}, err
-		}
-		return reconcile.Result{}, nil
+		return reconcile.Result{}, r.writeIP(ctx, vip, key, addr)
 	}
 	r.Recorder.Eventf(vip, nil, corev1.EventTypeWarning, ReasonNoAddress, "AllocateAddress", "no public prefix of family %s has a free address", family(vip.Spec.IPFamily))
 	return reconcile.Result{RequeueAfter: waitForPrefix}, nil
 }
 
-// writeIP stores ip in status.ip; on a conflict the reconcile starts over (see writeIPs).
-func (r *VirtualIPs) writeIP(ctx context.Context, vip *networkingv1alpha1.VirtualIP, ip string) error {
+// writeIP stores addr, just reserved in the prefix key, in status.ip. On a conflict it reads the
+// VirtualIP live: while it still has no address, the write is repeated with the same reservation;
+// once it has one (another manager won the race) or is gone, the reservation is given back at
+// once. Both within the record deadline, so an address never waits for the release grace because
+// of a lost race, which is what stalled allocation when VirtualIPs outnumber free addresses.
+func (r *VirtualIPs) writeIP(ctx context.Context, vip *networkingv1alpha1.VirtualIP, key types.NamespacedName, addr netip.Addr) error {
 	ctx, cancel := r.Ledger.RecordContext(ctx)
 	defer cancel()
-	vip.Status.IP = ip
-	vip.Status.ObservedGeneration = vip.Generation
-	return client.IgnoreNotFound(r.Client.Status().Update(ctx, vip))
+	for {
+		vip.Status.IP = addr.String()
+		vip.Status.ObservedGeneration = vip.Generation
+		err := r.Client.Status().Update(ctx, vip)
+		if !apierrors.IsConflict(err) {
+			return client.IgnoreNotFound(err)
+		}
+		latest := &networkingv1alpha1.VirtualIP{}
+		err = r.Ledger.APIReader.Get(ctx, client.ObjectKeyFromObject(vip), latest)
+		switch {
+		case apierrors.IsNotFound(err):
+			return r.Ledger.GiveBack(ctx, key, HostPrefix(addr))
+		case err != nil:
+			return err
+		case latest.UID == vip.UID && latest.Status.IP == addr.String():
+			return nil
+		case latest.UID != vip.UID || latest.DeletionTimestamp != nil || latest.Status.IP != "":
+			return r.Ledger.GiveBack(ctx, key, HostPrefix(addr))
+		}
+		vip = latest
+	}
 }
 
 func family(f corev1.IPFamily) corev1.IPFamily {
