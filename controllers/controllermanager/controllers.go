@@ -8,6 +8,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
 	networkingv1alpha1 "github.com/ferrite-dev/ferrite/apis/networking/v1alpha1"
 	storagev1alpha1 "github.com/ferrite-dev/ferrite/apis/storage/v1alpha1"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/ferrite-dev/ferrite/controllers/ipam"
 	"github.com/ferrite-dev/ferrite/controllers/machinescheduler"
 	"github.com/ferrite-dev/ferrite/controllers/networkprotection"
+	"github.com/ferrite-dev/ferrite/controllers/poolbinding"
 	"github.com/ferrite-dev/ferrite/controllers/poolhealth"
 	"github.com/ferrite-dev/ferrite/controllers/quota"
 	"github.com/ferrite-dev/ferrite/controllers/volumescheduler"
@@ -54,7 +56,7 @@ func AddMachineScheduler(ctx context.Context, mgr ctrl.Manager, recorder events.
 	if err := scheduler.SetupWithManager(mgr, o.SchedulerWorkers); err != nil {
 		return fmt.Errorf("machine scheduler: %w", err)
 	}
-	ledger := &machinescheduler.LedgerReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), ResyncInterval: o.LedgerResync}
+	ledger := &machinescheduler.LedgerReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), ResyncInterval: o.LedgerResync, MissingGrace: o.LedgerMissingGrace}
 	if err := ledger.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("machine pool ledger: %w", err)
 	}
@@ -73,7 +75,7 @@ func AddVolumeScheduler(ctx context.Context, mgr ctrl.Manager, recorder events.E
 	if err := scheduler.SetupWithManager(mgr, o.SchedulerWorkers); err != nil {
 		return fmt.Errorf("volume scheduler: %w", err)
 	}
-	ledger := &volumescheduler.LedgerReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), ResyncInterval: o.LedgerResync}
+	ledger := &volumescheduler.LedgerReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), ResyncInterval: o.LedgerResync, MissingGrace: o.LedgerMissingGrace}
 	if err := ledger.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("volume pool ledger: %w", err)
 	}
@@ -94,7 +96,7 @@ func AddPoolHealth(_ context.Context, mgr ctrl.Manager, _ events.EventRecorder, 
 
 // AddQuota adds the ResourceQuota usage controller (lowering usage after quota.DefaultReleaseGrace).
 func AddQuota(_ context.Context, mgr ctrl.Manager, recorder events.EventRecorder, o *Options) error {
-	controller := &quota.Controller{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, ResyncInterval: o.LedgerResync}
+	controller := &quota.Controller{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, ResyncInterval: o.LedgerResync, ReleaseGrace: o.QuotaReleaseGrace}
 	if err := controller.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("resource quota: %w", err)
 	}
@@ -171,6 +173,24 @@ func AddIPAM(_ context.Context, mgr ctrl.Manager, recorder events.EventRecorder,
 	}
 	if err := (&ipam.VirtualIPs{Client: mgr.GetClient(), Ledger: ledger, Recorder: recorder, Pools: pools}).SetupWithManager(mgr, o.IPAMWorkers); err != nil {
 		return fmt.Errorf("virtual ip ipam: %w", err)
+	}
+	return nil
+}
+
+// AddPoolBinding adds the controllers that mark machines and volumes whose pool was deleted or
+// replaced. It relies on the schedulers' pool reference indexes.
+func AddPoolBinding(_ context.Context, mgr ctrl.Manager, recorder events.EventRecorder, _ *Options) error {
+	machines := &poolbinding.Reconciler[*computev1alpha1.Machine, *computev1alpha1.MachinePool]{
+		Kind: poolbinding.Machines(machinescheduler.PoolRefField), Client: mgr.GetClient(), Recorder: recorder,
+	}
+	if err := machines.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("machine pool binding: %w", err)
+	}
+	volumes := &poolbinding.Reconciler[*storagev1alpha1.Volume, *storagev1alpha1.VolumePool]{
+		Kind: poolbinding.Volumes(volumescheduler.PoolRefField), Client: mgr.GetClient(), Recorder: recorder,
+	}
+	if err := volumes.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("volume pool binding: %w", err)
 	}
 	return nil
 }

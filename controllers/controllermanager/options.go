@@ -32,6 +32,12 @@ type Options struct {
 	RetryInterval time.Duration
 	// LedgerResync re-examines every pool ledger and prefix ledger periodically.
 	LedgerResync time.Duration
+	// QuotaReleaseGrace is how long a ResourceQuota's status must stay unchanged before the
+	// quota controller may lower status.used (charges of creates still in flight).
+	QuotaReleaseGrace time.Duration
+	// LedgerMissingGrace is how long a pool ledger entry whose object this manager's cache does
+	// not know is kept before it is dropped.
+	LedgerMissingGrace time.Duration
 	// IPAMReleaseGrace is how long an unclaimed address stays in a prefix ledger before it is
 	// released (it covers an allocation whose owner is not yet written).
 	IPAMReleaseGrace time.Duration
@@ -58,6 +64,8 @@ func NewOptions() *Options {
 		HeartbeatGrace:          40 * time.Second,
 		RetryInterval:           30 * time.Second,
 		LedgerResync:            time.Minute,
+		LedgerMissingGrace:      30 * time.Second,
+		QuotaReleaseGrace:       60 * time.Second,
 		IPAMReleaseGrace:        10 * time.Second,
 		IPAMWorkers:             8,
 		PublicPrefixNamespace:   "ferrite-system",
@@ -76,6 +84,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.HeartbeatGrace, "pool-heartbeat-grace", o.HeartbeatGrace, "how long a pool may miss heartbeats before it is Ready=Unknown")
 	fs.DurationVar(&o.RetryInterval, "unschedulable-retry-interval", o.RetryInterval, "how often unschedulable objects are re-examined without a pool change")
 	fs.DurationVar(&o.LedgerResync, "ledger-resync-interval", o.LedgerResync, "how often every pool and prefix ledger is re-examined")
+	fs.DurationVar(&o.QuotaReleaseGrace, "quota-release-grace", o.QuotaReleaseGrace, "how long a ResourceQuota's status must stay unchanged before used may be lowered (longer than any create request)")
+	fs.DurationVar(&o.LedgerMissingGrace, "ledger-missing-grace", o.LedgerMissingGrace, "how long a pool ledger entry whose object the cache does not know is kept (another manager's fresh create) before it is dropped")
 	fs.IntVar(&o.IPAMWorkers, "ipam-workers", o.IPAMWorkers, "concurrent address allocations per kind")
 	fs.DurationVar(&o.IPAMReleaseGrace, "ipam-release-grace", o.IPAMReleaseGrace, "how long an unclaimed address stays reserved before it returns to its prefix")
 	fs.StringVar(&o.PublicPrefixNamespace, "public-prefix-namespace", o.PublicPrefixNamespace, "the operator's namespace whose root Prefixes labelled ipam.ferrite.dev/virtual-ips=true are the public address pools of VirtualIPs")

@@ -56,6 +56,8 @@ func startSchedulerWith(t *testing.T, recorder events.EventRecorder, o *controll
 	o.RetryInterval = 5 * time.Second
 	o.SeveralManagersInProcess = true
 	o.HeartbeatGrace = time.Hour
+	// Planted entries of machines that never existed are dropped after this.
+	o.LedgerMissingGrace = 2 * time.Second
 	ctx, cancel := context.WithCancel(klog.NewContext(context.Background(), klog.Background().V(2)))
 	mgr, err := controllermanager.NewManager(ctx, server.Config, nil, o)
 	if err != nil {

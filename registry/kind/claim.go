@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -85,7 +86,11 @@ func (s *claimStrategy[T]) PrepareForUpdate(_ context.Context, obj, old runtime.
 	newObj.SetAnnotations(oldObj.GetAnnotations())
 	newObj.SetFinalizers(oldObj.GetFinalizers())
 	newObj.SetOwnerReferences(oldObj.GetOwnerReferences())
+	// The claim is part of the spec: a change bumps the generation, as any spec change does.
 	newObj.SetGeneration(oldObj.GetGeneration())
+	if !apiequality.Semantic.DeepEqual(s.kind.Claim.Get(oldObj), claim) {
+		newObj.SetGeneration(oldObj.GetGeneration() + 1)
+	}
 }
 
 func (s *claimStrategy[T]) ValidateUpdate(_ context.Context, obj, old runtime.Object) field.ErrorList {

@@ -53,10 +53,13 @@ func run(poolCount, machineCount, clients, workers int) error {
 	defer server.Stop()
 	ctx := context.Background()
 
-	// The ceiling: the same creates, already bound (to a pool that does not exist), so no
-	// controller touches them.
-	ceiling, _, err := createMachines(ctx, server.Client, "ceiling", machineCount, clients, "unscheduled-ceiling")
+	// The ceiling: the same creates with no controller running. They are deleted before the
+	// controller manager starts, so no scheduler ever sees them.
+	ceiling, _, err := createMachines(ctx, server.Client, "ceiling", machineCount, clients)
 	if err != nil {
+		return err
+	}
+	if err := server.Client.ComputeV1alpha1().Machines("ceiling").DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
 		return err
 	}
 	perPool := int64(machineCount/poolCount + 10)
@@ -109,7 +112,7 @@ func run(poolCount, machineCount, clients, workers int) error {
 		}
 	}()
 	scheduleStart := time.Now()
-	createRate, created, err := createMachines(ctx, server.Client, "bench", machineCount, clients, "")
+	createRate, created, err := createMachines(ctx, server.Client, "bench", machineCount, clients)
 	if err != nil {
 		return err
 	}
@@ -151,8 +154,8 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 }
 
 // createMachines creates count machines from clients goroutines and returns the rate and when
-// each create was sent. A non-empty boundTo pre-binds them so that no scheduler works on them.
-func createMachines(ctx context.Context, client versioned.Interface, namespace string, count, clients int, boundTo string) (float64, map[string]time.Time, error) {
+// each create was sent.
+func createMachines(ctx context.Context, client versioned.Interface, namespace string, count, clients int) (float64, map[string]time.Time, error) {
 	sent := make(map[string]time.Time, count)
 	var mu sync.Mutex
 	var firstErr error
@@ -169,9 +172,6 @@ func createMachines(ctx context.Context, client versioned.Interface, namespace s
 						MachineClassRef: corev1.LocalObjectReference{Name: "bench"},
 						Image:           "debian-12",
 					},
-				}
-				if boundTo != "" {
-					m.Spec.MachinePoolRef = &corev1.LocalObjectReference{Name: boundTo}
 				}
 				at := time.Now()
 				_, err := client.ComputeV1alpha1().Machines(namespace).Create(ctx, m, metav1.CreateOptions{})
