@@ -6,7 +6,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/api/validation/path"
+	"k8s.io/apimachinery/pkg/api/validate/content"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -70,7 +70,7 @@ func (r *BindingREST[T]) Create(ctx context.Context, name string, obj runtime.Ob
 	if poolName == "" {
 		errs = append(errs, field.Required(target, "the pool to bind to"))
 	}
-	for _, msg := range path.IsValidPathSegmentName(poolName) {
+	for _, msg := range content.IsPathSegmentName(poolName) {
 		errs = append(errs, field.Invalid(target, poolName, msg))
 	}
 	if len(errs) > 0 {
