@@ -1,6 +1,6 @@
 // Command ferrite-local runs a complete local Ferrite control plane (etcd, kube-apiserver,
-// ferrite-apiserver behind APIServices, the controller manager) until Ctrl-C. `make run`
-// builds and starts it.
+// ferrite-apiserver behind APIServices, kube-controller-manager, Ferrite's controller manager)
+// until Ctrl-C. `make run` builds and starts it.
 package main
 
 import (
@@ -17,7 +17,7 @@ import (
 
 func main() {
 	dataDir := flag.String("data-dir", ".ferrite", "state kept across restarts: etcd data, certificates, kubeconfig, logs")
-	binDir := flag.String("bin-dir", "bin", "directory with etcd, kube-apiserver and the Ferrite binaries")
+	binDir := flag.String("bin-dir", "bin", "directory with etcd, kube-apiserver, kube-controller-manager and the Ferrite binaries")
 	rbac := flag.String("rbac", "config/rbac/roles.yaml", "Ferrite ClusterRoles to install")
 	flag.Parse()
 

@@ -16,6 +16,7 @@ import (
 type credentials struct {
 	clusterCA, frontProxyCA, ferriteCA   *pki.CA
 	kubeServing, admin, ferriteClient    pki.Pair
+	kubeControllerManager                pki.Pair
 	frontProxyClient, ferriteServing     pki.Pair
 	serviceAccountKey, serviceAccountPub string
 	tokenFile                            string
@@ -29,6 +30,9 @@ const (
 	NobodyUser = "ferrite-nobody"
 	// ferriteUser is the identity ferrite-apiserver uses towards kube-apiserver.
 	ferriteUser = "system:ferrite-apiserver"
+	// kubeControllerManagerUser is kube-controller-manager's own identity; its controllers
+	// act as service accounts of kube-system.
+	kubeControllerManagerUser = "system:kube-controller-manager"
 	// ServiceName and ServiceNamespace name the Service the APIServices point at; the
 	// aggregator checks ferrite's serving certificate against this name.
 	ServiceName      = "ferrite-apiserver"
@@ -58,6 +62,8 @@ func ensureCredentials(dir string) (*credentials, error) {
 			DNSNames: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"}}, &c.kubeServing},
 		{c.clusterCA, "admin", pki.Spec{CommonName: "kubernetes-admin", Organizations: []string{"system:masters"}, Client: true}, &c.admin},
 		{c.clusterCA, "ferrite-apiserver-client", pki.Spec{CommonName: ferriteUser, Client: true}, &c.ferriteClient},
+		// kube-apiserver's bootstrap RBAC binds this name to system:kube-controller-manager.
+		{c.clusterCA, "kube-controller-manager-client", pki.Spec{CommonName: kubeControllerManagerUser, Client: true}, &c.kubeControllerManager},
 		{c.frontProxyCA, "front-proxy-client", pki.Spec{CommonName: "front-proxy-client", Client: true}, &c.frontProxyClient},
 		{c.ferriteCA, "ferrite-apiserver", pki.Spec{CommonName: ServiceName, Server: true, IPs: loopback,
 			DNSNames: []string{"localhost", ServiceName + "." + ServiceNamespace + ".svc", ServiceName + "." + ServiceNamespace + ".svc.cluster.local"}}, &c.ferriteServing},

@@ -1,6 +1,7 @@
 // Package localcluster runs a complete Ferrite control plane on this machine: etcd, a real
-// kube-apiserver, ferrite-apiserver registered behind it through APIServices, and the
-// controller manager when it is built. `make run` and the aggregated end-to-end tests use it.
+// kube-apiserver and kube-controller-manager, ferrite-apiserver registered behind
+// kube-apiserver through APIServices, and Ferrite's controller manager when it is built.
+// `make run` and the aggregated end-to-end tests use it.
 package localcluster
 
 import (
@@ -27,10 +28,11 @@ import (
 type Options struct {
 	// DataDir keeps etcd data, certificates, kubeconfigs and logs across restarts.
 	DataDir string
-	// BinDir holds etcd, kube-apiserver, ferrite-apiserver and (optionally)
-	// ferrite-controller-manager.
+	// BinDir holds etcd, kube-apiserver, kube-controller-manager, ferrite-apiserver and
+	// (optionally) ferrite-controller-manager.
 	BinDir string
-	// RBACFile, if it exists, is applied after bootstrap (Ferrite's ClusterRoles).
+	// RBACFile, if it exists, is applied after bootstrap (Ferrite's ClusterRoles); Start
+	// then also waits until kube-controller-manager has aggregated them into edit.
 	RBACFile string
 	// Progress receives one line per step.
 	Progress io.Writer
@@ -42,7 +44,8 @@ type Cluster struct {
 	ports ports
 	creds *credentials
 
-	etcd, kubeAPIServer, ferrite, controllerManager *process
+	etcd, kubeAPIServer, ferrite             *process
+	kubeControllerManager, controllerManager *process
 
 	// Kubeconfig is the admin kubeconfig of kube-apiserver.
 	Kubeconfig string
@@ -130,7 +133,8 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err := applyYAML(ctx, c.Config, manifest); err != nil {
 		return err
 	}
-	if roles, err := os.ReadFile(c.opts.RBACFile); err == nil {
+	roles, err := os.ReadFile(c.opts.RBACFile)
+	if err == nil {
 		if err := applyYAML(ctx, c.Config, roles); err != nil {
 			return fmt.Errorf("applying %s: %w", c.opts.RBACFile, err)
 		}
@@ -144,10 +148,22 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err := c.WaitAPIServices(ctx, true, 2*time.Minute); err != nil {
 		return err
 	}
+	// Started once the Ferrite groups are served, so that the garbage collector's first
+	// discovery already includes them (it rediscovers only every 30 seconds).
+	c.step("starting kube-controller-manager")
+	if err := c.startKubeControllerManager(kubeURL); err != nil {
+		return err
+	}
 	if _, err := os.Stat(c.bin("ferrite-controller-manager")); err == nil {
 		c.step("starting ferrite-controller-manager")
 		if c.controllerManager, err = startProcess("ferrite-controller-manager", c.logDir(), c.bin("ferrite-controller-manager"),
 			"--kubeconfig="+c.Kubeconfig); err != nil {
+			return err
+		}
+	}
+	if len(roles) > 0 {
+		c.step("waiting for kube-controller-manager to aggregate the Ferrite roles into admin, edit and view")
+		if err := c.waitRolesAggregated(ctx, time.Minute); err != nil {
 			return err
 		}
 	}
@@ -271,7 +287,7 @@ func (c *Cluster) StartFerrite() error {
 
 // Stop stops the processes in the reverse order of their start.
 func (c *Cluster) Stop() {
-	for _, p := range []*process{c.controllerManager, c.ferrite, c.kubeAPIServer, c.etcd} {
+	for _, p := range []*process{c.controllerManager, c.kubeControllerManager, c.ferrite, c.kubeAPIServer, c.etcd} {
 		if p != nil {
 			c.step("stopping %s", p.name)
 			p.stop(15 * time.Second)
@@ -288,7 +304,7 @@ func (c *Cluster) Wait(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C:
-			for _, p := range []*process{c.etcd, c.kubeAPIServer, c.ferrite, c.controllerManager} {
+			for _, p := range []*process{c.etcd, c.kubeAPIServer, c.ferrite, c.kubeControllerManager, c.controllerManager} {
 				if p != nil && !p.running() {
 					return p.exitError()
 				}
