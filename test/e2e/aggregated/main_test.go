@@ -1,9 +1,10 @@
 //go:build e2e
 
-// Package aggregated tests Ferrite behind a real kube-apiserver: discovery, CRUD and watch
-// through the aggregator, RBAC, namespace lifecycle, Secret references, and a restart of
-// ferrite-apiserver while kube-apiserver keeps serving. `make e2e-aggregated` builds the
-// binaries and runs it.
+// Package aggregated tests Ferrite behind a real kube-apiserver and kube-controller-manager:
+// discovery, CRUD and watch through the aggregator, RBAC (Ferrite's own roles and the built-in
+// edit and view they aggregate into), namespace lifecycle and deletion, ownerReference garbage
+// collection, Secret references, and a restart of ferrite-apiserver while kube-apiserver keeps
+// serving. `make e2e-aggregated` builds the binaries and runs it.
 package aggregated
 
 import (
@@ -21,7 +22,7 @@ var cluster *localcluster.Cluster
 
 func TestMain(m *testing.M) {
 	root, _ := filepath.Abs("../../..")
-	for _, binary := range []string{"etcd", "kube-apiserver", "ferrite-apiserver"} {
+	for _, binary := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "ferrite-apiserver"} {
 		if _, err := os.Stat(filepath.Join(root, "bin", binary)); err != nil {
 			fmt.Fprintf(os.Stderr, "bin/%s is missing: run `make e2e-aggregated`, which builds it\n", binary)
 			os.Exit(1)
