@@ -26,7 +26,8 @@ run: build kube-apiserver
 run-standalone: build
 	$(BIN)/ferrite-apiserver --data-dir $(DATA_DIR)-standalone
 
-# A real kube-apiserver and etcd built from the module proxy (slow the first time).
+# A real kube-apiserver, kube-controller-manager and etcd built from the module proxy (slow the
+# first time).
 kube-apiserver:
 	hack/build-kube-apiserver.sh
 
