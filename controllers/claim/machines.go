@@ -10,13 +10,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
-	computeac "github.com/ferrite-dev/ferrite/generated/applyconfiguration/compute/v1alpha1"
+	"github.com/ferrite-dev/ferrite/controllers/machinecondition"
 )
 
 // ConditionClaimed is the Machine condition saying whether the machine holds the claim of every
@@ -187,26 +186,11 @@ func (r *Machines) report(ctx context.Context, machine *computev1alpha1.Machine,
 	case referenced == 0 && current == nil:
 		return nil
 	}
-	if current != nil && current.Status == condition.Status && current.Reason == condition.Reason &&
-		current.Message == condition.Message && current.ObservedGeneration == condition.ObservedGeneration {
+	if machinecondition.Unchanged(machine, condition) {
 		return nil
 	}
 	if condition.Reason == ReasonClaimedByOtherMachine {
 		r.Recorder.Eventf(machine, nil, corev1.EventTypeWarning, ReasonClaimedByOtherMachine, "Claim", "%s", condition.Message)
 	}
-	transition := metav1.Now()
-	if current != nil && current.Status == condition.Status {
-		transition = current.LastTransitionTime
-	}
-	apply := computeac.Machine(machine.Name, machine.Namespace).WithUID(machine.UID).
-		WithStatus(computeac.MachineStatus().WithConditions(metav1ac.Condition().
-			WithType(condition.Type).WithStatus(condition.Status).WithReason(condition.Reason).
-			WithMessage(condition.Message).WithObservedGeneration(condition.ObservedGeneration).
-			WithLastTransitionTime(transition)))
-	err := r.Client.Status().Apply(ctx, apply, client.FieldOwner(fieldOwner), client.ForceOwnership)
-	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
-		// The machine is gone or was replaced by another of the same name.
-		return nil
-	}
-	return err
+	return machinecondition.Apply(ctx, r.Client, machine, condition, fieldOwner)
 }

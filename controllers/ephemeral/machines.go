@@ -11,7 +11,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -20,7 +19,7 @@ import (
 	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
 	networkingv1alpha1 "github.com/ferrite-dev/ferrite/apis/networking/v1alpha1"
 	storagev1alpha1 "github.com/ferrite-dev/ferrite/apis/storage/v1alpha1"
-	computeac "github.com/ferrite-dev/ferrite/generated/applyconfiguration/compute/v1alpha1"
+	"github.com/ferrite-dev/ferrite/controllers/machinecondition"
 )
 
 // ConditionReady is the Machine condition saying whether every ephemeral object the machine
@@ -198,28 +197,13 @@ func (r *Machines) report(ctx context.Context, machine *computev1alpha1.Machine,
 	if current == nil && declared == 0 {
 		return nil
 	}
-	if current != nil && current.Status == condition.Status && current.Reason == condition.Reason &&
-		current.Message == condition.Message && current.ObservedGeneration == condition.ObservedGeneration {
+	if machinecondition.Unchanged(machine, condition) {
 		return nil
 	}
 	if len(failures) > 0 {
 		r.Recorder.Eventf(machine, nil, corev1.EventTypeWarning, failures[0].reason, "CreateEphemeral", "%s", condition.Message)
 	}
-	transition := metav1.Now()
-	if current != nil && current.Status == condition.Status {
-		transition = current.LastTransitionTime
-	}
-	apply := computeac.Machine(machine.Name, machine.Namespace).WithUID(machine.UID).
-		WithStatus(computeac.MachineStatus().WithConditions(metav1ac.Condition().
-			WithType(condition.Type).WithStatus(condition.Status).WithReason(condition.Reason).
-			WithMessage(condition.Message).WithObservedGeneration(condition.ObservedGeneration).
-			WithLastTransitionTime(transition)))
-	err := r.Client.Status().Apply(ctx, apply, client.FieldOwner(fieldOwner), client.ForceOwnership)
-	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
-		// The machine is gone or was replaced: nothing to report on.
-		return nil
-	}
-	return err
+	return machinecondition.Apply(ctx, r.Client, machine, condition, fieldOwner)
 }
 
 // prune deletes the machine's ephemeral objects whose entries left its spec.

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
+	"github.com/ferrite-dev/ferrite/controllers/deletions"
 )
 
 // PoolRefField indexes Machines in the cache by spec.machinePoolRef.name.
@@ -19,9 +20,6 @@ const PoolRefField = "spec.machinePoolRef.name"
 // UIDField indexes Machines in the cache by metadata.uid: ledger entries carry only the UID, so
 // that reading a pool reveals no tenant's namespace or machine names.
 const UIDField = "metadata.uid"
-
-// defaultMissingGrace is MissingGrace when unset.
-const defaultMissingGrace = 30 * time.Second
 
 // LedgerReconciler keeps each pool's reservations equal to the machines placed on it: it drops
 // entries whose machine is gone from etcd or bound to another pool (a crashed or losing
@@ -39,11 +37,9 @@ type LedgerReconciler struct {
 	// is dropped (the cache of this manager may lag another scheduler's create).
 	MissingGrace time.Duration
 
-	mu sync.Mutex
-	// deleted holds the UIDs of machines whose deletion the cache reported.
-	deleted map[types.UID]time.Time
-	// missing holds when an entry's machine was first found neither in the cache nor deleted.
-	missing map[types.UID]time.Time
+	once sync.Once
+	// gone tells whether an entry's object, unknown to the cache, is gone.
+	gone *deletions.Tracker
 }
 
 // Reconcile repairs one pool's ledger.
@@ -119,9 +115,10 @@ func (r *LedgerReconciler) pending(ctx context.Context, pool *computev1alpha1.Ma
 		return false, 0, err
 	}
 	if len(machines.Items) == 0 {
-		return r.unknown(uid)
+		keep, wait := r.tracker().Missing(uid)
+		return keep, wait, nil
 	}
-	r.forgetMissing(uid)
+	r.tracker().Found(uid)
 	cached := &machines.Items[0]
 	if cached.Spec.MachinePoolRef == nil && cached.DeletionTimestamp == nil {
 		return true, 0, nil
@@ -144,55 +141,8 @@ func (r *LedgerReconciler) pending(ctx context.Context, pool *computev1alpha1.Ma
 	return boundTo(machine, pool), 0, nil
 }
 
-// unknown decides about an entry whose machine is not in the cache.
-func (r *LedgerReconciler) unknown(uid types.UID) (bool, time.Duration, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, ok := r.deleted[uid]; ok {
-		delete(r.deleted, uid)
-		delete(r.missing, uid)
-		return false, 0, nil
-	}
-	if r.missing == nil {
-		r.missing = map[types.UID]time.Time{}
-	}
-	grace := r.MissingGrace
-	if grace <= 0 {
-		grace = defaultMissingGrace
-	}
-	first, ok := r.missing[uid]
-	if !ok {
-		r.missing[uid] = time.Now()
-		return true, grace, nil
-	}
-	if left := grace - time.Since(first); left > 0 {
-		return true, left, nil
-	}
-	delete(r.missing, uid)
-	return false, 0, nil
-}
-
-func (r *LedgerReconciler) forgetMissing(uid types.UID) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.missing, uid)
-}
-
-// observeDeleted records that a machine is gone from etcd (the cache saw its deletion).
-func (r *LedgerReconciler) observeDeleted(uid types.UID) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.deleted == nil {
-		r.deleted = map[types.UID]time.Time{}
-	}
-	r.deleted[uid] = time.Now()
-	// Forget deletions no ledger asked about for long, so the set stays small; pruning only
-	// past a size keeps the cost per event constant on average.
-	if len(r.deleted) > 4096 {
-		for u, at := range r.deleted {
-			if time.Since(at) > time.Hour {
-				delete(r.deleted, u)
-			}
-		}
-	}
+// tracker returns the deletion tracker, made with MissingGrace on first use.
+func (r *LedgerReconciler) tracker() *deletions.Tracker {
+	r.once.Do(func() { r.gone = &deletions.Tracker{Grace: r.MissingGrace} })
+	return r.gone
 }

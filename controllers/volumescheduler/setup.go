@@ -90,7 +90,7 @@ func (r *LedgerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			}
 		},
 		DeleteFunc: func(ctx context.Context, e event.TypedDeleteEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			r.observeDeleted(e.Object.GetUID())
+			r.tracker().Deleted(e.Object.GetUID())
 			for _, request := range r.poolsHolding(ctx, e.Object.(*storagev1alpha1.Volume)) {
 				q.Add(request)
 			}
