@@ -36,6 +36,7 @@ func AddControllers(ctx context.Context, mgr ctrl.Manager, recorder events.Event
 		AddIPAM,
 		AddClassProtection,
 		AddNetworkProtection,
+		AddPoolBinding,
 	} {
 		if err := add(ctx, mgr, recorder, o); err != nil {
 			return err

@@ -61,7 +61,12 @@ func (s *Scheduler) Reconcile(ctx context.Context, request reconcile.Request) (r
 		s.forget(request.NamespacedName)
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
-	if machine.Spec.MachinePoolRef != nil || machine.DeletionTimestamp != nil {
+	if ref := machine.Spec.MachinePoolRef; ref != nil {
+		// Bound, by this scheduler or by hand: a bound machine never keeps Scheduled=False.
+		s.forget(request.NamespacedName)
+		return reconcile.Result{}, s.markScheduled(ctx, machine, ref.Name)
+	}
+	if machine.DeletionTimestamp != nil {
 		s.forget(request.NamespacedName)
 		return reconcile.Result{}, nil
 	}
@@ -141,7 +146,7 @@ func (s *Scheduler) bind(ctx context.Context, machine *computev1alpha1.Machine, 
 // A conflict is retried on a fresh read, so a bound machine never keeps Scheduled=False.
 func (s *Scheduler) markScheduled(ctx context.Context, machine *computev1alpha1.Machine, poolName string) error {
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		if meta.FindStatusCondition(machine.Status.Conditions, ConditionScheduled) == nil {
+		if c := meta.FindStatusCondition(machine.Status.Conditions, ConditionScheduled); c == nil || c.Status == metav1.ConditionTrue {
 			return nil
 		}
 		meta.SetStatusCondition(&machine.Status.Conditions, metav1.Condition{

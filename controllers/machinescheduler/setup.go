@@ -40,8 +40,11 @@ func IndexPoolRef(ctx context.Context, mgr ctrl.Manager) error {
 // reconciles. Only unbound machines are watched; any pool change requeues the machines that
 // found no pool.
 func (s *Scheduler) SetupWithManager(mgr ctrl.Manager, workers int) error {
+	// Unbound objects, and bound ones that still say Scheduled=False (bound by hand through
+	// the binding subresource after the scheduler found no pool).
 	unbound := predicate.NewPredicateFuncs(func(obj client.Object) bool {
-		return obj.(*computev1alpha1.Machine).Spec.MachinePoolRef == nil
+		o := obj.(*computev1alpha1.Machine)
+		return o.Spec.MachinePoolRef == nil || meta.IsStatusConditionFalse(o.Status.Conditions, ConditionScheduled)
 	})
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("machine-scheduler").

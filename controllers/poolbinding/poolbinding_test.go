@@ -60,10 +60,20 @@ func TestDeletedAndReplacedPools(t *testing.T) {
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, 20*time.Second, "the scheduler to find no pool", func() bool {
+		m, err := machines.Get(ctx, "vm", metav1.GetOptions{})
+		return err == nil && meta.IsStatusConditionFalse(m.Status.Conditions, "Scheduled")
+	})
 	// An operator places the machine by hand.
 	if _, err := machines.Bind(ctx, "vm", &computev1alpha1.MachineBinding{Target: corev1.LocalObjectReference{Name: "host"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// A machine bound by hand never keeps the scheduler's Scheduled=False (the pool offers no
+	// class, so the scheduler may have found none before the bind).
+	waitFor(t, 20*time.Second, "no Scheduled=False on the hand-bound machine", func() bool {
+		m, err := machines.Get(ctx, "vm", metav1.GetOptions{})
+		return err == nil && !meta.IsStatusConditionFalse(m.Status.Conditions, "Scheduled")
+	})
 	// The ledger adopts the hand-placed machine.
 	waitFor(t, 20*time.Second, "the ledger to adopt the bound machine", func() bool {
 		pool, err := machinePools.Get(ctx, "host", metav1.GetOptions{})

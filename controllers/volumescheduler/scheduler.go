@@ -61,7 +61,12 @@ func (s *Scheduler) Reconcile(ctx context.Context, request reconcile.Request) (r
 		s.forget(request.NamespacedName)
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
-	if volume.Spec.VolumePoolRef != nil || volume.DeletionTimestamp != nil {
+	if ref := volume.Spec.VolumePoolRef; ref != nil {
+		// Bound, by this scheduler or by hand: a bound volume never keeps Scheduled=False.
+		s.forget(request.NamespacedName)
+		return reconcile.Result{}, s.markScheduled(ctx, volume, ref.Name)
+	}
+	if volume.DeletionTimestamp != nil {
 		s.forget(request.NamespacedName)
 		return reconcile.Result{}, nil
 	}
@@ -141,7 +146,7 @@ func (s *Scheduler) bind(ctx context.Context, volume *storagev1alpha1.Volume, po
 // A conflict is retried on a fresh read, so a bound volume never keeps Scheduled=False.
 func (s *Scheduler) markScheduled(ctx context.Context, volume *storagev1alpha1.Volume, poolName string) error {
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		if meta.FindStatusCondition(volume.Status.Conditions, ConditionScheduled) == nil {
+		if c := meta.FindStatusCondition(volume.Status.Conditions, ConditionScheduled); c == nil || c.Status == metav1.ConditionTrue {
 			return nil
 		}
 		meta.SetStatusCondition(&volume.Status.Conditions, metav1.Condition{

@@ -40,8 +40,11 @@ func IndexPoolRef(ctx context.Context, mgr ctrl.Manager) error {
 // reconciles. Only unbound volumes are watched; any pool change requeues the volumes that
 // found no pool.
 func (s *Scheduler) SetupWithManager(mgr ctrl.Manager, workers int) error {
+	// Unbound objects, and bound ones that still say Scheduled=False (bound by hand through
+	// the binding subresource after the scheduler found no pool).
 	unbound := predicate.NewPredicateFuncs(func(obj client.Object) bool {
-		return obj.(*storagev1alpha1.Volume).Spec.VolumePoolRef == nil
+		o := obj.(*storagev1alpha1.Volume)
+		return o.Spec.VolumePoolRef == nil || meta.IsStatusConditionFalse(o.Status.Conditions, ConditionScheduled)
 	})
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("volume-scheduler").
