@@ -24,12 +24,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/ferrite-dev/ferrite/apis/networking"
 	networkingv1alpha1 "github.com/ferrite-dev/ferrite/apis/networking/v1alpha1"
 )
 
-// Finalizer is the network protection finalizer; registry/networking/network adds it at create
-// under the same name.
-const Finalizer = "networking.ferrite.dev/network-protection"
+// Finalizer is the network protection finalizer, which the apiserver adds at create.
+const Finalizer = networking.NetworkProtectionFinalizer
 
 // ReasonInUse is the reason of the Event recorded while a deleted Network waits for its
 // interfaces.

@@ -31,10 +31,8 @@ import (
 	"github.com/ferrite-dev/ferrite/registry/networking/vni"
 )
 
-// ProtectionFinalizer keeps a Network in etcd while NetworkInterfaces use it. The apiserver
-// adds it at create; the controller manager's network protection controller removes it once
-// no interface references the network (controllers/networkprotection repeats the name).
-const ProtectionFinalizer = "networking.ferrite.dev/network-protection"
+// ProtectionFinalizer is the finalizer the apiserver adds to every new Network.
+const ProtectionFinalizer = networking.NetworkProtectionFinalizer
 
 // Kind describes Networks to the generic registry. Create clears the status but keeps the VNI
 // that REST.beginCreate has just claimed.
