@@ -76,7 +76,10 @@ func AddVolumeScheduler(ctx context.Context, mgr ctrl.Manager, recorder events.E
 	if err := scheduler.SetupWithManager(mgr, o.SchedulerWorkers); err != nil {
 		return fmt.Errorf("volume scheduler: %w", err)
 	}
-	ledger := &volumescheduler.LedgerReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), ResyncInterval: o.LedgerResync, MissingGrace: o.LedgerMissingGrace}
+	ledger := &volumescheduler.LedgerReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), ResyncInterval: o.LedgerResync,
+		MissingGrace: o.LedgerMissingGrace, GrowthGrace: o.LedgerGrowthGrace,
+	}
 	if err := ledger.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("volume pool ledger: %w", err)
 	}

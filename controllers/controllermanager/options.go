@@ -32,6 +32,9 @@ type Options struct {
 	RetryInterval time.Duration
 	// LedgerResync re-examines every pool ledger and prefix ledger periodically.
 	LedgerResync time.Duration
+	// LedgerGrowthGrace is how long a volume pool ledger entry larger than its volume (a growth
+	// reserved by resize admission whose update was not stored) is kept before it is lowered.
+	LedgerGrowthGrace time.Duration
 	// QuotaReleaseGrace is how long a ResourceQuota's status must stay unchanged before the
 	// quota controller may lower status.used (charges of creates still in flight).
 	QuotaReleaseGrace time.Duration
@@ -66,6 +69,7 @@ func NewOptions() *Options {
 		LedgerResync:            time.Minute,
 		LedgerMissingGrace:      30 * time.Second,
 		QuotaReleaseGrace:       60 * time.Second,
+		LedgerGrowthGrace:       2 * time.Minute,
 		IPAMReleaseGrace:        10 * time.Second,
 		IPAMWorkers:             8,
 		PublicPrefixNamespace:   "ferrite-system",
@@ -84,6 +88,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.HeartbeatGrace, "pool-heartbeat-grace", o.HeartbeatGrace, "how long a pool may miss heartbeats before it is Ready=Unknown")
 	fs.DurationVar(&o.RetryInterval, "unschedulable-retry-interval", o.RetryInterval, "how often unschedulable objects are re-examined without a pool change")
 	fs.DurationVar(&o.LedgerResync, "ledger-resync-interval", o.LedgerResync, "how often every pool and prefix ledger is re-examined")
+	fs.DurationVar(&o.LedgerGrowthGrace, "ledger-growth-grace", o.LedgerGrowthGrace, "how long a volume growth reserved in a pool ledger by resize admission may wait for its volume update before it is given back")
 	fs.DurationVar(&o.QuotaReleaseGrace, "quota-release-grace", o.QuotaReleaseGrace, "how long a ResourceQuota's status must stay unchanged before used may be lowered (longer than any create request)")
 	fs.DurationVar(&o.LedgerMissingGrace, "ledger-missing-grace", o.LedgerMissingGrace, "how long a pool ledger entry whose object the cache does not know is kept (another manager's fresh create) before it is dropped")
 	fs.IntVar(&o.IPAMWorkers, "ipam-workers", o.IPAMWorkers, "concurrent address allocations per kind")

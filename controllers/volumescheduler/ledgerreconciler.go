@@ -38,9 +38,15 @@ type LedgerReconciler struct {
 	// is dropped (the cache of this manager may lag another scheduler's create).
 	MissingGrace time.Duration
 
+	// GrowthGrace is how long an entry larger than its volume (a growth reserved by resize
+	// admission whose update has not been stored) is kept before it is lowered.
+	GrowthGrace time.Duration
+
 	once sync.Once
 	// gone tells whether an entry's object, unknown to the cache, is gone.
 	gone *deletions.Tracker
+	// oversized times entries larger than their volume.
+	oversized *deletions.Tracker
 }
 
 // Reconcile repairs one pool's ledger.
@@ -76,9 +82,22 @@ func (r *LedgerReconciler) Reconcile(ctx context.Context, request reconcile.Requ
 			}
 		}
 		if v := placed[entry.VolumeUID]; v != nil {
-			if size := Requested(v); size.Cmp(entry.Storage) != 0 {
+			size := Requested(v)
+			switch size.Cmp(entry.Storage) {
+			case 1:
 				// A bound volume grew: its ledger entry follows.
 				entry.Storage, grown = size, true
+				r.trackers().oversized.Found(entry.VolumeUID)
+			case -1:
+				// A growth that resize admission reserved and that is not (yet) stored: kept
+				// for the grace, then given back (the update failed).
+				if keepReserved, wait := r.trackers().oversized.Missing(entry.VolumeUID); keepReserved {
+					requeue = min(requeue, wait)
+				} else {
+					entry.Storage, grown = size, true
+				}
+			default:
+				r.trackers().oversized.Found(entry.VolumeUID)
 			}
 		}
 		if keep {
@@ -149,8 +168,21 @@ func (r *LedgerReconciler) pending(ctx context.Context, pool *storagev1alpha1.Vo
 	return boundTo(volume, pool), 0, nil
 }
 
-// tracker returns the deletion tracker, made with MissingGrace on first use.
-func (r *LedgerReconciler) tracker() *deletions.Tracker {
-	r.once.Do(func() { r.gone = &deletions.Tracker{Grace: r.MissingGrace} })
-	return r.gone
+// trackers returns the reconciler with its trackers made on first use.
+func (r *LedgerReconciler) trackers() *LedgerReconciler {
+	r.once.Do(func() {
+		r.gone = &deletions.Tracker{Grace: r.MissingGrace}
+		grace := r.GrowthGrace
+		if grace <= 0 {
+			grace = defaultGrowthGrace
+		}
+		r.oversized = &deletions.Tracker{Grace: grace}
+	})
+	return r
 }
+
+// tracker returns the deletion tracker.
+func (r *LedgerReconciler) tracker() *deletions.Tracker { return r.trackers().gone }
+
+// defaultGrowthGrace is GrowthGrace when unset: longer than any update request.
+const defaultGrowthGrace = 2 * time.Minute

@@ -46,6 +46,8 @@ func startScheduler(t *testing.T, recorder events.EventRecorder) {
 	o.RetryInterval, o.HeartbeatGrace, o.SeveralManagersInProcess = 5*time.Second, time.Hour, true
 	// Planted entries of volumes that never existed are dropped after this.
 	o.LedgerMissingGrace = 2 * time.Second
+	// A growth reserved by resize admission and never stored is given back after this.
+	o.LedgerGrowthGrace = 2 * time.Second
 	ctx, cancel := context.WithCancel(klog.NewContext(context.Background(), klog.Background()))
 	mgr, err := controllermanager.NewManager(ctx, server.Config, nil, o)
 	if err != nil {

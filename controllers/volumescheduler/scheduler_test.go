@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/retry"
 
 	storagev1alpha1 "github.com/ferrite-dev/ferrite/apis/storage/v1alpha1"
 	"github.com/ferrite-dev/ferrite/controllers/volumescheduler"
@@ -139,4 +140,48 @@ func TestHalfDoneReservationIsCompleted(t *testing.T) {
 		reserved := volumescheduler.Reserved(pool, "half-std")
 		return !volumescheduler.HasReservation(pool, "0000-gone") && reserved.Cmp(resource.MustParse("30Gi")) == 0, nil
 	})
+}
+
+// A growth that resize admission reserved in the ledger but whose volume update never landed
+// (the entry is larger than the volume) is kept for the growth grace, then given back.
+func TestUnstoredGrowthIsGivenBack(t *testing.T) {
+	sel := map[string]string{"test": "unstored-growth"}
+	createPool(t, "unstored-growth", sel, map[string]string{"growth-std": "100Gi"}, nil)
+	createVolume(t, "unstored-growth", "disk", "growth-std", "10Gi", sel)
+	startScheduler(t, nil)
+	ctx := context.Background()
+	pools := server.Client.StorageV1alpha1().VolumePools()
+	reserved := func() resource.Quantity {
+		pool, err := pools.Get(ctx, "unstored-growth", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return volumescheduler.Reserved(pool, "growth-std")
+	}
+	waitFor(t, 20*time.Second, "the volume bound", func() (bool, error) {
+		return boundCounts(t, "unstored-growth")["unstored-growth"] == 1, nil
+	})
+	// Reserve a growth to 40Gi as admission does, without updating the volume.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		pool, err := pools.Get(ctx, "unstored-growth", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		for i := range pool.Status.Reservations {
+			pool.Status.Reservations[i].Storage = resource.MustParse("40Gi")
+		}
+		_, err = pools.UpdateStatus(ctx, pool, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reservedAt := time.Now()
+	waitFor(t, 20*time.Second, "the unstored growth given back", func() (bool, error) {
+		got := reserved()
+		return got.Cmp(resource.MustParse("10Gi")) == 0, nil
+	})
+	if held := time.Since(reservedAt); held < time.Second {
+		t.Fatalf("the reserved growth was given back after %v, before the 2 s grace", held)
+	}
 }

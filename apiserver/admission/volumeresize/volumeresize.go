@@ -8,9 +8,13 @@
 // Refusals are 422 naming spec.resources[storage]. An unbound volume has no disk yet: only the
 // policy is checked, and not at all when its class does not exist yet.
 //
-// The plugin only reads (classes and pools, live through the loopback client) and never writes,
-// so it runs before quota. Two bound volumes growing on one pool at the same moment are each
-// checked against the ledger as it was; the ledger follows their new sizes right after.
+// A growth that fits is reserved in the pool's ledger before it is admitted: the volume's entry
+// takes the new size in a status update preconditioned on the pool's resourceVersion. So two
+// volumes growing on one pool at the same moment are serialized by the pool object, as the
+// scheduler's placements are, and the second is checked against the first's new size. If the
+// volume update then fails, the entry is larger than the volume until the ledger reconciler
+// lowers it after a grace (controllers/volumescheduler). The plugin writes only that entry, and
+// runs before quota.
 package volumeresize
 
 import (
@@ -105,15 +109,62 @@ func (p *Plugin) checkPolicy(ctx context.Context, volume *storage.Volume, newSiz
 	}
 }
 
-// checkPoolRoom refuses growth past what the pool can still hold for the volume: its
-// allocatable for the class minus what its ledger counts for other volumes of the class.
+// maxReserveAttempts bounds the optimistic-concurrency retries on one pool ledger.
+const maxReserveAttempts = 8
+
+// checkPoolRoom refuses growth past what the pool can still hold for the volume (its
+// allocatable for the class minus what its ledger counts for other volumes of the class), and
+// reserves a growth that fits in the ledger.
 func (p *Plugin) checkPoolRoom(ctx context.Context, volume *storage.Volume, poolName string, newSize resource.Quantity) (field.ErrorList, error) {
+	for attempt := 0; attempt < maxReserveAttempts; attempt++ {
+		errs, pool, err := p.fits(ctx, volume, poolName, newSize)
+		if err != nil || len(errs) > 0 {
+			return errs, err
+		}
+		if !reserve(pool, volume, newSize) {
+			return nil, nil
+		}
+		_, err = p.client.StorageV1alpha1().VolumePools().UpdateStatus(ctx, pool, metav1.UpdateOptions{})
+		if err == nil {
+			return nil, nil
+		}
+		if !apierrors.IsConflict(err) {
+			return nil, apierrors.NewInternalError(fmt.Errorf("reserving the growth in volume pool %s: %w", poolName, err))
+		}
+	}
+	return nil, apierrors.NewConflict(storage.Resource("volumes"), volume.Name, fmt.Errorf("the ledger of volume pool %s stayed contended; retry", poolName))
+}
+
+// reserve sets the volume's ledger entry to newSize, adding the entry if the ledger lacks it;
+// false when the entry already holds at least newSize.
+func reserve(pool *storagev1alpha1.VolumePool, volume *storage.Volume, newSize resource.Quantity) bool {
+	for i := range pool.Status.Reservations {
+		entry := &pool.Status.Reservations[i]
+		if entry.VolumeUID == volume.UID {
+			if entry.Storage.Cmp(newSize) >= 0 {
+				return false
+			}
+			entry.Storage = newSize.DeepCopy()
+			return true
+		}
+	}
+	pool.Status.Reservations = append(pool.Status.Reservations, storagev1alpha1.VolumePoolReservation{
+		VolumeUID: volume.UID, VolumeClass: volume.Spec.VolumeClassRef.Name, Storage: newSize.DeepCopy(),
+	})
+	return true
+}
+
+// fits reads the pool live and checks the growth against its room.
+func (p *Plugin) fits(ctx context.Context, volume *storage.Volume, poolName string, newSize resource.Quantity) (field.ErrorList, *storagev1alpha1.VolumePool, error) {
 	pool, err := p.client.StorageV1alpha1().VolumePools().Get(ctx, poolName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return field.ErrorList{field.Forbidden(storagePath, fmt.Sprintf("the volume is bound to volume pool %q, which does not exist: it cannot grow", poolName))}, nil
+		return field.ErrorList{field.Forbidden(storagePath, fmt.Sprintf("the volume is bound to volume pool %q, which does not exist: it cannot grow", poolName))}, nil, nil
 	}
 	if err != nil {
-		return nil, apierrors.NewInternalError(fmt.Errorf("reading volume pool %s: %w", poolName, err))
+		return nil, nil, apierrors.NewInternalError(fmt.Errorf("reading volume pool %s: %w", poolName, err))
+	}
+	if ref := volume.Spec.VolumePoolRef; ref != nil && ref.UID != "" && ref.UID != pool.UID {
+		return field.ErrorList{field.Forbidden(storagePath, fmt.Sprintf("volume pool %q was deleted and re-created since the volume was bound: it cannot grow", poolName))}, nil, nil
 	}
 	className := volume.Spec.VolumeClassRef.Name
 	allocatable, others := room(pool, className, volume.UID)
@@ -122,9 +173,9 @@ func (p *Plugin) checkPoolRoom(ctx context.Context, volume *storage.Volume, pool
 	if newSize.Cmp(free) > 0 {
 		return field.ErrorList{field.Forbidden(storagePath, fmt.Sprintf(
 			"volume pool %q can hold at most %s of volume class %q for this volume (allocatable %s, reserved by other volumes %s); %s does not fit",
-			poolName, free.String(), className, allocatable.String(), others.String(), newSize.String()))}, nil
+			poolName, free.String(), className, allocatable.String(), others.String(), newSize.String()))}, nil, nil
 	}
-	return nil, nil
+	return nil, pool, nil
 }
 
 // room returns the pool's allocatable bytes of class and the bytes its ledger counts for the

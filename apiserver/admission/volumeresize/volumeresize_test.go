@@ -136,3 +136,65 @@ func bind(t *testing.T, server *testserver.Server, volume, pool string) {
 		t.Fatalf("binding %s to %s: %v", volume, pool, err)
 	}
 }
+
+// TestConcurrentGrowthNeverOvercommits grows two volumes of one pool at the same moment, each
+// to a size that fits alone but not together: the growths are serialized by the pool's ledger,
+// so exactly one is admitted, and the ledger holds it.
+func TestConcurrentGrowthNeverOvercommits(t *testing.T) {
+	server := testserver.Start(t)
+	client := server.Client
+	ctx := context.Background()
+	createClass(t, client, "expand", storagev1alpha1.ResizePolicyExpandOnly)
+	pools := client.StorageV1alpha1().VolumePools()
+	pool, err := pools.Create(ctx, &storagev1alpha1.VolumePool{ObjectMeta: metav1.ObjectMeta{Name: "ceph-c"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := createVolume(t, client, "a", "expand", "10Gi"), createVolume(t, client, "b", "expand", "10Gi")
+	bind(t, server, "a", "ceph-c")
+	bind(t, server, "b", "ceph-c")
+	pool.Status.Allocatable = corev1.ResourceList{"expand": resource.MustParse("100Gi")}
+	pool.Status.Reservations = []storagev1alpha1.VolumePoolReservation{
+		{VolumeUID: a.UID, VolumeClass: "expand", Storage: resource.MustParse("10Gi")},
+		{VolumeUID: b.UID, VolumeClass: "expand", Storage: resource.MustParse("10Gi")},
+	}
+	if _, err := pools.UpdateStatus(ctx, pool, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	for round := 0; round < 5; round++ {
+		size := fmt.Sprintf("%dGi", 60+round)
+		errs := make(chan error, 2)
+		for _, name := range []string{"a", "b"} {
+			go func(name string) { errs <- resize(client, name, size) }(name)
+		}
+		admitted := 0
+		for range 2 {
+			err := <-errs
+			switch {
+			case err == nil:
+				admitted++
+			case apierrors.IsInvalid(err) || apierrors.IsConflict(err):
+			default:
+				t.Fatal(err)
+			}
+		}
+		got, err := pools.Get(ctx, "ceph-c", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var total resource.Quantity
+		for _, r := range got.Status.Reservations {
+			total.Add(r.Storage)
+		}
+		if total.Cmp(resource.MustParse("100Gi")) > 0 {
+			t.Fatalf("round %d: the ledger holds %s of a 100Gi pool", round, total.String())
+		}
+		if round == 0 && admitted != 1 {
+			t.Fatalf("round 0: %d growths to 60Gi admitted, want exactly 1", admitted)
+		}
+		if admitted > 1 {
+			t.Fatalf("round %d: both growths admitted", round)
+		}
+	}
+}
