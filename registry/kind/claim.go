@@ -11,8 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
-	"k8s.io/apiserver/pkg/registry/rest"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 )
 
@@ -35,38 +33,6 @@ type Claim[T Object] struct {
 type ClaimRef struct {
 	Name string
 	UID  types.UID
-}
-
-// ClaimREST serves <resource>/NAME/claim: GET, and PUT or PATCH of the whole object of which
-// only the claim is taken.
-type ClaimREST struct {
-	store *genericregistry.Store
-}
-
-// New returns an empty object.
-func (r *ClaimREST) New() runtime.Object { return r.store.New() }
-
-// Destroy releases nothing: the main store owns the storage.
-func (r *ClaimREST) Destroy() {}
-
-// Get returns the object.
-func (r *ClaimREST) Get(ctx context.Context, name string, options *metav1.GetOptions) (runtime.Object, error) {
-	return r.store.Get(ctx, name, options)
-}
-
-// Update changes the claim of an object. Claims never create objects.
-func (r *ClaimREST) Update(ctx context.Context, name string, objInfo rest.UpdatedObjectInfo, createValidation rest.ValidateObjectFunc, updateValidation rest.ValidateObjectUpdateFunc, _ bool, options *metav1.UpdateOptions) (runtime.Object, bool, error) {
-	return r.store.Update(ctx, name, objInfo, createValidation, updateValidation, false, options)
-}
-
-// GetResetFields implements rest.ResetFieldsStrategy.
-func (r *ClaimREST) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set {
-	return r.store.GetResetFields()
-}
-
-// ConvertToTable renders the object as a table row.
-func (r *ClaimREST) ConvertToTable(ctx context.Context, object runtime.Object, tableOptions runtime.Object) (*metav1.Table, error) {
-	return r.store.ConvertToTable(ctx, object, tableOptions)
 }
 
 // claimStrategy takes the claim from an update and everything else from the stored object.

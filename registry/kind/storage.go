@@ -30,7 +30,8 @@ func (r *REST) ShortNames() []string { return r.shortNames }
 // Categories implements rest.CategoriesProvider.
 func (r *REST) Categories() []string { return r.categories }
 
-// StatusREST is the storage of a kind's status subresource.
+// StatusREST is the storage of a subresource that updates part of an object (status, claim):
+// GET, and PUT or PATCH of the whole object of which the subresource's strategy keeps its part.
 type StatusREST struct {
 	store *genericregistry.Store
 }
@@ -41,14 +42,14 @@ func (r *StatusREST) New() runtime.Object { return r.store.New() }
 // Destroy releases nothing: the main store owns the storage.
 func (r *StatusREST) Destroy() {}
 
-// Get returns the object, for the status subresource's GET.
+// Get returns the object, for the subresource's GET.
 func (r *StatusREST) Get(ctx context.Context, name string, options *metav1.GetOptions) (runtime.Object, error) {
 	return r.store.Get(ctx, name, options)
 }
 
-// Update changes the status of an object.
+// Update changes the part of an object the subresource owns.
 func (r *StatusREST) Update(ctx context.Context, name string, objInfo rest.UpdatedObjectInfo, createValidation rest.ValidateObjectFunc, updateValidation rest.ValidateObjectUpdateFunc, forceAllowCreate bool, options *metav1.UpdateOptions) (runtime.Object, bool, error) {
-	// Status updates never create.
+	// Subresource updates never create.
 	return r.store.Update(ctx, name, objInfo, createValidation, updateValidation, false, options)
 }
 
@@ -68,7 +69,7 @@ type Storage struct {
 	REST    *REST
 	Status  *StatusREST
 	Binding rest.Storage
-	Claim   *ClaimREST
+	Claim   *StatusREST
 
 	// setPools wires the binding subresource to the pool storage it checks targets against.
 	setPools func(rest.Getter)
@@ -120,7 +121,7 @@ func NewStorage[T Object](scheme *runtime.Scheme, optsGetter generic.RESTOptions
 		claim := &claimStrategy[T]{strategy: strat}
 		claimStore.UpdateStrategy = claim
 		claimStore.ResetFieldsStrategy = claim
-		storage.Claim = &ClaimREST{store: &claimStore}
+		storage.Claim = &StatusREST{store: &claimStore}
 	}
 	return storage, nil
 }
