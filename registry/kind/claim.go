@@ -48,10 +48,8 @@ func (s *claimStrategy[T]) PrepareForUpdate(_ context.Context, obj, old runtime.
 		s.kind.CopyStatus(oldObj, newObj)
 	}
 	s.kind.Claim.Set(newObj, claim)
-	newObj.SetLabels(oldObj.GetLabels())
-	newObj.SetAnnotations(oldObj.GetAnnotations())
+	keepUserMetadata(newObj, oldObj)
 	newObj.SetFinalizers(oldObj.GetFinalizers())
-	newObj.SetOwnerReferences(oldObj.GetOwnerReferences())
 	// The claim is part of the spec: a change bumps the generation, as any spec change does.
 	newObj.SetGeneration(oldObj.GetGeneration())
 	if !apiequality.Semantic.DeepEqual(s.kind.Claim.Get(oldObj), claim) {

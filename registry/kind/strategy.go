@@ -103,9 +103,7 @@ func (s *statusStrategy[T]) PrepareForUpdate(_ context.Context, obj, old runtime
 	// are allowed because the agents that hold status rights (poollets) protect what they make
 	// real with a finalizer and need no other write. The resource version and managed fields
 	// of the request are kept for conflict detection and server-side apply.
-	newObj.SetLabels(oldObj.GetLabels())
-	newObj.SetAnnotations(oldObj.GetAnnotations())
-	newObj.SetOwnerReferences(oldObj.GetOwnerReferences())
+	keepUserMetadata(newObj, oldObj)
 	newObj.SetGeneration(oldObj.GetGeneration())
 }
 
@@ -151,4 +149,12 @@ func (k *Kind[T]) attrs(obj runtime.Object) (labels.Set, fields.Set, error) {
 // predicate matches objects against label and field selectors.
 func (k *Kind[T]) predicate(label labels.Selector, field fields.Selector) storage.SelectionPredicate {
 	return storage.SelectionPredicate{Label: label, Field: field, GetAttrs: k.attrs}
+}
+
+// keepUserMetadata keeps the metadata that users own (labels, annotations, owner references) as
+// stored, for the subresources that write only part of an object.
+func keepUserMetadata(newObj, oldObj Object) {
+	newObj.SetLabels(oldObj.GetLabels())
+	newObj.SetAnnotations(oldObj.GetAnnotations())
+	newObj.SetOwnerReferences(oldObj.GetOwnerReferences())
 }
