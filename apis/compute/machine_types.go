@@ -62,6 +62,46 @@ type MachineSpec struct {
 	// Tolerations let the machine be scheduled onto pools with matching taints.
 	// +optional
 	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+	// TopologySpreadConstraints spread the machine and its peers (machines of the namespace
+	// the constraint's selector matches) over the values of a pool label, such as
+	// topology.ferrite.dev/zone. Immutable once bound.
+	// +optional
+	TopologySpreadConstraints []TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
+}
+
+// TopologyZoneLabel is the MachinePool and VolumePool label naming the pool's failure zone.
+const TopologyZoneLabel = "topology.ferrite.dev/zone"
+
+// UnsatisfiableConstraintAction says what the scheduler does with a machine whose spread
+// constraint no pool satisfies.
+type UnsatisfiableConstraintAction string
+
+const (
+	// DoNotSchedule leaves the machine unscheduled until a pool satisfies the constraint.
+	DoNotSchedule UnsatisfiableConstraintAction = "DoNotSchedule"
+	// ScheduleAnyway places the machine regardless, preferring pools that reduce the skew.
+	ScheduleAnyway UnsatisfiableConstraintAction = "ScheduleAnyway"
+)
+
+// TopologySpreadConstraint spreads matching machines over the domains of a pool label, like a
+// pod topology spread constraint: in each domain (each value of TopologyKey among the pools the
+// machine may use) the number of matching machines differs by at most MaxSkew.
+type TopologySpreadConstraint struct {
+	// MaxSkew is the largest allowed difference between the number of matching machines in any
+	// domain and in the domain with the fewest. At least 1; defaults to 1.
+	// +optional
+	MaxSkew int32 `json:"maxSkew,omitempty"`
+	// TopologyKey is the pool label whose values are the domains, usually
+	// topology.ferrite.dev/zone. Pools without the label are not used when WhenUnsatisfiable is
+	// DoNotSchedule.
+	TopologyKey string `json:"topologyKey"`
+	// WhenUnsatisfiable is DoNotSchedule (the default) or ScheduleAnyway.
+	// +optional
+	WhenUnsatisfiable UnsatisfiableConstraintAction `json:"whenUnsatisfiable,omitempty"`
+	// LabelSelector selects the machines of the namespace that are counted, the machine itself
+	// included. When unset, machines with all of this machine's labels are counted.
+	// +optional
+	LabelSelector *metav1.LabelSelector `json:"labelSelector,omitempty"`
 }
 
 // MachinePoolReference names the pool a machine is bound to, and which pool of that name.

@@ -47,22 +47,34 @@ type VolumePoolStatus struct {
 	Capacity corev1.ResourceList `json:"capacity,omitempty"`
 	// Allocatable is, per volume class name, the bytes the pool can give to volumes (capacity less
 	// what the backend keeps for itself). Volumes placed on the pool are counted against it in
-	// Reservations, not subtracted here.
+	// Allocated and Reservations, not subtracted here.
 	// +optional
 	Allocatable corev1.ResourceList `json:"allocatable,omitempty"`
 	// LastHeartbeatTime is when the poollet last reported the pool alive. The pool health
 	// controller turns Ready to Unknown when it is older than the grace period.
 	// +optional
 	LastHeartbeatTime *metav1.Time `json:"lastHeartbeatTime,omitempty"`
-	// Reservations is the scheduler's ledger: one entry per volume placed on the pool, written
-	// with a resourceVersion precondition before the volume is bound, so that concurrent
-	// schedulers can never place more bytes of a class than Allocatable allows. Entries of
-	// volumes that are gone or bound elsewhere are dropped by the scheduler.
+	// Allocated is the scheduler's ledger of volumes placed on the pool: per volume class, what the
+	// volumes bound to this pool take (their bytes), leaving out volumes that hold
+	// an entry in Reservations. The ledger controller recounts it from the bound volumes it has
+	// observed; what a class may still take is Allocatable less Allocated less Reservations.
+	// +optional
+	Allocated corev1.ResourceList `json:"allocated,omitempty"`
+	// AllocatedRevision is the resourceVersion of Volumes up to which Allocated was counted. A ledger
+	// writer whose view of Volumes is older leaves Allocated alone.
+	// +optional
+	AllocatedRevision string `json:"allocatedRevision,omitempty"`
+	// Reservations are the volumes placed on the pool that Allocated does not count yet: a
+	// scheduler adds the entry with a resourceVersion precondition before it binds the volume,
+	// and the ledger controller moves it into Allocated once it observes the volume bound (or
+	// drops it when the volume is gone or bound elsewhere). A growth of a bound volume is reserved here too, at the new size, until the larger size is observed. The list holds only
+	// what is in flight, so its length is bounded by the schedulers' concurrency (at most
+	// 1024 entries), not by the volumes on the pool.
 	// +optional
 	Reservations []VolumePoolReservation `json:"reservations,omitempty"`
 }
 
-// VolumePoolReservation is one volume counted against a pool's allocatable.
+// VolumePoolReservation is one volume in flight in a pool's ledger.
 type VolumePoolReservation struct {
 	// VolumeUID is the UID of the volume; a re-created volume of the same name is another entry.
 	VolumeUID types.UID `json:"volumeUID"`

@@ -76,6 +76,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &computev1alpha1.MachineVolumeStatusApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("SecretKeySelector"):
 		return &computev1alpha1.SecretKeySelectorApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("TopologySpreadConstraint"):
+		return &computev1alpha1.TopologySpreadConstraintApplyConfiguration{}
 
 		// Group=core.ferrite.dev, Version=v1alpha1
 	case corev1alpha1.SchemeGroupVersion.WithKind("ResourceQuota"):

@@ -60,6 +60,7 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1alpha1.MachineVolume{}.OpenAPIModelName():                     schema_ferrite_apis_compute_v1alpha1_MachineVolume(ref),
 		v1alpha1.MachineVolumeStatus{}.OpenAPIModelName():               schema_ferrite_apis_compute_v1alpha1_MachineVolumeStatus(ref),
 		v1alpha1.SecretKeySelector{}.OpenAPIModelName():                 schema_ferrite_apis_compute_v1alpha1_SecretKeySelector(ref),
+		v1alpha1.TopologySpreadConstraint{}.OpenAPIModelName():          schema_ferrite_apis_compute_v1alpha1_TopologySpreadConstraint(ref),
 		corev1alpha1.ResourceQuota{}.OpenAPIModelName():                 schema_ferrite_apis_core_v1alpha1_ResourceQuota(ref),
 		corev1alpha1.ResourceQuotaList{}.OpenAPIModelName():             schema_ferrite_apis_core_v1alpha1_ResourceQuotaList(ref),
 		corev1alpha1.ResourceQuotaSpec{}.OpenAPIModelName():             schema_ferrite_apis_core_v1alpha1_ResourceQuotaSpec(ref),
@@ -1029,7 +1030,7 @@ func schema_ferrite_apis_compute_v1alpha1_MachinePoolReservation(ref common.Refe
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
 			SchemaProps: spec.SchemaProps{
-				Description: "MachinePoolReservation is one machine counted against a pool's allocatable.",
+				Description: "MachinePoolReservation is one machine in flight in a pool's ledger.",
 				Type:        []string{"object"},
 				Properties: map[string]spec.Schema{
 					"machineUID": {
@@ -1146,7 +1147,7 @@ func schema_ferrite_apis_compute_v1alpha1_MachinePoolStatus(ref common.Reference
 					},
 					"allocatable": {
 						SchemaProps: spec.SchemaProps{
-							Description: "Allocatable is, per machine class name, how many machines of that class the pool can hold (capacity less what the host keeps for itself). Machines placed on the pool are counted against it in Reservations, not subtracted here.",
+							Description: "Allocatable is, per machine class name, how many machines of that class the pool can hold (capacity less what the host keeps for itself). Machines placed on the pool are counted against it in Allocated and Reservations, not subtracted here.",
 							Type:        []string{"object"},
 							AdditionalProperties: &spec.SchemaOrBool{
 								Allows: true,
@@ -1189,6 +1190,27 @@ func schema_ferrite_apis_compute_v1alpha1_MachinePoolStatus(ref common.Reference
 							Ref:         ref(metav1.Time{}.OpenAPIModelName()),
 						},
 					},
+					"allocated": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Allocated is the scheduler's ledger of machines placed on the pool: per machine class, what the machines bound to this pool take (a count of machines), leaving out machines that hold an entry in Reservations. The ledger controller recounts it from the bound machines it has observed; what a class may still take is Allocatable less Allocated less Reservations.",
+							Type:        []string{"object"},
+							AdditionalProperties: &spec.SchemaOrBool{
+								Allows: true,
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(resource.Quantity{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"allocatedRevision": {
+						SchemaProps: spec.SchemaProps{
+							Description: "AllocatedRevision is the resourceVersion of Machines up to which Allocated was counted. A ledger writer whose view of Machines is older leaves Allocated alone.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
 					"reservations": {
 						VendorExtensible: spec.VendorExtensible{
 							Extensions: spec.Extensions{
@@ -1199,7 +1221,7 @@ func schema_ferrite_apis_compute_v1alpha1_MachinePoolStatus(ref common.Reference
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "Reservations is the scheduler's ledger: one entry per machine placed on the pool, written with a resourceVersion precondition before the machine is bound, so that concurrent schedulers can never place more machines of a class than Allocatable allows. Entries of machines that are gone or bound elsewhere are dropped by the scheduler.",
+							Description: "Reservations are the machines placed on the pool that Allocated does not count yet: a scheduler adds the entry with a resourceVersion precondition before it binds the machine, and the ledger controller moves it into Allocated once it observes the machine bound (or drops it when the machine is gone or bound elsewhere). The list holds only what is in flight, so its length is bounded by the schedulers' concurrency (at most 1024 entries), not by the machines on the pool.",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
@@ -1333,12 +1355,30 @@ func schema_ferrite_apis_compute_v1alpha1_MachineSpec(ref common.ReferenceCallba
 							},
 						},
 					},
+					"topologySpreadConstraints": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "TopologySpreadConstraints spread the machine and its peers (machines of the namespace the constraint's selector matches) over the values of a pool label, such as topology.ferrite.dev/zone. Immutable once bound.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1alpha1.TopologySpreadConstraint{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
 				},
 				Required: []string{"machineClassRef"},
 			},
 		},
 		Dependencies: []string{
-			v1alpha1.MachineNetworkInterface{}.OpenAPIModelName(), v1alpha1.MachinePoolReference{}.OpenAPIModelName(), v1alpha1.MachineVolume{}.OpenAPIModelName(), v1alpha1.SecretKeySelector{}.OpenAPIModelName(), v1.LocalObjectReference{}.OpenAPIModelName(), v1.Toleration{}.OpenAPIModelName()},
+			v1alpha1.MachineNetworkInterface{}.OpenAPIModelName(), v1alpha1.MachinePoolReference{}.OpenAPIModelName(), v1alpha1.MachineVolume{}.OpenAPIModelName(), v1alpha1.SecretKeySelector{}.OpenAPIModelName(), v1alpha1.TopologySpreadConstraint{}.OpenAPIModelName(), v1.LocalObjectReference{}.OpenAPIModelName(), v1.Toleration{}.OpenAPIModelName()},
 	}
 }
 
@@ -1552,6 +1592,50 @@ func schema_ferrite_apis_compute_v1alpha1_SecretKeySelector(ref common.Reference
 				Required: []string{"name"},
 			},
 		},
+	}
+}
+
+func schema_ferrite_apis_compute_v1alpha1_TopologySpreadConstraint(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "TopologySpreadConstraint spreads matching machines over the domains of a pool label, like a pod topology spread constraint: in each domain (each value of TopologyKey among the pools the machine may use) the number of matching machines differs by at most MaxSkew.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"maxSkew": {
+						SchemaProps: spec.SchemaProps{
+							Description: "MaxSkew is the largest allowed difference between the number of matching machines in any domain and in the domain with the fewest. At least 1; defaults to 1.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"topologyKey": {
+						SchemaProps: spec.SchemaProps{
+							Description: "TopologyKey is the pool label whose values are the domains, usually topology.ferrite.dev/zone. Pools without the label are not used when WhenUnsatisfiable is DoNotSchedule.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"whenUnsatisfiable": {
+						SchemaProps: spec.SchemaProps{
+							Description: "WhenUnsatisfiable is DoNotSchedule (the default) or ScheduleAnyway.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"labelSelector": {
+						SchemaProps: spec.SchemaProps{
+							Description: "LabelSelector selects the machines of the namespace that are counted, the machine itself included. When unset, machines with all of this machine's labels are counted.",
+							Ref:         ref(metav1.LabelSelector{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"topologyKey"},
+			},
+		},
+		Dependencies: []string{
+			metav1.LabelSelector{}.OpenAPIModelName()},
 	}
 }
 
@@ -3893,7 +3977,7 @@ func schema_ferrite_apis_storage_v1alpha1_VolumePoolReservation(ref common.Refer
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
 			SchemaProps: spec.SchemaProps{
-				Description: "VolumePoolReservation is one volume counted against a pool's allocatable.",
+				Description: "VolumePoolReservation is one volume in flight in a pool's ledger.",
 				Type:        []string{"object"},
 				Properties: map[string]spec.Schema{
 					"volumeUID": {
@@ -4018,7 +4102,7 @@ func schema_ferrite_apis_storage_v1alpha1_VolumePoolStatus(ref common.ReferenceC
 					},
 					"allocatable": {
 						SchemaProps: spec.SchemaProps{
-							Description: "Allocatable is, per volume class name, the bytes the pool can give to volumes (capacity less what the backend keeps for itself). Volumes placed on the pool are counted against it in Reservations, not subtracted here.",
+							Description: "Allocatable is, per volume class name, the bytes the pool can give to volumes (capacity less what the backend keeps for itself). Volumes placed on the pool are counted against it in Allocated and Reservations, not subtracted here.",
 							Type:        []string{"object"},
 							AdditionalProperties: &spec.SchemaOrBool{
 								Allows: true,
@@ -4036,6 +4120,27 @@ func schema_ferrite_apis_storage_v1alpha1_VolumePoolStatus(ref common.ReferenceC
 							Ref:         ref(metav1.Time{}.OpenAPIModelName()),
 						},
 					},
+					"allocated": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Allocated is the scheduler's ledger of volumes placed on the pool: per volume class, what the volumes bound to this pool take (their bytes), leaving out volumes that hold an entry in Reservations. The ledger controller recounts it from the bound volumes it has observed; what a class may still take is Allocatable less Allocated less Reservations.",
+							Type:        []string{"object"},
+							AdditionalProperties: &spec.SchemaOrBool{
+								Allows: true,
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(resource.Quantity{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"allocatedRevision": {
+						SchemaProps: spec.SchemaProps{
+							Description: "AllocatedRevision is the resourceVersion of Volumes up to which Allocated was counted. A ledger writer whose view of Volumes is older leaves Allocated alone.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
 					"reservations": {
 						VendorExtensible: spec.VendorExtensible{
 							Extensions: spec.Extensions{
@@ -4046,7 +4151,7 @@ func schema_ferrite_apis_storage_v1alpha1_VolumePoolStatus(ref common.ReferenceC
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "Reservations is the scheduler's ledger: one entry per volume placed on the pool, written with a resourceVersion precondition before the volume is bound, so that concurrent schedulers can never place more bytes of a class than Allocatable allows. Entries of volumes that are gone or bound elsewhere are dropped by the scheduler.",
+							Description: "Reservations are the volumes placed on the pool that Allocated does not count yet: a scheduler adds the entry with a resourceVersion precondition before it binds the volume, and the ledger controller moves it into Allocated once it observes the volume bound (or drops it when the volume is gone or bound elsewhere). A growth of a bound volume is reserved here too, at the new size, until the larger size is observed. The list holds only what is in flight, so its length is bounded by the schedulers' concurrency (at most 1024 entries), not by the volumes on the pool.",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{

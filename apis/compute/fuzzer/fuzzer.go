@@ -20,6 +20,15 @@ var Funcs = func(codecs runtimeserializer.CodecFactory) []interface{} {
 				s.Power = compute.PowerOn
 			}
 		},
+		func(s *compute.TopologySpreadConstraint, c randfill.Continue) {
+			c.FillNoCustom(s)
+			if s.MaxSkew == 0 {
+				s.MaxSkew = 1
+			}
+			if s.WhenUnsatisfiable == "" {
+				s.WhenUnsatisfiable = compute.DoNotSchedule
+			}
+		},
 		func(s *compute.SecretKeySelector, c randfill.Continue) {
 			c.FillNoCustom(s)
 			if s.Key == "" {

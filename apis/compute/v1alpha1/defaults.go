@@ -22,3 +22,13 @@ func SetDefaults_SecretKeySelector(selector *SecretKeySelector) {
 		selector.Key = DefaultIgnitionKey
 	}
 }
+
+// SetDefaults_TopologySpreadConstraint allows a skew of one and refuses pools that would break it.
+func SetDefaults_TopologySpreadConstraint(c *TopologySpreadConstraint) {
+	if c.MaxSkew == 0 {
+		c.MaxSkew = 1
+	}
+	if c.WhenUnsatisfiable == "" {
+		c.WhenUnsatisfiable = DoNotSchedule
+	}
+}

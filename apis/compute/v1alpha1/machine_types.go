@@ -69,6 +69,47 @@ type MachineSpec struct {
 	// +optional
 	// +listType=atomic
 	Tolerations []corev1.Toleration `json:"tolerations,omitempty" protobuf:"bytes,9,rep,name=tolerations"`
+	// TopologySpreadConstraints spread the machine and its peers (machines of the namespace
+	// the constraint's selector matches) over the values of a pool label, such as
+	// topology.ferrite.dev/zone. Immutable once bound.
+	// +optional
+	// +listType=atomic
+	TopologySpreadConstraints []TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty" protobuf:"bytes,10,rep,name=topologySpreadConstraints"`
+}
+
+// TopologyZoneLabel is the MachinePool and VolumePool label naming the pool's failure zone.
+const TopologyZoneLabel = "topology.ferrite.dev/zone"
+
+// UnsatisfiableConstraintAction says what the scheduler does with a machine whose spread
+// constraint no pool satisfies.
+type UnsatisfiableConstraintAction string
+
+const (
+	// DoNotSchedule leaves the machine unscheduled until a pool satisfies the constraint.
+	DoNotSchedule UnsatisfiableConstraintAction = "DoNotSchedule"
+	// ScheduleAnyway places the machine regardless, preferring pools that reduce the skew.
+	ScheduleAnyway UnsatisfiableConstraintAction = "ScheduleAnyway"
+)
+
+// TopologySpreadConstraint spreads matching machines over the domains of a pool label, like a
+// pod topology spread constraint: in each domain (each value of TopologyKey among the pools the
+// machine may use) the number of matching machines differs by at most MaxSkew.
+type TopologySpreadConstraint struct {
+	// MaxSkew is the largest allowed difference between the number of matching machines in any
+	// domain and in the domain with the fewest. At least 1; defaults to 1.
+	// +optional
+	MaxSkew int32 `json:"maxSkew,omitempty" protobuf:"varint,1,opt,name=maxSkew"`
+	// TopologyKey is the pool label whose values are the domains, usually
+	// topology.ferrite.dev/zone. Pools without the label are not used when WhenUnsatisfiable is
+	// DoNotSchedule.
+	TopologyKey string `json:"topologyKey" protobuf:"bytes,2,opt,name=topologyKey"`
+	// WhenUnsatisfiable is DoNotSchedule (the default) or ScheduleAnyway.
+	// +optional
+	WhenUnsatisfiable UnsatisfiableConstraintAction `json:"whenUnsatisfiable,omitempty" protobuf:"bytes,3,opt,name=whenUnsatisfiable,casttype=UnsatisfiableConstraintAction"`
+	// LabelSelector selects the machines of the namespace that are counted, the machine itself
+	// included. When unset, machines with all of this machine's labels are counted.
+	// +optional
+	LabelSelector *metav1.LabelSelector `json:"labelSelector,omitempty" protobuf:"bytes,4,opt,name=labelSelector"`
 }
 
 // MachinePoolReference names the pool a machine is bound to, and which pool of that name.

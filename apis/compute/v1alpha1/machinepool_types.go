@@ -71,7 +71,7 @@ type MachinePoolStatus struct {
 	Capacity corev1.ResourceList `json:"capacity,omitempty" protobuf:"bytes,3,rep,name=capacity,casttype=k8s.io/api/core/v1.ResourceList,castkey=k8s.io/api/core/v1.ResourceName"`
 	// Allocatable is, per machine class name, how many machines of that class the pool can hold
 	// (capacity less what the host keeps for itself). Machines placed on the pool are counted
-	// against it in Reservations, not subtracted here.
+	// against it in Allocated and Reservations, not subtracted here.
 	// +optional
 	Allocatable corev1.ResourceList `json:"allocatable,omitempty" protobuf:"bytes,4,rep,name=allocatable,casttype=k8s.io/api/core/v1.ResourceList,castkey=k8s.io/api/core/v1.ResourceName"`
 	// Addresses of the pool's hypervisor.
@@ -85,17 +85,29 @@ type MachinePoolStatus struct {
 	// controller turns Ready to Unknown when it is older than the grace period.
 	// +optional
 	LastHeartbeatTime *metav1.Time `json:"lastHeartbeatTime,omitempty" protobuf:"bytes,7,opt,name=lastHeartbeatTime"`
-	// Reservations is the scheduler's ledger: one entry per machine placed on the pool, written
-	// with a resourceVersion precondition before the machine is bound, so that concurrent
-	// schedulers can never place more machines of a class than Allocatable allows. Entries of
-	// machines that are gone or bound elsewhere are dropped by the scheduler.
+	// Allocated is the scheduler's ledger of machines placed on the pool: per machine class, what the
+	// machines bound to this pool take (a count of machines), leaving out machines that hold
+	// an entry in Reservations. The ledger controller recounts it from the bound machines it has
+	// observed; what a class may still take is Allocatable less Allocated less Reservations.
+	// +optional
+	Allocated corev1.ResourceList `json:"allocated,omitempty" protobuf:"bytes,9,rep,name=allocated,casttype=k8s.io/api/core/v1.ResourceList,castkey=k8s.io/api/core/v1.ResourceName"`
+	// AllocatedRevision is the resourceVersion of Machines up to which Allocated was counted. A ledger
+	// writer whose view of Machines is older leaves Allocated alone.
+	// +optional
+	AllocatedRevision string `json:"allocatedRevision,omitempty" protobuf:"bytes,10,opt,name=allocatedRevision"`
+	// Reservations are the machines placed on the pool that Allocated does not count yet: a
+	// scheduler adds the entry with a resourceVersion precondition before it binds the machine,
+	// and the ledger controller moves it into Allocated once it observes the machine bound (or
+	// drops it when the machine is gone or bound elsewhere). The list holds only
+	// what is in flight, so its length is bounded by the schedulers' concurrency (at most
+	// 1024 entries), not by the machines on the pool.
 	// +optional
 	// +listType=map
 	// +listMapKey=machineUID
 	Reservations []MachinePoolReservation `json:"reservations,omitempty" protobuf:"bytes,8,rep,name=reservations"`
 }
 
-// MachinePoolReservation is one machine counted against a pool's allocatable.
+// MachinePoolReservation is one machine in flight in a pool's ledger.
 type MachinePoolReservation struct {
 	// MachineUID is the UID of the machine; a re-created machine of the same name is another entry.
 	MachineUID types.UID `json:"machineUID" protobuf:"bytes,1,opt,name=machineUID,casttype=k8s.io/apimachinery/pkg/types.UID"`

@@ -39,6 +39,10 @@ func SetObjectDefaults_Machine(in *Machine) {
 	if in.Spec.IgnitionRef != nil {
 		SetDefaults_SecretKeySelector(in.Spec.IgnitionRef)
 	}
+	for i := range in.Spec.TopologySpreadConstraints {
+		a := &in.Spec.TopologySpreadConstraints[i]
+		SetDefaults_TopologySpreadConstraint(a)
+	}
 }
 
 func SetObjectDefaults_MachineList(in *MachineList) {

@@ -130,3 +130,8 @@ func (in MachineVolumeStatus) OpenAPIModelName() string {
 func (in SecretKeySelector) OpenAPIModelName() string {
 	return "dev.ferrite.compute.v1alpha1.SecretKeySelector"
 }
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in TopologySpreadConstraint) OpenAPIModelName() string {
+	return "dev.ferrite.compute.v1alpha1.TopologySpreadConstraint"
+}

@@ -56,6 +56,7 @@ func ValidateMachinePoolStatusUpdate(newPool, _ *compute.MachinePool) field.Erro
 			errs = append(errs, field.Required(p.Child("address"), ""))
 		}
 	}
+	errs = append(errs, apivalidation.ValidateLedger(status.Allocated, len(status.Reservations), statusPath)...)
 	return append(errs, validateMachinePoolReservations(status.Reservations, statusPath.Child("reservations"))...)
 }
 

@@ -1,14 +1,17 @@
 package validation
 
 import (
-	vt "github.com/ferrite-dev/ferrite/apis/validation/validationtest"
+	"fmt"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ferrite-dev/ferrite/apis/compute"
+	apivalidation "github.com/ferrite-dev/ferrite/apis/validation"
+	vt "github.com/ferrite-dev/ferrite/apis/validation/validationtest"
 )
 
 func validMachineClass() *compute.MachineClass {
@@ -156,6 +159,14 @@ func TestValidateMachinePoolStatusUpdate(t *testing.T) {
 			want: []vt.FieldError{vt.NotSupported("status.addresses[0].type")}},
 		{name: "address without address", status: compute.MachinePoolStatus{Addresses: []compute.MachinePoolAddress{{Type: compute.MachinePoolExternalIP}}},
 			want: []vt.FieldError{vt.Required("status.addresses[0].address")}},
+		{name: "ledger counts", status: compute.MachinePoolStatus{
+			Allocated: corev1.ResourceList{"x3-large": resource.MustParse("5")}, AllocatedRevision: "42",
+			Reservations: []compute.MachinePoolReservation{{MachineUID: "a", MachineClass: "x3-large"}},
+		}},
+		{name: "negative allocated", status: compute.MachinePoolStatus{Allocated: corev1.ResourceList{"x3-large": resource.MustParse("-1")}},
+			want: []vt.FieldError{vt.Invalid("status.allocated[x3-large]")}},
+		{name: "too many reservations in flight", status: compute.MachinePoolStatus{Reservations: manyReservations(apivalidation.MaxLedgerReservations + 1)},
+			want: []vt.FieldError{vt.TooMany("status.reservations")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,4 +175,12 @@ func TestValidateMachinePoolStatusUpdate(t *testing.T) {
 			vt.Expect(t, ValidateMachinePoolStatusUpdate(pool, validMachinePool()), tt.want...)
 		})
 	}
+}
+
+func manyReservations(n int) []compute.MachinePoolReservation {
+	entries := make([]compute.MachinePoolReservation, n)
+	for i := range entries {
+		entries[i] = compute.MachinePoolReservation{MachineUID: types.UID(fmt.Sprintf("uid-%d", i)), MachineClass: "x3-large"}
+	}
+	return entries
 }

@@ -41,6 +41,7 @@ func validateMachine(machine *compute.Machine) field.ErrorList {
 	errs = append(errs, validateVolumes(spec.Volumes, specPath.Child("volumes"))...)
 	errs = append(errs, validateNetworkInterfaces(spec.NetworkInterfaces, specPath.Child("networkInterfaces"))...)
 	errs = append(errs, apivalidation.ValidateTolerations(spec.Tolerations, specPath.Child("tolerations"))...)
+	errs = append(errs, validateTopologySpread(spec.TopologySpreadConstraints, specPath.Child("topologySpreadConstraints"))...)
 	return errs
 }
 
@@ -114,6 +115,7 @@ func ValidateMachineUpdate(newMachine, oldMachine *compute.Machine) field.ErrorL
 	// spec.machinePoolRef is written only by the binding subresource (registry/kind).
 	if oldMachine.Spec.MachinePoolRef != nil {
 		errs = append(errs, apimachineryvalidation.ValidateImmutableField(newMachine.Spec.MachinePoolSelector, oldMachine.Spec.MachinePoolSelector, specPath.Child("machinePoolSelector"))...)
+		errs = append(errs, apimachineryvalidation.ValidateImmutableField(newMachine.Spec.TopologySpreadConstraints, oldMachine.Spec.TopologySpreadConstraints, specPath.Child("topologySpreadConstraints"))...)
 	}
 	return errs
 }

@@ -40,6 +40,10 @@ func validMachine() *compute.Machine {
 				{Name: "backend", NetworkInterfaceRef: &corev1.LocalObjectReference{Name: "web-backend"}},
 			},
 			Tolerations: []corev1.Toleration{{Key: "ferrite.dev/gpu", Operator: corev1.TolerationOpExists}},
+			TopologySpreadConstraints: []compute.TopologySpreadConstraint{{
+				MaxSkew: 1, TopologyKey: compute.TopologyZoneLabel, WhenUnsatisfiable: compute.DoNotSchedule,
+				LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}},
+			}},
 		},
 	}
 }
@@ -124,6 +128,20 @@ func TestValidateMachine(t *testing.T) {
 		}, want: []vt.FieldError{vt.Required("spec.networkInterfaces[0].ephemeral.virtualIPRef.name")}},
 		{name: "bad toleration", mutate: func(m *compute.Machine) { m.Spec.Tolerations[0].Operator = "Matches" },
 			want: []vt.FieldError{vt.NotSupported("spec.tolerations[0].operator")}},
+		{name: "spread skew below one", mutate: func(m *compute.Machine) { m.Spec.TopologySpreadConstraints[0].MaxSkew = 0 },
+			want: []vt.FieldError{vt.Invalid("spec.topologySpreadConstraints[0].maxSkew")}},
+		{name: "spread without key", mutate: func(m *compute.Machine) { m.Spec.TopologySpreadConstraints[0].TopologyKey = "" },
+			want: []vt.FieldError{vt.Required("spec.topologySpreadConstraints[0].topologyKey")}},
+		{name: "spread bad key", mutate: func(m *compute.Machine) { m.Spec.TopologySpreadConstraints[0].TopologyKey = "zone/a/b" },
+			want: []vt.FieldError{vt.Invalid("spec.topologySpreadConstraints[0].topologyKey")}},
+		{name: "spread unknown action", mutate: func(m *compute.Machine) { m.Spec.TopologySpreadConstraints[0].WhenUnsatisfiable = "Maybe" },
+			want: []vt.FieldError{vt.NotSupported("spec.topologySpreadConstraints[0].whenUnsatisfiable")}},
+		{name: "spread bad selector", mutate: func(m *compute.Machine) {
+			m.Spec.TopologySpreadConstraints[0].LabelSelector.MatchLabels = map[string]string{"app": "a b"}
+		}, want: []vt.FieldError{vt.Invalid("spec.topologySpreadConstraints[0].labelSelector.matchLabels")}},
+		{name: "spread twice on one key", mutate: func(m *compute.Machine) {
+			m.Spec.TopologySpreadConstraints = append(m.Spec.TopologySpreadConstraints, m.Spec.TopologySpreadConstraints[0])
+		}, want: []vt.FieldError{vt.Duplicate("spec.topologySpreadConstraints[1]")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -156,6 +174,11 @@ func TestValidateMachineUpdate(t *testing.T) {
 		{name: "selector fixed once bound", old: bound,
 			edit: func(m *compute.Machine) { bound(m); m.Spec.MachinePoolSelector = map[string]string{"zone": "b"} },
 			want: []vt.FieldError{vt.Invalid("spec.machinePoolSelector")}},
+		{name: "spread may change before binding", old: func(*compute.Machine) {},
+			edit: func(m *compute.Machine) { m.Spec.TopologySpreadConstraints[0].MaxSkew = 2 }},
+		{name: "spread fixed once bound", old: bound,
+			edit: func(m *compute.Machine) { bound(m); m.Spec.TopologySpreadConstraints[0].MaxSkew = 2 },
+			want: []vt.FieldError{vt.Invalid("spec.topologySpreadConstraints")}},
 		{name: "new object is validated too", old: func(*compute.Machine) {},
 			edit: func(m *compute.Machine) { m.Spec.Power = "Hibernate" },
 			want: []vt.FieldError{vt.NotSupported("spec.power")}},

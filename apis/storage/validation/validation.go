@@ -91,6 +91,7 @@ func ValidateVolumePoolStatusUpdate(newPool, _ *storage.VolumePool) field.ErrorL
 	errs := apivalidation.ValidateResourceList(newPool.Status.Capacity, nil, statusPath.Child("capacity"))
 	errs = append(errs, apivalidation.ValidateResourceList(newPool.Status.Allocatable, nil, statusPath.Child("allocatable"))...)
 	errs = append(errs, apivalidation.ValidateConditions(newPool.Status.Conditions, statusPath.Child("conditions"))...)
+	errs = append(errs, apivalidation.ValidateLedger(newPool.Status.Allocated, len(newPool.Status.Reservations), statusPath)...)
 	return append(errs, validateVolumePoolReservations(newPool.Status.Reservations, statusPath.Child("reservations"))...)
 }
 

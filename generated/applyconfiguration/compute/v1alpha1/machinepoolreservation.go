@@ -25,7 +25,7 @@ import (
 // MachinePoolReservationApplyConfiguration represents a declarative configuration of the MachinePoolReservation type for use
 // with apply.
 //
-// MachinePoolReservation is one machine counted against a pool's allocatable.
+// MachinePoolReservation is one machine in flight in a pool's ledger.
 type MachinePoolReservationApplyConfiguration struct {
 	// MachineUID is the UID of the machine; a re-created machine of the same name is another entry.
 	MachineUID *types.UID `json:"machineUID,omitempty"`

@@ -49,6 +49,10 @@ type MachineSpecApplyConfiguration struct {
 	NetworkInterfaces []MachineNetworkInterfaceApplyConfiguration `json:"networkInterfaces,omitempty"`
 	// Tolerations let the machine be scheduled onto pools with matching taints.
 	Tolerations []v1.TolerationApplyConfiguration `json:"tolerations,omitempty"`
+	// TopologySpreadConstraints spread the machine and its peers (machines of the namespace
+	// the constraint's selector matches) over the values of a pool label, such as
+	// topology.ferrite.dev/zone. Immutable once bound.
+	TopologySpreadConstraints []TopologySpreadConstraintApplyConfiguration `json:"topologySpreadConstraints,omitempty"`
 }
 
 // MachineSpecApplyConfiguration constructs a declarative configuration of the MachineSpec type for use with
@@ -146,6 +150,19 @@ func (b *MachineSpecApplyConfiguration) WithTolerations(values ...*v1.Toleration
 			panic("nil value passed to WithTolerations")
 		}
 		b.Tolerations = append(b.Tolerations, *values[i])
+	}
+	return b
+}
+
+// WithTopologySpreadConstraints adds the given value to the TopologySpreadConstraints field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the TopologySpreadConstraints field.
+func (b *MachineSpecApplyConfiguration) WithTopologySpreadConstraints(values ...*TopologySpreadConstraintApplyConfiguration) *MachineSpecApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithTopologySpreadConstraints")
+		}
+		b.TopologySpreadConstraints = append(b.TopologySpreadConstraints, *values[i])
 	}
 	return b
 }

@@ -26,7 +26,7 @@ import (
 // VolumePoolReservationApplyConfiguration represents a declarative configuration of the VolumePoolReservation type for use
 // with apply.
 //
-// VolumePoolReservation is one volume counted against a pool's allocatable.
+// VolumePoolReservation is one volume in flight in a pool's ledger.
 type VolumePoolReservationApplyConfiguration struct {
 	// VolumeUID is the UID of the volume; a re-created volume of the same name is another entry.
 	VolumeUID *types.UID `json:"volumeUID,omitempty"`

@@ -37,15 +37,25 @@ type VolumePoolStatusApplyConfiguration struct {
 	Capacity *corev1.ResourceList `json:"capacity,omitempty"`
 	// Allocatable is, per volume class name, the bytes the pool can give to volumes (capacity less
 	// what the backend keeps for itself). Volumes placed on the pool are counted against it in
-	// Reservations, not subtracted here.
+	// Allocated and Reservations, not subtracted here.
 	Allocatable *corev1.ResourceList `json:"allocatable,omitempty"`
 	// LastHeartbeatTime is when the poollet last reported the pool alive. The pool health
 	// controller turns Ready to Unknown when it is older than the grace period.
 	LastHeartbeatTime *metav1.Time `json:"lastHeartbeatTime,omitempty"`
-	// Reservations is the scheduler's ledger: one entry per volume placed on the pool, written
-	// with a resourceVersion precondition before the volume is bound, so that concurrent
-	// schedulers can never place more bytes of a class than Allocatable allows. Entries of
-	// volumes that are gone or bound elsewhere are dropped by the scheduler.
+	// Allocated is the scheduler's ledger of volumes placed on the pool: per volume class, what the
+	// volumes bound to this pool take (their bytes), leaving out volumes that hold
+	// an entry in Reservations. The ledger controller recounts it from the bound volumes it has
+	// observed; what a class may still take is Allocatable less Allocated less Reservations.
+	Allocated *corev1.ResourceList `json:"allocated,omitempty"`
+	// AllocatedRevision is the resourceVersion of Volumes up to which Allocated was counted. A ledger
+	// writer whose view of Volumes is older leaves Allocated alone.
+	AllocatedRevision *string `json:"allocatedRevision,omitempty"`
+	// Reservations are the volumes placed on the pool that Allocated does not count yet: a
+	// scheduler adds the entry with a resourceVersion precondition before it binds the volume,
+	// and the ledger controller moves it into Allocated once it observes the volume bound (or
+	// drops it when the volume is gone or bound elsewhere). A growth of a bound volume is reserved here too, at the new size, until the larger size is observed. The list holds only
+	// what is in flight, so its length is bounded by the schedulers' concurrency (at most
+	// 1024 entries), not by the volumes on the pool.
 	Reservations []VolumePoolReservationApplyConfiguration `json:"reservations,omitempty"`
 }
 
@@ -97,6 +107,22 @@ func (b *VolumePoolStatusApplyConfiguration) WithAllocatable(value corev1.Resour
 // If called multiple times, the LastHeartbeatTime field is set to the value of the last call.
 func (b *VolumePoolStatusApplyConfiguration) WithLastHeartbeatTime(value metav1.Time) *VolumePoolStatusApplyConfiguration {
 	b.LastHeartbeatTime = &value
+	return b
+}
+
+// WithAllocated sets the Allocated field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Allocated field is set to the value of the last call.
+func (b *VolumePoolStatusApplyConfiguration) WithAllocated(value corev1.ResourceList) *VolumePoolStatusApplyConfiguration {
+	b.Allocated = &value
+	return b
+}
+
+// WithAllocatedRevision sets the AllocatedRevision field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the AllocatedRevision field is set to the value of the last call.
+func (b *VolumePoolStatusApplyConfiguration) WithAllocatedRevision(value string) *VolumePoolStatusApplyConfiguration {
+	b.AllocatedRevision = &value
 	return b
 }
 
