@@ -1,8 +1,18 @@
-// Command scheduler benchmarks the machine scheduler: it starts a ferrite-apiserver in process on
-// an embedded etcd, measures how fast that apiserver accepts machine creates with no controller
-// running (the ceiling), then creates pools and as many machines again with the scheduler
-// running, and reports machines bound per second and the p50/p99 time from create to bound. It
-// prints figures and never fails on a number; it fails only if a pool ends over-committed.
+// Command scheduler benchmarks the schedulers. It starts a ferrite-apiserver in process on an
+// embedded etcd and, for each kind (machines, then volumes), in that one apiserver:
+//
+//  1. ceiling: creates objects from concurrent clients with no controller manager running (after
+//     an untimed warm-up), then deletes them before any manager starts: the apiserver's raw
+//     create rate;
+//  2. backlog: creates pools and N objects with no manager running, starts the controller
+//     manager and measures binds per second, N over the time from the manager's start to the
+//     last object seen bound (one write per object, as in the ceiling);
+//  3. streaming: creates more objects with the manager running and measures the time from each
+//     create to its object seen bound (p50/p99/max);
+//  4. reports the largest pool object (bytes in protobuf as stored in etcd, and in JSON) and
+//     any over-committed pool.
+//
+// It prints figures and never fails on a number; it fails only if a pool ends over-committed.
 package main
 
 import (
@@ -10,37 +20,55 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"sort"
-	"sync"
+	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
-	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
 	"github.com/ferrite-dev/ferrite/apiserver/testserver"
-	"github.com/ferrite-dev/ferrite/controllers/controllermanager"
-	"github.com/ferrite-dev/ferrite/controllers/machinescheduler"
 	"github.com/ferrite-dev/ferrite/generated/clientset/versioned"
 )
 
+// benchFlags are the sizes of a run.
+type benchFlags struct {
+	kinds                                         []string
+	pools, machines, streamMachines               int
+	volumePools, volumes, volumeCeiling, streamVs int
+	clients, workers                              int
+	managerQPS                                    float64
+	timeout, stall                                time.Duration
+}
+
 func main() {
-	pools := flag.Int("pools", 100, "machine pools")
-	machines := flag.Int("machines", 10000, "machines to create and schedule")
-	clients := flag.Int("clients", 32, "concurrent create requests")
-	workers := flag.Int("workers", 128, "scheduler workers")
+	var f benchFlags
+	kinds := flag.String("kinds", "machines,volumes", "kinds to benchmark, in order: machines, volumes")
+	flag.IntVar(&f.pools, "pools", 100, "machine pools")
+	flag.IntVar(&f.machines, "machines", 10000, "machines of the ceiling and of the backlog")
+	flag.IntVar(&f.streamMachines, "stream-machines", 0, "machines created with the manager running (0: as many as -machines)")
+	flag.IntVar(&f.volumePools, "volume-pools", 10, "volume pools")
+	flag.IntVar(&f.volumes, "volumes", 100000, "volumes of the backlog")
+	flag.IntVar(&f.volumeCeiling, "volume-ceiling", 20000, "at most this many volumes for the ceiling")
+	flag.IntVar(&f.streamVs, "stream-volumes", 10000, "volumes created with the manager running")
+	flag.IntVar(&f.clients, "clients", 32, "concurrent create requests")
+	flag.IntVar(&f.workers, "workers", 128, "scheduler workers")
+	flag.Float64Var(&f.managerQPS, "manager-qps", 1000, "client-side QPS limit of the controller manager (burst twice that; negative: none)")
+	flag.DurationVar(&f.timeout, "timeout", 20*time.Minute, "how long a phase may wait for its objects to be bound")
+	flag.DurationVar(&f.stall, "stall", 2*time.Minute, "give up when no object was bound for this long")
 	klog.InitFlags(nil)
 	flag.Parse()
-	if err := run(*pools, *machines, *clients, *workers); err != nil {
+	f.kinds = strings.Split(*kinds, ",")
+	if f.streamMachines == 0 {
+		f.streamMachines = f.machines
+	}
+	if err := run(f); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-scheduler:", err)
 		os.Exit(1)
 	}
 }
 
-func run(poolCount, machineCount, clients, workers int) error {
+func run(f benchFlags) error {
 	dir, err := os.MkdirTemp("", "ferrite-bench-scheduler-")
 	if err != nil {
 		return err
@@ -53,166 +81,184 @@ func run(poolCount, machineCount, clients, workers int) error {
 	defer server.Stop()
 	ctx := context.Background()
 
-	// The ceiling: the same creates with no controller running. They are deleted before the
-	// controller manager starts, so no scheduler ever sees them.
-	ceiling, _, err := createMachines(ctx, server.Client, "ceiling", machineCount, clients)
+	// The benchmark's clients speak protobuf, as the controller manager does, and are not
+	// throttled client-side: the ceiling is the apiserver's.
+	clientConfig := rest.CopyConfig(server.Config)
+	clientConfig.ContentType = runtime.ContentTypeProtobuf
+	clientConfig.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
+	clientConfig.QPS = -1
+	client, err := versioned.NewForConfig(clientConfig)
 	if err != nil {
 		return err
 	}
-	if err := server.Client.ComputeV1alpha1().Machines("ceiling").DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
-		return err
-	}
-	perPool := int64(machineCount/poolCount + 10)
-	for i := 0; i < poolCount; i++ {
-		if err := createPool(ctx, server.Client, fmt.Sprintf("bench-pool-%03d", i), perPool); err != nil {
-			return err
-		}
-	}
+	managerConfig := rest.CopyConfig(server.Config)
+	managerConfig.QPS, managerConfig.Burst = float32(f.managerQPS), int(2*f.managerQPS)
 
-	off := false
-	o := controllermanager.NewOptions()
-	o.MetricsAddress, o.HealthAddress, o.LeaderElect = "0", "0", &off
-	o.SchedulerWorkers = workers
-	// Pools heartbeat once, at create; the run must not outlast the grace.
-	o.HeartbeatGrace = time.Hour
-	managerCtx, stopManager := context.WithCancel(klog.NewContext(ctx, klog.Background()))
-	defer stopManager()
-	mgr, err := controllermanager.New(managerCtx, server.Config, nil, o)
-	if err != nil {
-		return err
-	}
-	go func() {
-		if err := mgr.Start(managerCtx); err != nil {
-			fmt.Fprintln(os.Stderr, "manager:", err)
+	var failed []string
+	for _, name := range f.kinds {
+		var s spec
+		switch strings.TrimSpace(name) {
+		case "machines":
+			s = spec{k: machines{client}, pools: f.pools, ceiling: f.machines, backlog: f.machines, stream: f.streamMachines}
+		case "volumes":
+			s = spec{k: volumes{client}, pools: f.volumePools, ceiling: min(f.volumes, f.volumeCeiling), backlog: f.volumes, stream: f.streamVs}
+		default:
+			return fmt.Errorf("unknown kind %q (machines, volumes)", name)
 		}
-	}()
-	if !mgr.GetCache().WaitForCacheSync(managerCtx) {
-		return fmt.Errorf("cache did not sync")
-	}
-
-	watcher, err := server.Client.ComputeV1alpha1().Machines("bench").Watch(ctx, metav1.ListOptions{})
-	if err != nil {
-		return err
-	}
-	bound := make(map[string]time.Time, machineCount)
-	allBound := make(chan struct{})
-	go func() {
-		for e := range watcher.ResultChan() {
-			m, ok := e.Object.(*computev1alpha1.Machine)
-			if !ok || e.Type == watch.Deleted || m.Spec.MachinePoolRef == nil {
-				continue
-			}
-			if _, seen := bound[m.Name]; !seen {
-				bound[m.Name] = time.Now()
-				if len(bound) == machineCount {
-					close(allBound)
-					return
-				}
-			}
+		r, err := benchKind(ctx, server, managerConfig, s, f)
+		if err != nil {
+			printPools(ctx, server, s.k)
+			return fmt.Errorf("%s: %w", s.k.name(), err)
 		}
-	}()
-	scheduleStart := time.Now()
-	createRate, created, err := createMachines(ctx, server.Client, "bench", machineCount, clients)
-	if err != nil {
-		return err
-	}
-	select {
-	case <-allBound:
-	case <-time.After(15 * time.Minute):
-		return fmt.Errorf("only %d of %d machines bound within 15 minutes", len(bound), machineCount)
-	}
-	watcher.Stop()
-
-	var latencies []time.Duration
-	last := scheduleStart
-	for name, at := range bound {
-		latencies = append(latencies, at.Sub(created[name]))
-		if at.After(last) {
-			last = at
+		r.print(s, f)
+		if len(r.overcommitted) > 0 {
+			failed = append(failed, fmt.Sprintf("%d %s pools over-committed", len(r.overcommitted), s.k.name()))
 		}
 	}
-	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
-	boundRate := float64(machineCount) / last.Sub(scheduleStart).Seconds()
-	overcommitted, err := checkPools(ctx, server.Client, poolCount)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("bench-scheduler: %d pools, %d machines, %d create clients, %d scheduler workers\n", poolCount, machineCount, clients, workers)
-	fmt.Printf("  ceiling: apiserver accepts %.0f machine creates/s with no controller running\n", ceiling)
-	fmt.Printf("  creates with the scheduler running: %.0f/s\n", createRate)
-	fmt.Printf("  bound: %.0f machines/s (%.2f of the ceiling), first create to last bind %v\n", boundRate, boundRate/ceiling, last.Sub(scheduleStart).Round(time.Millisecond))
-	fmt.Printf("  create to bound: p50 %v, p99 %v, max %v\n", percentile(latencies, 0.50), percentile(latencies, 0.99), latencies[len(latencies)-1].Round(time.Millisecond))
-	fmt.Printf("  over-committed pools: %d\n", overcommitted)
-	if overcommitted > 0 {
-		return fmt.Errorf("%d pools over-committed", overcommitted)
+	if len(failed) > 0 {
+		return fmt.Errorf("%s", strings.Join(failed, "; "))
 	}
 	return nil
 }
 
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	return sorted[int(float64(len(sorted)-1)*p)].Round(time.Millisecond)
+// spec is one kind's share of the run.
+type spec struct {
+	k                               kind
+	pools, ceiling, backlog, stream int
 }
 
-// createMachines creates count machines from clients goroutines and returns the rate and when
-// each create was sent.
-func createMachines(ctx context.Context, client versioned.Interface, namespace string, count, clients int) (float64, map[string]time.Time, error) {
-	sent := make(map[string]time.Time, count)
-	var mu sync.Mutex
-	var firstErr error
-	var wg sync.WaitGroup
+// result holds one kind's figures.
+type result struct {
+	began                     time.Time
+	took                      time.Duration
+	ceiling                   float64
+	backlogCreates            float64
+	synced, backlogSpan       time.Duration
+	streamCreates, streamRate float64
+	streamSpan                time.Duration
+	latencies                 []time.Duration
+	largest                   poolSize
+	poolCount                 int
+	overcommitted             []string
+}
+
+func benchKind(ctx context.Context, server *testserver.Server, managerConfig *rest.Config, s spec, f benchFlags) (result, error) {
+	r := result{began: time.Now()}
+	k := s.k
+	progress := func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "bench-scheduler: %s: %s\n", k.name(), fmt.Sprintf(format, args...))
+	}
+
+	progress("ceiling: %d creates, no manager", s.ceiling)
+	var err error
+	if r.ceiling, err = ceilingPhase(ctx, k, s.ceiling, f.clients); err != nil {
+		return r, err
+	}
+
+	progress("backlog: %d pools, %d creates, no manager", s.pools, s.backlog)
+	units := int64(2*max(s.backlog, s.stream)/s.pools + 10)
+	for i := 0; i < s.pools; i++ {
+		if err := k.createPool(ctx, fmt.Sprintf("bench-%s-pool-%03d", k.name(), i), units); err != nil {
+			return r, err
+		}
+	}
+	backlogNamespace := "backlog-" + k.name()
+	if r.backlogCreates, _, err = createAll(ctx, k, backlogNamespace, s.backlog, f.clients); err != nil {
+		return r, err
+	}
+	backlog, err := watchBound(ctx, k, backlogNamespace, s.backlog)
+	if err != nil {
+		return r, err
+	}
+	progress("backlog: manager started")
+	mgr, err := startManager(ctx, managerConfig, f.workers)
+	if err != nil {
+		return r, err
+	}
+	defer mgr.stop()
+	r.synced = mgr.synced
+	last, err := backlog.wait(f.timeout, f.stall)
+	if err != nil {
+		return r, fmt.Errorf("backlog: %w", err)
+	}
+	r.backlogSpan = last.Sub(mgr.started)
+
+	progress("streaming: %d creates, manager running", s.stream)
+	streamNamespace := "stream-" + k.name()
+	stream, err := watchBound(ctx, k, streamNamespace, s.stream)
+	if err != nil {
+		return r, err
+	}
 	start := time.Now()
-	for w := 0; w < clients; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for i := w; i < count; i += clients {
-				m := &computev1alpha1.Machine{
-					ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: fmt.Sprintf("m-%05d", i)},
-					Spec: computev1alpha1.MachineSpec{
-						MachineClassRef: corev1.LocalObjectReference{Name: "bench"},
-						Image:           "debian-12",
-					},
-				}
-				at := time.Now()
-				_, err := client.ComputeV1alpha1().Machines(namespace).Create(ctx, m, metav1.CreateOptions{})
-				mu.Lock()
-				sent[m.Name] = at
-				if err != nil && firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
-			}
-		}(w)
+	var sent map[string]time.Time
+	r.streamCreates, sent, err = createAll(ctx, k, streamNamespace, s.stream, f.clients)
+	if err != nil {
+		return r, err
 	}
-	wg.Wait()
-	return float64(count) / time.Since(start).Seconds(), sent, firstErr
+	if last, err = stream.wait(f.timeout, f.stall); err != nil {
+		return r, fmt.Errorf("streaming: %w", err)
+	}
+	r.streamSpan = last.Sub(start)
+	r.streamRate = float64(s.stream) / r.streamSpan.Seconds()
+	r.latencies = latencies(sent, stream.at)
+
+	pools, err := k.pools(ctx)
+	if err != nil {
+		return r, err
+	}
+	r.poolCount = len(pools)
+	for _, p := range pools {
+		for _, o := range p.overcommitted {
+			r.overcommitted = append(r.overcommitted, p.name+": "+o)
+		}
+	}
+	r.largest, err = largestPool(ctx, server, pools)
+	r.took = time.Since(r.began)
+	return r, err
 }
 
-func createPool(ctx context.Context, client versioned.Interface, name string, allocatable int64) error {
-	pool, err := client.ComputeV1alpha1().MachinePools().Create(ctx, &computev1alpha1.MachinePool{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
-	if err != nil {
-		return err
+func (r result) print(s spec, f benchFlags) {
+	k := s.k.name()
+	fmt.Printf("bench-scheduler %s: %d pools, %d %s (backlog) + %d (streaming), %d create clients, %d scheduler workers, manager client %.0f qps\n",
+		k, s.pools, s.backlog, k, s.stream, f.clients, f.workers, f.managerQPS)
+	fmt.Printf("  ceiling: apiserver accepts %.0f creates/s with no controller running (%d %s)\n", r.ceiling, s.ceiling, k)
+	fmt.Printf("  backlog: %d created at %.0f/s with no manager; manager start to last bind %v (cache synced after %v)\n",
+		s.backlog, r.backlogCreates, r.backlogSpan.Round(time.Millisecond), r.synced.Round(time.Millisecond))
+	binds := float64(s.backlog) / r.backlogSpan.Seconds()
+	fmt.Printf("  binds/s: %.0f (%.2f of the ceiling)\n", binds, binds/r.ceiling)
+	fmt.Printf("  streaming: %.0f creates/s with the manager running; bound %.0f/s over the phase (%v)\n",
+		r.streamCreates, r.streamRate, r.streamSpan.Round(time.Millisecond))
+	fmt.Printf("  create to bound: p50 %v, p99 %v, max %v\n",
+		percentile(r.latencies, 0.50), percentile(r.latencies, 0.99), percentile(r.latencies, 1))
+	l := r.largest
+	stored := "n/a"
+	if l.etcd > 0 {
+		stored = fmt.Sprint(l.etcd)
 	}
-	now := metav1.Now()
-	pool.Status.Allocatable = corev1.ResourceList{"bench": *resource.NewQuantity(allocatable, resource.DecimalSI)}
-	pool.Status.Capacity = pool.Status.Allocatable
-	pool.Status.LastHeartbeatTime = &now
-	pool.Status.Conditions = []metav1.Condition{{Type: "Ready", Status: metav1.ConditionTrue, Reason: "Heartbeat", LastTransitionTime: now}}
-	_, err = client.ComputeV1alpha1().MachinePools().UpdateStatus(ctx, pool, metav1.UpdateOptions{})
-	return err
+	fmt.Printf("  largest pool: %s, %d bytes protobuf (%s in etcd), %d bytes JSON, %d reservations\n", l.name, l.protobuf, stored, l.json, l.reservations)
+	fmt.Printf("  over-committed pools: %d of %d\n", len(r.overcommitted), r.poolCount)
+	for _, o := range r.overcommitted {
+		fmt.Printf("    %s\n", o)
+	}
+	fmt.Printf("  all phases: %v\n", r.took.Round(time.Second))
 }
 
-// checkPools counts pools whose ledger holds more machines than they allocate.
-func checkPools(ctx context.Context, client versioned.Interface, count int) (int, error) {
-	list, err := client.ComputeV1alpha1().MachinePools().List(ctx, metav1.ListOptions{})
+// printPools says, after a failed phase, what the pools of the kind look like.
+func printPools(ctx context.Context, server *testserver.Server, k kind) {
+	pools, err := k.pools(ctx)
 	if err != nil {
-		return 0, err
+		return
 	}
 	over := 0
-	for i := range list.Items {
-		if machinescheduler.Reserved(&list.Items[i], "bench") > machinescheduler.Allocatable(&list.Items[i], "bench") {
+	for _, p := range pools {
+		if len(p.overcommitted) > 0 {
 			over++
 		}
 	}
-	return over, nil
+	l, err := largestPool(ctx, server, pools)
+	if err != nil {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "bench-scheduler: %s: largest pool %s, %d bytes protobuf (%d in etcd), %d bytes JSON, %d reservations; %d of %d pools over-committed\n",
+		k.name(), l.name, l.protobuf, l.etcd, l.json, l.reservations, over, len(pools))
 }
