@@ -21,6 +21,7 @@ import (
 	"github.com/ferrite-dev/ferrite/controllers/poolbinding"
 	"github.com/ferrite-dev/ferrite/controllers/poolhealth"
 	"github.com/ferrite-dev/ferrite/controllers/quota"
+	"github.com/ferrite-dev/ferrite/controllers/scheduler"
 	"github.com/ferrite-dev/ferrite/controllers/volumescheduler"
 )
 
@@ -45,43 +46,35 @@ func AddControllers(ctx context.Context, mgr ctrl.Manager, recorder events.Event
 	return nil
 }
 
-// AddMachineScheduler adds the machine scheduler and the machine pool ledger reconciler.
+// schedulerSettings are the settings both schedulers run with.
+func (o *Options) schedulerSettings(mgr ctrl.Manager, recorder events.EventRecorder) scheduler.Settings {
+	return scheduler.Settings{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
+		Policy: o.SchedulerPolicy, RetryInterval: o.RetryInterval, Workers: o.SchedulerWorkers,
+		ResyncInterval: o.LedgerResync, MissingGrace: o.LedgerMissingGrace, GrowthGrace: o.LedgerGrowthGrace,
+	}
+}
+
+// AddMachineScheduler adds the machine scheduler with its ledger keeper.
 func AddMachineScheduler(ctx context.Context, mgr ctrl.Manager, recorder events.EventRecorder, o *Options) error {
 	if err := machinescheduler.IndexPoolRef(ctx, mgr); err != nil {
 		return err
 	}
-	scheduler := &machinescheduler.Scheduler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
-		Policy: o.SchedulerPolicy, HeartbeatGrace: o.HeartbeatGrace, RetryInterval: o.RetryInterval,
-	}
-	if err := scheduler.SetupWithManager(mgr, o.SchedulerWorkers); err != nil {
+	s := &machinescheduler.Scheduler{Kind: machinescheduler.Kind(), Settings: o.schedulerSettings(mgr, recorder)}
+	if err := s.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("machine scheduler: %w", err)
-	}
-	ledger := &machinescheduler.LedgerReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), ResyncInterval: o.LedgerResync, MissingGrace: o.LedgerMissingGrace}
-	if err := ledger.SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("machine pool ledger: %w", err)
 	}
 	return nil
 }
 
-// AddVolumeScheduler adds the volume scheduler and the volume pool ledger reconciler.
+// AddVolumeScheduler adds the volume scheduler with its ledger keeper.
 func AddVolumeScheduler(ctx context.Context, mgr ctrl.Manager, recorder events.EventRecorder, o *Options) error {
 	if err := volumescheduler.IndexPoolRef(ctx, mgr); err != nil {
 		return err
 	}
-	scheduler := &volumescheduler.Scheduler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
-		Policy: o.SchedulerPolicy, HeartbeatGrace: o.HeartbeatGrace, RetryInterval: o.RetryInterval,
-	}
-	if err := scheduler.SetupWithManager(mgr, o.SchedulerWorkers); err != nil {
+	s := &volumescheduler.Scheduler{Kind: volumescheduler.Kind(), Settings: o.schedulerSettings(mgr, recorder)}
+	if err := s.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("volume scheduler: %w", err)
-	}
-	ledger := &volumescheduler.LedgerReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), ResyncInterval: o.LedgerResync,
-		MissingGrace: o.LedgerMissingGrace, GrowthGrace: o.LedgerGrowthGrace,
-	}
-	if err := ledger.SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("volume pool ledger: %w", err)
 	}
 	return nil
 }

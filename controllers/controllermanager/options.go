@@ -23,7 +23,7 @@ type Options struct {
 	LeaderElectionID string
 	// SchedulerPolicy chooses among feasible pools (spread or binpack).
 	SchedulerPolicy placement.Policy
-	// SchedulerWorkers is the number of concurrent scheduling workers per scheduler.
+	// SchedulerWorkers bounds the concurrent API calls (binds, condition writes) of each scheduler.
 	SchedulerWorkers int
 	// HeartbeatGrace is how long a pool may go without a heartbeat before it turns Ready=Unknown
 	// and stops receiving new objects.
@@ -84,7 +84,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace, "namespace of the leader election Lease")
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID, "name of the leader election Lease")
 	fs.StringVar((*string)(&o.SchedulerPolicy), "scheduler-policy", string(o.SchedulerPolicy), "how the schedulers choose among feasible pools: spread or binpack")
-	fs.IntVar(&o.SchedulerWorkers, "scheduler-workers", o.SchedulerWorkers, "concurrent workers of each scheduler")
+	fs.IntVar(&o.SchedulerWorkers, "scheduler-workers", o.SchedulerWorkers, "concurrent API calls (binds, condition writes) of each scheduler")
 	fs.DurationVar(&o.HeartbeatGrace, "pool-heartbeat-grace", o.HeartbeatGrace, "how long a pool may miss heartbeats before it is Ready=Unknown")
 	fs.DurationVar(&o.RetryInterval, "unschedulable-retry-interval", o.RetryInterval, "how often unschedulable objects are re-examined without a pool change")
 	fs.DurationVar(&o.LedgerResync, "ledger-resync-interval", o.LedgerResync, "how often every pool and prefix ledger is re-examined")

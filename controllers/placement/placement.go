@@ -1,16 +1,9 @@
-// Package placement holds the pool feasibility and scoring rules shared by the machine and the
-// volume scheduler: readiness with a fresh heartbeat, label selectors, taints and tolerations,
-// and the order in which feasible pools are tried.
+// Package placement holds the pool rules the scheduler applies to every kind: the scoring
+// policies, label selectors, and taints and tolerations.
 package placement
 
 import (
-	"math/rand/v2"
-	"sort"
-	"time"
-
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 )
 
@@ -26,20 +19,6 @@ const (
 
 // Policies lists the valid policies.
 var Policies = []Policy{Spread, BinPack}
-
-// Fresh reports whether a pool may receive new objects: its Ready condition is True and its last
-// heartbeat (status.lastHeartbeatTime, else the Ready transition time) is within grace of now.
-func Fresh(conditions []metav1.Condition, lastHeartbeat *metav1.Time, now time.Time, grace time.Duration) bool {
-	ready := meta.FindStatusCondition(conditions, "Ready")
-	if ready == nil || ready.Status != metav1.ConditionTrue {
-		return false
-	}
-	beat := ready.LastTransitionTime.Time
-	if lastHeartbeat != nil && lastHeartbeat.After(beat) {
-		beat = lastHeartbeat.Time
-	}
-	return now.Sub(beat) <= grace
-}
 
 // SelectorMatches reports whether every key of selector has the same value in labels.
 func SelectorMatches(selector, labels map[string]string) bool {
@@ -71,26 +50,4 @@ func UntoleratedTaint(taints []corev1.Taint, tolerations []corev1.Toleration) *c
 		}
 	}
 	return nil
-}
-
-// Candidate is a feasible pool with the share of its allocatable that is still free (0..1].
-type Candidate struct {
-	// Name of the pool.
-	Name string
-	// FreeShare is free/allocatable for the requested class.
-	FreeShare float64
-}
-
-// Order sorts candidates by policy, best first. The best few are shuffled among themselves so
-// that concurrent workers and schedulers do not all race for the same pool's ledger.
-func Order(candidates []Candidate, policy Policy, spreadTop int) []Candidate {
-	sort.SliceStable(candidates, func(i, j int) bool {
-		if policy == BinPack {
-			return candidates[i].FreeShare < candidates[j].FreeShare
-		}
-		return candidates[i].FreeShare > candidates[j].FreeShare
-	})
-	top := min(spreadTop, len(candidates))
-	rand.Shuffle(top, func(i, j int) { candidates[i], candidates[j] = candidates[j], candidates[i] })
-	return candidates
 }

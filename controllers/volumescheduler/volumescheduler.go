@@ -1,0 +1,92 @@
+// Package volumescheduler binds Volumes to VolumePools: the generic scheduler of
+// controllers/scheduler over the volume kind, where each volume takes its requested bytes of its
+// class.
+package volumescheduler
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
+	storagev1alpha1 "github.com/ferrite-dev/ferrite/apis/storage/v1alpha1"
+	"github.com/ferrite-dev/ferrite/controllers/scheduler"
+)
+
+// PoolRefField indexes Volumes in the cache by spec.volumePoolRef.name.
+const PoolRefField = "spec.volumePoolRef.name"
+
+// Scheduler is the volume scheduler.
+type Scheduler = scheduler.Scheduler[*storagev1alpha1.Volume, *storagev1alpha1.VolumePool]
+
+// Kind adapts Volumes and VolumePools to the scheduler.
+func Kind() scheduler.Kind[*storagev1alpha1.Volume, *storagev1alpha1.VolumePool] {
+	return scheduler.Kind[*storagev1alpha1.Volume, *storagev1alpha1.VolumePool]{
+		Name: "volume", PoolKind: "volume pool",
+		NewObject: func() *storagev1alpha1.Volume { return &storagev1alpha1.Volume{} },
+		NewPool:   func() *storagev1alpha1.VolumePool { return &storagev1alpha1.VolumePool{} },
+		PoolRef: func(v *storagev1alpha1.Volume) (string, types.UID) {
+			if ref := v.Spec.VolumePoolRef; ref != nil {
+				return ref.Name, ref.UID
+			}
+			return "", ""
+		},
+		Class:        func(v *storagev1alpha1.Volume) string { return v.Spec.VolumeClassRef.Name },
+		Demand:       Requested,
+		PoolSelector: func(v *storagev1alpha1.Volume) map[string]string { return v.Spec.VolumePoolSelector },
+		Tolerations:  func(v *storagev1alpha1.Volume) []corev1.Toleration { return v.Spec.Tolerations },
+		Spread:       func(*storagev1alpha1.Volume) []computev1alpha1.TopologySpreadConstraint { return nil },
+		Conditions:   func(v *storagev1alpha1.Volume) *[]metav1.Condition { return &v.Status.Conditions },
+		NewBinding: func(v *storagev1alpha1.Volume, pool string) client.Object {
+			return &storagev1alpha1.VolumeBinding{
+				ObjectMeta: metav1.ObjectMeta{Namespace: v.Namespace, Name: v.Name},
+				Target:     corev1.LocalObjectReference{Name: pool},
+			}
+		},
+		Taints:         func(p *storagev1alpha1.VolumePool) []corev1.Taint { return p.Spec.Taints },
+		PoolConditions: func(p *storagev1alpha1.VolumePool) []metav1.Condition { return p.Status.Conditions },
+		Allocatable:    func(p *storagev1alpha1.VolumePool) corev1.ResourceList { return p.Status.Allocatable },
+		Ledger:         Ledger,
+		SetLedger: func(p *storagev1alpha1.VolumePool, l scheduler.Ledger) {
+			p.Status.Allocated = scheduler.ResourceList(l.Allocated, resource.BinarySI)
+			p.Status.AllocatedRevision = l.Revision
+			p.Status.Reservations = make([]storagev1alpha1.VolumePoolReservation, len(l.Entries))
+			for i, e := range l.Entries {
+				p.Status.Reservations[i] = storagev1alpha1.VolumePoolReservation{
+					VolumeUID: e.UID, VolumeClass: e.Class, Storage: *resource.NewQuantity(e.Amount, resource.BinarySI),
+				}
+			}
+		},
+	}
+}
+
+// Requested returns the bytes a volume asks for.
+func Requested(v *storagev1alpha1.Volume) int64 {
+	q := v.Spec.Resources[corev1.ResourceStorage]
+	return q.Value()
+}
+
+// Ledger reads a volume pool's ledger in bytes.
+func Ledger(p *storagev1alpha1.VolumePool) scheduler.Ledger {
+	l := scheduler.Ledger{Allocated: scheduler.Counts(p.Status.Allocated), Revision: p.Status.AllocatedRevision}
+	l.Entries = make([]scheduler.Entry, len(p.Status.Reservations))
+	for i, r := range p.Status.Reservations {
+		l.Entries[i] = scheduler.Entry{UID: r.VolumeUID, Class: r.VolumeClass, Amount: r.Storage.Value()}
+	}
+	return l
+}
+
+// IndexPoolRef registers the spec.volumePoolRef.name index other controllers list by.
+func IndexPoolRef(ctx context.Context, mgr ctrl.Manager) error {
+	return mgr.GetFieldIndexer().IndexField(ctx, &storagev1alpha1.Volume{}, PoolRefField, func(obj client.Object) []string {
+		if ref := obj.(*storagev1alpha1.Volume).Spec.VolumePoolRef; ref != nil {
+			return []string{ref.Name}
+		}
+		return nil
+	})
+}
