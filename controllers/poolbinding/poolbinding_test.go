@@ -77,7 +77,7 @@ func TestDeletedAndReplacedPools(t *testing.T) {
 	// The ledger adopts the hand-placed machine.
 	waitFor(t, 20*time.Second, "the ledger to adopt the bound machine", func() bool {
 		pool, err := machinePools.Get(ctx, "host", metav1.GetOptions{})
-		return err == nil && len(pool.Status.Reservations) == 1
+		return err == nil && len(pool.Status.Reservations) == 0 && counted(pool.Status.Allocated) == 1
 	})
 
 	volumePools := server.Client.StorageV1alpha1().VolumePools()
@@ -127,9 +127,18 @@ func TestDeletedAndReplacedPools(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(pool.Status.Reservations) != 0 {
-		t.Fatalf("the re-created pool's ledger holds %v, want nothing adopted from the old pool", pool.Status.Reservations)
+	if len(pool.Status.Reservations) != 0 || counted(pool.Status.Allocated) != 0 {
+		t.Fatalf("the re-created pool's ledger holds %v and %v, want nothing adopted from the old pool", pool.Status.Allocated, pool.Status.Reservations)
 	}
+}
+
+// counted sums a ledger's per-class counts.
+func counted(allocated corev1.ResourceList) int64 {
+	var n int64
+	for _, q := range allocated {
+		n += q.Value()
+	}
+	return n
 }
 
 func hasReason(conditions []metav1.Condition, reason string) bool {
