@@ -62,9 +62,19 @@ through a per-pool ledger written with optimistic concurrency.`,
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the ferrite-apiserver (or of kube-apiserver in aggregated mode); empty means in-cluster")
 	cmd.Flags().StringVar(&leaderElectionKubeconfig, "leader-election-kubeconfig", "", "kubeconfig of the cluster that holds the leader election Lease (default: --kubeconfig)")
 	cmd.Flags().BoolVar(&leaderElect, "leader-elect", false, "use leader election (default: on when the leader election cluster serves coordination.k8s.io Leases)")
+	// The schedulers bind at the rate objects arrive (a thousand a second and more); client-side
+	// throttling below that would cap them. The apiserver's flow control protects it.
+	cmd.Flags().Float32Var(&apiQPS, "kube-api-qps", apiQPS, "client-side limit of requests per second to the API server")
+	cmd.Flags().IntVar(&apiBurst, "kube-api-burst", apiBurst, "client-side burst of requests to the API server")
 	options.AddFlags(cmd.Flags())
 	os.Exit(cli.Run(cmd))
 }
+
+// apiQPS and apiBurst are the client-side rate limits of the manager's API clients.
+var (
+	apiQPS   float32 = 3000
+	apiBurst         = 6000
+)
 
 // loadConfig reads a kubeconfig, or the in-cluster configuration when path is empty.
 func loadConfig(path string) (*rest.Config, error) {
@@ -72,7 +82,6 @@ func loadConfig(path string) (*rest.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The schedulers write at the rate machines arrive; client-side throttling would cap them.
-	config.QPS, config.Burst = 500, 1000
+	config.QPS, config.Burst = apiQPS, apiBurst
 	return config, nil
 }
