@@ -2,6 +2,7 @@
 package machinepool
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 
@@ -34,14 +35,21 @@ var Kind = &kind.Kind[*compute.MachinePool]{
 	ValidateStatusUpdate: validation.ValidateMachinePoolStatusUpdate,
 	Columns: []metav1.TableColumnDefinition{
 		columns.Column("Ready", "string", "Whether the pool's poollet is heartbeating.", false),
-		columns.Column("Classes", "string", "Machine classes the pool offers, with allocatable count.", false),
+		columns.Column("Classes", "string", "Machine classes the pool offers: machines placed (counted and in flight) / allocatable.", false),
 		columns.Column("ProviderID", "string", "Identifier of the pool at its provider.", true),
 		columns.Column("Taints", "string", "Taints of the pool.", true),
 	},
 	Row: func(p *compute.MachinePool) []any {
 		var classes, taints []string
 		for name, count := range p.Status.Allocatable {
-			classes = append(classes, string(name)+"="+count.String())
+			counted := p.Status.Allocated[name]
+			used := counted.Value()
+			for _, r := range p.Status.Reservations {
+				if r.MachineClass == string(name) {
+					used++
+				}
+			}
+			classes = append(classes, fmt.Sprintf("%s=%d/%s", name, used, count.String()))
 		}
 		sort.Strings(classes)
 		for _, t := range p.Spec.Taints {

@@ -34,13 +34,19 @@ var Kind = &kind.Kind[*storage.VolumePool]{
 	ValidateStatusUpdate: validation.ValidateVolumePoolStatusUpdate,
 	Columns: []metav1.TableColumnDefinition{
 		columns.Column("Ready", "string", "Whether the pool's poollet is heartbeating.", false),
-		columns.Column("Classes", "string", "Volume classes the pool offers, with allocatable bytes.", false),
+		columns.Column("Classes", "string", "Volume classes the pool offers: bytes placed (counted and in flight) / allocatable.", false),
 		columns.Column("ProviderID", "string", "Identifier of the pool at its provider.", true),
 	},
 	Row: func(p *storage.VolumePool) []any {
 		var classes []string
 		for name, bytes := range p.Status.Allocatable {
-			classes = append(classes, string(name)+"="+bytes.String())
+			used := p.Status.Allocated[name].DeepCopy()
+			for _, r := range p.Status.Reservations {
+				if r.VolumeClass == string(name) {
+					used.Add(r.Storage)
+				}
+			}
+			classes = append(classes, string(name)+"="+used.String()+"/"+bytes.String())
 		}
 		sort.Strings(classes)
 		return []any{
