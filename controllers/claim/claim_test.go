@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/ferrite-dev/ferrite/apis/compute/templates"
 	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
@@ -122,9 +123,16 @@ func TestRacePastAdmission(t *testing.T) {
 	if err := machines.Delete(ctx, winner, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	marker, _ := machines.Get(ctx, "marker", metav1.GetOptions{})
-	marker.Spec.Volumes = nil
-	if _, err := machines.Update(ctx, marker, metav1.UpdateOptions{}); err != nil {
+	// The claim controller writes the marker's status meanwhile: retry on conflict.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		marker, err := machines.Get(ctx, "marker", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		marker.Spec.Volumes = nil
+		_, err = machines.Update(ctx, marker, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "marker released", func() bool { return volumeClaim(t, ns, "marker") == nil })
