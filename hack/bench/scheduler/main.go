@@ -53,7 +53,7 @@ func main() {
 	flag.IntVar(&f.streamVs, "stream-volumes", 10000, "volumes created with the manager running")
 	flag.IntVar(&f.clients, "clients", 32, "concurrent create requests")
 	flag.IntVar(&f.workers, "workers", 128, "scheduler workers")
-	flag.Float64Var(&f.managerQPS, "manager-qps", 1000, "client-side QPS limit of the controller manager (burst twice that; negative: none)")
+	flag.Float64Var(&f.managerQPS, "manager-qps", 3000, "client-side QPS limit of the controller manager, as its --kube-api-qps (burst twice that; negative: none)")
 	flag.DurationVar(&f.timeout, "timeout", time.Hour, "how long a phase may wait for its objects to be bound (-stall catches a scheduler that stopped)")
 	flag.DurationVar(&f.stall, "stall", 2*time.Minute, "give up when no object was bound for this long")
 	klog.InitFlags(nil)
