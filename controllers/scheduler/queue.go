@@ -107,10 +107,3 @@ func (q *queue[O]) finish(key types.NamespacedName, again *O) {
 		q.add(key, *again)
 	}
 }
-
-// len returns how many objects wait.
-func (q *queue[O]) len() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.items)
-}
