@@ -9,6 +9,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	ipamv1alpha1 "github.com/ferrite-dev/ferrite/apis/ipam/v1alpha1"
 	networkingv1alpha1 "github.com/ferrite-dev/ferrite/apis/networking/v1alpha1"
@@ -74,6 +75,41 @@ func (r *NetworkInterfaces) containingPrefixes(ctx context.Context, namespace st
 		keys = append(keys, types.NamespacedName{Namespace: p.Namespace, Name: p.Name})
 	}
 	return keys, nil
+}
+
+// unreservedFixed maps a Prefix event to the interfaces of its namespace with a fixed address that
+// the prefix, Allocated, contains while its ledger covers nothing of it. Such an interface was
+// given its address before the prefix existed or was Allocated (an address inside no Allocated
+// prefix is taken as given), or the range that held it was released meanwhile; its status.ips
+// does not change when the prefix does, so without this it would never be reconciled to enter
+// the address into the ledger, and allocation could hand the address out as well.
+func (r *NetworkInterfaces) unreservedFixed(ctx context.Context, obj client.Object) []reconcile.Request {
+	prefix, ok := obj.(*ipamv1alpha1.Prefix)
+	if !ok || prefix.Status.Phase != ipamv1alpha1.PrefixPhaseAllocated {
+		return nil
+	}
+	parsed, err := netip.ParsePrefix(prefix.Spec.Prefix)
+	if err != nil {
+		return nil
+	}
+	used := ParsePrefixes(prefix.Status.Used)
+	list := &networkingv1alpha1.NetworkInterfaceList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(prefix.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+		return nil
+	}
+	var requests []reconcile.Request
+	for i := range list.Items {
+		nic := &list.Items[i]
+		for _, source := range nic.Spec.IPs {
+			addr, err := netip.ParseAddr(source.Value)
+			if err != nil || source.PrefixRef != nil || !parsed.Contains(addr) || Overlaps(HostPrefix(addr), used) {
+				continue
+			}
+			requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(nic)})
+			break
+		}
+	}
+	return requests
 }
 
 // fixedElsewhere returns the fixed addresses other interfaces of nic's namespace ask for, which

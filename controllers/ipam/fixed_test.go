@@ -102,3 +102,45 @@ func TestFixedAddressesInLedger(t *testing.T) {
 		t.Errorf("ledger %v, want the six addresses once each", p.Status.Used)
 	}
 }
+
+// A fixed address given to an interface before any prefix contained it (taken as given) is
+// entered into the ledger of the prefix that appears later: the prefix's events requeue the
+// interface, whose own status does not change.
+func TestFixedAddressReservedWhenItsPrefixAppears(t *testing.T) {
+	server := testserver.Start(t)
+	startIPAM(t, server)
+	startIPAM(t, server)
+	ctx := context.Background()
+	const namespace = "fixed-later"
+	nics := server.Client.NetworkingV1alpha1().NetworkInterfaces(namespace)
+	pinned := &networkingv1alpha1.NetworkInterface{
+		ObjectMeta: metav1.ObjectMeta{Name: "pinned", Namespace: namespace},
+		Spec: networkingv1alpha1.NetworkInterfaceSpec{
+			NetworkRef: corev1.LocalObjectReference{Name: "net-l"},
+			IPs:        []networkingv1alpha1.IPSource{{Value: "10.3.0.1"}},
+		},
+	}
+	if _, err := nics.Create(ctx, pinned, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "pinned given its address outside any prefix", func() bool {
+		n, err := nics.Get(ctx, "pinned", metav1.GetOptions{})
+		return err == nil && slices.Equal(n.Status.IPs, []string{"10.3.0.1"})
+	})
+	net := root("net", "10.3.0.0/29", map[string]string{ipam.LabelNetwork: "net-l"})
+	net.Namespace = namespace
+	if _, err := server.Client.IpamV1alpha1().Prefixes(namespace).Create(ctx, net, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "pinned recorded in the ledger of the new prefix", func() bool {
+		p, err := server.Client.IpamV1alpha1().Prefixes(namespace).Get(ctx, "net", metav1.GetOptions{})
+		return err == nil && slices.Equal(p.Status.Used, []string{"10.3.0.1/32"})
+	})
+	n, err := nics.Get(ctx, "pinned", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(n.Status.IPs, []string{"10.3.0.1"}) {
+		t.Errorf("pinned has %v, want [10.3.0.1]", n.Status.IPs)
+	}
+}

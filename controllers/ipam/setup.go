@@ -82,10 +82,13 @@ func (r *Prefixes) labelled(ctx context.Context) []reconcile.Request {
 }
 
 // SetupWithManager registers the interface address controller (named networkinterface-ipam).
+// Prefix events requeue the interfaces whose fixed address the prefix should hold in its ledger
+// but does not (see unreservedFixed).
 func (r *NetworkInterfaces) SetupWithManager(mgr ctrl.Manager, workers int) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("networkinterface-ipam").
 		For(&networkingv1alpha1.NetworkInterface{}).
+		Watches(&ipamv1alpha1.Prefix{}, handler.EnqueueRequestsFromMapFunc(r.unreservedFixed)).
 		WithOptions(controllerOptions(workers)).
 		Complete(r)
 }
