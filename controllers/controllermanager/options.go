@@ -63,7 +63,7 @@ func NewOptions() *Options {
 		LeaderElectionNamespace: "ferrite-system",
 		LeaderElectionID:        "ferrite-controller-manager",
 		SchedulerPolicy:         placement.Spread,
-		SchedulerWorkers:        64,
+		SchedulerWorkers:        256,
 		HeartbeatGrace:          40 * time.Second,
 		RetryInterval:           30 * time.Second,
 		LedgerResync:            time.Minute,

@@ -37,4 +37,3 @@ func TestSelectorMatches(t *testing.T) {
 		t.Error("mismatching selector accepted")
 	}
 }
-

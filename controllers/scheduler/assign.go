@@ -64,7 +64,7 @@ func (s *Scheduler[O, P]) choose(object O, entry *Entry) choice {
 		}
 		eligible = append(eligible, pool.GetLabels())
 		allocatable := k.allocatable(pool, entry.Class)
-		free := allocatable - ledger.Used(entry.Class) - st.assigned[entry.Class]
+		free := allocatable - st.used[entry.Class] - st.assigned[entry.Class]
 		if free < entry.Amount {
 			removed[ReasonPoolsFull]++
 			continue

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -79,6 +80,7 @@ func (s *Scheduler[O, P]) drain(ctx context.Context, st *poolState[O, P]) {
 		s.mu.Lock()
 		if !isNil(written) && (isNil(st.written) || newer(written, st.written)) {
 			st.written = written
+			st.wrote = time.Now()
 			s.indexEntries(st)
 		}
 		for _, o := range batch {
@@ -88,6 +90,7 @@ func (s *Scheduler[O, P]) drain(ctx context.Context, st *poolState[O, P]) {
 			}
 		}
 		s.mu.Unlock()
+		s.madeRoom()
 	}
 }
 

@@ -74,6 +74,7 @@ func (s *Scheduler[O, P]) checkLedger(ctx context.Context, name string) (time.Du
 	}
 	pool, cached := st.view(&s.Kind)
 	ledger := *cached
+	sinceWrite := time.Since(st.wrote)
 	s.mu.Unlock()
 	var wait time.Duration
 	later := func(d time.Duration) {
@@ -91,6 +92,10 @@ func (s *Scheduler[O, P]) checkLedger(ctx context.Context, name string) (time.Du
 		if drop {
 			ops = append(ops, &op[O]{remove: e.UID})
 		}
+	}
+	if len(ops) == 0 && sinceWrite < settleDelay {
+		// The placement loop is writing this ledger, and every write settles it.
+		return settleDelay, nil
 	}
 	if _, changed := s.tally.settle(ledger, pool.GetName(), pool.GetUID()); !changed && len(ops) == 0 {
 		return wait, nil

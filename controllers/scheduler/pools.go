@@ -1,6 +1,8 @@
 package scheduler
 
 import (
+	"time"
+
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,11 +24,15 @@ type poolState[O, P client.Object] struct {
 	// The group commit: operations waiting, and whether a writer is running.
 	waiting []*op[O]
 	writing bool
+	// wrote is when the group commit last wrote; every write settles the ledger.
+	wrote time.Time
 	// entries are the UIDs in the newest ledger, to complete a placement after a crash.
 	entries map[types.UID]bool
-	// ledger caches the newest copy's ledger, read at resourceVersion ledgerVersion.
+	// ledger caches the newest copy's ledger, read at resourceVersion ledgerVersion, and used
+	// its per-class totals (Ledger.Used for every class at once).
 	ledger        Ledger
 	ledgerVersion string
+	used          map[string]int64
 }
 
 // view returns the newest copy of the pool and its ledger.
@@ -34,6 +40,13 @@ func (s *poolState[O, P]) view(k *Kind[O, P]) (P, *Ledger) {
 	pool := s.newest()
 	if rv := pool.GetResourceVersion(); rv != s.ledgerVersion {
 		s.ledger, s.ledgerVersion = k.Ledger(pool), rv
+		s.used = make(map[string]int64, len(s.ledger.Allocated))
+		for class, n := range s.ledger.Allocated {
+			s.used[class] = n
+		}
+		for _, e := range s.ledger.Entries {
+			s.used[e.Class] += e.Amount
+		}
 	}
 	return pool, &s.ledger
 }

@@ -27,6 +27,8 @@ type Scheduler[O client.Object, P client.Object] struct {
 	keeper keeperQueue
 	// calls bounds concurrent API calls; placing bounds objects between assignment and bind.
 	calls, placing chan struct{}
+	// room is signalled when a ledger write or a pool update may have made room.
+	room chan struct{}
 	// missing and oversized time entries whose object is unknown or smaller than the entry.
 	missing, oversized *deletions.Tracker
 
@@ -83,6 +85,7 @@ func (s *Scheduler[O, P]) init() {
 	s.keeper = newKeeperQueue()
 	s.calls = make(chan struct{}, s.Workers)
 	s.placing = make(chan struct{}, 4*s.BatchSize)
+	s.room = make(chan struct{}, 1)
 	s.missing = &deletions.Tracker{Grace: s.MissingGrace}
 	s.oversized = &deletions.Tracker{Grace: s.GrowthGrace}
 	s.pools = map[string]*poolState[O, P]{}
@@ -117,7 +120,8 @@ func (s *Scheduler[O, P]) run(ctx context.Context) {
 func (s *Scheduler[O, P]) placeBatch(ctx context.Context, batch []O) {
 	k := &s.Kind
 	plans := map[string][]*op[O]{}
-	for _, object := range batch {
+	stalled := false
+	for i, object := range batch {
 		key := client.ObjectKeyFromObject(object)
 		if pool, _ := k.PoolRef(object); pool != "" {
 			s.call(ctx, func(ctx context.Context) {
@@ -147,9 +151,17 @@ func (s *Scheduler[O, P]) placeBatch(ctx context.Context, batch []O) {
 		case choice.pool != "":
 			plans[choice.pool] = append(plans[choice.pool], &op[O]{object: object, add: entry, assigned: true})
 		case choice.busy:
-			s.retryAfter(key, object, conflictRetryDelay)
+			// Every pool that fits is waiting for its ledger to settle: put the rest of the
+			// batch back and wait for room rather than choosing again and again.
+			for _, rest := range batch[i:] {
+				s.queue.retry(client.ObjectKeyFromObject(rest), rest)
+			}
+			stalled = true
 		default:
 			s.call(ctx, func(ctx context.Context) { s.unschedulableNow(ctx, key, object, choice.reason, choice.message) })
+		}
+		if stalled {
+			break
 		}
 	}
 	for pool, ops := range plans {
@@ -161,6 +173,21 @@ func (s *Scheduler[O, P]) placeBatch(ctx context.Context, batch []O) {
 			}
 		}
 		go s.placeOnPool(ctx, pool, ops)
+	}
+	if stalled {
+		select {
+		case <-s.room:
+		case <-time.After(conflictRetryDelay):
+		case <-ctx.Done():
+		}
+	}
+}
+
+// madeRoom wakes a placement loop waiting for room.
+func (s *Scheduler[O, P]) madeRoom() {
+	select {
+	case s.room <- struct{}{}:
+	default:
 	}
 }
 

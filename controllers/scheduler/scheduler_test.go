@@ -228,4 +228,3 @@ func TestLedgerSizeDoesNotGrowWithObjects(t *testing.T) {
 		}
 	})
 }
-

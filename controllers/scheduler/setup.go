@@ -117,6 +117,7 @@ func (s *Scheduler[O, P]) poolChanged(oldObj, obj interface{}) {
 	st.informed = pool
 	s.indexEntries(st)
 	s.mu.Unlock()
+	s.madeRoom()
 	old, wasPool := oldObj.(P)
 	if !wasPool || s.mayHaveMoreRoom(old, pool) {
 		s.requeueUnschedulable()
