@@ -84,7 +84,11 @@ func (r *BindingREST[T]) Create(ctx context.Context, name string, obj runtime.Ob
 	if r.pools == nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("binding of %s is not wired to its pools", r.store.DefaultQualifiedResource))
 	}
-	pool, err := r.pools.Get(genericapirequest.WithNamespace(ctx, ""), poolName, &metav1.GetOptions{})
+	// The pool is read from the watch cache (resourceVersion 0), not with a quorum read from
+	// etcd: a bind is the scheduler's hot path, and a pool deleted or re-created a moment before
+	// is caught afterwards anyway (controllers/poolbinding marks the object PoolDeleted or
+	// PoolReplaced), as it must be for a pool deleted a moment after.
+	pool, err := r.pools.Get(genericapirequest.WithNamespace(ctx, ""), poolName, &metav1.GetOptions{ResourceVersion: "0"})
 	if apierrors.IsNotFound(err) {
 		return nil, apierrors.NewInvalid(r.binding.Kind, name, field.ErrorList{field.NotFound(target, poolName)})
 	}
