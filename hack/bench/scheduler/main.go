@@ -20,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/ferrite-dev/ferrite/apiserver/testserver"
+	"github.com/ferrite-dev/ferrite/controllers/controllermanager"
 	"github.com/ferrite-dev/ferrite/generated/clientset/versioned"
 )
 
@@ -39,6 +41,7 @@ type benchFlags struct {
 	clients, workers                              int
 	managerQPS                                    float64
 	timeout, stall                                time.Duration
+	cpuProfile                                    string
 }
 
 func main() {
@@ -52,18 +55,31 @@ func main() {
 	flag.IntVar(&f.volumeCeiling, "volume-ceiling", 20000, "at most this many volumes for the ceiling")
 	flag.IntVar(&f.streamVs, "stream-volumes", 10000, "volumes created with the manager running")
 	flag.IntVar(&f.clients, "clients", 32, "concurrent create requests")
-	flag.IntVar(&f.workers, "workers", 128, "scheduler workers")
+	flag.IntVar(&f.workers, "workers", controllermanager.NewOptions().SchedulerWorkers, "concurrent API calls of the scheduler (the manager's --scheduler-workers)")
 	flag.Float64Var(&f.managerQPS, "manager-qps", 3000, "client-side QPS limit of the controller manager, as its --kube-api-qps (burst twice that; negative: none)")
 	flag.DurationVar(&f.timeout, "timeout", time.Hour, "how long a phase may wait for its objects to be bound (-stall catches a scheduler that stopped)")
 	flag.DurationVar(&f.stall, "stall", 2*time.Minute, "give up when no object was bound for this long")
+	flag.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (apiserver, etcd and manager share the process) to this file")
 	klog.InitFlags(nil)
 	flag.Parse()
+	if f.cpuProfile != "" {
+		out, err := os.Create(f.cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(out)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench-scheduler:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	f.kinds = strings.Split(*kinds, ",")
 	if f.streamMachines == 0 {
 		f.streamMachines = f.machines
 	}
 	if err := run(f); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-scheduler:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
@@ -132,6 +148,7 @@ type result struct {
 	began                     time.Time
 	took                      time.Duration
 	ceiling                   float64
+	createCPU, bindCPU        time.Duration
 	backlogCreates            float64
 	synced, backlogSpan       time.Duration
 	streamCreates, streamRate float64
@@ -151,7 +168,7 @@ func benchKind(ctx context.Context, server *testserver.Server, managerConfig *re
 
 	progress("ceiling: %d creates, no manager", s.ceiling)
 	var err error
-	if r.ceiling, err = ceilingPhase(ctx, k, s.ceiling, f.clients); err != nil {
+	if r.ceiling, r.createCPU, err = ceilingPhase(ctx, k, s.ceiling, f.clients); err != nil {
 		return r, err
 	}
 
@@ -171,6 +188,7 @@ func benchKind(ctx context.Context, server *testserver.Server, managerConfig *re
 		return r, err
 	}
 	progress("backlog: manager started")
+	cpu := processCPU()
 	mgr, err := startManager(ctx, managerConfig, f.workers)
 	if err != nil {
 		return r, err
@@ -182,6 +200,7 @@ func benchKind(ctx context.Context, server *testserver.Server, managerConfig *re
 		return r, fmt.Errorf("backlog: %w", err)
 	}
 	r.backlogSpan = last.Sub(mgr.started)
+	r.bindCPU = (processCPU() - cpu) / time.Duration(s.backlog)
 
 	progress("streaming: %d creates, manager running", s.stream)
 	streamNamespace := "stream-" + k.name()
@@ -226,6 +245,7 @@ func (r result) print(s spec, f benchFlags) {
 		s.backlog, r.backlogCreates, r.backlogSpan.Round(time.Millisecond), r.synced.Round(time.Millisecond))
 	binds := float64(s.backlog) / r.backlogSpan.Seconds()
 	fmt.Printf("  binds/s: %.0f (%.2f of the ceiling)\n", binds, binds/r.ceiling)
+	fmt.Printf("  process CPU per create (ceiling) %v, per bind (backlog: manager included) %v\n", r.createCPU.Round(time.Microsecond), r.bindCPU.Round(time.Microsecond))
 	fmt.Printf("  streaming: %.0f creates/s with the manager running; bound %.0f/s over the phase (%v)\n",
 		r.streamCreates, r.streamRate, r.streamSpan.Round(time.Millisecond))
 	fmt.Printf("  create to bound: p50 %v, p99 %v, max %v\n",

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,29 +24,41 @@ import (
 
 // ceilingPhase creates count objects with no controller manager running, after an untimed
 // warm-up of a few hundred, then deletes them all and waits until they are gone, so that no
-// manager ever sees them. It returns creates per second.
-func ceilingPhase(ctx context.Context, k kind, count, clients int) (float64, error) {
+// manager ever sees them. It returns creates per second and the process's CPU time per create.
+func ceilingPhase(ctx context.Context, k kind, count, clients int) (float64, time.Duration, error) {
 	warmup, ceiling := "warmup-"+k.name(), "ceiling-"+k.name()
 	if _, _, err := createAll(ctx, k, warmup, min(count, 500), clients); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
+	cpu := processCPU()
 	rate, _, err := createAll(ctx, k, ceiling, count, clients)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
+	cpuPer := (processCPU() - cpu) / time.Duration(count)
 	for _, namespace := range []string{warmup, ceiling} {
 		if err := k.deleteAll(ctx, namespace); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
 			left, _, err := k.list(ctx, namespace)
 			return left == 0, err
 		})
 		if err != nil {
-			return 0, fmt.Errorf("waiting for the %s of %s to be deleted: %w", k.name(), namespace, err)
+			return 0, 0, fmt.Errorf("waiting for the %s of %s to be deleted: %w", k.name(), namespace, err)
 		}
 	}
-	return rate, nil
+	return rate, cpuPer, nil
+}
+
+// processCPU is the CPU time (user and system) the process has used so far: the apiserver,
+// etcd, the clients and, while it runs, the controller manager all live in it.
+func processCPU() time.Duration {
+	var usage syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &usage); err != nil {
+		return 0
+	}
+	return time.Duration(usage.Utime.Nano() + usage.Stime.Nano())
 }
 
 // createAll creates count objects in namespace from clients goroutines; it returns the create
