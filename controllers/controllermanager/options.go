@@ -24,6 +24,7 @@ type Options struct {
 	// SchedulerPolicy chooses among feasible pools (spread or binpack).
 	SchedulerPolicy placement.Policy
 	// SchedulerWorkers bounds the concurrent API calls (binds, condition writes) of each scheduler.
+	// The default keeps below an apiserver's default 200 mutating requests in flight.
 	SchedulerWorkers int
 	// HeartbeatGrace is how long a pool may go without a heartbeat before it turns Ready=Unknown
 	// and stops receiving new objects.
@@ -63,7 +64,7 @@ func NewOptions() *Options {
 		LeaderElectionNamespace: "ferrite-system",
 		LeaderElectionID:        "ferrite-controller-manager",
 		SchedulerPolicy:         placement.Spread,
-		SchedulerWorkers:        256,
+		SchedulerWorkers:        160,
 		HeartbeatGrace:          40 * time.Second,
 		RetryInterval:           30 * time.Second,
 		LedgerResync:            time.Minute,

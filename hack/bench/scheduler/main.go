@@ -59,27 +59,15 @@ func main() {
 	flag.Float64Var(&f.managerQPS, "manager-qps", 3000, "client-side QPS limit of the controller manager, as its --kube-api-qps (burst twice that; negative: none)")
 	flag.DurationVar(&f.timeout, "timeout", time.Hour, "how long a phase may wait for its objects to be bound (-stall catches a scheduler that stopped)")
 	flag.DurationVar(&f.stall, "stall", 2*time.Minute, "give up when no object was bound for this long")
-	flag.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (apiserver, etcd and manager share the process) to this file")
+	flag.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the backlog phases (apiserver, etcd and manager share the process) to this file (the last kind's)")
 	klog.InitFlags(nil)
 	flag.Parse()
-	if f.cpuProfile != "" {
-		out, err := os.Create(f.cpuProfile)
-		if err == nil {
-			err = pprof.StartCPUProfile(out)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench-scheduler:", err)
-			os.Exit(1)
-		}
-		defer pprof.StopCPUProfile()
-	}
 	f.kinds = strings.Split(*kinds, ",")
 	if f.streamMachines == 0 {
 		f.streamMachines = f.machines
 	}
 	if err := run(f); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-scheduler:", err)
-		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
@@ -189,6 +177,16 @@ func benchKind(ctx context.Context, server *testserver.Server, managerConfig *re
 	}
 	progress("backlog: manager started")
 	cpu := processCPU()
+	if f.cpuProfile != "" {
+		out, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return r, err
+		}
+		defer out.Close()
+		if err := pprof.StartCPUProfile(out); err != nil {
+			return r, err
+		}
+	}
 	mgr, err := startManager(ctx, managerConfig, f.workers)
 	if err != nil {
 		return r, err
@@ -201,6 +199,9 @@ func benchKind(ctx context.Context, server *testserver.Server, managerConfig *re
 	}
 	r.backlogSpan = last.Sub(mgr.started)
 	r.bindCPU = (processCPU() - cpu) / time.Duration(s.backlog)
+	if f.cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 
 	progress("streaming: %d creates, manager running", s.stream)
 	streamNamespace := "stream-" + k.name()
