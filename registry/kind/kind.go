@@ -54,6 +54,10 @@ type Kind[T Object] struct {
 	// SelectableFields returns the fields usable in field selectors besides metadata.name and
 	// metadata.namespace, for example spec.machinePoolRef.name.
 	SelectableFields func(T) fields.Set
+	// IndexedField, for kinds whose agents each watch only their own share of the objects (a
+	// pool's poollet watches spec.machinePoolRef.name=<pool>), is the one selectable field the
+	// watch cache indexes. Nil for other kinds.
+	IndexedField *IndexedField[T]
 
 	// Binding, for kinds the scheduler places on a pool, serves <resource>/binding and keeps
 	// the pool reference out of the main resource's reach. Nil for other kinds.
@@ -66,6 +70,19 @@ type Kind[T Object] struct {
 	Columns []metav1.TableColumnDefinition
 	// Row returns the cells of Columns for one object.
 	Row func(T) []any
+}
+
+// IndexedField is a selectable field that the apiserver's watch cache indexes. A watch whose
+// field selector requires an exact value of it (path=value) is registered under that value, and
+// an event is offered only to the watchers of the object's old and new value instead of being
+// filtered by every watcher of the kind; a list with such a selector reads only the objects of
+// that value from the cache.
+type IndexedField[T Object] struct {
+	// Path is the field selector label ("spec.machinePoolRef.name"), one of SelectableFields.
+	Path string
+	// Value reads the field. It must return what SelectableFields gives for Path: a watcher
+	// registered under a value that Value never returns would miss its events.
+	Value func(T) string
 }
 
 // HasStatus reports whether the kind has a status subresource.

@@ -84,6 +84,9 @@ func (s *Storage) SetPools(pools rest.Getter) {
 
 // NewStorage builds the storage of a kind on the generic registry.
 func NewStorage[T Object](scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, k *Kind[T]) (*Storage, error) {
+	if err := k.checkIndexedField(); err != nil {
+		return nil, err
+	}
 	strat := newStrategy(scheme, k)
 	store := &genericregistry.Store{
 		NewFunc:                   func() runtime.Object { return k.New() },
@@ -97,7 +100,13 @@ func NewStorage[T Object](scheme *runtime.Scheme, optsGetter generic.RESTOptions
 		ResetFieldsStrategy:       strat,
 		TableConvertor:            &tableConvertor[T]{kind: k},
 	}
-	if err := store.CompleteWithOptions(&generic.StoreOptions{RESTOptions: optsGetter, AttrFunc: k.attrs}); err != nil {
+	options := &generic.StoreOptions{
+		RESTOptions: optsGetter,
+		AttrFunc:    k.attrs,
+		TriggerFunc: k.triggerFuncs(),
+		Indexers:    k.indexers(),
+	}
+	if err := store.CompleteWithOptions(options); err != nil {
 		return nil, err
 	}
 	storage := &Storage{REST: &REST{Store: store, shortNames: k.ShortNames, categories: k.Categories}}

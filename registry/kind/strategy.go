@@ -146,9 +146,10 @@ func (k *Kind[T]) attrs(obj runtime.Object) (labels.Set, fields.Set, error) {
 	return labels.Set(o.GetLabels()), set, nil
 }
 
-// predicate matches objects against label and field selectors.
+// predicate matches objects against label and field selectors; IndexFields offers the kind's
+// indexed field to the watch cache (see index.go).
 func (k *Kind[T]) predicate(label labels.Selector, field fields.Selector) storage.SelectionPredicate {
-	return storage.SelectionPredicate{Label: label, Field: field, GetAttrs: k.attrs}
+	return storage.SelectionPredicate{Label: label, Field: field, GetAttrs: k.attrs, IndexFields: k.indexFields()}
 }
 
 // keepUserMetadata keeps the metadata that users own (labels, annotations, owner references) as

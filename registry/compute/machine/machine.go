@@ -55,16 +55,14 @@ var Kind = &kind.Kind[*compute.Machine]{
 		},
 	},
 	SelectableFields: func(m *compute.Machine) fields.Set {
-		pool := ""
-		if m.Spec.MachinePoolRef != nil {
-			pool = m.Spec.MachinePoolRef.Name
-		}
 		return fields.Set{
-			"spec.machinePoolRef.name":  pool,
+			"spec.machinePoolRef.name":  boundPool(m),
 			"spec.machineClassRef.name": m.Spec.MachineClassRef.Name,
 			"status.state":              string(m.Status.State),
 		}
 	},
+	// Each pool's machinepoollet watches spec.machinePoolRef.name=<pool>.
+	IndexedField: &kind.IndexedField[*compute.Machine]{Path: "spec.machinePoolRef.name", Value: boundPool},
 	Columns: []metav1.TableColumnDefinition{
 		columns.Column("Class", "string", "Machine class (size).", false),
 		columns.Column("Pool", "string", "Machine pool the machine is bound to.", false),
@@ -88,6 +86,14 @@ var Kind = &kind.Kind[*compute.Machine]{
 // NewStorage returns the storage of machines and machines/status.
 func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*kind.Storage, error) {
 	return kind.NewStorage(scheme, optsGetter, Kind)
+}
+
+// boundPool is the name of the pool the machine is bound to, "" while it is unbound.
+func boundPool(m *compute.Machine) string {
+	if m.Spec.MachinePoolRef == nil {
+		return ""
+	}
+	return m.Spec.MachinePoolRef.Name
 }
 
 func poolName(ref *compute.MachinePoolReference) string {

@@ -73,20 +73,19 @@ var Kind = &kind.Kind[*storage.Volume]{
 		},
 	},
 	SelectableFields: func(v *storage.Volume) fields.Set {
-		pool, claim := "", ""
-		if v.Spec.VolumePoolRef != nil {
-			pool = v.Spec.VolumePoolRef.Name
-		}
+		claim := ""
 		if v.Spec.ClaimRef != nil {
 			claim = v.Spec.ClaimRef.Name
 		}
 		return fields.Set{
-			"spec.volumePoolRef.name":  pool,
+			"spec.volumePoolRef.name":  boundPool(v),
 			"spec.volumeClassRef.name": v.Spec.VolumeClassRef.Name,
 			"spec.claimRef.name":       claim,
 			"status.state":             string(v.Status.State),
 		}
 	},
+	// Each pool's volumepoollet watches spec.volumePoolRef.name=<pool>.
+	IndexedField: &kind.IndexedField[*storage.Volume]{Path: "spec.volumePoolRef.name", Value: boundPool},
 	Columns: []metav1.TableColumnDefinition{
 		columns.Column("Class", "string", "Volume class (performance tier).", false),
 		columns.Column("Pool", "string", "Volume pool the volume is bound to.", false),
@@ -110,6 +109,14 @@ var Kind = &kind.Kind[*storage.Volume]{
 // NewStorage returns the storage of volumes and volumes/status.
 func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*kind.Storage, error) {
 	return kind.NewStorage(scheme, optsGetter, Kind)
+}
+
+// boundPool is the name of the pool the volume is bound to, "" while it is unbound.
+func boundPool(v *storage.Volume) string {
+	if v.Spec.VolumePoolRef == nil {
+		return ""
+	}
+	return v.Spec.VolumePoolRef.Name
 }
 
 func poolName(ref *storage.VolumePoolReference) string {
