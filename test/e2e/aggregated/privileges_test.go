@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 
 	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
 	storagev1alpha1 "github.com/ferrite-dev/ferrite/apis/storage/v1alpha1"
@@ -88,9 +89,17 @@ func TestBindingAndClaimsArePrivileges(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("poollet reading the machine: %v", err)
 	}
-	vm.Finalizers = append(vm.Finalizers, "compute.ferrite.dev/machinepoollet")
-	vm.Status.State = computev1alpha1.MachineStatePending
-	if vm, err = poollet.ComputeV1alpha1().Machines(ns).UpdateStatus(ctx, vm, metav1.UpdateOptions{}); err != nil {
+	// Controllers write the machine's status meanwhile (the scheduler's condition): a poollet
+	// retries a conflict on a fresh read.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if vm, err = poollet.ComputeV1alpha1().Machines(ns).Get(ctx, "vm", metav1.GetOptions{}); err != nil {
+			return err
+		}
+		vm.Finalizers = append(vm.Finalizers, "compute.ferrite.dev/machinepoollet")
+		vm.Status.State = computev1alpha1.MachineStatePending
+		vm, err = poollet.ComputeV1alpha1().Machines(ns).UpdateStatus(ctx, vm, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
 		t.Fatalf("poollet adding its finalizer through status: %v", err)
 	}
 	vm.Spec.Image = "changed-by-poollet"
@@ -104,8 +113,15 @@ func TestBindingAndClaimsArePrivileges(t *testing.T) {
 	if err != nil || dying.DeletionTimestamp == nil {
 		t.Fatalf("after delete: %v; want the machine held by the poollet's finalizer", err)
 	}
-	dying.Finalizers = nil
-	if _, err := poollet.ComputeV1alpha1().Machines(ns).UpdateStatus(ctx, dying, metav1.UpdateOptions{}); err != nil {
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		dying, err := poollet.ComputeV1alpha1().Machines(ns).Get(ctx, "vm", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		dying.Finalizers = nil
+		_, err = poollet.ComputeV1alpha1().Machines(ns).UpdateStatus(ctx, dying, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
 		t.Fatalf("poollet removing its finalizer: %v", err)
 	}
 	if err := eventually(ctx, 10*time.Second, func(ctx context.Context) error {
