@@ -25,6 +25,10 @@ echo ">> protobuf"
 echo ">> fast-path gRPC"
 "$ROOT/hack/net/generate-proto.sh"
 
+# The machine runtime interface (poollet/runtime): buf, protoc-gen-go and protoc-gen-go-grpc.
+echo ">> runtime gRPC"
+"$ROOT/hack/update-runtime-proto.sh"
+
 echo ">> openapi"
 kube::codegen::gen_openapi \
   --output-dir "$ROOT/generated/openapi" \

@@ -4,6 +4,8 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+# The runtime protos first (quick): lint, wire compatibility with the last release, generated code.
+hack/update-runtime-proto.sh --verify
 COPY=$(mktemp -d)
 trap 'rm -rf "$COPY"' EXIT
 git ls-files --cached --others --exclude-standard -z | xargs -0 cp --parents -t "$COPY"

@@ -1,0 +1,55 @@
+// Package v1alpha1 is the machine runtime interface: the MachineRuntime gRPC service that machine
+// providers serve on a unix socket and the machinepoollet calls. api.proto defines it and
+// documents every call; api.pb.go and api_grpc.pb.go are generated from it by
+// hack/update-runtime-proto.sh ('make generate'). This file is the only hand-written one: the
+// status a Watch ends with when it cannot continue.
+package v1alpha1
+
+import (
+	"errors"
+	"fmt"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// NewRevisionTooOldError returns the status with which Watch ends when it cannot continue from
+// requested: OUT_OF_RANGE with a RevisionTooOld detail. oldest is the oldest revision the provider
+// can continue from, current its latest.
+func NewRevisionTooOldError(requested, oldest, current uint64) error {
+	var msg string
+	if requested > current {
+		msg = fmt.Sprintf("revision %d is newer than the runtime's current revision %d (its state was reset): resync with ListMachines", requested, current)
+	} else {
+		msg = fmt.Sprintf("revision %d is too old: the oldest retained is %d, the current %d; resync with ListMachines", requested, oldest, current)
+	}
+	st, err := status.New(codes.OutOfRange, msg).WithDetails(&RevisionTooOld{
+		RequestedRevision: requested,
+		OldestRevision:    oldest,
+		CurrentRevision:   current,
+	})
+	if err != nil {
+		// Only a detail that cannot be marshaled fails; ours always can.
+		return status.Error(codes.OutOfRange, msg)
+	}
+	return st.Err()
+}
+
+// AsRevisionTooOld returns the RevisionTooOld detail of err when err is the status with which Watch
+// ends when it cannot continue: the caller must resync with ListMachines.
+func AsRevisionTooOld(err error) (*RevisionTooOld, bool) {
+	var se interface{ GRPCStatus() *status.Status }
+	if !errors.As(err, &se) {
+		return nil, false
+	}
+	st := se.GRPCStatus()
+	if st.Code() != codes.OutOfRange {
+		return nil, false
+	}
+	for _, d := range st.Details() {
+		if detail, ok := d.(*RevisionTooOld); ok {
+			return detail, true
+		}
+	}
+	return nil, false
+}
