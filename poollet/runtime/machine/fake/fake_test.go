@@ -902,3 +902,67 @@ func TestEvents(t *testing.T) {
 		t.Fatalf("events after b's creation: %v", later.GetEvents())
 	}
 }
+
+// blockingStream is a Watch stream whose first Send blocks until release is closed: a watcher
+// that stops reading.
+type blockingStream struct {
+	grpc.ServerStream
+	ctx     context.Context
+	entered chan struct{}
+	once    sync.Once
+	release chan struct{}
+	mu      sync.Mutex
+	sent    []*runtimev1alpha1.WatchResponse
+}
+
+func (b *blockingStream) Context() context.Context { return b.ctx }
+
+func (b *blockingStream) Send(change *runtimev1alpha1.WatchResponse) error {
+	b.once.Do(func() { close(b.entered) })
+	<-b.release
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sent = append(b.sent, change)
+	return nil
+}
+
+func TestSlowWatcherGetsRevisionTooOld(t *testing.T) {
+	server := fake.New(fake.Options{HistoryLimit: 4})
+	defer server.Close()
+	ctx := ctxFor(t)
+	if _, err := server.CreateMachine(ctx, &runtimev1alpha1.CreateMachineRequest{Machine: newMachine("m0")}); err != nil {
+		t.Fatal(err)
+	}
+	stream := &blockingStream{ctx: ctx, entered: make(chan struct{}), release: make(chan struct{})}
+	result := make(chan error, 1)
+	go func() { result <- server.Watch(&runtimev1alpha1.WatchRequest{FromRevision: 0}, stream) }()
+	<-stream.entered
+
+	// While the watcher is stuck, more changes than the history holds.
+	for i := 1; i <= 2; i++ {
+		if _, err := server.CreateMachine(ctx, &runtimev1alpha1.CreateMachineRequest{Machine: newMachine(fmt.Sprintf("m%d", i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stream.release)
+	select {
+	case err := <-result:
+		detail, ok := runtimev1alpha1.AsRevisionTooOld(err)
+		if !ok {
+			t.Fatalf("the slow watcher ended with %v, want RevisionTooOld", err)
+		}
+		// It received a gapless prefix, then the status: nothing silently skipped.
+		stream.mu.Lock()
+		defer stream.mu.Unlock()
+		for i, c := range stream.sent {
+			if c.GetRevision() != uint64(i+1) {
+				t.Fatalf("change %d has revision %d", i, c.GetRevision())
+			}
+		}
+		if last := uint64(len(stream.sent)); last != 4 || detail.GetRequestedRevision() != last || detail.GetOldestRevision() <= last {
+			t.Fatalf("detail %v after %d changes", detail, last)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the slow watcher did not end")
+	}
+}
