@@ -1241,7 +1241,8 @@ type SecretKey struct {
 	// Names this secret and its version (for example "<volume uid>/<version>"); a new ID means a new
 	// secret. The provider returns the ID in Machine.spec, never the data.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// The secret's bytes. Write-only: empty in everything the provider returns.
+	// The secret's bytes, required in every request that carries the key. Write-only: empty in
+	// everything the provider returns.
 	Data          []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
