@@ -1,0 +1,107 @@
+// Command machinepoollet serves one MachinePool: it registers the pool, heartbeats, keeps its
+// capacity current from a machine runtime, and turns the Machines bound to the pool into
+// runtime machines (see docs/poollet.md).
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/component-base/cli"
+	"k8s.io/klog/v2"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/ferrite-dev/ferrite/controllers/controllermanager"
+	"github.com/ferrite-dev/ferrite/poollet/machine"
+	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/machine/v1alpha1"
+)
+
+func main() {
+	var (
+		kubeconfig, endpoint, labels, metricsAddress, healthAddress string
+		options                                                     machine.Options
+	)
+	cmd := &cobra.Command{
+		Use:          "machinepoollet",
+		Short:        "Run the poollet of one MachinePool against a machine runtime",
+		SilenceUsage: true,
+		RunE: func(*cobra.Command, []string) error {
+			if options.PoolName == "" {
+				return fmt.Errorf("--pool-name is required")
+			}
+			if !strings.HasPrefix(endpoint, "unix://") {
+				return fmt.Errorf("--runtime-endpoint must be unix:///path")
+			}
+			poolLabels, err := parseLabels(labels)
+			if err != nil {
+				return err
+			}
+			options.PoolLabels, options.RuntimeEndpoint = poolLabels, endpoint
+			config, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+			if err != nil {
+				return err
+			}
+			conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			logger := klog.Background()
+			ctrllog.SetLogger(logger)
+			ctx := klog.NewContext(genericapiserver.SetupSignalContext(), logger)
+			mgr, err := machine.NewManager(config, options.PoolName, manager.Options{
+				Logger:                 logger,
+				Metrics:                metricsserver.Options{BindAddress: metricsAddress},
+				HealthProbeBindAddress: healthAddress,
+			})
+			if err != nil {
+				return err
+			}
+			p := &machine.Poollet{
+				Runtime:  runtimev1alpha1.NewMachineRuntimeClient(conn),
+				Recorder: controllermanager.EventRecorder(mgr, config, logger),
+				Options:  options,
+			}
+			if err := p.Setup(mgr); err != nil {
+				return err
+			}
+			return mgr.Start(ctx)
+		},
+	}
+	flags := cmd.Flags()
+	flags.StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the Ferrite API; empty means in-cluster")
+	flags.StringVar(&endpoint, "runtime-endpoint", "unix:///run/ferrite/machine-runtime.sock", "the machine runtime's socket, unix:///path")
+	flags.StringVar(&options.PoolName, "pool-name", "", "the MachinePool this poollet serves (required)")
+	flags.StringVar(&options.ProviderID, "provider-id", "", "spec.providerID of the pool when the poollet creates it")
+	flags.StringVar(&labels, "pool-labels", "", "labels of the pool when the poollet creates it, k=v[,k=v...] (e.g. topology.ferrite.dev/zone=a)")
+	flags.DurationVar(&options.HeartbeatInterval, "heartbeat-interval", 10*time.Second, "how often the pool's lastHeartbeatTime and Ready condition are written")
+	flags.DurationVar(&options.RuntimeTimeout, "runtime-timeout", 10*time.Second, "timeout of each unary call to the runtime")
+	flags.StringVar(&metricsAddress, "metrics-bind-address", "0", "metrics address; 0 disables")
+	flags.StringVar(&healthAddress, "health-probe-bind-address", "0", "health probe address; 0 disables")
+	os.Exit(cli.Run(cmd))
+}
+
+// parseLabels parses k=v[,k=v...].
+func parseLabels(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--pool-labels: %q is not key=value", kv)
+		}
+		out[k] = v
+	}
+	return out, nil
+}

@@ -1,0 +1,203 @@
+package machine
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
+	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/machine/v1alpha1"
+)
+
+// setupMachines adds the machine controller. It sees only the pool's Machines (the cache's
+// field selector) and is triggered by Machine changes and by the runtime's Watch (machineEvents).
+func (p *Poollet) setupMachines(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("machinepoollet-machine").
+		For(&computev1alpha1.Machine{}).
+		WatchesRawSource(source.Channel(p.machineEvents, &handler.EnqueueRequestForObject{})).
+		Complete(reconcile.Func(p.reconcileMachine))
+}
+
+// deletionRecheck is how long a Machine waiting for its runtime machine to go waits before it is
+// looked at again without a Watch event (a safety net; the Watch's DELETED requeues it first).
+const deletionRecheck = 30 * time.Second
+
+func (p *Poollet) reconcileMachine(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	m := &computev1alpha1.Machine{}
+	if err := p.Client.Get(ctx, req.NamespacedName, m); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	if m.Spec.MachinePoolRef == nil || m.Spec.MachinePoolRef.Name != p.PoolName {
+		return reconcile.Result{}, nil
+	}
+	id := string(m.UID)
+	if m.DeletionTimestamp != nil {
+		return p.deleteMachine(ctx, m)
+	}
+	if !slices.Contains(m.Finalizers, Finalizer) {
+		m.Finalizers = append(m.Finalizers, Finalizer)
+		// The poollet has no spec write: the status subresource accepts metadata.finalizers.
+		if err := p.Client.Status().Update(ctx, m); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	spec, err := p.machineSpec(ctx, m)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	callCtx, cancel := p.call(ctx)
+	created, err := p.Runtime.CreateMachine(callCtx, &runtimev1alpha1.CreateMachineRequest{Machine: &runtimev1alpha1.Machine{
+		Metadata: &runtimev1alpha1.ObjectMetadata{Id: id, Labels: map[string]string{
+			LabelMachineUID: id, LabelMachineNamespace: m.Namespace, LabelMachineName: m.Name,
+		}},
+		Spec: spec,
+	}})
+	cancel()
+	if err != nil {
+		return reconcile.Result{}, fmt.Errorf("creating runtime machine %s: %w", id, err)
+	}
+	rm := created.GetMachine()
+	if created.GetCreated() {
+		p.Recorder.Eventf(m, nil, corev1.EventTypeNormal, "Created", "CreateMachine", "created runtime machine %s in pool %s", id, p.PoolName)
+		p.enqueuePool()
+	}
+	if desired := power(m.Spec.Power); rm.GetSpec().GetPower() != desired && rm.GetStatus().GetState() != runtimev1alpha1.MachineState_MACHINE_STATE_TERMINATING {
+		callCtx, cancel := p.call(ctx)
+		resp, err := p.Runtime.SetMachinePower(callCtx, &runtimev1alpha1.SetMachinePowerRequest{MachineId: id, Power: desired})
+		cancel()
+		if err != nil {
+			return reconcile.Result{}, fmt.Errorf("setting power of runtime machine %s: %w", id, err)
+		}
+		rm = resp.GetMachine()
+	}
+	return reconcile.Result{}, p.writeStatus(ctx, m, rm)
+}
+
+// machineSpec is the runtime spec of m: class resources, root disk image, power and ignition.
+// Volumes and network interfaces are not passed yet.
+func (p *Poollet) machineSpec(ctx context.Context, m *computev1alpha1.Machine) (*runtimev1alpha1.MachineSpec, error) {
+	class := &computev1alpha1.MachineClass{}
+	if err := p.Client.Get(ctx, types.NamespacedName{Name: m.Spec.MachineClassRef.Name}, class); err != nil {
+		return nil, fmt.Errorf("reading machine class %q: %w", m.Spec.MachineClassRef.Name, err)
+	}
+	resources, ok := classResources(class)
+	if !ok {
+		return nil, fmt.Errorf("machine class %q has no cpu and memory", class.Name)
+	}
+	spec := &runtimev1alpha1.MachineSpec{
+		Power:     power(m.Spec.Power),
+		Class:     class.Name,
+		Resources: resources,
+		RootDisk:  &runtimev1alpha1.RootDisk{Image: m.Spec.Image},
+	}
+	if ref := m.Spec.IgnitionRef; ref != nil {
+		key := ref.Key
+		if key == "" {
+			key = DefaultIgnitionKey
+		}
+		secret := &corev1.Secret{}
+		if err := p.APIReader.Get(ctx, types.NamespacedName{Namespace: m.Namespace, Name: ref.Name}, secret); err != nil {
+			return nil, fmt.Errorf("reading ignition secret %q: %w", ref.Name, err)
+		}
+		data, ok := secret.Data[key]
+		if !ok {
+			return nil, fmt.Errorf("ignition secret %q has no key %q", ref.Name, key)
+		}
+		spec.UserData = &runtimev1alpha1.UserData{Data: data, Format: runtimev1alpha1.UserDataFormat_USER_DATA_FORMAT_IGNITION}
+	}
+	return spec, nil
+}
+
+func power(p computev1alpha1.Power) runtimev1alpha1.Power {
+	if p == computev1alpha1.PowerOff {
+		return runtimev1alpha1.Power_POWER_OFF
+	}
+	return runtimev1alpha1.Power_POWER_ON
+}
+
+// State maps a runtime machine state onto the Machine's status.state.
+func State(s runtimev1alpha1.MachineState) computev1alpha1.MachineState {
+	switch s {
+	case runtimev1alpha1.MachineState_MACHINE_STATE_RUNNING:
+		return computev1alpha1.MachineStateRunning
+	case runtimev1alpha1.MachineState_MACHINE_STATE_STOPPED:
+		return computev1alpha1.MachineStateShutdown
+	case runtimev1alpha1.MachineState_MACHINE_STATE_TERMINATING:
+		return computev1alpha1.MachineStateTerminating
+	case runtimev1alpha1.MachineState_MACHINE_STATE_ERROR:
+		return computev1alpha1.MachineStateError
+	default:
+		return computev1alpha1.MachineStatePending
+	}
+}
+
+// writeStatus writes status.state and status.machineID when they changed.
+func (p *Poollet) writeStatus(ctx context.Context, m *computev1alpha1.Machine, rm *runtimev1alpha1.Machine) error {
+	state, id := State(rm.GetStatus().GetState()), rm.GetMetadata().GetId()
+	if m.Status.State == state && m.Status.MachineID == id {
+		return nil
+	}
+	base := m.DeepCopy()
+	m.Status.State, m.Status.MachineID = state, id
+	return p.Client.Status().Patch(ctx, m, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+}
+
+// deleteMachine deletes the runtime machine of a Machine being deleted, and removes the
+// finalizer once the runtime says the machine is gone.
+func (p *Poollet) deleteMachine(ctx context.Context, m *computev1alpha1.Machine) (reconcile.Result, error) {
+	if !slices.Contains(m.Finalizers, Finalizer) {
+		return reconcile.Result{}, nil
+	}
+	id := string(m.UID)
+	callCtx, cancel := p.call(ctx)
+	list, err := p.Runtime.ListMachines(callCtx, &runtimev1alpha1.ListMachinesRequest{Filter: &runtimev1alpha1.MachineFilter{Id: id}})
+	cancel()
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	if len(list.GetMachines()) > 0 {
+		rm := list.GetMachines()[0]
+		if rm.GetStatus().GetState() != runtimev1alpha1.MachineState_MACHINE_STATE_TERMINATING {
+			callCtx, cancel := p.call(ctx)
+			resp, err := p.Runtime.DeleteMachine(callCtx, &runtimev1alpha1.DeleteMachineRequest{MachineId: id})
+			cancel()
+			if err != nil {
+				return reconcile.Result{}, fmt.Errorf("deleting runtime machine %s: %w", id, err)
+			}
+			if resp.GetMachine() == nil { // already gone
+				return p.removeFinalizer(ctx, m)
+			}
+			rm = resp.GetMachine()
+			p.Recorder.Eventf(m, nil, corev1.EventTypeNormal, "Deleting", "DeleteMachine", "deleting runtime machine %s", id)
+		}
+		// Wait for the Watch's DELETED; the state says Terminating meanwhile.
+		if err := p.writeStatus(ctx, m, rm); err != nil {
+			return reconcile.Result{}, err
+		}
+		return reconcile.Result{RequeueAfter: deletionRecheck}, nil
+	}
+	return p.removeFinalizer(ctx, m)
+}
+
+func (p *Poollet) removeFinalizer(ctx context.Context, m *computev1alpha1.Machine) (reconcile.Result, error) {
+	m.Finalizers = slices.DeleteFunc(m.Finalizers, func(f string) bool { return f == Finalizer })
+	if err := p.Client.Status().Update(ctx, m); err != nil {
+		if apierrors.IsNotFound(err) {
+			return reconcile.Result{}, nil
+		}
+		return reconcile.Result{}, err
+	}
+	p.enqueuePool()
+	return reconcile.Result{}, nil
+}

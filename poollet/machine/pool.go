@@ -1,0 +1,211 @@
+package machine
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
+	"github.com/ferrite-dev/ferrite/poollet/runtime/machine/capacity"
+	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/machine/v1alpha1"
+)
+
+// setupPool adds the pool controller: it creates the pool when missing and keeps
+// status.capacity and status.allocatable current. It runs on pool and MachineClass changes and
+// when the runtime's machines change (poolEvents), never on a timer.
+func (p *Poollet) setupPool(mgr ctrl.Manager) error {
+	toPool := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: p.PoolName}}}
+	})
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("machinepoollet-pool").
+		For(&computev1alpha1.MachinePool{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+			return o.GetName() == p.PoolName
+		}))).
+		Watches(&computev1alpha1.MachineClass{}, toPool).
+		WatchesRawSource(source.Channel(p.poolEvents, toPool)).
+		Complete(reconcile.Func(p.reconcilePool))
+}
+
+func (p *Poollet) reconcilePool(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	pool, err := p.ensurePool(ctx)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	classes := &computev1alpha1.MachineClassList{}
+	if err := p.Client.List(ctx, classes); err != nil {
+		return reconcile.Result{}, err
+	}
+	req := &runtimev1alpha1.StatusRequest{}
+	for i := range classes.Items {
+		if res, ok := classResources(&classes.Items[i]); ok {
+			req.Classes = append(req.Classes, &runtimev1alpha1.MachineClass{Name: classes.Items[i].Name, Resources: res})
+		}
+	}
+	callCtx, cancel := p.call(ctx)
+	status, err := p.Runtime.Status(callCtx, req)
+	cancel()
+	if err != nil {
+		// The heartbeat reports the runtime as not ready; retry with backoff.
+		return reconcile.Result{}, err
+	}
+	capacityList, allocatable := poolResources(status, req.Classes)
+	if equality.Semantic.DeepEqual(capacityList, pool.Status.Capacity) &&
+		equality.Semantic.DeepEqual(allocatable, pool.Status.Allocatable) &&
+		pool.Status.RuntimeEndpoint == p.RuntimeEndpoint {
+		return reconcile.Result{}, nil
+	}
+	// A merge patch of these fields only: null removes classes that disappeared.
+	patch := map[string]any{
+		"capacity":    mergeList(pool.Status.Capacity, capacityList),
+		"allocatable": mergeList(pool.Status.Allocatable, allocatable),
+	}
+	if p.RuntimeEndpoint != "" {
+		patch["runtimeEndpoint"] = p.RuntimeEndpoint
+	}
+	if err := p.patchPoolStatus(ctx, pool, patch); err != nil {
+		return reconcile.Result{}, err
+	}
+	logger(ctx).V(1).Info("pool resources updated", "pool", p.PoolName, "allocatable", allocatable)
+	return reconcile.Result{}, nil
+}
+
+// classResources converts a MachineClass's capabilities (cpu, memory) into runtime resources.
+func classResources(class *computev1alpha1.MachineClass) (*runtimev1alpha1.MachineResources, bool) {
+	cpu, okCPU := class.Capabilities[corev1.ResourceCPU]
+	mem, okMem := class.Capabilities[corev1.ResourceMemory]
+	if !okCPU || !okMem || cpu.Sign() <= 0 || mem.Sign() <= 0 {
+		return nil, false
+	}
+	vcpus := cpu.Value() // rounds up fractional CPUs
+	return &runtimev1alpha1.MachineResources{Vcpus: uint32(vcpus), MemoryBytes: uint64(mem.Value())}, true
+}
+
+// poolResources returns, per class, how many machines fit the host's raw capacity and its
+// allocatable resources. The scheduler's ledger subtracts what is bound, so allocatable counts
+// machines in total, not the room left.
+func poolResources(status *runtimev1alpha1.StatusResponse, classes []*runtimev1alpha1.MachineClass) (corev1.ResourceList, corev1.ResourceList) {
+	capacityList, allocatable := corev1.ResourceList{}, corev1.ResourceList{}
+	hostCapacity, hostAllocatable := capacity.FromHost(status.GetCapacity()), capacity.FromHost(status.GetAllocatable())
+	for _, class := range classes {
+		need := capacity.OfMachine(class.Resources)
+		capacityList[corev1.ResourceName(class.Name)] = *resource.NewQuantity(clamp(hostCapacity.Count(need)), resource.DecimalSI)
+		allocatable[corev1.ResourceName(class.Name)] = *resource.NewQuantity(clamp(hostAllocatable.Count(need)), resource.DecimalSI)
+	}
+	return capacityList, allocatable
+}
+
+func clamp(n uint64) int64 {
+	const maxCount = 1 << 40
+	if n > maxCount {
+		return maxCount
+	}
+	return int64(n)
+}
+
+// mergeList is a JSON merge patch turning old into new.
+func mergeList(old, new corev1.ResourceList) map[string]any {
+	out := map[string]any{}
+	for name := range old {
+		if _, ok := new[name]; !ok {
+			out[string(name)] = nil
+		}
+	}
+	for name, q := range new {
+		out[string(name)] = q.String()
+	}
+	return out
+}
+
+// ensurePool reads the pool from the cache, or creates it when it does not exist.
+func (p *Poollet) ensurePool(ctx context.Context) (*computev1alpha1.MachinePool, error) {
+	pool := &computev1alpha1.MachinePool{}
+	err := p.Client.Get(ctx, types.NamespacedName{Name: p.PoolName}, pool)
+	if err == nil {
+		return pool, nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return nil, err
+	}
+	// The cache may lag; ask the server before creating.
+	if err = p.APIReader.Get(ctx, types.NamespacedName{Name: p.PoolName}, pool); err == nil {
+		return pool, nil
+	} else if !apierrors.IsNotFound(err) {
+		return nil, err
+	}
+	pool = &computev1alpha1.MachinePool{
+		ObjectMeta: metav1.ObjectMeta{Name: p.PoolName, Labels: p.PoolLabels},
+		Spec:       computev1alpha1.MachinePoolSpec{ProviderID: p.ProviderID},
+	}
+	if err := p.Client.Create(ctx, pool); err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			return pool, p.APIReader.Get(ctx, types.NamespacedName{Name: p.PoolName}, pool)
+		}
+		return nil, err
+	}
+	logger(ctx).Info("registered the machine pool", "pool", p.PoolName)
+	return pool, nil
+}
+
+// patchPoolStatus writes a JSON merge patch of the pool's status fields given.
+func (p *Poollet) patchPoolStatus(ctx context.Context, pool *computev1alpha1.MachinePool, status map[string]any) error {
+	data, err := json.Marshal(map[string]any{"status": status})
+	if err != nil {
+		return err
+	}
+	return p.Client.Status().Patch(ctx, pool, client.RawPatch(types.MergePatchType, data))
+}
+
+// heartbeat registers the pool and then, every HeartbeatInterval, writes lastHeartbeatTime and
+// the Ready condition with a merge patch of status (never touching the scheduler's ledger).
+func (p *Poollet) heartbeat(ctx context.Context) error {
+	ticker := time.NewTicker(p.HeartbeatInterval)
+	defer ticker.Stop()
+	for {
+		if err := p.beat(ctx); err != nil && ctx.Err() == nil {
+			logger(ctx).Error(err, "heartbeat failed", "pool", p.PoolName)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		}
+	}
+}
+
+// beat writes one heartbeat.
+func (p *Poollet) beat(ctx context.Context) error {
+	pool, err := p.ensurePool(ctx)
+	if err != nil {
+		return err
+	}
+	ready := metav1.Condition{Type: computev1alpha1.MachinePoolConditionReady, Status: metav1.ConditionTrue,
+		Reason: "RuntimeReady", Message: "the machine runtime answers", ObservedGeneration: pool.Generation}
+	callCtx, cancel := p.call(ctx)
+	version, err := p.Runtime.Version(callCtx, &runtimev1alpha1.VersionRequest{Version: "v1alpha1"})
+	cancel()
+	if err != nil {
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, "RuntimeUnavailable", "the machine runtime does not answer: "+err.Error()
+	} else {
+		ready.Message = "the machine runtime " + version.GetRuntimeName() + " " + version.GetRuntimeVersion() + " answers"
+	}
+	conditions := append([]metav1.Condition(nil), pool.Status.Conditions...)
+	meta.SetStatusCondition(&conditions, ready)
+	now := metav1.Now()
+	return p.patchPoolStatus(ctx, pool, map[string]any{"lastHeartbeatTime": now, "conditions": conditions})
+}

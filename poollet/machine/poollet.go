@@ -1,0 +1,165 @@
+// Package machine is the machinepoollet: it registers one MachinePool, keeps its capacity and
+// heartbeat current, and turns the Machines bound to the pool into machines of a machine runtime
+// (poollet/runtime/machine/v1alpha1), with the Machine's UID as the runtime machine ID.
+package machine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
+	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/machine/v1alpha1"
+)
+
+// Finalizer is the machinepoollet's finalizer on Machines: the runtime machine still exists.
+const Finalizer = "compute.ferrite.dev/machinepoollet"
+
+// Labels the poollet sets on every runtime machine.
+const (
+	LabelMachineUID       = "machinepoollet.ferrite.dev/machine-uid"
+	LabelMachineNamespace = "machinepoollet.ferrite.dev/machine-namespace"
+	LabelMachineName      = "machinepoollet.ferrite.dev/machine-name"
+)
+
+// DefaultIgnitionKey is the Secret key read when spec.ignitionRef.key is empty.
+const DefaultIgnitionKey = "ignition.json"
+
+// Options configure a poollet.
+type Options struct {
+	// PoolName is the MachinePool the poollet serves.
+	PoolName string
+	// ProviderID is written to the pool's spec.providerID when the poollet creates it.
+	ProviderID string
+	// PoolLabels are the labels of a pool the poollet creates.
+	PoolLabels map[string]string
+	// RuntimeEndpoint is reported in the pool's status.runtimeEndpoint (informational).
+	RuntimeEndpoint string
+	// HeartbeatInterval is how often the pool's heartbeat is written. Default 10 s.
+	HeartbeatInterval time.Duration
+	// RuntimeTimeout bounds each unary runtime call. Default 10 s.
+	RuntimeTimeout time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.HeartbeatInterval <= 0 {
+		o.HeartbeatInterval = 10 * time.Second
+	}
+	if o.RuntimeTimeout <= 0 {
+		o.RuntimeTimeout = 10 * time.Second
+	}
+}
+
+// NewScheme returns the scheme of the poollet's clients: the compute group and core/v1 (Secrets).
+func NewScheme() *runtime.Scheme {
+	scheme := runtime.NewScheme()
+	utilruntime.Must(computev1alpha1.AddToScheme(scheme))
+	utilruntime.Must(corev1.AddToScheme(scheme))
+	return scheme
+}
+
+// CacheOptions restrict the manager's cache to the pool's own Machines (the field selector
+// spec.machinePoolRef.name=<pool>, which the apiserver indexes).
+func CacheOptions(pool string) cache.Options {
+	return cache.Options{
+		ByObject: map[client.Object]cache.ByObject{
+			&computev1alpha1.Machine{}: {Field: fields.OneTermEqualSelector("spec.machinePoolRef.name", pool)},
+		},
+	}
+}
+
+// NewManager returns a controller-runtime manager for the pool: the poollet's scheme and the
+// cache restricted to the pool's Machines, on top of base (metrics, probes, logger...).
+func NewManager(config *rest.Config, pool string, base manager.Options) (ctrl.Manager, error) {
+	if base.Scheme == nil {
+		base.Scheme = NewScheme()
+	}
+	base.Cache = CacheOptions(pool)
+	return ctrl.NewManager(config, base)
+}
+
+// Poollet is the machinepoollet's logic, added to a manager with Setup.
+type Poollet struct {
+	// Client is the manager's (cached) client; APIReader reads past the cache (Secrets,
+	// Machines by UID at start).
+	Client    client.Client
+	APIReader client.Reader
+	// Runtime is the machine runtime's client.
+	Runtime runtimev1alpha1.MachineRuntimeClient
+	// Recorder receives Events about Machines (runtime events) and the pool.
+	Recorder events.EventRecorder
+	Options
+
+	machineEvents chan event.GenericEvent
+	poolEvents    chan event.GenericEvent
+}
+
+// Setup adds the pool controller, the heartbeat, the machine controller and the runtime
+// watcher to mgr.
+func (p *Poollet) Setup(mgr ctrl.Manager) error {
+	if p.PoolName == "" {
+		return fmt.Errorf("a pool name is required")
+	}
+	p.defaults()
+	if p.Client == nil {
+		p.Client = mgr.GetClient()
+	}
+	if p.APIReader == nil {
+		p.APIReader = mgr.GetAPIReader()
+	}
+	p.machineEvents = make(chan event.GenericEvent, 1024)
+	p.poolEvents = make(chan event.GenericEvent, 16)
+	if err := p.setupPool(mgr); err != nil {
+		return err
+	}
+	if err := p.setupMachines(mgr); err != nil {
+		return err
+	}
+	if err := mgr.Add(manager.RunnableFunc(p.heartbeat)); err != nil {
+		return err
+	}
+	return mgr.Add(manager.RunnableFunc(p.watchRuntime))
+}
+
+// call returns a context for one unary runtime call.
+func (p *Poollet) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, p.RuntimeTimeout)
+}
+
+// enqueueMachine asks the machine controller to reconcile namespace/name.
+func (p *Poollet) enqueueMachine(ctx context.Context, namespace, name string) {
+	if namespace == "" || name == "" {
+		return
+	}
+	m := &computev1alpha1.Machine{}
+	m.Namespace, m.Name = namespace, name
+	select {
+	case p.machineEvents <- event.GenericEvent{Object: m}:
+	case <-ctx.Done():
+	}
+}
+
+// enqueuePool asks the pool controller to re-read the runtime's Status; it never blocks.
+func (p *Poollet) enqueuePool() {
+	pool := &computev1alpha1.MachinePool{}
+	pool.Name = p.PoolName
+	select {
+	case p.poolEvents <- event.GenericEvent{Object: pool}:
+	default: // one is already pending
+	}
+}
+
+func logger(ctx context.Context) klog.Logger { return klog.FromContext(ctx) }

@@ -1,0 +1,174 @@
+package machine
+
+import (
+	"context"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
+	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/machine/v1alpha1"
+)
+
+// watchRuntime collects runtime machines whose Machine no longer exists, then lists the
+// runtime's machines and follows its Watch from the list's revision, requeueing the Machine of
+// every change and recording runtime events on it. On RevisionTooOld it lists again; on other
+// errors it resumes from the last revision it received.
+func (p *Poollet) watchRuntime(ctx context.Context) error {
+	log := logger(ctx).WithName("runtime-watch")
+	backoff := wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Cap: 10 * time.Second, Steps: 1 << 30}
+	collected := false
+	var revision uint64
+	listed := false
+	for ctx.Err() == nil {
+		if !collected {
+			if err := p.collectOrphans(ctx); err != nil {
+				log.Error(err, "collecting runtime machines of deleted Machines")
+				sleep(ctx, backoff.Step())
+				continue
+			}
+			collected = true
+		}
+		if !listed {
+			rev, err := p.resync(ctx)
+			if err != nil {
+				log.Error(err, "listing runtime machines")
+				sleep(ctx, backoff.Step())
+				continue
+			}
+			revision, listed = rev, true
+		}
+		err := p.follow(ctx, &revision)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if _, ok := runtimev1alpha1.AsRevisionTooOld(err); ok {
+			log.Info("runtime watch fell behind the runtime's history; listing again", "revision", revision)
+			listed = false
+			continue
+		}
+		log.Error(err, "runtime watch ended; resuming", "revision", revision)
+		sleep(ctx, backoff.Step())
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// resync lists the runtime's machines, requeues their Machines and every Machine of the pool
+// (one whose runtime machine vanished unseen is then recreated or released), and returns the
+// list's revision.
+func (p *Poollet) resync(ctx context.Context) (uint64, error) {
+	callCtx, cancel := p.call(ctx)
+	list, err := p.Runtime.ListMachines(callCtx, &runtimev1alpha1.ListMachinesRequest{})
+	cancel()
+	if err != nil {
+		return 0, err
+	}
+	for _, rm := range list.GetMachines() {
+		labels := rm.GetMetadata().GetLabels()
+		p.enqueueMachine(ctx, labels[LabelMachineNamespace], labels[LabelMachineName])
+	}
+	machines := &computev1alpha1.MachineList{}
+	if err := p.Client.List(ctx, machines); err == nil {
+		for i := range machines.Items {
+			p.enqueueMachine(ctx, machines.Items[i].Namespace, machines.Items[i].Name)
+		}
+	}
+	p.enqueuePool()
+	return list.GetRevision(), nil
+}
+
+// follow consumes one Watch stream from *revision, advancing it, until the stream fails.
+func (p *Poollet) follow(ctx context.Context, revision *uint64) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := p.Runtime.Watch(ctx, &runtimev1alpha1.WatchRequest{FromRevision: *revision})
+	if err != nil {
+		return err
+	}
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		switch change := resp.GetChange().(type) {
+		case *runtimev1alpha1.WatchResponse_Machine:
+			labels := change.Machine.GetMachine().GetMetadata().GetLabels()
+			p.enqueueMachine(ctx, labels[LabelMachineNamespace], labels[LabelMachineName])
+			if t := change.Machine.GetType(); t == runtimev1alpha1.ChangeType_CHANGE_TYPE_ADDED || t == runtimev1alpha1.ChangeType_CHANGE_TYPE_DELETED {
+				p.enqueuePool()
+			}
+		case *runtimev1alpha1.WatchResponse_Event:
+			p.recordEvent(ctx, change.Event)
+		}
+		if resp.GetRevision() > *revision {
+			*revision = resp.GetRevision()
+		}
+	}
+}
+
+// recordEvent records a runtime event on the Machine it is about, when that is one of the pool's.
+func (p *Poollet) recordEvent(ctx context.Context, e *runtimev1alpha1.Event) {
+	machines := &computev1alpha1.MachineList{}
+	// The cache holds only the pool's Machines; find the one with this UID.
+	if err := p.Client.List(ctx, machines); err != nil {
+		return
+	}
+	for i := range machines.Items {
+		m := &machines.Items[i]
+		if string(m.UID) != e.GetMachineId() {
+			continue
+		}
+		eventType := corev1.EventTypeNormal
+		if e.GetType() == runtimev1alpha1.EventType_EVENT_TYPE_WARNING {
+			eventType = corev1.EventTypeWarning
+		}
+		p.Recorder.Eventf(m, nil, eventType, e.GetReason(), "Runtime", "%s", e.GetMessage())
+		return
+	}
+}
+
+// collectOrphans deletes the runtime machines whose Machine (by UID) no longer exists: Machines
+// deleted while the poollet was down, whose finalizer someone removed.
+func (p *Poollet) collectOrphans(ctx context.Context) error {
+	callCtx, cancel := p.call(ctx)
+	list, err := p.Runtime.ListMachines(callCtx, &runtimev1alpha1.ListMachinesRequest{})
+	cancel()
+	if err != nil {
+		return err
+	}
+	for _, rm := range list.GetMachines() {
+		labels := rm.GetMetadata().GetLabels()
+		uid, namespace, name := labels[LabelMachineUID], labels[LabelMachineNamespace], labels[LabelMachineName]
+		if uid == "" || rm.GetStatus().GetState() == runtimev1alpha1.MachineState_MACHINE_STATE_TERMINATING {
+			continue // not the poollet's, or already going
+		}
+		m := &computev1alpha1.Machine{}
+		err := p.APIReader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, m)
+		switch {
+		case err == nil && string(m.UID) == uid && m.Spec.MachinePoolRef != nil && m.Spec.MachinePoolRef.Name == p.PoolName:
+			continue
+		case err != nil && !apierrors.IsNotFound(err):
+			return err
+		}
+		callCtx, cancel := p.call(ctx)
+		_, err = p.Runtime.DeleteMachine(callCtx, &runtimev1alpha1.DeleteMachineRequest{MachineId: rm.GetMetadata().GetId()})
+		cancel()
+		if err != nil {
+			return err
+		}
+		logger(ctx).Info("deleted the runtime machine of a Machine that no longer exists", "id", rm.GetMetadata().GetId(), "machine", namespace+"/"+name)
+	}
+	return nil
+}
