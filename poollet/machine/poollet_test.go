@@ -1,0 +1,414 @@
+package machine_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
+	"github.com/ferrite-dev/ferrite/apiserver/testserver"
+	"github.com/ferrite-dev/ferrite/poollet/machine"
+	"github.com/ferrite-dev/ferrite/poollet/runtime/machine/capacity"
+	"github.com/ferrite-dev/ferrite/poollet/runtime/machine/fake"
+	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/machine/v1alpha1"
+)
+
+const timeout = 20 * time.Second
+
+var server *testserver.Server
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ferrite-machinepoollet-test-")
+	if err != nil {
+		panic(err)
+	}
+	if server, err = testserver.StartInDir(dir); err != nil {
+		panic(err)
+	}
+	ctrllog.SetLogger(klog.Background())
+	code := m.Run()
+	server.Stop()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// env is one test's pool: a fake runtime on a unix socket and the poollet's options.
+type env struct {
+	t       *testing.T
+	options machine.Options
+	runtime *fake.Server
+	client  runtimev1alpha1.MachineRuntimeClient
+	stopRT  func()
+	events  *recorder
+}
+
+func newEnv(t *testing.T, pool string, opts fake.Options) *env {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "mpl") // short: unix socket paths are limited to 108 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	socket := filepath.Join(dir, "runtime.sock")
+	rt := fake.New(opts)
+	stop, err := rt.Serve(socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	e := &env{t: t, runtime: rt, stopRT: func() { once.Do(stop) }, events: &recorder{},
+		options: machine.Options{PoolName: pool, ProviderID: "fake://" + pool, RuntimeEndpoint: "unix://" + socket,
+			HeartbeatInterval: 200 * time.Millisecond, RuntimeTimeout: 2 * time.Second}}
+	t.Cleanup(e.stopRT)
+	conn, err := grpc.NewClient("unix://"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	e.client = runtimev1alpha1.NewMachineRuntimeClient(conn)
+	return e
+}
+
+// start runs a poollet (its own manager and runtime connection) and returns the function that
+// stops it, as killing the process would: nothing is cleaned up.
+func (e *env) start() (stop func()) {
+	t := e.t
+	t.Helper()
+	conn, err := grpc.NewClient(e.options.RuntimeEndpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	skipNameValidation := true // several managers in one process
+	mgr, err := machine.NewManager(server.Config, e.options.PoolName, manager.Options{
+		Logger:                 klog.Background(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Controller:             ctrlconfig.Controller{SkipNameValidation: &skipNameValidation},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &machine.Poollet{Runtime: runtimev1alpha1.NewMachineRuntimeClient(conn), Recorder: e.events, Options: e.options}
+	if err := p.Setup(mgr); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := mgr.Start(ctx); err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	}()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done; conn.Close() }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+// runtimeMachines lists the fake runtime's machines.
+func (e *env) runtimeMachines() []*runtimev1alpha1.Machine {
+	e.t.Helper()
+	list, err := e.client.ListMachines(context.Background(), &runtimev1alpha1.ListMachinesRequest{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return list.GetMachines()
+}
+
+// recorder keeps the events the poollet records.
+type recorder struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (r *recorder) Eventf(regarding runtime.Object, _ runtime.Object, eventtype, reason, _, note string, args ...interface{}) {
+	name := ""
+	if a, err := meta.Accessor(regarding); err == nil {
+		name = a.GetNamespace() + "/" + a.GetName()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, fmt.Sprintf("%s %s %s: %s", name, eventtype, reason, fmt.Sprintf(note, args...)))
+}
+
+func (r *recorder) has(prefix string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.ContainsFunc(r.events, func(e string) bool { return len(e) >= len(prefix) && e[:len(prefix)] == prefix })
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func createClass(t *testing.T, name, cpu, memory string) {
+	t.Helper()
+	_, err := server.Client.ComputeV1alpha1().MachineClasses().Create(context.Background(), &computev1alpha1.MachineClass{
+		ObjectMeta:   metav1.ObjectMeta{Name: name},
+		Capabilities: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(memory)},
+	}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+}
+
+func getPool(t *testing.T, name string) *computev1alpha1.MachinePool {
+	t.Helper()
+	pool, err := server.Client.ComputeV1alpha1().MachinePools().Get(context.Background(), name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pool
+}
+
+func count(list corev1.ResourceList, name string) int64 {
+	q, ok := list[corev1.ResourceName(name)]
+	if !ok {
+		return -1
+	}
+	return q.Value()
+}
+
+// createMachine creates a Machine of class and binds it to pool by hand (the binding
+// subresource, as the scheduler does).
+func createMachine(t *testing.T, namespace, name, class, pool string) *computev1alpha1.Machine {
+	t.Helper()
+	ctx := context.Background()
+	machines := server.Client.ComputeV1alpha1().Machines(namespace)
+	if _, err := machines.Create(ctx, &computev1alpha1.Machine{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: computev1alpha1.MachineSpec{MachineClassRef: corev1.LocalObjectReference{Name: class},
+			Power: computev1alpha1.PowerOn, Image: "ghcr.io/ferrite-dev/os:1"},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := machines.Bind(ctx, name, &computev1alpha1.MachineBinding{Target: corev1.LocalObjectReference{Name: pool}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func getMachine(t *testing.T, namespace, name string) *computev1alpha1.Machine {
+	t.Helper()
+	m, err := server.Client.ComputeV1alpha1().Machines(namespace).Get(context.Background(), name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// The poollet creates its pool with the configured labels, reports per-class capacity and
+// allocatable from the runtime's Status (and again when a class appears), heartbeats Ready=True
+// without touching the scheduler's ledger, and reports Ready=False when the runtime is gone.
+func TestPoolRegistrationAndHeartbeat(t *testing.T) {
+	createClass(t, "reg-small", "1", "1Gi")
+	e := newEnv(t, "reg", fake.Options{
+		Capacity: capacity.Resources{VCPUs: 8, MemoryBytes: 16 << 30},
+		Reserved: capacity.Resources{VCPUs: 2},
+	})
+	e.options.PoolLabels = map[string]string{computev1alpha1.TopologyZoneLabel: "a"}
+	e.start()
+
+	var pool *computev1alpha1.MachinePool
+	waitFor(t, "the pool with capacity, allocatable and Ready=True", func() bool {
+		pool = getPool(t, "reg")
+		return pool != nil && count(pool.Status.Capacity, "reg-small") == 8 && count(pool.Status.Allocatable, "reg-small") == 6 &&
+			meta.IsStatusConditionTrue(pool.Status.Conditions, computev1alpha1.MachinePoolConditionReady) && pool.Status.LastHeartbeatTime != nil
+	})
+	if pool.Labels[computev1alpha1.TopologyZoneLabel] != "a" || pool.Spec.ProviderID != "fake://reg" {
+		t.Errorf("pool labels %v, providerID %q", pool.Labels, pool.Spec.ProviderID)
+	}
+
+	// The scheduler's ledger fields survive heartbeats.
+	ledger := `{"status":{"allocated":{"reg-small":"1"},"allocatedRevision":"7","reservations":[{"machineUID":"11111111-1111-1111-1111-111111111111","machineClass":"reg-small"}]}}`
+	if _, err := server.Client.ComputeV1alpha1().MachinePools().Patch(context.Background(), "reg", types.MergePatchType, []byte(ledger), metav1.PatchOptions{}, "status"); err != nil {
+		t.Fatal(err)
+	}
+	first := pool.Status.LastHeartbeatTime
+	waitFor(t, "two later heartbeats", func() bool {
+		pool = getPool(t, "reg")
+		return pool.Status.LastHeartbeatTime.Time.After(first.Add(time.Second))
+	})
+	if count(pool.Status.Allocated, "reg-small") != 1 || pool.Status.AllocatedRevision != "7" || len(pool.Status.Reservations) != 1 {
+		t.Errorf("heartbeat touched the ledger: allocated %v, revision %q, reservations %v", pool.Status.Allocated, pool.Status.AllocatedRevision, pool.Status.Reservations)
+	}
+
+	// A new class shows up without a poll.
+	createClass(t, "reg-large", "4", "8Gi")
+	waitFor(t, "the new class in allocatable", func() bool {
+		pool = getPool(t, "reg")
+		return count(pool.Status.Allocatable, "reg-large") == 1 && count(pool.Status.Capacity, "reg-large") == 2
+	})
+
+	e.stopRT()
+	waitFor(t, "Ready=False", func() bool {
+		c := meta.FindStatusCondition(getPool(t, "reg").Status.Conditions, computev1alpha1.MachinePoolConditionReady)
+		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == "RuntimeUnavailable"
+	})
+}
+
+// A Machine bound to the pool gets the finalizer, exactly one runtime machine under its UID and
+// status.state Running; power Off stops it (Shutdown); deleting it deletes the runtime machine
+// and then the Machine. A Machine of another pool is never touched.
+func TestMachineLifecycle(t *testing.T) {
+	createClass(t, "life-small", "1", "1Gi")
+	e := newEnv(t, "life", fake.Options{StartDelay: 100 * time.Millisecond})
+	e.start()
+	waitFor(t, "the pool", func() bool { return getPool(t, "life") != nil })
+	ctx := context.Background()
+
+	if _, err := server.Client.ComputeV1alpha1().MachinePools().Create(ctx, &computev1alpha1.MachinePool{ObjectMeta: metav1.ObjectMeta{Name: "other-pool"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	other := createMachine(t, "life", "elsewhere", "life-small", "other-pool")
+	m := createMachine(t, "life", "vm", "life-small", "life")
+	uid := string(m.UID)
+	waitFor(t, "finalizer and state Running", func() bool {
+		m = getMachine(t, "life", "vm")
+		return slices.Contains(m.Finalizers, machine.Finalizer) && m.Status.State == computev1alpha1.MachineStateRunning
+	})
+	if m.Status.MachineID != uid {
+		t.Errorf("status.machineID %q, want %q", m.Status.MachineID, uid)
+	}
+	rms := e.runtimeMachines()
+	if len(rms) != 1 || rms[0].GetMetadata().GetId() != uid {
+		t.Fatalf("runtime machines %v, want one with ID %s", rms, uid)
+	}
+	labels := rms[0].GetMetadata().GetLabels()
+	if labels[machine.LabelMachineUID] != uid || labels[machine.LabelMachineNamespace] != "life" || labels[machine.LabelMachineName] != "vm" {
+		t.Errorf("runtime labels %v", labels)
+	}
+	spec := rms[0].GetSpec()
+	if spec.GetClass() != "life-small" || spec.GetResources().GetVcpus() != 1 || spec.GetResources().GetMemoryBytes() != 1<<30 || spec.GetRootDisk().GetImage() != "ghcr.io/ferrite-dev/os:1" {
+		t.Errorf("runtime spec %v", spec)
+	}
+	if !e.events.has("life/vm Normal Created") {
+		t.Errorf("no Created event: %v", e.events.events)
+	}
+
+	// Power off.
+	m.Spec.Power = computev1alpha1.PowerOff
+	if _, err := server.Client.ComputeV1alpha1().Machines("life").Update(ctx, m, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "runtime STOPPED and state Shutdown", func() bool {
+		rms := e.runtimeMachines()
+		return len(rms) == 1 && rms[0].GetStatus().GetState() == runtimev1alpha1.MachineState_MACHINE_STATE_STOPPED &&
+			getMachine(t, "life", "vm").Status.State == computev1alpha1.MachineStateShutdown
+	})
+
+	// The other pool's Machine was never seen.
+	if o := getMachine(t, "life", "elsewhere"); len(o.Finalizers) != 0 || o.Status.State != "" || o.ResourceVersion != other.ResourceVersion {
+		t.Errorf("the poollet touched another pool's machine: %+v", o)
+	}
+	for _, rm := range e.runtimeMachines() {
+		if rm.GetMetadata().GetId() == string(other.UID) {
+			t.Errorf("runtime machine for another pool's Machine")
+		}
+	}
+
+	// Delete.
+	if err := server.Client.ComputeV1alpha1().Machines("life").Delete(ctx, "vm", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "runtime machine gone and Machine gone", func() bool {
+		return len(e.runtimeMachines()) == 0 && getMachine(t, "life", "vm") == nil
+	})
+}
+
+// Stopping the poollet right after it added the finalizer (around CreateMachine) and starting a
+// new one, several times, leaves exactly one runtime machine.
+func TestRestartCreatesNoSecondMachine(t *testing.T) {
+	createClass(t, "restart-small", "1", "1Gi")
+	e := newEnv(t, "restart", fake.Options{StartDelay: 200 * time.Millisecond})
+	stop := e.start()
+	waitFor(t, "the pool", func() bool { return getPool(t, "restart") != nil })
+	m := createMachine(t, "restart", "vm", "restart-small", "restart")
+	waitFor(t, "the finalizer", func() bool {
+		return slices.Contains(getMachine(t, "restart", "vm").Finalizers, machine.Finalizer)
+	})
+	stop()
+	for i := 0; i < 3; i++ {
+		stop = e.start()
+		time.Sleep(time.Duration(50*i) * time.Millisecond)
+		stop()
+		if n := len(e.runtimeMachines()); n > 1 {
+			t.Fatalf("%d runtime machines after restart %d", n, i)
+		}
+	}
+	e.start()
+	waitFor(t, "state Running", func() bool {
+		return getMachine(t, "restart", "vm").Status.State == computev1alpha1.MachineStateRunning
+	})
+	rms := e.runtimeMachines()
+	if len(rms) != 1 || rms[0].GetMetadata().GetId() != string(m.UID) {
+		t.Fatalf("runtime machines %v, want exactly one with ID %s", rms, m.UID)
+	}
+}
+
+// A runtime machine whose Machine was deleted (finalizer removed by hand) while the poollet was
+// stopped is deleted when the poollet starts.
+func TestOrphanDeletedAtStart(t *testing.T) {
+	createClass(t, "orphan-small", "1", "1Gi")
+	e := newEnv(t, "orphan", fake.Options{})
+	stop := e.start()
+	waitFor(t, "the pool", func() bool { return getPool(t, "orphan") != nil })
+	createMachine(t, "orphan", "vm", "orphan-small", "orphan")
+	waitFor(t, "state Running", func() bool {
+		return getMachine(t, "orphan", "vm").Status.State == computev1alpha1.MachineStateRunning
+	})
+	stop()
+
+	ctx := context.Background()
+	machines := server.Client.ComputeV1alpha1().Machines("orphan")
+	if err := machines.Delete(ctx, "vm", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	m := getMachine(t, "orphan", "vm")
+	m.Finalizers = nil
+	if _, err := machines.UpdateStatus(ctx, m, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the Machine gone", func() bool { return getMachine(t, "orphan", "vm") == nil })
+	if n := len(e.runtimeMachines()); n != 1 {
+		t.Fatalf("%d runtime machines before the start, want 1", n)
+	}
+
+	e.start()
+	waitFor(t, "the orphaned runtime machine deleted", func() bool { return len(e.runtimeMachines()) == 0 })
+}
