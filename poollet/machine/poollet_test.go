@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -60,6 +61,26 @@ type env struct {
 	client  runtimev1alpha1.MachineRuntimeClient
 	stopRT  func()
 	events  *recorder
+	// secrets, when set, serve Secret reads (the standalone apiserver has no core/v1 Secrets).
+	secrets map[types.NamespacedName]*corev1.Secret
+}
+
+// secretReader serves Secrets from a map and everything else from the API.
+type secretReader struct {
+	client.Reader
+	secrets map[types.NamespacedName]*corev1.Secret
+}
+
+func (r secretReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if secret, ok := obj.(*corev1.Secret); ok {
+		s, ok := r.secrets[key]
+		if !ok {
+			return apierrors.NewNotFound(corev1.Resource("secrets"), key.Name)
+		}
+		s.DeepCopyInto(secret)
+		return nil
+	}
+	return r.Reader.Get(ctx, key, obj, opts...)
 }
 
 func newEnv(t *testing.T, pool string, opts fake.Options) *env {
@@ -109,6 +130,9 @@ func (e *env) start() (stop func()) {
 		t.Fatal(err)
 	}
 	p := &machine.Poollet{Runtime: runtimev1alpha1.NewMachineRuntimeClient(conn), Recorder: e.events, Options: e.options}
+	if e.secrets != nil {
+		p.APIReader = secretReader{Reader: mgr.GetAPIReader(), secrets: e.secrets}
+	}
 	if err := p.Setup(mgr); err != nil {
 		t.Fatal(err)
 	}
@@ -411,4 +435,39 @@ func TestOrphanDeletedAtStart(t *testing.T) {
 
 	e.start()
 	waitFor(t, "the orphaned runtime machine deleted", func() bool { return len(e.runtimeMachines()) == 0 })
+}
+
+// The ignition Secret named by spec.ignitionRef (default key ignition.json) becomes the runtime
+// machine's IGNITION user data.
+func TestIgnition(t *testing.T) {
+	createClass(t, "ign-small", "1", "1Gi")
+	e := newEnv(t, "ign", fake.Options{})
+	e.secrets = map[types.NamespacedName]*corev1.Secret{
+		{Namespace: "ign", Name: "boot"}: {Data: map[string][]byte{machine.DefaultIgnitionKey: []byte(`{"ignition":{"version":"3.4.0"}}`)}},
+	}
+	e.start()
+	waitFor(t, "the pool", func() bool { return getPool(t, "ign") != nil })
+	ctx := context.Background()
+	machines := server.Client.ComputeV1alpha1().Machines("ign")
+	if _, err := machines.Create(ctx, &computev1alpha1.Machine{
+		ObjectMeta: metav1.ObjectMeta{Name: "vm"},
+		Spec: computev1alpha1.MachineSpec{MachineClassRef: corev1.LocalObjectReference{Name: "ign-small"},
+			Image: "ghcr.io/ferrite-dev/os:1", IgnitionRef: &computev1alpha1.SecretKeySelector{Name: "boot"}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := machines.Bind(ctx, "vm", &computev1alpha1.MachineBinding{Target: corev1.LocalObjectReference{Name: "ign"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "state Running", func() bool {
+		return getMachine(t, "ign", "vm").Status.State == computev1alpha1.MachineStateRunning
+	})
+	rms := e.runtimeMachines()
+	if len(rms) != 1 {
+		t.Fatalf("%d runtime machines", len(rms))
+	}
+	ud := rms[0].GetSpec().GetUserData()
+	if string(ud.GetData()) != `{"ignition":{"version":"3.4.0"}}` || ud.GetFormat() != runtimev1alpha1.UserDataFormat_USER_DATA_FORMAT_IGNITION {
+		t.Errorf("user data %q format %v", ud.GetData(), ud.GetFormat())
+	}
 }
