@@ -471,3 +471,30 @@ func TestIgnition(t *testing.T) {
 		t.Errorf("user data %q format %v", ud.GetData(), ud.GetFormat())
 	}
 }
+
+// A runtime that restarts and lost its state answers the poollet's resumed Watch with
+// RevisionTooOld (a revision from its future); the poollet lists again, requeues the pool's
+// Machines and creates their runtime machines anew, under the same IDs.
+func TestRuntimeLostStateResync(t *testing.T) {
+	createClass(t, "lost-small", "1", "1Gi")
+	e := newEnv(t, "lost", fake.Options{})
+	e.start()
+	waitFor(t, "the pool", func() bool { return getPool(t, "lost") != nil })
+	m := createMachine(t, "lost", "vm", "lost-small", "lost")
+	waitFor(t, "state Running", func() bool {
+		return getMachine(t, "lost", "vm").Status.State == computev1alpha1.MachineStateRunning
+	})
+
+	e.stopRT()
+	socket := e.options.RuntimeEndpoint[len("unix://"):]
+	stop, err := fake.New(fake.Options{}).Serve(socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	waitFor(t, "the runtime machine recreated", func() bool {
+		list, err := e.client.ListMachines(context.Background(), &runtimev1alpha1.ListMachinesRequest{})
+		return err == nil && len(list.GetMachines()) == 1 && list.GetMachines()[0].GetMetadata().GetId() == string(m.UID) &&
+			list.GetMachines()[0].GetStatus().GetState() == runtimev1alpha1.MachineState_MACHINE_STATE_RUNNING
+	})
+}

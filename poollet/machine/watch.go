@@ -19,7 +19,10 @@ import (
 // errors it resumes from the last revision it received.
 func (p *Poollet) watchRuntime(ctx context.Context) error {
 	log := logger(ctx).WithName("runtime-watch")
-	backoff := wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Cap: 10 * time.Second, Steps: 1 << 30}
+	newBackoff := func() wait.Backoff {
+		return wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Cap: 10 * time.Second, Steps: 1 << 30}
+	}
+	backoff := newBackoff()
 	collected := false
 	var revision uint64
 	listed := false
@@ -41,12 +44,16 @@ func (p *Poollet) watchRuntime(ctx context.Context) error {
 			}
 			revision, listed = rev, true
 		}
+		before := revision
 		err := p.follow(ctx, &revision)
 		if ctx.Err() != nil {
 			return nil
 		}
+		if revision != before {
+			backoff = newBackoff() // the stream worked for a while
+		}
 		if _, ok := runtimev1alpha1.AsRevisionTooOld(err); ok {
-			log.Info("runtime watch fell behind the runtime's history; listing again", "revision", revision)
+			log.Info("the runtime cannot continue the watch from this revision (history too short, or it lost its state); listing again", "revision", revision)
 			listed = false
 			continue
 		}
