@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -182,6 +183,14 @@ func (r *recorder) has(prefix string) bool {
 	return slices.ContainsFunc(r.events, func(e string) bool { return len(e) >= len(prefix) && e[:len(prefix)] == prefix })
 }
 
+var runs atomic.Int32
+
+// unique returns base with a suffix unique in the process, so that -count=N reruns use new
+// pools and namespaces on the shared server.
+func unique(base string) string {
+	return fmt.Sprintf("%s-%d", base, runs.Add(1))
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -260,8 +269,9 @@ func getMachine(t *testing.T, namespace, name string) *computev1alpha1.Machine {
 // allocatable from the runtime's Status (and again when a class appears), heartbeats Ready=True
 // without touching the scheduler's ledger, and reports Ready=False when the runtime is gone.
 func TestPoolRegistrationAndHeartbeat(t *testing.T) {
+	ns := unique("reg")
 	createClass(t, "reg-small", "1", "1Gi")
-	e := newEnv(t, "reg", fake.Options{
+	e := newEnv(t, ns, fake.Options{
 		Capacity: capacity.Resources{VCPUs: 8, MemoryBytes: 16 << 30},
 		Reserved: capacity.Resources{VCPUs: 2},
 	})
@@ -270,22 +280,22 @@ func TestPoolRegistrationAndHeartbeat(t *testing.T) {
 
 	var pool *computev1alpha1.MachinePool
 	waitFor(t, "the pool with capacity, allocatable and Ready=True", func() bool {
-		pool = getPool(t, "reg")
+		pool = getPool(t, ns)
 		return pool != nil && count(pool.Status.Capacity, "reg-small") == 8 && count(pool.Status.Allocatable, "reg-small") == 6 &&
 			meta.IsStatusConditionTrue(pool.Status.Conditions, computev1alpha1.MachinePoolConditionReady) && pool.Status.LastHeartbeatTime != nil
 	})
-	if pool.Labels[computev1alpha1.TopologyZoneLabel] != "a" || pool.Spec.ProviderID != "fake://reg" {
+	if pool.Labels[computev1alpha1.TopologyZoneLabel] != "a" || pool.Spec.ProviderID != "fake://"+ns {
 		t.Errorf("pool labels %v, providerID %q", pool.Labels, pool.Spec.ProviderID)
 	}
 
 	// The scheduler's ledger fields survive heartbeats.
 	ledger := `{"status":{"allocated":{"reg-small":"1"},"allocatedRevision":"7","reservations":[{"machineUID":"11111111-1111-1111-1111-111111111111","machineClass":"reg-small"}]}}`
-	if _, err := server.Client.ComputeV1alpha1().MachinePools().Patch(context.Background(), "reg", types.MergePatchType, []byte(ledger), metav1.PatchOptions{}, "status"); err != nil {
+	if _, err := server.Client.ComputeV1alpha1().MachinePools().Patch(context.Background(), ns, types.MergePatchType, []byte(ledger), metav1.PatchOptions{}, "status"); err != nil {
 		t.Fatal(err)
 	}
 	first := pool.Status.LastHeartbeatTime
 	waitFor(t, "two later heartbeats", func() bool {
-		pool = getPool(t, "reg")
+		pool = getPool(t, ns)
 		return pool.Status.LastHeartbeatTime.Time.After(first.Add(time.Second))
 	})
 	if count(pool.Status.Allocated, "reg-small") != 1 || pool.Status.AllocatedRevision != "7" || len(pool.Status.Reservations) != 1 {
@@ -295,13 +305,13 @@ func TestPoolRegistrationAndHeartbeat(t *testing.T) {
 	// A new class shows up without a poll.
 	createClass(t, "reg-large", "4", "8Gi")
 	waitFor(t, "the new class in allocatable", func() bool {
-		pool = getPool(t, "reg")
+		pool = getPool(t, ns)
 		return count(pool.Status.Allocatable, "reg-large") == 1 && count(pool.Status.Capacity, "reg-large") == 2
 	})
 
 	e.stopRT()
 	waitFor(t, "Ready=False", func() bool {
-		c := meta.FindStatusCondition(getPool(t, "reg").Status.Conditions, computev1alpha1.MachinePoolConditionReady)
+		c := meta.FindStatusCondition(getPool(t, ns).Status.Conditions, computev1alpha1.MachinePoolConditionReady)
 		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == "RuntimeUnavailable"
 	})
 }
@@ -310,20 +320,21 @@ func TestPoolRegistrationAndHeartbeat(t *testing.T) {
 // status.state Running; power Off stops it (Shutdown); deleting it deletes the runtime machine
 // and then the Machine. A Machine of another pool is never touched.
 func TestMachineLifecycle(t *testing.T) {
+	ns, otherPool := unique("life"), unique("other")
 	createClass(t, "life-small", "1", "1Gi")
-	e := newEnv(t, "life", fake.Options{StartDelay: 100 * time.Millisecond})
+	e := newEnv(t, ns, fake.Options{StartDelay: 100 * time.Millisecond})
 	e.start()
-	waitFor(t, "the pool", func() bool { return getPool(t, "life") != nil })
+	waitFor(t, "the pool", func() bool { return getPool(t, ns) != nil })
 	ctx := context.Background()
 
-	if _, err := server.Client.ComputeV1alpha1().MachinePools().Create(ctx, &computev1alpha1.MachinePool{ObjectMeta: metav1.ObjectMeta{Name: "other-pool"}}, metav1.CreateOptions{}); err != nil {
+	if _, err := server.Client.ComputeV1alpha1().MachinePools().Create(ctx, &computev1alpha1.MachinePool{ObjectMeta: metav1.ObjectMeta{Name: otherPool}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	other := createMachine(t, "life", "elsewhere", "life-small", "other-pool")
-	m := createMachine(t, "life", "vm", "life-small", "life")
+	other := createMachine(t, ns, "elsewhere", "life-small", otherPool)
+	m := createMachine(t, ns, "vm", "life-small", ns)
 	uid := string(m.UID)
 	waitFor(t, "finalizer and state Running", func() bool {
-		m = getMachine(t, "life", "vm")
+		m = getMachine(t, ns, "vm")
 		return slices.Contains(m.Finalizers, machine.Finalizer) && m.Status.State == computev1alpha1.MachineStateRunning
 	})
 	if m.Status.MachineID != uid {
@@ -334,30 +345,30 @@ func TestMachineLifecycle(t *testing.T) {
 		t.Fatalf("runtime machines %v, want one with ID %s", rms, uid)
 	}
 	labels := rms[0].GetMetadata().GetLabels()
-	if labels[machine.LabelMachineUID] != uid || labels[machine.LabelMachineNamespace] != "life" || labels[machine.LabelMachineName] != "vm" {
+	if labels[machine.LabelMachineUID] != uid || labels[machine.LabelMachineNamespace] != ns || labels[machine.LabelMachineName] != "vm" {
 		t.Errorf("runtime labels %v", labels)
 	}
 	spec := rms[0].GetSpec()
 	if spec.GetClass() != "life-small" || spec.GetResources().GetVcpus() != 1 || spec.GetResources().GetMemoryBytes() != 1<<30 || spec.GetRootDisk().GetImage() != "ghcr.io/ferrite-dev/os:1" {
 		t.Errorf("runtime spec %v", spec)
 	}
-	if !e.events.has("life/vm Normal Created") {
+	if !e.events.has(ns + "/vm Normal Created") {
 		t.Errorf("no Created event: %v", e.events.events)
 	}
 
 	// Power off.
 	m.Spec.Power = computev1alpha1.PowerOff
-	if _, err := server.Client.ComputeV1alpha1().Machines("life").Update(ctx, m, metav1.UpdateOptions{}); err != nil {
+	if _, err := server.Client.ComputeV1alpha1().Machines(ns).Update(ctx, m, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "runtime STOPPED and state Shutdown", func() bool {
 		rms := e.runtimeMachines()
 		return len(rms) == 1 && rms[0].GetStatus().GetState() == runtimev1alpha1.MachineState_MACHINE_STATE_STOPPED &&
-			getMachine(t, "life", "vm").Status.State == computev1alpha1.MachineStateShutdown
+			getMachine(t, ns, "vm").Status.State == computev1alpha1.MachineStateShutdown
 	})
 
 	// The other pool's Machine was never seen.
-	if o := getMachine(t, "life", "elsewhere"); len(o.Finalizers) != 0 || o.Status.State != "" || o.ResourceVersion != other.ResourceVersion {
+	if o := getMachine(t, ns, "elsewhere"); len(o.Finalizers) != 0 || o.Status.State != "" || o.ResourceVersion != other.ResourceVersion {
 		t.Errorf("the poollet touched another pool's machine: %+v", o)
 	}
 	for _, rm := range e.runtimeMachines() {
@@ -367,24 +378,25 @@ func TestMachineLifecycle(t *testing.T) {
 	}
 
 	// Delete.
-	if err := server.Client.ComputeV1alpha1().Machines("life").Delete(ctx, "vm", metav1.DeleteOptions{}); err != nil {
+	if err := server.Client.ComputeV1alpha1().Machines(ns).Delete(ctx, "vm", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "runtime machine gone and Machine gone", func() bool {
-		return len(e.runtimeMachines()) == 0 && getMachine(t, "life", "vm") == nil
+		return len(e.runtimeMachines()) == 0 && getMachine(t, ns, "vm") == nil
 	})
 }
 
 // Stopping the poollet right after it added the finalizer (around CreateMachine) and starting a
 // new one, several times, leaves exactly one runtime machine.
 func TestRestartCreatesNoSecondMachine(t *testing.T) {
+	ns := unique("restart")
 	createClass(t, "restart-small", "1", "1Gi")
-	e := newEnv(t, "restart", fake.Options{StartDelay: 200 * time.Millisecond})
+	e := newEnv(t, ns, fake.Options{StartDelay: 200 * time.Millisecond})
 	stop := e.start()
-	waitFor(t, "the pool", func() bool { return getPool(t, "restart") != nil })
-	m := createMachine(t, "restart", "vm", "restart-small", "restart")
+	waitFor(t, "the pool", func() bool { return getPool(t, ns) != nil })
+	m := createMachine(t, ns, "vm", "restart-small", ns)
 	waitFor(t, "the finalizer", func() bool {
-		return slices.Contains(getMachine(t, "restart", "vm").Finalizers, machine.Finalizer)
+		return slices.Contains(getMachine(t, ns, "vm").Finalizers, machine.Finalizer)
 	})
 	stop()
 	for i := 0; i < 3; i++ {
@@ -397,7 +409,7 @@ func TestRestartCreatesNoSecondMachine(t *testing.T) {
 	}
 	e.start()
 	waitFor(t, "state Running", func() bool {
-		return getMachine(t, "restart", "vm").Status.State == computev1alpha1.MachineStateRunning
+		return getMachine(t, ns, "vm").Status.State == computev1alpha1.MachineStateRunning
 	})
 	rms := e.runtimeMachines()
 	if len(rms) != 1 || rms[0].GetMetadata().GetId() != string(m.UID) {
@@ -408,27 +420,28 @@ func TestRestartCreatesNoSecondMachine(t *testing.T) {
 // A runtime machine whose Machine was deleted (finalizer removed by hand) while the poollet was
 // stopped is deleted when the poollet starts.
 func TestOrphanDeletedAtStart(t *testing.T) {
+	ns := unique("orphan")
 	createClass(t, "orphan-small", "1", "1Gi")
-	e := newEnv(t, "orphan", fake.Options{})
+	e := newEnv(t, ns, fake.Options{})
 	stop := e.start()
-	waitFor(t, "the pool", func() bool { return getPool(t, "orphan") != nil })
-	createMachine(t, "orphan", "vm", "orphan-small", "orphan")
+	waitFor(t, "the pool", func() bool { return getPool(t, ns) != nil })
+	createMachine(t, ns, "vm", "orphan-small", ns)
 	waitFor(t, "state Running", func() bool {
-		return getMachine(t, "orphan", "vm").Status.State == computev1alpha1.MachineStateRunning
+		return getMachine(t, ns, "vm").Status.State == computev1alpha1.MachineStateRunning
 	})
 	stop()
 
 	ctx := context.Background()
-	machines := server.Client.ComputeV1alpha1().Machines("orphan")
+	machines := server.Client.ComputeV1alpha1().Machines(ns)
 	if err := machines.Delete(ctx, "vm", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	m := getMachine(t, "orphan", "vm")
+	m := getMachine(t, ns, "vm")
 	m.Finalizers = nil
 	if _, err := machines.UpdateStatus(ctx, m, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the Machine gone", func() bool { return getMachine(t, "orphan", "vm") == nil })
+	waitFor(t, "the Machine gone", func() bool { return getMachine(t, ns, "vm") == nil })
 	if n := len(e.runtimeMachines()); n != 1 {
 		t.Fatalf("%d runtime machines before the start, want 1", n)
 	}
@@ -440,15 +453,16 @@ func TestOrphanDeletedAtStart(t *testing.T) {
 // The ignition Secret named by spec.ignitionRef (default key ignition.json) becomes the runtime
 // machine's IGNITION user data.
 func TestIgnition(t *testing.T) {
+	ns := unique("ign")
 	createClass(t, "ign-small", "1", "1Gi")
-	e := newEnv(t, "ign", fake.Options{})
+	e := newEnv(t, ns, fake.Options{})
 	e.secrets = map[types.NamespacedName]*corev1.Secret{
-		{Namespace: "ign", Name: "boot"}: {Data: map[string][]byte{machine.DefaultIgnitionKey: []byte(`{"ignition":{"version":"3.4.0"}}`)}},
+		{Namespace: ns, Name: "boot"}: {Data: map[string][]byte{machine.DefaultIgnitionKey: []byte(`{"ignition":{"version":"3.4.0"}}`)}},
 	}
 	e.start()
-	waitFor(t, "the pool", func() bool { return getPool(t, "ign") != nil })
+	waitFor(t, "the pool", func() bool { return getPool(t, ns) != nil })
 	ctx := context.Background()
-	machines := server.Client.ComputeV1alpha1().Machines("ign")
+	machines := server.Client.ComputeV1alpha1().Machines(ns)
 	if _, err := machines.Create(ctx, &computev1alpha1.Machine{
 		ObjectMeta: metav1.ObjectMeta{Name: "vm"},
 		Spec: computev1alpha1.MachineSpec{MachineClassRef: corev1.LocalObjectReference{Name: "ign-small"},
@@ -456,11 +470,11 @@ func TestIgnition(t *testing.T) {
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := machines.Bind(ctx, "vm", &computev1alpha1.MachineBinding{Target: corev1.LocalObjectReference{Name: "ign"}}, metav1.CreateOptions{}); err != nil {
+	if _, err := machines.Bind(ctx, "vm", &computev1alpha1.MachineBinding{Target: corev1.LocalObjectReference{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "state Running", func() bool {
-		return getMachine(t, "ign", "vm").Status.State == computev1alpha1.MachineStateRunning
+		return getMachine(t, ns, "vm").Status.State == computev1alpha1.MachineStateRunning
 	})
 	rms := e.runtimeMachines()
 	if len(rms) != 1 {
@@ -476,13 +490,14 @@ func TestIgnition(t *testing.T) {
 // RevisionTooOld (a revision from its future); the poollet lists again, requeues the pool's
 // Machines and creates their runtime machines anew, under the same IDs.
 func TestRuntimeLostStateResync(t *testing.T) {
+	ns := unique("lost")
 	createClass(t, "lost-small", "1", "1Gi")
-	e := newEnv(t, "lost", fake.Options{})
+	e := newEnv(t, ns, fake.Options{})
 	e.start()
-	waitFor(t, "the pool", func() bool { return getPool(t, "lost") != nil })
-	m := createMachine(t, "lost", "vm", "lost-small", "lost")
+	waitFor(t, "the pool", func() bool { return getPool(t, ns) != nil })
+	m := createMachine(t, ns, "vm", "lost-small", ns)
 	waitFor(t, "state Running", func() bool {
-		return getMachine(t, "lost", "vm").Status.State == computev1alpha1.MachineStateRunning
+		return getMachine(t, ns, "vm").Status.State == computev1alpha1.MachineStateRunning
 	})
 
 	e.stopRT()
