@@ -513,3 +513,24 @@ func TestRuntimeLostStateResync(t *testing.T) {
 			list.GetMachines()[0].GetStatus().GetState() == runtimev1alpha1.MachineState_MACHINE_STATE_RUNNING
 	})
 }
+
+// A runtime machine that fails shows as state Error, and the runtime's event is recorded on the
+// Machine.
+func TestRuntimeErrorAndEvent(t *testing.T) {
+	ns := unique("fail")
+	createClass(t, "fail-small", "1", "1Gi")
+	e := newEnv(t, ns, fake.Options{})
+	e.start()
+	waitFor(t, "the pool", func() bool { return getPool(t, ns) != nil })
+	m := createMachine(t, ns, "vm", "fail-small", ns)
+	waitFor(t, "state Running", func() bool {
+		return getMachine(t, ns, "vm").Status.State == computev1alpha1.MachineStateRunning
+	})
+	if err := e.runtime.Fail(string(m.UID), "DiskError", "the root disk is unreadable"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "state Error and the Warning event", func() bool {
+		return getMachine(t, ns, "vm").Status.State == computev1alpha1.MachineStateError &&
+			e.events.has(ns+"/vm Warning DiskError: the root disk is unreadable")
+	})
+}
