@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
@@ -105,6 +106,8 @@ type Poollet struct {
 
 	machineEvents chan event.GenericEvent
 	poolEvents    chan event.GenericEvent
+	// names maps runtime machine IDs to their Machines' keys (the watch goroutine's only).
+	names map[string]types.NamespacedName
 }
 
 // Setup adds the pool controller, the heartbeat, the machine controller and the runtime
@@ -122,6 +125,7 @@ func (p *Poollet) Setup(mgr ctrl.Manager) error {
 	}
 	p.machineEvents = make(chan event.GenericEvent, 1024)
 	p.poolEvents = make(chan event.GenericEvent, 16)
+	p.names = map[string]types.NamespacedName{}
 	if err := p.setupPool(mgr); err != nil {
 		return err
 	}

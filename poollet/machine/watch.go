@@ -82,7 +82,9 @@ func (p *Poollet) resync(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	clear(p.names)
 	for _, rm := range list.GetMachines() {
+		p.remember(rm)
 		labels := rm.GetMetadata().GetLabels()
 		p.enqueueMachine(ctx, labels[LabelMachineNamespace], labels[LabelMachineName])
 	}
@@ -111,6 +113,7 @@ func (p *Poollet) follow(ctx context.Context, revision *uint64) error {
 		}
 		switch change := resp.GetChange().(type) {
 		case *runtimev1alpha1.WatchResponse_Machine:
+			p.remember(change.Machine.GetMachine())
 			labels := change.Machine.GetMachine().GetMetadata().GetLabels()
 			p.enqueueMachine(ctx, labels[LabelMachineNamespace], labels[LabelMachineName])
 			if t := change.Machine.GetType(); t == runtimev1alpha1.ChangeType_CHANGE_TYPE_ADDED || t == runtimev1alpha1.ChangeType_CHANGE_TYPE_DELETED {
@@ -125,25 +128,32 @@ func (p *Poollet) follow(ctx context.Context, revision *uint64) error {
 	}
 }
 
-// recordEvent records a runtime event on the Machine it is about, when that is one of the pool's.
+// remember notes which Machine a runtime machine belongs to (its labels), for recordEvent. Only
+// the watch goroutine uses the map; entries of deleted machines stay until the next resync, so
+// that their last events still find the Machine.
+func (p *Poollet) remember(rm *runtimev1alpha1.Machine) {
+	labels := rm.GetMetadata().GetLabels()
+	if labels[LabelMachineNamespace] != "" && labels[LabelMachineName] != "" {
+		p.names[rm.GetMetadata().GetId()] = types.NamespacedName{Namespace: labels[LabelMachineNamespace], Name: labels[LabelMachineName]}
+	}
+}
+
+// recordEvent records a runtime event on the Machine it is about, when that is one of the pool's
+// (read from the cache and checked by UID).
 func (p *Poollet) recordEvent(ctx context.Context, e *runtimev1alpha1.Event) {
-	machines := &computev1alpha1.MachineList{}
-	// The cache holds only the pool's Machines; find the one with this UID.
-	if err := p.Client.List(ctx, machines); err != nil {
+	key, ok := p.names[e.GetMachineId()]
+	if !ok {
 		return
 	}
-	for i := range machines.Items {
-		m := &machines.Items[i]
-		if string(m.UID) != e.GetMachineId() {
-			continue
-		}
-		eventType := corev1.EventTypeNormal
-		if e.GetType() == runtimev1alpha1.EventType_EVENT_TYPE_WARNING {
-			eventType = corev1.EventTypeWarning
-		}
-		p.Recorder.Eventf(m, nil, eventType, e.GetReason(), "Runtime", "%s", e.GetMessage())
+	m := &computev1alpha1.Machine{}
+	if err := p.Client.Get(ctx, key, m); err != nil || string(m.UID) != e.GetMachineId() {
 		return
 	}
+	eventType := corev1.EventTypeNormal
+	if e.GetType() == runtimev1alpha1.EventType_EVENT_TYPE_WARNING {
+		eventType = corev1.EventTypeWarning
+	}
+	p.Recorder.Eventf(m, nil, eventType, e.GetReason(), "Runtime", "%s", e.GetMessage())
 }
 
 // collectOrphans deletes the runtime machines whose Machine (by UID) no longer exists: Machines
