@@ -25,6 +25,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ferrite-dev/ferrite/poollet/runtime/machine/capacity"
+	"github.com/ferrite-dev/ferrite/poollet/runtime/machine/history"
 	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/machine/v1alpha1"
 	"github.com/ferrite-dev/ferrite/poollet/runtime/machine/validation"
 )
@@ -92,16 +93,12 @@ type Server struct {
 
 	opts Options
 
+	// history numbers and retains the changes. Changes are recorded under mu, so a list and its
+	// revision agree.
+	history *history.History
+
 	mu       sync.Mutex
-	revision uint64
-	// compacted is the revision of the newest change dropped from history: Watch can continue from
-	// any revision at or after it.
-	compacted uint64
-	history   []*runtimev1alpha1.WatchResponse
-	// changed is closed (and replaced) whenever history grows.
-	changed  chan struct{}
 	machines map[string]*machine
-	events   []*runtimev1alpha1.Event
 	closed   bool
 }
 
@@ -126,11 +123,14 @@ type machine struct {
 func New(opts Options) *Server {
 	opts.setDefaults()
 	return &Server{
-		opts:      opts,
-		revision:  opts.InitialRevision,
-		compacted: opts.InitialRevision,
-		changed:   make(chan struct{}),
-		machines:  map[string]*machine{},
+		opts: opts,
+		history: history.New(history.Options{
+			Limit:           opts.HistoryLimit,
+			EventLimit:      opts.EventLimit,
+			InitialRevision: opts.InitialRevision,
+			Now:             opts.Now,
+		}),
+		machines: map[string]*machine{},
 	}
 }
 
@@ -176,7 +176,7 @@ func (s *Server) Close() {
 		m.cancelPending()
 		m.console.closeViewers(status.Error(codes.Unavailable, "runtime stopped"))
 	}
-	close(s.changed)
+	s.history.Close()
 }
 
 // lookup returns the machine with id, locked, or a NOT_FOUND (or UNAVAILABLE) error.
@@ -211,15 +211,7 @@ func (s *Server) now() *timestamppb.Timestamp { return timestamppb.New(s.opts.No
 
 // commitLocked records a change of m under a new revision.
 func (s *Server) commitLocked(m *machine, typ runtimev1alpha1.ChangeType) {
-	s.revision++
-	m.m.Metadata.Revision = s.revision
-	s.appendLocked(&runtimev1alpha1.WatchResponse{
-		Revision: s.revision,
-		Change: &runtimev1alpha1.WatchResponse_Machine{Machine: &runtimev1alpha1.MachineChange{
-			Type:    typ,
-			Machine: proto.Clone(m.m).(*runtimev1alpha1.Machine),
-		}},
-	})
+	s.history.Machine(typ, m.m)
 }
 
 // specChangedLocked bumps m's generation for a spec change that the fake applies at once.
@@ -230,33 +222,7 @@ func specChangedLocked(m *machine) {
 
 // eventLocked records an event about m under a new revision.
 func (s *Server) eventLocked(m *machine, typ runtimev1alpha1.EventType, reason, format string, args ...any) {
-	s.revision++
-	ev := &runtimev1alpha1.Event{
-		Revision:  s.revision,
-		MachineId: m.m.GetMetadata().GetId(),
-		Type:      typ,
-		Reason:    reason,
-		Message:   fmt.Sprintf(format, args...),
-		Time:      s.now(),
-	}
-	s.events = append(s.events, ev)
-	if extra := len(s.events) - s.opts.EventLimit; extra > 0 {
-		s.events = append([]*runtimev1alpha1.Event(nil), s.events[extra:]...)
-	}
-	s.appendLocked(&runtimev1alpha1.WatchResponse{
-		Revision: s.revision,
-		Change:   &runtimev1alpha1.WatchResponse_Event{Event: ev},
-	})
-}
-
-func (s *Server) appendLocked(change *runtimev1alpha1.WatchResponse) {
-	s.history = append(s.history, change)
-	if extra := len(s.history) - s.opts.HistoryLimit; extra > 0 {
-		s.compacted = s.history[extra-1].GetRevision()
-		s.history = append([]*runtimev1alpha1.WatchResponse(nil), s.history[extra:]...)
-	}
-	close(s.changed)
-	s.changed = make(chan struct{})
+	s.history.Event(m.m.GetMetadata().GetId(), typ, reason, format, args...)
 }
 
 func clone(m *machine) *runtimev1alpha1.Machine {
@@ -453,7 +419,7 @@ func (s *Server) Status(_ context.Context, req *runtimev1alpha1.StatusRequest) (
 		Allocatable:  allocatable.Proto(sizes...),
 		Allocated:    allocated.Proto(sizes...),
 		MachineCount: uint32(len(s.machines)),
-		Revision:     s.revision,
+		Revision:     s.history.Revision(),
 	}
 	for _, c := range req.GetClasses() {
 		resp.Classes = append(resp.Classes, &runtimev1alpha1.ClassAvailability{

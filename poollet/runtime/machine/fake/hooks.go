@@ -71,9 +71,7 @@ func (s *Server) WriteConsole(id string, data []byte) error {
 
 // Revision returns the runtime's current revision.
 func (s *Server) Revision() uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.revision
+	return s.history.Revision()
 }
 
 // Secret returns the data of a secret a machine's disk uses, as the provider holds it (for tests
