@@ -52,18 +52,23 @@ func (p *Poollet) reconcileMachine(ctx context.Context, req reconcile.Request) (
 			return reconcile.Result{}, err
 		}
 	}
-	spec, err := p.machineSpec(ctx, m)
+	d, err := p.machineDevices(ctx, m)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	callCtx, cancel := p.call(ctx)
-	created, err := p.Runtime.CreateMachine(callCtx, &runtimev1alpha1.CreateMachineRequest{Machine: &runtimev1alpha1.Machine{
-		Metadata: &runtimev1alpha1.ObjectMetadata{Id: id, Labels: map[string]string{
-			LabelMachineUID: id, LabelMachineNamespace: m.Namespace, LabelMachineName: m.Name,
-		}},
-		Spec: spec,
-	}})
-	cancel()
+	spec, err := p.machineSpec(ctx, m, d)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	generation := m.Generation
+	created, err := call(ctx, p, func(ctx context.Context) (*runtimev1alpha1.CreateMachineResponse, error) {
+		return p.Runtime.CreateMachine(ctx, &runtimev1alpha1.CreateMachineRequest{Machine: &runtimev1alpha1.Machine{
+			Metadata: &runtimev1alpha1.ObjectMetadata{Id: id, Labels: map[string]string{
+				LabelMachineUID: id, LabelMachineNamespace: m.Namespace, LabelMachineName: m.Name,
+			}},
+			Spec: spec,
+		}})
+	})
 	if err != nil {
 		return reconcile.Result{}, fmt.Errorf("creating runtime machine %s: %w", id, err)
 	}
@@ -72,21 +77,33 @@ func (p *Poollet) reconcileMachine(ctx context.Context, req reconcile.Request) (
 		p.Recorder.Eventf(m, nil, corev1.EventTypeNormal, "Created", "CreateMachine", "created runtime machine %s in pool %s", id, p.PoolName)
 		p.enqueuePool()
 	}
-	if desired := power(m.Spec.Power); rm.GetSpec().GetPower() != desired && rm.GetStatus().GetState() != runtimev1alpha1.MachineState_MACHINE_STATE_TERMINATING {
-		callCtx, cancel := p.call(ctx)
-		resp, err := p.Runtime.SetMachinePower(callCtx, &runtimev1alpha1.SetMachinePowerRequest{MachineId: id, Power: desired})
-		cancel()
+	if rm.GetStatus().GetState() == runtimev1alpha1.MachineState_MACHINE_STATE_TERMINATING {
+		return reconcile.Result{RequeueAfter: deletionRecheck}, p.writeStatus(ctx, m, rm, d, m.Status.ObservedGeneration)
+	}
+	if rm, err = p.syncDevices(ctx, rm, d); err != nil {
+		return reconcile.Result{}, err
+	}
+	if desired := power(m.Spec.Power); rm.GetSpec().GetPower() != desired {
+		resp, err := call(ctx, p, func(ctx context.Context) (*runtimev1alpha1.SetMachinePowerResponse, error) {
+			return p.Runtime.SetMachinePower(ctx, &runtimev1alpha1.SetMachinePowerRequest{MachineId: id, Power: desired})
+		})
 		if err != nil {
 			return reconcile.Result{}, fmt.Errorf("setting power of runtime machine %s: %w", id, err)
 		}
 		rm = resp.GetMachine()
 	}
-	return reconcile.Result{}, p.writeStatus(ctx, m, rm)
+	if err := p.writeStatus(ctx, m, rm, d, generation); err != nil {
+		return reconcile.Result{}, err
+	}
+	if waitingFor(d) {
+		return reconcile.Result{RequeueAfter: p.DeviceRecheck}, nil
+	}
+	return reconcile.Result{}, nil
 }
 
-// machineSpec is the runtime spec of m: class resources, root disk image, power and ignition.
-// Volumes and network interfaces are not passed yet.
-func (p *Poollet) machineSpec(ctx context.Context, m *computev1alpha1.Machine) (*runtimev1alpha1.MachineSpec, error) {
+// machineSpec is the runtime spec of m: class resources, root disk image, power, ignition, and
+// the volumes and network interfaces of d that are ready.
+func (p *Poollet) machineSpec(ctx context.Context, m *computev1alpha1.Machine, d *devices) (*runtimev1alpha1.MachineSpec, error) {
 	class := &computev1alpha1.MachineClass{}
 	if err := p.Client.Get(ctx, types.NamespacedName{Name: m.Spec.MachineClassRef.Name}, class); err != nil {
 		return nil, fmt.Errorf("reading machine class %q: %w", m.Spec.MachineClassRef.Name, err)
@@ -96,10 +113,12 @@ func (p *Poollet) machineSpec(ctx context.Context, m *computev1alpha1.Machine) (
 		return nil, fmt.Errorf("machine class %q has no cpu and memory", class.Name)
 	}
 	spec := &runtimev1alpha1.MachineSpec{
-		Power:     power(m.Spec.Power),
-		Class:     class.Name,
-		Resources: resources,
-		RootDisk:  &runtimev1alpha1.RootDisk{Image: m.Spec.Image},
+		Power:             power(m.Spec.Power),
+		Class:             class.Name,
+		Resources:         resources,
+		RootDisk:          rootDisk(m),
+		Volumes:           d.volumes,
+		NetworkInterfaces: d.nics,
 	}
 	if ref := m.Spec.IgnitionRef; ref != nil {
 		key := ref.Key
@@ -124,33 +143,6 @@ func power(p computev1alpha1.Power) runtimev1alpha1.Power {
 		return runtimev1alpha1.Power_POWER_OFF
 	}
 	return runtimev1alpha1.Power_POWER_ON
-}
-
-// State maps a runtime machine state onto the Machine's status.state.
-func State(s runtimev1alpha1.MachineState) computev1alpha1.MachineState {
-	switch s {
-	case runtimev1alpha1.MachineState_MACHINE_STATE_RUNNING:
-		return computev1alpha1.MachineStateRunning
-	case runtimev1alpha1.MachineState_MACHINE_STATE_STOPPED:
-		return computev1alpha1.MachineStateShutdown
-	case runtimev1alpha1.MachineState_MACHINE_STATE_TERMINATING:
-		return computev1alpha1.MachineStateTerminating
-	case runtimev1alpha1.MachineState_MACHINE_STATE_ERROR:
-		return computev1alpha1.MachineStateError
-	default:
-		return computev1alpha1.MachineStatePending
-	}
-}
-
-// writeStatus writes status.state and status.machineID when they changed.
-func (p *Poollet) writeStatus(ctx context.Context, m *computev1alpha1.Machine, rm *runtimev1alpha1.Machine) error {
-	state, id := State(rm.GetStatus().GetState()), rm.GetMetadata().GetId()
-	if m.Status.State == state && m.Status.MachineID == id {
-		return nil
-	}
-	base := m.DeepCopy()
-	m.Status.State, m.Status.MachineID = state, id
-	return p.Client.Status().Patch(ctx, m, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
 }
 
 // deleteMachine deletes the runtime machine of a Machine being deleted, and removes the
@@ -182,7 +174,7 @@ func (p *Poollet) deleteMachine(ctx context.Context, m *computev1alpha1.Machine)
 			p.Recorder.Eventf(m, nil, corev1.EventTypeNormal, "Deleting", "DeleteMachine", "deleting runtime machine %s", id)
 		}
 		// Wait for the Watch's DELETED; the state says Terminating meanwhile.
-		if err := p.writeStatus(ctx, m, rm); err != nil {
+		if err := p.writeStatus(ctx, m, rm, nil, m.Status.ObservedGeneration); err != nil {
 			return reconcile.Result{}, err
 		}
 		return reconcile.Result{RequeueAfter: deletionRecheck}, nil
@@ -200,4 +192,13 @@ func (p *Poollet) removeFinalizer(ctx context.Context, m *computev1alpha1.Machin
 	}
 	p.enqueuePool()
 	return reconcile.Result{}, nil
+}
+
+// rootDisk is the boot disk made from spec.image; nil without an image (the machine boots from
+// a volume).
+func rootDisk(m *computev1alpha1.Machine) *runtimev1alpha1.RootDisk {
+	if m.Spec.Image == "" {
+		return nil
+	}
+	return &runtimev1alpha1.RootDisk{Image: m.Spec.Image}
 }

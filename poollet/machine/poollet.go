@@ -23,6 +23,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
+	networkingv1alpha1 "github.com/ferrite-dev/ferrite/apis/networking/v1alpha1"
+	storagev1alpha1 "github.com/ferrite-dev/ferrite/apis/storage/v1alpha1"
 	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/machine/v1alpha1"
 )
 
@@ -53,6 +55,9 @@ type Options struct {
 	HeartbeatInterval time.Duration
 	// RuntimeTimeout bounds each unary runtime call. Default 10 s.
 	RuntimeTimeout time.Duration
+	// DeviceRecheck is how soon a Machine whose volume or network interface is not ready yet is
+	// looked at again (no watch tells the poollet when a Volume becomes available). Default 10 s.
+	DeviceRecheck time.Duration
 }
 
 func (o *Options) defaults() {
@@ -62,20 +67,33 @@ func (o *Options) defaults() {
 	if o.RuntimeTimeout <= 0 {
 		o.RuntimeTimeout = 10 * time.Second
 	}
+	if o.DeviceRecheck <= 0 {
+		o.DeviceRecheck = 10 * time.Second
+	}
 }
 
-// NewScheme returns the scheme of the poollet's clients: the compute group and core/v1 (Secrets).
+// NewScheme returns the scheme of the poollet's clients: the compute group, the Volumes and
+// NetworkInterfaces machines attach, and core/v1 (Secrets).
 func NewScheme() *runtime.Scheme {
 	scheme := runtime.NewScheme()
 	utilruntime.Must(computev1alpha1.AddToScheme(scheme))
+	utilruntime.Must(networkingv1alpha1.AddToScheme(scheme))
+	utilruntime.Must(storagev1alpha1.AddToScheme(scheme))
 	utilruntime.Must(corev1.AddToScheme(scheme))
 	return scheme
 }
 
+// ResyncPeriod is how often every Machine of the pool is reconciled without a change: it picks up
+// what no watch of the poollet reports (a Volume or NetworkInterface changed after it was
+// attached, a runtime machine changed behind the poollet's back).
+const ResyncPeriod = 5 * time.Minute
+
 // CacheOptions restrict the manager's cache to the pool's own Machines (the field selector
 // spec.machinePoolRef.name=<pool>, which the apiserver indexes).
 func CacheOptions(pool string) cache.Options {
+	period := ResyncPeriod
 	return cache.Options{
+		SyncPeriod: &period,
 		ByObject: map[client.Object]cache.ByObject{
 			&computev1alpha1.Machine{}: {Field: fields.OneTermEqualSelector("spec.machinePoolRef.name", pool)},
 		},

@@ -100,7 +100,7 @@ func newEnv(t *testing.T, pool string, opts fake.Options) *env {
 	var once sync.Once
 	e := &env{t: t, runtime: rt, stopRT: func() { once.Do(stop) }, events: &recorder{},
 		options: machine.Options{PoolName: pool, ProviderID: "fake://" + pool, RuntimeEndpoint: "unix://" + socket,
-			HeartbeatInterval: 200 * time.Millisecond, RuntimeTimeout: 2 * time.Second}}
+			HeartbeatInterval: 200 * time.Millisecond, RuntimeTimeout: 2 * time.Second, DeviceRecheck: 300 * time.Millisecond}}
 	t.Cleanup(e.stopRT)
 	conn, err := grpc.NewClient("unix://"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

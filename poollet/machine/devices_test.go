@@ -1,0 +1,189 @@
+package machine_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+
+	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
+	networkingv1alpha1 "github.com/ferrite-dev/ferrite/apis/networking/v1alpha1"
+	"github.com/ferrite-dev/ferrite/poollet/machine"
+	"github.com/ferrite-dev/ferrite/poollet/runtime/machine/fake"
+	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/machine/v1alpha1"
+	"github.com/ferrite-dev/ferrite/poollet/tapdevice"
+)
+
+// runtimeMachine returns the runtime machine of uid, nil when there is none.
+func (e *env) runtimeMachine(uid string) *runtimev1alpha1.Machine {
+	for _, rm := range e.runtimeMachines() {
+		if rm.GetMetadata().GetId() == uid {
+			return rm
+		}
+	}
+	return nil
+}
+
+func runtimeNIC(rm *runtimev1alpha1.Machine, name string) *runtimev1alpha1.NetworkInterface {
+	for _, n := range rm.GetSpec().GetNetworkInterfaces() {
+		if n.GetName() == name {
+			return n
+		}
+	}
+	return nil
+}
+
+func runtimeVolume(rm *runtimev1alpha1.Machine, name string) *runtimev1alpha1.Volume {
+	for _, v := range rm.GetSpec().GetVolumes() {
+		if v.GetName() == name {
+			return v
+		}
+	}
+	return nil
+}
+
+// An emptyDisk is created with the machine, grows in place, and is detached when it leaves the
+// spec; a NetworkInterface is attached only once claimed by the machine, with the tap name and
+// MAC derived from its UID and the network's VNI, and its new addresses are applied in place.
+// Meanwhile Ready says what is pending.
+func TestVolumesAndNetworkInterfaces(t *testing.T) {
+	ns := unique("dev")
+	createClass(t, "dev-small", "1", "1Gi")
+	e := newEnv(t, ns, fake.Options{})
+	e.start()
+	waitFor(t, "the pool", func() bool { return getPool(t, ns) != nil })
+	ctx := context.Background()
+	networks := server.Client.NetworkingV1alpha1().Networks(ns)
+	nics := server.Client.NetworkingV1alpha1().NetworkInterfaces(ns)
+	machines := server.Client.ComputeV1alpha1().Machines(ns)
+
+	network, err := networks.Create(ctx, &networkingv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Name: "net"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nic, err := nics.Create(ctx, &networkingv1alpha1.NetworkInterface{ObjectMeta: metav1.ObjectMeta{Name: "nic"},
+		Spec: networkingv1alpha1.NetworkInterfaceSpec{NetworkRef: corev1.LocalObjectReference{Name: "net"}}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := resource.MustParse("2Gi")
+	if _, err := machines.Create(ctx, &computev1alpha1.Machine{
+		ObjectMeta: metav1.ObjectMeta{Name: "vm"},
+		Spec: computev1alpha1.MachineSpec{MachineClassRef: corev1.LocalObjectReference{Name: "dev-small"}, Power: computev1alpha1.PowerOn,
+			Volumes: []computev1alpha1.MachineVolume{{Name: "scratch", EmptyDisk: &computev1alpha1.EmptyDiskSource{SizeLimit: &size}}},
+			NetworkInterfaces: []computev1alpha1.MachineNetworkInterface{
+				{Name: "eth0", NetworkInterfaceRef: &corev1.LocalObjectReference{Name: "nic"}},
+			}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := machines.Bind(ctx, "vm", &computev1alpha1.MachineBinding{Target: corev1.LocalObjectReference{Name: ns}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid := string(m.UID)
+
+	// The disk is there at once; the unclaimed interface waits, and Ready says so.
+	waitFor(t, "the disk attached and Ready=False DevicesPending", func() bool {
+		rm, m := e.runtimeMachine(uid), getMachine(t, ns, "vm")
+		c := meta.FindStatusCondition(m.Status.Conditions, machine.ConditionReady)
+		return rm != nil && runtimeVolume(rm, "scratch").GetEmptyDisk().GetSizeBytes() == 2<<30 && runtimeNIC(rm, "eth0") == nil &&
+			c != nil && c.Status == metav1.ConditionFalse && c.Reason == machine.ReasonDevicesPending &&
+			len(m.Status.Volumes) == 1 && m.Status.Volumes[0].State == computev1alpha1.AttachmentAttached &&
+			len(m.Status.NetworkInterfaces) == 1 && m.Status.NetworkInterfaces[0].State == computev1alpha1.AttachmentPending &&
+			m.Status.ObservedGeneration == m.Generation
+	})
+
+	// Claimed by the machine: attached with the derived tap and MAC and the network's VNI.
+	nic.Spec.MachineRef = &networkingv1alpha1.MachineReference{Name: "vm", UID: m.UID}
+	if nic, err = nics.UpdateClaim(ctx, "nic", nic, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if network, err = networks.Get(ctx, "net", metav1.GetOptions{}); err != nil || network.Status.VNI == 0 {
+		t.Fatalf("network VNI %d, %v", network.Status.VNI, err)
+	}
+	var attached *runtimev1alpha1.NetworkInterface
+	waitFor(t, "the interface attached, Ready=False until it has an address", func() bool {
+		attached = runtimeNIC(e.runtimeMachine(uid), "eth0")
+		c := meta.FindStatusCondition(getMachine(t, ns, "vm").Status.Conditions, machine.ConditionReady)
+		return attached != nil && c != nil && c.Status == metav1.ConditionFalse && strings.Contains(c.Message, "no address")
+	})
+	if attached.GetTapName() != tapdevice.Name(string(nic.UID)) || attached.GetMacAddress() != tapdevice.MACAddress(string(nic.UID)) {
+		t.Errorf("tap %q MAC %q, want them derived from the NetworkInterface UID", attached.GetTapName(), attached.GetMacAddress())
+	}
+	if got := attached.GetAttributes()[machine.AttributeVNI]; got == "" || got == "0" {
+		t.Errorf("attributes %v: want the network's VNI", attached.GetAttributes())
+	}
+
+	// New addresses are applied in place and reported.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		current, err := nics.Get(ctx, "nic", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		current.Status.IPs = []string{"10.0.0.5"}
+		_, err = nics.UpdateStatus(ctx, current, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the address on the runtime interface and in the Machine's status", func() bool {
+		n := runtimeNIC(e.runtimeMachine(uid), "eth0")
+		m := getMachine(t, ns, "vm")
+		return n != nil && slices.Equal(n.GetIps(), []string{"10.0.0.5"}) && meta.IsStatusConditionTrue(m.Status.Conditions, machine.ConditionReady) &&
+			len(m.Status.NetworkInterfaces) == 1 && slices.Equal(m.Status.NetworkInterfaces[0].IPs, []string{"10.0.0.5"})
+	})
+	if n := runtimeNIC(e.runtimeMachine(uid), "eth0"); n.GetMacAddress() != attached.GetMacAddress() {
+		t.Errorf("the address change replaced the device: MAC %q, was %q", n.GetMacAddress(), attached.GetMacAddress())
+	}
+
+	// The disk grows in place, then leaves the spec and is detached.
+	bigger := resource.MustParse("3Gi")
+	patchMachine(t, ns, "vm", func(m *computev1alpha1.Machine) { m.Spec.Volumes[0].EmptyDisk.SizeLimit = &bigger })
+	waitFor(t, "the disk grown", func() bool {
+		return runtimeVolume(e.runtimeMachine(uid), "scratch").GetEmptyDisk().GetSizeBytes() == 3<<30
+	})
+	patchMachine(t, ns, "vm", func(m *computev1alpha1.Machine) { m.Spec.Volumes = nil })
+	waitFor(t, "the disk detached", func() bool {
+		m := getMachine(t, ns, "vm")
+		return runtimeVolume(e.runtimeMachine(uid), "scratch") == nil && len(m.Status.Volumes) == 0 && m.Status.ObservedGeneration == m.Generation
+	})
+
+	// A released claim detaches the interface.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		current, err := nics.Get(ctx, "nic", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		current.Spec.MachineRef = nil
+		_, err = nics.UpdateClaim(ctx, "nic", current, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the interface detached after its claim was released", func() bool {
+		return runtimeNIC(e.runtimeMachine(uid), "eth0") == nil
+	})
+}
+
+func patchMachine(t *testing.T, namespace, name string, change func(*computev1alpha1.Machine)) {
+	t.Helper()
+	machines := server.Client.ComputeV1alpha1().Machines(namespace)
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		m, err := machines.Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		change(m)
+		_, err = machines.Update(context.Background(), m, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
