@@ -92,6 +92,9 @@ func (p *Poollet) reconcileMachine(ctx context.Context, req reconcile.Request) (
 		}
 		rm = resp.GetMachine()
 	}
+	if rm, err = p.reboot(ctx, m, rm); err != nil {
+		return reconcile.Result{}, err
+	}
 	if err := p.writeStatus(ctx, m, rm, d, generation); err != nil {
 		return reconcile.Result{}, err
 	}
@@ -201,4 +204,34 @@ func rootDisk(m *computev1alpha1.Machine) *runtimev1alpha1.RootDisk {
 		return nil
 	}
 	return &runtimev1alpha1.RootDisk{Image: m.Spec.Image}
+}
+
+// AnnotationRebootRequest asks the poollet to reboot a running Machine: its value is an RFC 3339
+// time (for example `date -u +%FT%TZ`). The machine is rebooted once when it has been running
+// since before that time; the value is the runtime's reboot_id, so a retried request never
+// reboots twice, and a machine started after the time is not rebooted.
+const AnnotationRebootRequest = "compute.ferrite.dev/reboot-requested-at"
+
+// reboot reboots rm when m asks for a reboot that the current boot predates.
+func (p *Poollet) reboot(ctx context.Context, m *computev1alpha1.Machine, rm *runtimev1alpha1.Machine) (*runtimev1alpha1.Machine, error) {
+	value := m.Annotations[AnnotationRebootRequest]
+	if value == "" || rm.GetStatus().GetState() != runtimev1alpha1.MachineState_MACHINE_STATE_RUNNING || rm.GetStatus().GetLastRebootId() == value {
+		return rm, nil
+	}
+	requested, err := time.Parse(time.RFC3339, value)
+	if err != nil {
+		p.Recorder.Eventf(m, nil, corev1.EventTypeWarning, "InvalidRebootRequest", "RebootMachine", "annotation %s: %q is not an RFC 3339 time", AnnotationRebootRequest, value)
+		return rm, nil
+	}
+	if boot := rm.GetStatus().GetBootTime(); boot != nil && !boot.AsTime().Before(requested) {
+		return rm, nil // started after the request: that boot is the reboot
+	}
+	resp, err := call(ctx, p, func(ctx context.Context) (*runtimev1alpha1.RebootMachineResponse, error) {
+		return p.Runtime.RebootMachine(ctx, &runtimev1alpha1.RebootMachineRequest{MachineId: rm.GetMetadata().GetId(), RebootId: value})
+	})
+	if err != nil {
+		return rm, fmt.Errorf("rebooting runtime machine %s: %w", rm.GetMetadata().GetId(), err)
+	}
+	p.Recorder.Eventf(m, nil, corev1.EventTypeNormal, "Rebooting", "RebootMachine", "reboot requested at %s", value)
+	return resp.GetMachine(), nil
 }

@@ -356,11 +356,24 @@ func TestMachineLifecycle(t *testing.T) {
 		t.Errorf("no Created event: %v", e.events.events)
 	}
 
-	// Power off.
-	m.Spec.Power = computev1alpha1.PowerOff
-	if _, err := server.Client.ComputeV1alpha1().Machines(ns).Update(ctx, m, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
+	// Reboot once per request: the annotation's time is the reboot ID.
+	requested := time.Now().UTC().Add(time.Second).Format(time.RFC3339)
+	time.Sleep(1100 * time.Millisecond) // the boot must predate the request
+	patchMachine(t, ns, "vm", func(m *computev1alpha1.Machine) {
+		m.Annotations = map[string]string{machine.AnnotationRebootRequest: requested}
+	})
+	waitFor(t, "one reboot", func() bool {
+		rms := e.runtimeMachines()
+		return len(rms) == 1 && rms[0].GetStatus().GetLastRebootId() == requested && rms[0].GetStatus().GetBootCount() == 2 &&
+			rms[0].GetStatus().GetState() == runtimev1alpha1.MachineState_MACHINE_STATE_RUNNING
+	})
+	time.Sleep(500 * time.Millisecond)
+	if rms := e.runtimeMachines(); rms[0].GetStatus().GetBootCount() != 2 {
+		t.Errorf("rebooted %d times for one request", rms[0].GetStatus().GetBootCount()-1)
 	}
+
+	// Power off.
+	patchMachine(t, ns, "vm", func(m *computev1alpha1.Machine) { m.Spec.Power = computev1alpha1.PowerOff })
 	waitFor(t, "runtime STOPPED and state Shutdown", func() bool {
 		rms := e.runtimeMachines()
 		return len(rms) == 1 && rms[0].GetStatus().GetState() == runtimev1alpha1.MachineState_MACHINE_STATE_STOPPED &&
