@@ -21,6 +21,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/ferrite-dev/ferrite/controllers/controllermanager"
+	"github.com/ferrite-dev/ferrite/poollet/console"
 	"github.com/ferrite-dev/ferrite/poollet/machine"
 	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/machine/v1alpha1"
 )
@@ -29,6 +30,7 @@ func main() {
 	var (
 		kubeconfig, endpoint, labels, metricsAddress, healthAddress string
 		options                                                     machine.Options
+		consoleOptions                                              console.Options
 	)
 	cmd := &cobra.Command{
 		Use:          "machinepoollet",
@@ -45,7 +47,10 @@ func main() {
 			if err != nil {
 				return err
 			}
-			options.PoolLabels, options.RuntimeEndpoint = poolLabels, endpoint
+			if err := consoleOptions.Validate(); err != nil {
+				return err
+			}
+			options.PoolLabels = poolLabels
 			config, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 			if err != nil {
 				return err
@@ -58,6 +63,7 @@ func main() {
 			logger := klog.Background()
 			ctrllog.SetLogger(logger)
 			ctx := klog.NewContext(genericapiserver.SetupSignalContext(), logger)
+			p := &machine.Poollet{Options: options}
 			mgr, err := machine.NewManager(config, options.PoolName, manager.Options{
 				Logger:                 logger,
 				Metrics:                metricsserver.Options{BindAddress: metricsAddress},
@@ -66,11 +72,22 @@ func main() {
 			if err != nil {
 				return err
 			}
-			p := &machine.Poollet{
-				Runtime:  runtimev1alpha1.NewMachineRuntimeClient(conn),
-				Recorder: controllermanager.EventRecorder(mgr, config, logger),
-				Options:  options,
+			runtime := runtimev1alpha1.NewMachineRuntimeClient(conn)
+			if consoleOptions.BindAddress != "" {
+				// The console endpoint, published as the pool's status.runtimeEndpoint.
+				consoleServer := &console.Server{Options: consoleOptions, Pool: options.PoolName, Machines: mgr.GetClient(), Runtime: runtime}
+				listener, err := consoleServer.Listen()
+				if err != nil {
+					return err
+				}
+				if p.RuntimeEndpoint, err = consoleOptions.URL(listener); err != nil {
+					return err
+				}
+				if err := mgr.Add(consoleServer); err != nil {
+					return err
+				}
 			}
+			p.Runtime, p.Recorder = runtime, controllermanager.EventRecorder(mgr, config, logger)
 			if err := p.Setup(mgr); err != nil {
 				return err
 			}
@@ -85,6 +102,7 @@ func main() {
 	flags.StringVar(&labels, "pool-labels", "", "labels of the pool when the poollet creates it, k=v[,k=v...] (e.g. topology.ferrite.dev/zone=a)")
 	flags.DurationVar(&options.HeartbeatInterval, "heartbeat-interval", 10*time.Second, "how often the pool's lastHeartbeatTime and Ready condition are written")
 	flags.DurationVar(&options.RuntimeTimeout, "runtime-timeout", 10*time.Second, "timeout of each unary call to the runtime")
+	consoleOptions.AddFlags(flags)
 	flags.StringVar(&metricsAddress, "metrics-bind-address", "0", "metrics address; 0 disables")
 	flags.StringVar(&healthAddress, "health-probe-bind-address", "0", "health probe address; 0 disables")
 	os.Exit(cli.Run(cmd))

@@ -3,6 +3,9 @@ package machine
 import (
 	"context"
 	"encoding/json"
+	"net"
+	"net/url"
+	"os"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -65,24 +68,52 @@ func (p *Poollet) reconcilePool(ctx context.Context, _ reconcile.Request) (recon
 		return reconcile.Result{}, err
 	}
 	capacityList, allocatable := poolResources(status, req.Classes)
+	addresses := p.poolAddresses()
 	if equality.Semantic.DeepEqual(capacityList, pool.Status.Capacity) &&
 		equality.Semantic.DeepEqual(allocatable, pool.Status.Allocatable) &&
-		pool.Status.RuntimeEndpoint == p.RuntimeEndpoint {
+		pool.Status.RuntimeEndpoint == p.RuntimeEndpoint &&
+		equality.Semantic.DeepEqual(addresses, pool.Status.Addresses) {
 		return reconcile.Result{}, nil
 	}
-	// A merge patch of these fields only: null removes classes that disappeared.
+	// A merge patch of these fields only: null removes classes that disappeared, and the
+	// endpoint of a poollet that no longer serves one (the apiserver then refuses consoles).
 	patch := map[string]any{
-		"capacity":    mergeList(pool.Status.Capacity, capacityList),
-		"allocatable": mergeList(pool.Status.Allocatable, allocatable),
+		"capacity":        mergeList(pool.Status.Capacity, capacityList),
+		"allocatable":     mergeList(pool.Status.Allocatable, allocatable),
+		"runtimeEndpoint": nil,
+		"addresses":       nil,
 	}
 	if p.RuntimeEndpoint != "" {
 		patch["runtimeEndpoint"] = p.RuntimeEndpoint
+	}
+	if len(addresses) > 0 {
+		patch["addresses"] = addresses
 	}
 	if err := p.patchPoolStatus(ctx, pool, patch); err != nil {
 		return reconcile.Result{}, err
 	}
 	logger(ctx).V(1).Info("pool resources updated", "pool", p.PoolName, "allocatable", allocatable)
 	return reconcile.Result{}, nil
+}
+
+// poolAddresses are the pool's status.addresses: this host's name and the host of
+// RuntimeEndpoint (the console endpoint's advertised address), an InternalIP when it is an IP.
+func (p *Poollet) poolAddresses() []computev1alpha1.MachinePoolAddress {
+	var addresses []computev1alpha1.MachinePoolAddress
+	hostname, _ := os.Hostname()
+	if hostname != "" {
+		addresses = append(addresses, computev1alpha1.MachinePoolAddress{Type: computev1alpha1.MachinePoolHostName, Address: hostname})
+	}
+	endpoint, err := url.Parse(p.RuntimeEndpoint)
+	if err != nil || (endpoint.Scheme != "https" && endpoint.Scheme != "http") {
+		return addresses
+	}
+	if host := endpoint.Hostname(); net.ParseIP(host) != nil {
+		addresses = append(addresses, computev1alpha1.MachinePoolAddress{Type: computev1alpha1.MachinePoolInternalIP, Address: host})
+	} else if host != "" && host != hostname {
+		addresses = append(addresses, computev1alpha1.MachinePoolAddress{Type: computev1alpha1.MachinePoolHostName, Address: host})
+	}
+	return addresses
 }
 
 // classResources converts a MachineClass's capabilities (cpu, memory) into runtime resources.
