@@ -50,7 +50,8 @@ func runtimeVolume(rm *runtimev1alpha1.Machine, name string) *runtimev1alpha1.Vo
 
 // An emptyDisk is created with the machine, grows in place, and is detached when it leaves the
 // spec; a NetworkInterface is attached only once claimed by the machine, with the tap name and
-// MAC derived from its UID and the network's VNI, and its new addresses are applied in place.
+// MAC derived from its UID and the network's VNI, its new addresses are applied in place, and
+// it is detached when it leaves the spec.
 // Meanwhile Ready says what is pending.
 func TestVolumesAndNetworkInterfaces(t *testing.T) {
 	ns := unique("dev")
@@ -155,20 +156,11 @@ func TestVolumesAndNetworkInterfaces(t *testing.T) {
 		return runtimeVolume(e.runtimeMachine(uid), "scratch") == nil && len(m.Status.Volumes) == 0 && m.Status.ObservedGeneration == m.Generation
 	})
 
-	// A released claim detaches the interface.
-	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		current, err := nics.Get(ctx, "nic", metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		current.Spec.MachineRef = nil
-		_, err = nics.UpdateClaim(ctx, "nic", current, metav1.UpdateOptions{})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the interface detached after its claim was released", func() bool {
-		return runtimeNIC(e.runtimeMachine(uid), "eth0") == nil
+	// An interface that leaves the spec is detached.
+	patchMachine(t, ns, "vm", func(m *computev1alpha1.Machine) { m.Spec.NetworkInterfaces = nil })
+	waitFor(t, "the interface detached", func() bool {
+		m := getMachine(t, ns, "vm")
+		return runtimeNIC(e.runtimeMachine(uid), "eth0") == nil && len(m.Status.NetworkInterfaces) == 0
 	})
 }
 

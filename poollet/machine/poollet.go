@@ -55,6 +55,9 @@ type Options struct {
 	HeartbeatInterval time.Duration
 	// RuntimeTimeout bounds each unary runtime call. Default 10 s.
 	RuntimeTimeout time.Duration
+	// OrphanSweepInterval is how often runtime machines whose Machine no longer exists are
+	// deleted (also once at start). Default 1 minute.
+	OrphanSweepInterval time.Duration
 	// DeviceRecheck is how soon a Machine whose volume or network interface is not ready yet is
 	// looked at again (no watch tells the poollet when a Volume becomes available). Default 10 s.
 	DeviceRecheck time.Duration
@@ -66,6 +69,9 @@ func (o *Options) defaults() {
 	}
 	if o.RuntimeTimeout <= 0 {
 		o.RuntimeTimeout = 10 * time.Second
+	}
+	if o.OrphanSweepInterval <= 0 {
+		o.OrphanSweepInterval = time.Minute
 	}
 	if o.DeviceRecheck <= 0 {
 		o.DeviceRecheck = 10 * time.Second
@@ -151,6 +157,9 @@ func (p *Poollet) Setup(mgr ctrl.Manager) error {
 		return err
 	}
 	if err := mgr.Add(manager.RunnableFunc(p.heartbeat)); err != nil {
+		return err
+	}
+	if err := mgr.Add(manager.RunnableFunc(p.sweepOrphans)); err != nil {
 		return err
 	}
 	return mgr.Add(manager.RunnableFunc(p.watchRuntime))

@@ -100,7 +100,7 @@ func newEnv(t *testing.T, pool string, opts fake.Options) *env {
 	var once sync.Once
 	e := &env{t: t, runtime: rt, stopRT: func() { once.Do(stop) }, events: &recorder{},
 		options: machine.Options{PoolName: pool, ProviderID: "fake://" + pool, RuntimeEndpoint: "unix://" + socket,
-			HeartbeatInterval: 200 * time.Millisecond, RuntimeTimeout: 2 * time.Second, DeviceRecheck: 300 * time.Millisecond}}
+			HeartbeatInterval: 200 * time.Millisecond, RuntimeTimeout: 2 * time.Second, DeviceRecheck: 300 * time.Millisecond, OrphanSweepInterval: 300 * time.Millisecond}}
 	t.Cleanup(e.stopRT)
 	conn, err := grpc.NewClient("unix://"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -461,6 +461,33 @@ func TestOrphanDeletedAtStart(t *testing.T) {
 
 	e.start()
 	waitFor(t, "the orphaned runtime machine deleted", func() bool { return len(e.runtimeMachines()) == 0 })
+}
+
+// A runtime machine that appears with the labels of a Machine that does not exist (left by
+// hand, or by a crashed agent) is deleted by the periodic sweep while the poollet runs; one
+// without the poollet's labels is left alone.
+func TestOrphanSweptWhileRunning(t *testing.T) {
+	ns := unique("sweep")
+	e := newEnv(t, ns, fake.Options{})
+	e.start()
+	waitFor(t, "the pool", func() bool { return getPool(t, ns) != nil })
+	ctx := context.Background()
+	create := func(id string, labels map[string]string) {
+		if _, err := e.client.CreateMachine(ctx, &runtimev1alpha1.CreateMachineRequest{Machine: &runtimev1alpha1.Machine{
+			Metadata: &runtimev1alpha1.ObjectMetadata{Id: id, Labels: labels},
+			Spec:     &runtimev1alpha1.MachineSpec{Class: "x", Resources: &runtimev1alpha1.MachineResources{Vcpus: 1, MemoryBytes: 1 << 20}},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create("11111111-2222-3333-4444-555555555555", map[string]string{
+		machine.LabelMachineUID: "11111111-2222-3333-4444-555555555555", machine.LabelMachineNamespace: ns, machine.LabelMachineName: "gone",
+	})
+	create("not-the-poollets", map[string]string{"owner": "someone-else"})
+	waitFor(t, "the orphan deleted, the foreign machine kept", func() bool {
+		rms := e.runtimeMachines()
+		return len(rms) == 1 && rms[0].GetMetadata().GetId() == "not-the-poollets"
+	})
 }
 
 // The ignition Secret named by spec.ignitionRef (default key ignition.json) becomes the runtime

@@ -156,6 +156,25 @@ func (p *Poollet) recordEvent(ctx context.Context, e *runtimev1alpha1.Event) {
 	p.Recorder.Eventf(m, nil, eventType, e.GetReason(), "Runtime", "%s", e.GetMessage())
 }
 
+// sweepOrphans collects orphans every OrphanSweepInterval (the first collection is the runtime
+// watcher's, before its first list): a runtime machine can lose its Machine at any time, for
+// example when someone removes the finalizer, or a domain is defined by hand with Ferrite's
+// labels.
+func (p *Poollet) sweepOrphans(ctx context.Context) error {
+	ticker := time.NewTicker(p.OrphanSweepInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+			if err := p.collectOrphans(ctx); err != nil {
+				logger(ctx).Error(err, "collecting runtime machines of deleted Machines")
+			}
+		}
+	}
+}
+
 // collectOrphans deletes the runtime machines whose Machine (by UID) no longer exists: Machines
 // deleted while the poollet was down, whose finalizer someone removed.
 func (p *Poollet) collectOrphans(ctx context.Context) error {
