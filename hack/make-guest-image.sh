@@ -5,7 +5,8 @@
 #   OUT_DIR/initrd.gz  a busybox initramfs whose init is hack/guest/init
 #   OUT_DIR/root.raw   a 16 MiB ext2 disk (label ferrite-root) holding /ferrite-root; it becomes the
 #                      image's root disk, so the copy-on-write overlay path is exercised
-#   OUT_DIR/cmdline    the kernel command line ("console=ttyS0 guest.shell")
+#   OUT_DIR/cmdline    the kernel command line ("console=ttyS0 guest.shell quiet"; drop quiet to
+#                      see the kernel's messages, which slow a TCG boot by several seconds)
 #
 # What the guest prints on ttyS0 is described in hack/guest/init. Boot it by hand with
 #   qemu-system-x86_64 -accel tcg -m 256 -nographic -no-reboot -kernel OUT_DIR/vmlinuz \
@@ -74,7 +75,7 @@ truncate -s 16M root.raw
 mke2fs -q -t ext2 -L ferrite-root -d rootfs root.raw
 
 cp kernel/boot/vmlinuz-"$ver" "$work/vmlinuz"
-echo "console=ttyS0 guest.shell" > "$work/cmdline"
+echo "console=ttyS0 guest.shell quiet" > "$work/cmdline"
 # Each output appears whole or not at all.
 for f in vmlinuz initrd.gz root.raw cmdline; do
   cp "$work/$f" "$out/.$f.tmp" && chmod 0644 "$out/.$f.tmp" && mv "$out/.$f.tmp" "$out/$f"

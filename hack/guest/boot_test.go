@@ -20,7 +20,10 @@ import (
 	"github.com/ferrite-dev/ferrite/provider/nocloud"
 )
 
-const guestMAC = "52:54:00:12:34:56"
+const (
+	guestMAC = "52:54:00:12:34:56"
+	dhcpMAC  = "52:54:00:12:34:57"
+)
 
 func TestGuestBoots(t *testing.T) {
 	if testing.Short() {
@@ -47,7 +50,10 @@ func TestGuestBoots(t *testing.T) {
 	userData := "#cloud-config\nruncmd:\n  - echo hello from user-data\n"
 	iso := filepath.Join(tmp, "cidata.iso")
 	err := nocloud.Write(iso, nocloud.Config{InstanceID: "boot-check", Hostname: "guest", UserData: []byte(userData),
-		NetworkInterfaces: []nocloud.Interface{{Name: "eth0", MACAddress: guestMAC, IPs: []string{"10.9.0.5/24"}}}})
+		NetworkInterfaces: []nocloud.Interface{
+			{Name: "eth0", MACAddress: guestMAC, IPs: []string{"10.9.0.5/24"}},
+			{Name: "eth1", MACAddress: dhcpMAC}, // DHCP, from QEMU's user network
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,6 +69,7 @@ func TestGuestBoots(t *testing.T) {
 		"-append", strings.TrimSpace(string(cmdline)),
 		// restrict=on: the guest reaches neither the host nor any other address.
 		"-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-pci,netdev=n0,mac="+guestMAC,
+		"-netdev", "user,id=n1,restrict=on", "-device", "virtio-net-pci,netdev=n1,mac="+dhcpMAC,
 		"-drive", "file="+overlay+",format=qcow2,if=virtio",
 		"-drive", "file="+iso+",format=raw,if=virtio,readonly=on",
 		"-fw_cfg", "name=opt/com.coreos/config,file="+ignPath)
@@ -100,6 +107,8 @@ func TestGuestBoots(t *testing.T) {
 	console.expect(t, " vdb")
 	console.expect(t, "GUEST-READY")
 	t.Logf("GUEST-READY after %v", time.Since(start).Round(time.Millisecond))
+
+	console.eventually(t, "DHCP eth1 10.0.2.15/24") // in the background: before or after GUEST-READY
 
 	// An interactive shell on the console that comes back after EOF (^D).
 	io.WriteString(stdin, "echo SHELL-$((6*7))\n")
@@ -151,7 +160,8 @@ func buildGuest(t *testing.T) string {
 // console is the guest's serial console, read line by line.
 type console struct {
 	lines chan string
-	log   strings.Builder
+	seen  []string
+	next  int // seen[next:] are not yet matched by expect
 }
 
 func newConsole(r io.Reader) *console {
@@ -166,27 +176,51 @@ func newConsole(r io.Reader) *console {
 	return c
 }
 
-// expect waits for a line containing want, skipping others.
+// expect waits for a line containing want after the line the last expect matched.
 func (c *console) expect(t *testing.T, want string) {
 	t.Helper()
-	timeout := time.After(5 * time.Minute)
-	for {
-		select {
-		case line, ok := <-c.lines:
-			if !ok {
-				t.Fatalf("console closed before %q", want)
-			}
-			c.log.WriteString(line + "\n")
-			if strings.Contains(line, want) {
-				return
-			}
-		case <-timeout:
-			t.Fatalf("no %q on the console", want)
+	for ; ; c.next++ {
+		if c.next == len(c.seen) && !c.read(t, want) {
+			return
+		}
+		if strings.Contains(c.seen[c.next], want) {
+			c.next++
+			return
 		}
 	}
 }
 
-func (c *console) all() string { return c.log.String() }
+// eventually waits for a line containing want anywhere in the output, without moving expect on.
+func (c *console) eventually(t *testing.T, want string) {
+	t.Helper()
+	for i := 0; ; i++ {
+		if i == len(c.seen) && !c.read(t, want) {
+			return
+		}
+		if strings.Contains(c.seen[i], want) {
+			return
+		}
+	}
+}
+
+// read appends the next line to seen; it fails the test at the end of output or after 5 minutes.
+func (c *console) read(t *testing.T, want string) bool {
+	t.Helper()
+	select {
+	case line, ok := <-c.lines:
+		if !ok {
+			t.Fatalf("console closed before %q", want)
+			return false
+		}
+		c.seen = append(c.seen, line)
+		return true
+	case <-time.After(5 * time.Minute):
+		t.Fatalf("no %q on the console", want)
+		return false
+	}
+}
+
+func (c *console) all() string { return strings.Join(c.seen, "\n") }
 
 // powerButton presses the ACPI power button through QEMU's QMP socket.
 func powerButton(t *testing.T, path string) {
