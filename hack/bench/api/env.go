@@ -1,25 +1,23 @@
 package main
 
 import (
-	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 
 	"github.com/ferrite-dev/ferrite/generated/clientset/versioned"
 	"github.com/ferrite-dev/ferrite/hack/bench/api/cluster"
+	"github.com/ferrite-dev/ferrite/hack/bench/load"
 )
 
 // env is the running system under test.
 type env struct {
 	etcd      *cluster.Etcd
 	apiserver *cluster.APIServer
-	meter     cpuMeter
+	meter     load.CPUMeter
 	proto     versioned.Interface // the generated clientset as it comes: protobuf
 	// protoCreators and jsonCreators are the clients of the create phases: one per
 	// concurrent client, each on its own connection, or one shared (-shared-connection).
@@ -43,26 +41,17 @@ func setup(o *options) (*env, func(), error) {
 		}
 	}
 	e := &env{}
+	var extraEnv []string
+	if apiserverEnv != "" {
+		extraEnv = strings.Split(apiserverEnv, ",")
+	}
 	var err error
-	if e.etcd, err = cluster.StartEtcd(o.etcdBin, dir); err != nil {
+	if e.etcd, e.apiserver, err = cluster.StartSystem(o.etcdBin, o.apiserverBin, dir, extraEnv); err != nil {
 		cleanup()
 		return nil, nil, err
 	}
-	stop := func() { e.etcd.Stop(); cleanup() }
-	if e.apiserver, err = cluster.NewAPIServer(o.apiserverBin, filepath.Join(dir, "apiserver"), e.etcd.Endpoint); err == nil {
-		if apiserverEnv != "" {
-			e.apiserver.Env = strings.Split(apiserverEnv, ",")
-		}
-		if err = os.MkdirAll(e.apiserver.DataDir, 0o755); err == nil {
-			err = e.apiserver.Start(2 * time.Minute)
-		}
-	}
-	if err != nil {
-		stop()
-		return nil, nil, err
-	}
-	stop = func() { e.apiserver.Stop(); e.etcd.Stop(); cleanup() }
-	e.meter = cpuMeter{apiserverPID: e.apiserver.PID(), etcdPID: e.etcd.PID()}
+	stop := func() { e.apiserver.Stop(); e.etcd.Stop(); cleanup() }
+	e.meter = load.CPUMeter{APIServerPID: e.apiserver.PID(), EtcdPID: e.etcd.PID()}
 	config, err := e.apiserver.RESTConfig()
 	if err != nil {
 		stop()
@@ -98,7 +87,7 @@ func creators(config *rest.Config, o *options) (proto, json []versioned.Interfac
 	for range n {
 		c := config
 		if !o.sharedConnection {
-			c = ownConnection(config)
+			c = load.OwnConnection(config)
 		}
 		p, err := versioned.NewForConfig(c)
 		if err != nil {
@@ -135,12 +124,4 @@ func format(value []byte) string {
 	default:
 		return "neither protobuf nor JSON"
 	}
-}
-
-// ownConnection returns a copy of config whose clients open their own connection, as separate
-// processes would, instead of sharing the one client-go keeps per configuration.
-func ownConnection(config *rest.Config) *rest.Config {
-	c := rest.CopyConfig(config)
-	c.Dial = (&net.Dialer{Timeout: 30 * time.Second}).DialContext
-	return c
 }

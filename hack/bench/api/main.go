@@ -22,8 +22,6 @@ import (
 	"github.com/ferrite-dev/ferrite/generated/clientset/versioned"
 )
 
-var selfPID = os.Getpid()
-
 // apiserverEnv is the -apiserver-env flag.
 var apiserverEnv string
 
@@ -109,8 +107,8 @@ func run(o *options) error {
 	rep.header()
 
 	progress("warming up: %d creates", o.warmup)
-	if r := createMachines(ctx, e.meter, e.protoCreators, "warmup", o.warmup, 16); r.errors > 0 {
-		return fmt.Errorf("warm-up creates failed: %v", r.firstErr)
+	if r := createMachines(ctx, e.meter, e.protoCreators, "warmup", o.warmup, 16); r.Errors > 0 {
+		return fmt.Errorf("warm-up creates failed: %v", r.FirstErr)
 	}
 	sample, key, err := storedSample(ctx, e.etcd.Client, "warmup")
 	if err != nil {
@@ -130,7 +128,7 @@ func run(o *options) error {
 			profileDone := make(chan error, 1)
 			profiling := o.profile != "" && n == largest && c == o.clients[len(o.clients)-1]
 			if profiling {
-				go func() { profileDone <- fetchProfile(ctx, e.proto, o.profileSeconds, o.profile) }()
+				go func() { profileDone <- e.apiserver.CPUProfile(ctx, o.profileSeconds, o.profile) }()
 			}
 			r := createMachines(ctx, e.meter, e.protoCreators, ns, n, c)
 			created += n
@@ -173,7 +171,7 @@ func run(o *options) error {
 	}
 
 	if o.profileList != "" {
-		if err := profileLists(ctx, e.proto, listNS, o.profileSeconds, o.profileList); err != nil {
+		if err := profileLists(ctx, e.apiserver, e.proto, listNS, o.profileSeconds, o.profileList); err != nil {
 			progress("list profile: %v", err)
 		} else {
 			progress("list profile written to %s", o.profileList)
@@ -186,7 +184,7 @@ func run(o *options) error {
 		progress("watch: %d watchers, %d creates, %d clients", o.watchers, o.watchCount, o.watchClients)
 		profileDone := make(chan error, 1)
 		if o.profileWatch != "" {
-			go func() { profileDone <- fetchProfile(ctx, e.proto, o.profileSeconds, o.profileWatch) }()
+			go func() { profileDone <- e.apiserver.CPUProfile(ctx, o.profileSeconds, o.profileWatch) }()
 		}
 		w, err := watchWhileCreating(ctx, e.meter, e.protoCreators, e.config, "watched", o.watchers, o.watchCount, o.watchClients)
 		if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"sort"
 	"sync"
 	"time"
@@ -15,6 +14,9 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/ferrite-dev/ferrite/generated/clientset/versioned"
+	"github.com/ferrite-dev/ferrite/hack/bench/api/cluster"
+	"github.com/ferrite-dev/ferrite/hack/bench/load"
+	"github.com/ferrite-dev/ferrite/hack/bench/watchstream"
 )
 
 // machinesPrefix is where the apiserver stores Machines in etcd.
@@ -65,7 +67,7 @@ func listTimes(ctx context.Context, client versioned.Interface, namespace, resou
 // watchResult is what the watch phase measured.
 type watchResult struct {
 	watchers  int
-	creates   result        // the creates while the watchers watched
+	creates   load.Result   // the creates while the watchers watched
 	allEvents time.Duration // from the first create until every watcher had every event
 	missing   int           // events not received by the deadline, summed over the watchers
 	restarts  int           // watches the server ended early and the watcher resumed
@@ -73,7 +75,7 @@ type watchResult struct {
 
 // watchWhileCreating starts watchers on the Machines of namespace, creates n Machines there
 // with workers clients, and waits until every watcher has seen n ADDED events.
-func watchWhileCreating(ctx context.Context, meter cpuMeter, creators []versioned.Interface, config *rest.Config, namespace string, watchers, n, workers int) (watchResult, error) {
+func watchWhileCreating(ctx context.Context, meter load.CPUMeter, creators []versioned.Interface, config *rest.Config, namespace string, watchers, n, workers int) (watchResult, error) {
 	out := watchResult{watchers: watchers}
 	list, err := creators[0].ComputeV1alpha1().Machines(namespace).List(ctx, metav1.ListOptions{Limit: 1})
 	if err != nil {
@@ -83,10 +85,10 @@ func watchWhileCreating(ctx context.Context, meter cpuMeter, creators []versione
 	watchCtx, stopWatching := context.WithCancel(ctx)
 	defer stopWatching()
 	// Each watcher has its own connection, as watchers in separate processes would.
-	streams := make([]*eventStream, watchers)
+	streams := make([]*watchstream.Stream, watchers)
 	clients := make([]versioned.Interface, watchers)
 	for i := range streams {
-		if clients[i], err = versioned.NewForConfig(ownConnection(config)); err != nil {
+		if clients[i], err = versioned.NewForConfig(load.OwnConnection(config)); err != nil {
 			return out, err
 		}
 		if streams[i], err = openStream(watchCtx, clients[i], namespace, list.ResourceVersion); err != nil {
@@ -99,18 +101,18 @@ func watchWhileCreating(ctx context.Context, meter cpuMeter, creators []versione
 	var wg sync.WaitGroup
 	for i, stream := range streams {
 		wg.Add(1)
-		go func(watchClient versioned.Interface, stream *eventStream) {
+		go func(watchClient versioned.Interface, stream *watchstream.Stream) {
 			defer wg.Done()
 			seen, rv := 0, list.ResourceVersion
 			var lastAdded *metav1.WatchEvent
 			for seen < n && watchCtx.Err() == nil {
-				event, err := stream.next()
+				event, err := stream.Next()
 				if err != nil {
 					// The server ends a watch that falls behind; like an informer, resume
 					// from the last event seen.
 					stream.Close()
 					if lastAdded != nil {
-						if rv, err = resourceVersionOf(lastAdded); err != nil {
+						if rv, err = watchstream.ResourceVersion(lastAdded); err != nil {
 							break
 						}
 					}
@@ -149,21 +151,11 @@ func watchWhileCreating(ctx context.Context, meter cpuMeter, creators []versione
 	return out, nil
 }
 
-// fetchProfile reads a CPU profile of the apiserver over seconds and writes it to path.
-func fetchProfile(ctx context.Context, client versioned.Interface, seconds int, path string) error {
-	data, err := client.Discovery().RESTClient().Get().AbsPath("/debug/pprof/profile").
-		Param("seconds", fmt.Sprint(seconds)).Timeout(time.Duration(seconds+60) * time.Second).DoRaw(ctx)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, data, 0o644)
-}
-
 // profileLists lists namespace from the watch cache over and over while a CPU profile of the
 // apiserver is taken.
-func profileLists(ctx context.Context, client versioned.Interface, namespace string, seconds int, path string) error {
+func profileLists(ctx context.Context, apiserver *cluster.APIServer, client versioned.Interface, namespace string, seconds int, path string) error {
 	done := make(chan error, 1)
-	go func() { done <- fetchProfile(ctx, client, seconds, path) }()
+	go func() { done <- apiserver.CPUProfile(ctx, seconds, path) }()
 	for {
 		select {
 		case err := <-done:
@@ -183,4 +175,9 @@ func countMachines(ctx context.Context, etcd *clientv3.Client) (int64, error) {
 		return 0, err
 	}
 	return resp.Count, nil
+}
+
+// openStream watches the Machines of namespace from resourceVersion on.
+func openStream(ctx context.Context, client versioned.Interface, namespace, resourceVersion string) (*watchstream.Stream, error) {
+	return watchstream.Open(ctx, client.ComputeV1alpha1().RESTClient(), "machines", watchstream.Options{Namespace: namespace, ResourceVersion: resourceVersion})
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/ferrite-dev/ferrite/hack/bench/load"
 )
 
 // report collects the figures of a run and prints them as tables.
@@ -18,10 +20,10 @@ type report struct {
 	keySize          int
 	creates          []createRow
 	lists            []listRow
-	watchBase        *result
+	watchBase        *load.Result
 	watch            *watchResult
 	watchClients     int
-	fill             *result
+	fill             *load.Result
 	storedCount      int64
 	rssStart, rssEnd [2]int64 // apiserver, etcd
 }
@@ -29,7 +31,7 @@ type report struct {
 type createRow struct {
 	wire             string
 	clients, objects int
-	subject, ceiling result
+	subject, ceiling load.Result
 }
 
 type listRow struct {
@@ -38,7 +40,7 @@ type listRow struct {
 	times                 []time.Duration
 }
 
-func (r *report) addCreates(wire string, clients, objects int, subject, ceiling result) {
+func (r *report) addCreates(wire string, clients, objects int, subject, ceiling load.Result) {
 	r.creates = append(r.creates, createRow{wire, clients, objects, subject, ceiling})
 }
 
@@ -46,7 +48,7 @@ func (r *report) addList(rv, wire string, items int, times []time.Duration) {
 	r.lists = append(r.lists, listRow{rv, wire, items, times})
 }
 
-func (r *report) setWatch(clients int, base result, w watchResult) {
+func (r *report) setWatch(clients int, base load.Result, w watchResult) {
 	r.watchClients, r.watchBase, r.watch = clients, &base, &w
 }
 
@@ -71,15 +73,15 @@ func (r *report) print(out io.Writer) {
 	for _, c := range r.creates {
 		s, e := c.subject, c.ceiling
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%d\t%.0f\t%s\t%s\t%.2f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t\n",
-			c.wire, c.clients, c.objects, s.perSecond(), ms(s.percentile(50)), ms(s.percentile(99)), s.errors,
-			e.perSecond(), ms(e.percentile(50)), ms(e.percentile(99)), s.perSecond()/e.perSecond(),
-			s.cpuPerThousand(s.cpu.apiserver), s.cpuPerThousand(s.cpu.etcd), s.cpuPerThousand(s.cpu.client),
-			e.cpuPerThousand(e.cpu.etcd), e.cpuPerThousand(e.cpu.client))
+			c.wire, c.clients, c.objects, s.PerSecond(), ms(s.Percentile(50)), ms(s.Percentile(99)), s.Errors,
+			e.PerSecond(), ms(e.Percentile(50)), ms(e.Percentile(99)), s.PerSecond()/e.PerSecond(),
+			s.CPUPerThousand(s.CPU.APIServer), s.CPUPerThousand(s.CPU.Etcd), s.CPUPerThousand(s.CPU.Client),
+			e.CPUPerThousand(e.CPU.Etcd), e.CPUPerThousand(e.CPU.Client))
 	}
 	tw.Flush()
 	for _, c := range r.creates {
-		if c.subject.firstErr != nil {
-			fmt.Fprintf(out, "  first error (%s, %d clients): %v\n", c.wire, c.clients, c.subject.firstErr)
+		if c.subject.FirstErr != nil {
+			fmt.Fprintf(out, "  first error (%s, %d clients): %v\n", c.wire, c.clients, c.subject.FirstErr)
 		}
 	}
 
@@ -101,22 +103,22 @@ func (r *report) print(out io.Writer) {
 
 	if r.watch != nil {
 		b, w := r.watchBase, r.watch
-		fmt.Fprintf(out, "\nWATCH: %d watchers on the namespace while %d Machines are created by %d clients\n", w.watchers, w.creates.ops, r.watchClients)
-		fmt.Fprintf(out, "  creates without watchers: %.2f s (%.0f/s, p99 %s ms)\n", b.elapsed.Seconds(), b.perSecond(), ms(b.percentile(99)))
-		fmt.Fprintf(out, "  creates with watchers:    %.2f s (%.0f/s, p99 %s ms), %+.0f%% create time\n", w.creates.elapsed.Seconds(), w.creates.perSecond(), ms(w.creates.percentile(99)), 100*(w.creates.elapsed.Seconds()/b.elapsed.Seconds()-1))
+		fmt.Fprintf(out, "\nWATCH: %d watchers on the namespace while %d Machines are created by %d clients\n", w.watchers, w.creates.Ops, r.watchClients)
+		fmt.Fprintf(out, "  creates without watchers: %.2f s (%.0f/s, p99 %s ms)\n", b.Elapsed.Seconds(), b.PerSecond(), ms(b.Percentile(99)))
+		fmt.Fprintf(out, "  creates with watchers:    %.2f s (%.0f/s, p99 %s ms), %+.0f%% create time\n", w.creates.Elapsed.Seconds(), w.creates.PerSecond(), ms(w.creates.Percentile(99)), 100*(w.creates.Elapsed.Seconds()/b.Elapsed.Seconds()-1))
 		if w.missing == 0 {
 			fmt.Fprintf(out, "  every watcher has every event after %.2f s (watches ended by the server and resumed: %d)\n", w.allEvents.Seconds(), w.restarts)
 		} else {
 			fmt.Fprintf(out, "  events missing at the deadline: %d (watches resumed: %d)\n", w.missing, w.restarts)
 		}
 		fmt.Fprintf(out, "  CPU s per 1,000 creates with watchers: apiserver %.3f, client %.3f (without: %.3f, %.3f)\n",
-			w.creates.cpuPerThousand(w.creates.cpu.apiserver), w.creates.cpuPerThousand(w.creates.cpu.client),
-			b.cpuPerThousand(b.cpu.apiserver), b.cpuPerThousand(b.cpu.client))
+			w.creates.CPUPerThousand(w.creates.CPU.APIServer), w.creates.CPUPerThousand(w.creates.CPU.Client),
+			b.CPUPerThousand(b.CPU.APIServer), b.CPUPerThousand(b.CPU.Client))
 	}
 
 	fmt.Fprintf(out, "\nMEMORY: %d Machines stored: apiserver RSS %s (after warm-up: %s), etcd RSS %s\n", r.storedCount, mib(r.rssEnd[0]), mib(r.rssStart[0]), mib(r.rssEnd[1]))
 	if r.fill != nil {
-		fmt.Fprintf(out, "  the last %d creates (64 clients, protobuf): %.0f/s, apiserver CPU %.3f s per 1,000\n", r.fill.ops, r.fill.perSecond(), r.fill.cpuPerThousand(r.fill.cpu.apiserver))
+		fmt.Fprintf(out, "  the last %d creates (64 clients, protobuf): %.0f/s, apiserver CPU %.3f s per 1,000\n", r.fill.Ops, r.fill.PerSecond(), r.fill.CPUPerThousand(r.fill.CPU.APIServer))
 	}
 	r.targets(out)
 	fmt.Fprintf(out, "\nrun time %s\n", time.Since(r.started).Round(time.Second))
@@ -138,8 +140,8 @@ func (r *report) targets(out io.Writer) {
 		if c.wire != "protobuf" {
 			continue
 		}
-		ratio := c.subject.perSecond() / c.ceiling.perSecond()
-		cpu := c.subject.cpuPerThousand(c.subject.cpu.apiserver)
+		ratio := c.subject.PerSecond() / c.ceiling.PerSecond()
+		cpu := c.subject.CPUPerThousand(c.subject.CPU.APIServer)
 		if first || ratio < worstRatio {
 			worstRatio = ratio
 		}
@@ -163,7 +165,7 @@ func (r *report) targets(out io.Writer) {
 		}
 	}
 	if r.watch != nil {
-		extra := r.watch.creates.elapsed.Seconds()/r.watchBase.elapsed.Seconds() - 1
+		extra := r.watch.creates.Elapsed.Seconds()/r.watchBase.Elapsed.Seconds() - 1
 		fmt.Fprintf(out, "  %d watchers add <= 20%% to create time:  %+.0f%%  %s\n", r.watch.watchers, 100*extra, verdict(extra <= 0.2))
 	}
 }

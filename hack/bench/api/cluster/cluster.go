@@ -1,6 +1,7 @@
 // Package cluster starts etcd and ferrite-apiserver as separate processes on loopback for the
-// API benchmark (hack/bench/api) and the crash test (test/e2e/crash), and reads their CPU time
-// and resident memory from /proc. Each process has its own PID, so what /proc reports is its own.
+// benchmarks (hack/bench/api, hack/bench/machines) and the crash test (test/e2e/crash), and
+// reads their CPU time and resident memory from /proc. Each process has its own PID, so what
+// /proc reports is its own.
 package cluster
 
 import (
