@@ -1,0 +1,56 @@
+package main
+
+import (
+	"os"
+
+	"k8s.io/client-go/rest"
+
+	"github.com/ferrite-dev/ferrite/generated/clientset/versioned"
+	"github.com/ferrite-dev/ferrite/hack/bench/api/cluster"
+	"github.com/ferrite-dev/ferrite/hack/bench/load"
+)
+
+// env is the running system under test, shared by the phases.
+type env struct {
+	etcd      *cluster.Etcd
+	apiserver *cluster.APIServer
+	meter     load.CPUMeter
+	// config is the admin client configuration (protobuf, no client-side rate limit); client
+	// is a clientset on it.
+	config *rest.Config
+	client versioned.Interface
+}
+
+func setup(o *options) (*env, func(), error) {
+	dir := o.workDir
+	var err error
+	if dir == "" {
+		dir, err = os.MkdirTemp("", "bench-machines-")
+	} else {
+		err = os.MkdirAll(dir, 0o755)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup := func() {
+		if !o.keep {
+			os.RemoveAll(dir)
+		}
+	}
+	e := &env{}
+	if e.etcd, e.apiserver, err = cluster.StartSystem(o.etcdBin, o.apiserverBin, dir, nil); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	stop := func() { e.apiserver.Stop(); e.etcd.Stop(); cleanup() }
+	e.meter = load.CPUMeter{APIServerPID: e.apiserver.PID(), EtcdPID: e.etcd.PID()}
+	if e.config, err = e.apiserver.RESTConfig(); err == nil {
+		e.client, err = versioned.NewForConfig(e.config)
+	}
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	progress("etcd and ferrite-apiserver running under %s", dir)
+	return e, stop, nil
+}
