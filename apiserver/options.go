@@ -64,6 +64,8 @@ type Options struct {
 	DataDir string
 	// VNI configures the VNI range, the quarantine of released VNIs and the repair pass.
 	VNI vni.Options
+	// Poollet is how machines/console connects to machinepoollets.
+	Poollet PoolletOptions
 
 	etcd *standalone.Etcd
 	pki  *standalone.PKI
@@ -91,6 +93,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	o.Recommended.AddFlags(fs)
 	fs.StringVar(&o.DataDir, "data-dir", o.DataDir, "Directory for the embedded etcd (when no --etcd-servers is given), the generated certificates and the admin kubeconfig.")
 	o.VNI.AddFlags(fs)
+	o.Poollet.AddFlags(fs)
 }
 
 // Standalone reports whether the server runs its own etcd.
@@ -155,7 +158,8 @@ func (o *Options) Stop() {
 
 // Validate checks the options.
 func (o *Options) Validate() error {
-	return utilerrors.NewAggregate(append(o.Recommended.Validate(), o.VNI.Validate()...))
+	errs := append(o.Recommended.Validate(), o.VNI.Validate()...)
+	return utilerrors.NewAggregate(append(errs, o.Poollet.Validate()...))
 }
 
 // Config builds the server configuration from completed options.
@@ -170,6 +174,7 @@ func (o *Options) Config() (*Config, error) {
 	if err := o.Recommended.ApplyTo(generic); err != nil {
 		return nil, err
 	}
+	generic.LongRunningFunc = longRunning()
 	authn := generic.Authentication.Authenticator
 	// Standalone, the client certificate is the only credential; its verification is cached.
 	// Behind kube-apiserver, the front proxy's certificate comes with user headers: no cache.
@@ -185,7 +190,7 @@ func (o *Options) Config() (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Config{Generic: generic, Etcd: etcd, VNIClaimPrefix: EtcdPathPrefix + "/networking.ferrite.dev/vniclaims/", VNI: o.VNI}, nil
+	return &Config{Generic: generic, Etcd: etcd, VNIClaimPrefix: EtcdPathPrefix + "/networking.ferrite.dev/vniclaims/", VNI: o.VNI, Poollet: o.Poollet}, nil
 }
 
 // ServerURL is the https URL clients on this machine use.

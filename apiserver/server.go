@@ -7,6 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 
+	"github.com/ferrite-dev/ferrite/apis/compute"
 	"github.com/ferrite-dev/ferrite/registry/networking/vni"
 )
 
@@ -20,6 +21,8 @@ type Config struct {
 	VNIClaimPrefix string
 	// VNI configures the VNI allocator and its repair pass.
 	VNI vni.Options
+	// Poollet is how machines/console reaches machinepoollets.
+	Poollet PoolletOptions
 }
 
 // Server is a ferrite-apiserver ready to run.
@@ -46,6 +49,11 @@ func (c *Config) New() (*Server, error) {
 		resources, err := group.build(Scheme, c.Generic.RESTOptionsGetter, allocator)
 		if err != nil {
 			return nil, fmt.Errorf("building the storage of %s: %w", group.name, err)
+		}
+		if group.name == compute.GroupName {
+			if err := c.addConsole(resources); err != nil {
+				return nil, err
+			}
 		}
 		info.VersionedResourcesStorageMap["v1alpha1"] = resources
 		if err := generic.InstallAPIGroup(&info); err != nil {

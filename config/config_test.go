@@ -704,17 +704,20 @@ func TestRolesMatchServedResources(t *testing.T) {
 
 	read := []string{"get", "list", "watch"}
 	for _, r := range served {
+		// The machine console is a privilege like pods/attach: editors and admins only, and
+		// its get (the scrollback, which may show what was typed) is no read for viewers.
+		console := r.group == "compute.ferrite.dev" && r.name == "machines/console"
 		for _, verb := range r.verbs {
 			if !allows(roles["ferrite-admin"].Rules, r.group, r.name, verb) {
 				t.Errorf("ferrite-admin cannot %s %s", verb, r)
 			}
-			readVerb := slices.Contains(read, verb)
+			readVerb := slices.Contains(read, verb) && !console
 			if got := allows(roles["ferrite-viewer"].Rules, r.group, r.name, verb); got != readVerb {
 				t.Errorf("ferrite-viewer: %s %s allowed=%v, want %v", verb, r, got, readVerb)
 			}
 			// Namespace admins and editors: every namespaced resource, but not its status,
 			// and quotas read-only, as for the built-in kinds.
-			wantEdit := r.namespaced && (readVerb || (!r.subresource() && !(r.group == "core.ferrite.dev" && r.name == "resourcequotas")))
+			wantEdit := console || r.namespaced && (readVerb || (!r.subresource() && !(r.group == "core.ferrite.dev" && r.name == "resourcequotas")))
 			if got := allows(roles[aggregateToEdit].Rules, r.group, r.name, verb); got != wantEdit {
 				t.Errorf("%s: %s %s allowed=%v, want %v", aggregateToEdit, verb, r, got, wantEdit)
 			}
@@ -722,6 +725,9 @@ func TestRolesMatchServedResources(t *testing.T) {
 				t.Errorf("%s: %s %s allowed=%v, want %v", aggregateToView, verb, r, got, r.namespaced && readVerb)
 			}
 		}
+	}
+	if !slices.ContainsFunc(served, func(r servedResource) bool { return r.name == "machines/console" }) {
+		t.Error("ferrite-apiserver does not serve machines/console")
 	}
 
 	// The daemons: what each must be able to do, and the complete list of the writes it may do.

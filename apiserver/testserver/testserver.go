@@ -42,11 +42,17 @@ type Server struct {
 // Start runs a server for the test and stops it when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return StartWith(t, nil)
+}
+
+// StartWith is Start with options changed by configure (flags beyond the defaults).
+func StartWith(t testing.TB, configure func(*apiserver.Options)) *Server {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "ferrite-test-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	server, err := StartInDir(dir)
+	server, err := StartInDirWith(dir, configure)
 	if err != nil {
 		os.RemoveAll(dir)
 		t.Fatal(err)
@@ -61,6 +67,11 @@ func Start(t testing.TB) *Server {
 // StartInDir runs a server with its data in dir (kept across restarts in the same dir) until
 // Stop is called. It returns once the server is ready.
 func StartInDir(dir string) (*Server, error) {
+	return StartInDirWith(dir, nil)
+}
+
+// StartInDirWith is StartInDir with options changed by configure, when it is not nil.
+func StartInDirWith(dir string, configure func(*apiserver.Options)) (*Server, error) {
 	port, err := standalone.FreePort()
 	if err != nil {
 		return nil, err
@@ -68,6 +79,9 @@ func StartInDir(dir string) (*Server, error) {
 	options := apiserver.NewOptions()
 	options.DataDir = dir
 	options.Recommended.SecureServing.BindPort = port
+	if configure != nil {
+		configure(options)
+	}
 	// Tests do not need audit or tracing noise; everything else is as in production.
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{DataDir: dir, cancel: cancel, done: make(chan error, 1)}

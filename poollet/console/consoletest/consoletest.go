@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -77,6 +78,7 @@ type Pool struct {
 // endpoint (certificates of certs, allowedNames as --console-allowed-names) until the test ends.
 func StartPool(t testing.TB, config *rest.Config, name string, certs *PKI, allowedNames ...string) *Pool {
 	t.Helper()
+	ctrllog.SetLogger(klog.Background())
 	dir, err := os.MkdirTemp("", "cons") // short: unix socket paths are limited to 108 bytes
 	if err != nil {
 		t.Fatal(err)
