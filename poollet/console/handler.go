@@ -24,11 +24,16 @@ import (
 // Handler is the endpoint's HTTP handler (the TLS layer has verified the client certificate).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+compute.MachineConsolePathPrefix+"{namespace}/{name}", s.serveConsole)
+	mux.HandleFunc(compute.MachineConsolePathPrefix+"{namespace}/{name}", s.serveConsole)
 	return mux
 }
 
 func (s *Server) serveConsole(w http.ResponseWriter, r *http.Request) {
+	// GET and POST, as the apiserver's machines/console connects with either.
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		writeError(w, apierrors.NewMethodNotSupported(compute.Resource("machines/console"), r.Method))
+		return
+	}
 	if err := s.authorize(r); err != nil {
 		writeError(w, err)
 		return
