@@ -18,6 +18,8 @@ type credentials struct {
 	kubeServing, admin, ferriteClient    pki.Pair
 	kubeControllerManager                pki.Pair
 	frontProxyClient, ferriteServing     pki.Pair
+	poolletCA                            *pki.CA
+	poolletServing, poolletClient        pki.Pair
 	serviceAccountKey, serviceAccountPub string
 	tokenFile                            string
 	tokens                               map[string]string
@@ -33,6 +35,9 @@ const (
 	// kubeControllerManagerUser is kube-controller-manager's own identity; its controllers
 	// act as service accounts of kube-system.
 	kubeControllerManagerUser = "system:kube-controller-manager"
+	// PoolletClientName is the identity ferrite-apiserver presents to machinepoollets'
+	// console endpoints (their --console-allowed-names).
+	PoolletClientName = "ferrite-apiserver"
 	// ServiceName and ServiceNamespace name the Service the APIServices point at; the
 	// aggregator checks ferrite's serving certificate against this name.
 	ServiceName      = "ferrite-apiserver"
@@ -52,6 +57,11 @@ func ensureCredentials(dir string) (*credentials, error) {
 	if c.ferriteCA, err = pki.EnsureCA(dir, "ferrite-ca"); err != nil {
 		return nil, err
 	}
+	// The machinepoollets' console endpoints and ferrite-apiserver's client certificate for them
+	// (machines/console): one CA, which both sides trust.
+	if c.poolletCA, err = pki.EnsureCA(dir, "poollet-ca"); err != nil {
+		return nil, err
+	}
 	issue := []struct {
 		ca   *pki.CA
 		name string
@@ -67,6 +77,8 @@ func ensureCredentials(dir string) (*credentials, error) {
 		{c.frontProxyCA, "front-proxy-client", pki.Spec{CommonName: "front-proxy-client", Client: true}, &c.frontProxyClient},
 		{c.ferriteCA, "ferrite-apiserver", pki.Spec{CommonName: ServiceName, Server: true, IPs: loopback,
 			DNSNames: []string{"localhost", ServiceName + "." + ServiceNamespace + ".svc", ServiceName + "." + ServiceNamespace + ".svc.cluster.local"}}, &c.ferriteServing},
+		{c.poolletCA, "machinepoollet-serving", pki.Spec{CommonName: "machinepoollet", Server: true, IPs: loopback, DNSNames: []string{"localhost"}}, &c.poolletServing},
+		{c.poolletCA, "ferrite-apiserver-poollet-client", pki.Spec{CommonName: PoolletClientName, Client: true}, &c.poolletClient},
 	}
 	for _, cert := range issue {
 		if *cert.into, err = cert.ca.Ensure(cert.name, cert.spec); err != nil {
@@ -104,4 +116,16 @@ func ensureTokens(path string, users ...string) (map[string]string, error) {
 		lines = append(lines, fmt.Sprintf("%s,%s,%d", tokens[user], user, 1000+i))
 	}
 	return tokens, os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
+}
+
+// poolletConsoleArgs are the console endpoint flags of a local machinepoollet: loopback on a
+// port of its choosing (it publishes the URL in its pool's status.runtimeEndpoint), the
+// certificates of c.Poollet, and only ferrite-apiserver's client certificate accepted.
+func (c *Cluster) poolletConsoleArgs() []string {
+	return []string{
+		"--console-bind-address=127.0.0.1:0",
+		"--tls-cert-file=" + c.Poollet.ServingCert, "--tls-private-key-file=" + c.Poollet.ServingKey,
+		"--client-ca-file=" + c.Poollet.CA,
+		"--console-allowed-names=" + PoolletClientName,
+	}
 }

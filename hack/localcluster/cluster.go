@@ -55,6 +55,26 @@ type Cluster struct {
 	Tokens map[string]string
 	// FerriteURL is ferrite-apiserver's own address, for checks that bypass kube-apiserver.
 	FerriteURL string
+	// Poollet are the certificates of the machinepoollets' console endpoints, which
+	// ferrite-apiserver reaches for machines/console.
+	Poollet PoolletPKI
+}
+
+// PoolletPKI names the files of the console connection between ferrite-apiserver and the local
+// machinepoollets. One CA issued both certificates. A local pool runs machinepoollet with
+// --console-bind-address=127.0.0.1:PORT --tls-cert-file=ServingCert
+// --tls-private-key-file=ServingKey --client-ca-file=CA
+// (and --console-allowed-names=PoolletClientName).
+type PoolletPKI struct {
+	// CA verifies both sides: ferrite-apiserver's --poollet-certificate-authority and the
+	// poollets' --client-ca-file.
+	CA string
+	// ServingCert and ServingKey are the poollets' serving certificate, for 127.0.0.1, ::1 and
+	// localhost.
+	ServingCert, ServingKey string
+	// ClientCert and ClientKey are ferrite-apiserver's --poollet-client-certificate and
+	// --poollet-client-key (common name PoolletClientName).
+	ClientCert, ClientKey string
 }
 
 // Start brings the control plane up and returns once the APIServices are Available.
@@ -90,6 +110,9 @@ func (c *Cluster) start(ctx context.Context) error {
 		return fmt.Errorf("certificates: %w", err)
 	}
 	c.Tokens = c.creds.tokens
+	c.Poollet = PoolletPKI{CA: c.creds.poolletCA.CertFile,
+		ServingCert: c.creds.poolletServing.CertFile, ServingKey: c.creds.poolletServing.KeyFile,
+		ClientCert: c.creds.poolletClient.CertFile, ClientKey: c.creds.poolletClient.KeyFile}
 	if c.ports, err = loadPorts(filepath.Join(c.opts.DataDir, "ports")); err != nil {
 		return err
 	}
@@ -202,6 +225,8 @@ func (c *Cluster) startFerrite(kubeconfig, etcdURL string) error {
 		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(c.ports.ferrite),
 		"--tls-cert-file="+c.creds.ferriteServing.CertFile, "--tls-private-key-file="+c.creds.ferriteServing.KeyFile,
 		"--authentication-kubeconfig="+kubeconfig, "--authorization-kubeconfig="+kubeconfig, "--kubeconfig="+kubeconfig,
+		"--poollet-client-certificate="+c.Poollet.ClientCert, "--poollet-client-key="+c.Poollet.ClientKey,
+		"--poollet-certificate-authority="+c.Poollet.CA,
 		"--data-dir="+filepath.Join(c.opts.DataDir, "ferrite-apiserver"))
 	return err
 }
