@@ -13,7 +13,7 @@ import (
 )
 
 // printWatchers prints every configuration of every round, then the medians over the rounds
-// and the ratio cost(most pools)/cost(fewest pools).
+// of the CPU per event and of the ratio cost(most pools)/cost(fewest pools).
 func printWatchers(out io.Writer, counts []int, outcomes []watchOutcome) {
 	o := watcherOptions
 	load, _ := os.ReadFile("/proc/loadavg")
@@ -47,39 +47,50 @@ func printWatchers(out io.Writer, counts []int, outcomes []watchOutcome) {
 
 	rounds := len(ceilings)
 	ceiling := median(slices.Collect(maps.Values(ceilings)))
-	fmt.Fprintf(out, "\nApiserver CPU per event, median of %d rounds; ceiling (no watcher) %.3f ms\n", rounds, ceiling)
+	fmt.Fprintf(out, "\nApiserver CPU per event, medians over %d rounds (each ratio is taken within a round, whose configurations ran minutes apart); ceiling (no watcher) %.3f ms\n", rounds, ceiling)
 	for _, sel := range []selector{byField, byLabel} {
-		costs := make([]float64, len(counts))
+		// cost[round][i] is the cost with counts[i] pools in that round.
+		cost := map[int][]float64{}
 		var ended, missing int64
 		var terminated float64
-		found := false
-		for i, n := range counts {
-			var per []float64
-			for _, r := range outcomes {
-				if r.config.sel == sel && r.config.pools == n {
-					per = append(per, r.msPerEvent(r.cpu.APIServer))
-					ended += int64(r.delivery.ended)
-					missing += r.delivery.missing
-					terminated += r.terminated
-				}
+		for _, r := range outcomes {
+			if r.config.sel != sel {
+				continue
 			}
-			if len(per) > 0 {
-				costs[i], found = median(per), true
+			if cost[r.round] == nil {
+				cost[r.round] = make([]float64, len(counts))
 			}
+			cost[r.round][slices.Index(counts, r.config.pools)] = r.msPerEvent(r.cpu.APIServer)
+			ended += int64(r.delivery.ended)
+			missing += r.delivery.missing
+			terminated += r.terminated
 		}
-		if !found {
+		if len(cost) == 0 {
 			continue
 		}
-		name := "field " + poolField + " (indexed)"
+		name := "field " + poolField + " (the machinepoollet's selector)"
 		if sel == byLabel {
-			name = "label " + poolLabel + " (not indexed)"
+			name = "label " + poolLabel + " (not indexable)"
 		}
 		var parts []string
 		for i, n := range counts {
-			parts = append(parts, fmt.Sprintf("%d pools %.3f ms (%.2fx ceiling)", n, costs[i], costs[i]/ceiling))
+			var ms, overCeiling []float64
+			for round, c := range cost {
+				ms = append(ms, c[i])
+				overCeiling = append(overCeiling, c[i]/ceilings[round])
+			}
+			parts = append(parts, fmt.Sprintf("%d pools %.3f ms (%.2fx ceiling)", n, median(ms), median(overCeiling)))
 		}
-		fmt.Fprintf(out, "  %s: %s; cost(%d)/cost(%d) = %.2f\n", name, strings.Join(parts, ", "),
-			counts[len(counts)-1], counts[0], costs[len(costs)-1]/costs[0])
+		fmt.Fprintf(out, "  %s: %s\n", name, strings.Join(parts, ", "))
+		var ratios []float64
+		var each []string
+		for round := 1; round <= len(ceilings); round++ {
+			if c := cost[round]; c != nil && c[0] > 0 {
+				ratios = append(ratios, c[len(c)-1]/c[0])
+				each = append(each, fmt.Sprintf("%.2f", c[len(c)-1]/c[0]))
+			}
+		}
+		fmt.Fprintf(out, "    cost(%d)/cost(%d): %.2f (rounds: %s)\n", counts[len(counts)-1], counts[0], median(ratios), strings.Join(each, ", "))
 		fmt.Fprintf(out, "    over all its rounds: watches ended by the server %d, apiserver_terminated_watchers_total +%.0f, events missing %d\n", ended, terminated, missing)
 	}
 }

@@ -34,7 +34,7 @@ func watcherFlags() {
 	flag.IntVar(&o.machines, "watcher-machines", 1500, "watchers phase: Machines written per configuration")
 	flag.IntVar(&o.statusUpdates, "watcher-status-updates", 2, "watchers phase: status writes per Machine after its create and bind")
 	flag.IntVar(&o.writers, "watcher-writers", 16, "watchers phase: concurrent writers, each on its own connection")
-	flag.IntVar(&o.runs, "watcher-runs", 2, "watchers phase: rounds of every configuration")
+	flag.IntVar(&o.runs, "watcher-runs", 3, "watchers phase: rounds of every configuration (ratios are medians of per-round ratios)")
 	flag.IntVar(&o.warmup, "watcher-warmup", 500, "watchers phase: Machines written, untimed, before the first round")
 	flag.BoolVar(&o.compare, "watcher-compare-label", true, "watchers phase: also run the poollets on a label selector the watch cache does not index")
 	flag.StringVar(&o.profileDir, "watcher-profile-dir", "", "watchers phase: write an apiserver CPU profile of each configuration's writes into this directory")
