@@ -1,0 +1,504 @@
+package libvirt
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"libvirt.org/go/libvirt"
+
+	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/machine/v1alpha1"
+)
+
+// Power: start, graceful shutdown forced after a timeout, reboot reset after a timeout, and
+// deletion. The state changes they cause arrive as libvirt events and are published by refresh;
+// the actions record their own events (ShutdownTimeout, RebootTimeout, ...).
+
+// start boots m's domain. The caller holds m.op. The boot count and the running mark are stored
+// before the start, so that a crash in between still knows the machine is meant to run.
+func (p *Provider) start(lv *libvirt.Connect, m *machine, reason, message string) error {
+	p.mu.Lock()
+	prev := m.rec
+	next := m.rec.clone()
+	p.mu.Unlock()
+	next.BootCount++
+	next.BootTime = formatTime(p.opts.Now())
+	next.Running, next.StopReason, next.StopMessage = true, "", ""
+	if err := p.writeRecord(lv, m, next); err != nil {
+		return err
+	}
+	err := withDomain(lv, m.id, func(dom *libvirt.Domain) error { return dom.Create() })
+	if err != nil && !isOperationInvalid(err) { // "already running" is a start that happened
+		failed := prev.clone()
+		failed.Running = false
+		_ = p.writeRecord(lv, m, failed)
+		p.mu.Lock()
+		m.errReason, m.errMessage = "StartFailed", err.Error()
+		p.mu.Unlock()
+		_ = p.refresh(lv, m)
+		return fmt.Errorf("starting machine %s: %w", m.id, err)
+	}
+	p.mu.Lock()
+	m.errReason, m.errMessage = "", ""
+	m.expectStop, m.expectStopMessage = "", ""
+	if reason != "Started" {
+		// Started events come from the state change; other reasons (Restarted) are told here.
+		p.eventLocked(m, runtimev1alpha1.EventType_EVENT_TYPE_NORMAL, reason, "machine %s: %s", m.id, message)
+	}
+	p.mu.Unlock()
+	return p.refresh(lv, m)
+}
+
+// shutdownTimeout is the timeout a request asks for: the default when unset, 0 for "at once".
+func (p *Provider) shutdownTimeout(d *durationpb.Duration) (time.Duration, error) {
+	if d == nil {
+		return p.opts.ShutdownTimeout, nil
+	}
+	if err := d.CheckValid(); err != nil {
+		return 0, status.Errorf(codes.InvalidArgument, "shutdown_timeout: %v", err)
+	}
+	if t := d.AsDuration(); t >= 0 {
+		return t, nil
+	}
+	return 0, status.Errorf(codes.InvalidArgument, "shutdown_timeout: negative")
+}
+
+// SetMachinePower sets the desired power state and acts on it.
+func (p *Provider) SetMachinePower(_ context.Context, req *runtimev1alpha1.SetMachinePowerRequest) (*runtimev1alpha1.SetMachinePowerResponse, error) {
+	power := req.GetPower()
+	if _, ok := runtimev1alpha1.Power_name[int32(power)]; !ok {
+		return nil, status.Errorf(codes.InvalidArgument, "power: unknown value %d", power)
+	}
+	timeout, err := p.shutdownTimeout(req.GetShutdownTimeout())
+	if err != nil {
+		return nil, err
+	}
+	m, lv, err := p.acquire(req.GetMachineId(), true)
+	if err != nil {
+		return nil, err
+	}
+	defer m.op.Unlock()
+	if err := p.setPower(lv, m, power, timeout); err != nil {
+		return nil, grpcError("machine "+m.id, err)
+	}
+	return &runtimev1alpha1.SetMachinePowerResponse{Machine: p.viewOf(m)}, nil
+}
+
+func (p *Provider) setPower(lv *libvirt.Connect, m *machine, power runtimev1alpha1.Power, timeout time.Duration) error {
+	p.mu.Lock()
+	changed := m.spec.GetPower() != power
+	prepared := m.rec.Prepared
+	p.mu.Unlock()
+	if changed {
+		if err := p.updateSpec(lv, m, func(spec *runtimev1alpha1.MachineSpec, _ *record) { spec.Power = power }); err != nil {
+			return err
+		}
+	}
+	if !prepared {
+		// The preparation starts the machine or not, by the spec it finds.
+		p.publish(m)
+		return nil
+	}
+	if err := p.refresh(lv, m); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	active, shuttingDown := m.obs.active, m.shutdown != nil
+	errored := m.errReason != ""
+	p.mu.Unlock()
+	switch power {
+	case runtimev1alpha1.Power_POWER_ON:
+		switch {
+		case shuttingDown:
+			// The guest was asked to shut down already; if it still does, it is started again.
+			p.mu.Lock()
+			m.shutdown.Stop()
+			m.shutdown = nil
+			m.expectStop, m.expectStopMessage = "", ""
+			m.restartOnStop = true
+			p.eventLocked(m, runtimev1alpha1.EventType_EVENT_TYPE_NORMAL, "ShutdownCancelled", "machine %s stays on", m.id)
+			p.mu.Unlock()
+		case !active:
+			return p.start(lv, m, "Started", "started")
+		}
+	case runtimev1alpha1.Power_POWER_OFF:
+		switch {
+		case active && !shuttingDown:
+			return p.shutdown(lv, m, timeout)
+		case !active && errored:
+			p.mu.Lock()
+			m.errReason, m.errMessage = "", ""
+			p.mu.Unlock()
+			next := m.rec.clone()
+			next.StopReason, next.StopMessage = "PoweredOff", "powered off after an error"
+			if err := p.writeRecord(lv, m, next); err != nil {
+				return err
+			}
+			p.publish(m)
+		}
+	}
+	return nil
+}
+
+// updateSpec changes m's spec (and record), bumps its generation and stores both in the domain's
+// metadata. The caller holds m.op.
+func (p *Provider) updateSpec(lv *libvirt.Connect, m *machine, change func(*runtimev1alpha1.MachineSpec, *record)) error {
+	p.mu.Lock()
+	spec := cloneSpec(m.spec)
+	next := m.rec.clone()
+	p.mu.Unlock()
+	change(spec, next)
+	next.Generation++
+	if err := next.setSpec(spec); err != nil {
+		return err
+	}
+	if err := p.writeRecord(lv, m, next); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	m.spec = spec
+	p.mu.Unlock()
+	return nil
+}
+
+// publish recomputes and, if changed, records m.
+func (p *Provider) publish(m *machine) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.publishLocked(m, runtimev1alpha1.ChangeType_CHANGE_TYPE_MODIFIED)
+}
+
+// shutdown asks a running guest to power off (ACPI) and forces it off when it has not within
+// timeout; a zero timeout forces it at once. The caller holds m.op.
+func (p *Provider) shutdown(lv *libvirt.Connect, m *machine, timeout time.Duration) error {
+	if timeout == 0 {
+		p.mu.Lock()
+		m.expectStop, m.expectStopMessage = "ForcedOff", "forced off at the caller's request"
+		p.mu.Unlock()
+		if err := withDomain(lv, m.id, func(dom *libvirt.Domain) error { return dom.Destroy() }); err != nil && !isOperationInvalid(err) {
+			return err
+		}
+		return p.refresh(lv, m)
+	}
+	p.mu.Lock()
+	m.expectStop, m.expectStopMessage = "PoweredOff", "shut down"
+	m.restartOnStop = false
+	var timer *time.Timer
+	timer = time.AfterFunc(timeout, func() { p.forceOff(m, timer, timeout) })
+	m.shutdown = timer
+	p.mu.Unlock()
+	// No flags: the hypervisor's default, which for QEMU without a guest agent is the ACPI power
+	// button.
+	err := withDomain(lv, m.id, func(dom *libvirt.Domain) error { return dom.Shutdown() })
+	if err != nil && !isOperationInvalid(err) {
+		return err
+	}
+	return p.refresh(lv, m)
+}
+
+// forceOff destroys a guest that did not shut down within its timeout.
+func (p *Provider) forceOff(m *machine, timer *time.Timer, timeout time.Duration) {
+	if !p.enter() {
+		return
+	}
+	defer p.wg.Done()
+	m.op.Lock()
+	defer m.op.Unlock()
+	p.mu.Lock()
+	current := m.shutdown == timer && !m.gone && !p.closed
+	if current {
+		m.shutdown = nil
+		m.expectStop, m.expectStopMessage = "ForcedOff", fmt.Sprintf("did not shut down within %s", timeout)
+	}
+	p.mu.Unlock()
+	if !current {
+		return
+	}
+	lv, err := p.conn.get()
+	if err != nil {
+		p.log.Error(err, "forcing a machine off", "machine", m.id)
+		return
+	}
+	p.event(m, runtimev1alpha1.EventType_EVENT_TYPE_WARNING, "ShutdownTimeout", "machine %s did not shut down within %s: forced off", m.id, timeout)
+	if err := withDomain(lv, m.id, func(dom *libvirt.Domain) error { return dom.Destroy() }); err != nil && !isOperationInvalid(err) {
+		p.log.Error(err, "forcing a machine off", "machine", m.id)
+	}
+	_ = p.refresh(lv, m)
+}
+
+// RebootMachine reboots a running machine, once per reboot_id.
+func (p *Provider) RebootMachine(_ context.Context, req *runtimev1alpha1.RebootMachineRequest) (*runtimev1alpha1.RebootMachineResponse, error) {
+	timeout, err := p.shutdownTimeout(req.GetShutdownTimeout())
+	if err != nil {
+		return nil, err
+	}
+	m, lv, err := p.acquire(req.GetMachineId(), true)
+	if err != nil {
+		return nil, err
+	}
+	defer m.op.Unlock()
+	if err := p.refresh(lv, m); err != nil {
+		return nil, grpcError("machine "+m.id, err)
+	}
+	p.mu.Lock()
+	rebootID := req.GetRebootId()
+	done := rebootID != "" && rebootID == m.rec.LastRebootID
+	running := m.view.GetStatus().GetState() == runtimev1alpha1.MachineState_MACHINE_STATE_RUNNING && m.shutdown == nil
+	pending := m.reboot != nil
+	state := m.view.GetStatus().GetState()
+	p.mu.Unlock()
+	if done {
+		return &runtimev1alpha1.RebootMachineResponse{Machine: p.viewOf(m)}, nil
+	}
+	if !running {
+		return nil, status.Errorf(codes.FailedPrecondition, "machine %q is not running (%s)", m.id, state)
+	}
+	next := m.rec.clone()
+	next.LastRebootID = rebootID
+	if err := p.writeRecord(lv, m, next); err != nil {
+		return nil, grpcError("machine "+m.id, err)
+	}
+	if pending {
+		// A reboot is waiting for the guest already: this one is folded into it.
+		p.publish(m)
+		return &runtimev1alpha1.RebootMachineResponse{Machine: p.viewOf(m)}, nil
+	}
+	if timeout == 0 {
+		err = withDomain(lv, m.id, func(dom *libvirt.Domain) error { return dom.Reset(0) })
+		if err == nil {
+			p.event(m, runtimev1alpha1.EventType_EVENT_TYPE_NORMAL, "Reset", "reset machine %s at once", m.id)
+		}
+	} else {
+		p.mu.Lock()
+		var timer *time.Timer
+		timer = time.AfterFunc(timeout, func() { p.forceReset(m, timer, timeout) })
+		m.reboot = timer
+		p.mu.Unlock()
+		err = withDomain(lv, m.id, func(dom *libvirt.Domain) error { return dom.Reboot(0) })
+	}
+	if err != nil {
+		return nil, grpcError("rebooting machine "+m.id, err)
+	}
+	p.publish(m)
+	return &runtimev1alpha1.RebootMachineResponse{Machine: p.viewOf(m)}, nil
+}
+
+// forceReset resets a guest that did not reboot within its timeout.
+func (p *Provider) forceReset(m *machine, timer *time.Timer, timeout time.Duration) {
+	if !p.enter() {
+		return
+	}
+	defer p.wg.Done()
+	m.op.Lock()
+	defer m.op.Unlock()
+	p.mu.Lock()
+	current := m.reboot == timer && !m.gone && !p.closed
+	if current {
+		m.reboot = nil
+	}
+	p.mu.Unlock()
+	if !current {
+		return
+	}
+	lv, err := p.conn.get()
+	if err != nil {
+		return
+	}
+	p.event(m, runtimev1alpha1.EventType_EVENT_TYPE_WARNING, "RebootTimeout", "machine %s did not reboot within %s: reset", m.id, timeout)
+	if err := withDomain(lv, m.id, func(dom *libvirt.Domain) error { return dom.Reset(0) }); err != nil {
+		p.log.Error(err, "resetting a machine", "machine", m.id)
+	}
+}
+
+// resetDebounce is how close together guest resets count as one boot: one reboot of a QEMU guest
+// through ACPI shows as two reset events (the guest's power-off turned into a reset by libvirt,
+// and QEMU's own), about 100 ms apart.
+const resetDebounce = 2 * time.Second
+
+// rebooted counts a guest reset that libvirt reported as a boot. A reboot the provider asked for
+// and is waiting on is done.
+func (p *Provider) rebooted(lv *libvirt.Connect, m *machine) error {
+	now := time.Now()
+	p.mu.Lock()
+	repeated := now.Sub(m.lastReset) < resetDebounce
+	if !repeated {
+		m.lastReset = now
+	}
+	p.mu.Unlock()
+	if repeated {
+		return nil
+	}
+	next := m.rec.clone()
+	next.BootCount++
+	next.BootTime = formatTime(p.opts.Now())
+	if err := p.writeRecord(lv, m, next); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	if m.reboot != nil {
+		m.reboot.Stop()
+		m.reboot = nil
+		p.eventLocked(m, runtimev1alpha1.EventType_EVENT_TYPE_NORMAL, "Rebooted", "rebooted machine %s", m.id)
+	}
+	p.publishLocked(m, runtimev1alpha1.ChangeType_CHANGE_TYPE_MODIFIED)
+	p.mu.Unlock()
+	return nil
+}
+
+// DeleteMachine marks a machine for deletion and removes it in the background.
+func (p *Provider) DeleteMachine(_ context.Context, req *runtimev1alpha1.DeleteMachineRequest) (*runtimev1alpha1.DeleteMachineResponse, error) {
+	timeout, err := p.shutdownTimeout(req.GetShutdownTimeout())
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	m, ok := p.machines[req.GetMachineId()]
+	if ok && m.prepareCancel != nil {
+		// An image pull in progress ends now rather than after the pull.
+		m.prepareCancel()
+	}
+	p.mu.Unlock()
+	if !ok {
+		if err := p.usable(); err != nil {
+			return nil, err
+		}
+		return &runtimev1alpha1.DeleteMachineResponse{}, nil
+	}
+	m, lv, err := p.acquire(req.GetMachineId(), false)
+	if status.Code(err) == codes.NotFound {
+		return &runtimev1alpha1.DeleteMachineResponse{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer m.op.Unlock()
+	p.mu.Lock()
+	deleting := m.deleting
+	p.mu.Unlock()
+	if !deleting {
+		next := m.rec.clone()
+		next.DeleteTime = formatTime(p.opts.Now())
+		if err := p.writeRecord(lv, m, next); err != nil {
+			return nil, grpcError("machine "+m.id, err)
+		}
+		p.mu.Lock()
+		m.deleting = true
+		m.stopTimersLocked()
+		p.publishLocked(m, runtimev1alpha1.ChangeType_CHANGE_TYPE_MODIFIED)
+		p.eventLocked(m, runtimev1alpha1.EventType_EVENT_TYPE_NORMAL, "Deleting", "deleting machine %s", m.id)
+		p.startDeletingLocked(m, timeout)
+		p.mu.Unlock()
+	}
+	return &runtimev1alpha1.DeleteMachineResponse{Machine: p.viewOf(m)}, nil
+}
+
+// startDeletingLocked starts the goroutine that removes a machine marked for deletion.
+func (p *Provider) startDeletingLocked(m *machine, timeout time.Duration) {
+	if m.removing || p.closed {
+		return
+	}
+	m.removing = true
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		backoff := time.Second
+		for {
+			err := p.remove(m, timeout)
+			if err == nil || p.ctx.Err() != nil {
+				return
+			}
+			p.log.Error(err, "deleting machine; retrying", "machine", m.id, "in", backoff)
+			select {
+			case <-p.ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, time.Minute)
+		}
+	}()
+}
+
+// remove shuts a machine's domain down (forced after timeout), undefines it, deletes the
+// machine's files and the machine.
+func (p *Provider) remove(m *machine, timeout time.Duration) error {
+	lv, err := p.conn.get()
+	if err != nil {
+		return err
+	}
+	if err := p.stopForDeletion(lv, m, timeout); err != nil {
+		return err
+	}
+	m.op.Lock()
+	defer m.op.Unlock()
+	err = withDomain(lv, m.id, func(dom *libvirt.Domain) error {
+		if err := dom.Destroy(); err != nil && !isOperationInvalid(err) {
+			return err
+		}
+		err := dom.UndefineFlags(libvirt.DOMAIN_UNDEFINE_NVRAM | libvirt.DOMAIN_UNDEFINE_MANAGED_SAVE |
+			libvirt.DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | libvirt.DOMAIN_UNDEFINE_CHECKPOINTS_METADATA)
+		if err != nil && !isNoDomain(err) {
+			// Drivers without some of the flags (the test driver) take a plain undefine.
+			err = dom.Undefine()
+		}
+		return err
+	})
+	if err != nil && !isNoDomain(err) {
+		return fmt.Errorf("undefining the domain of machine %s: %w", m.id, err)
+	}
+	if err := os.RemoveAll(p.machineDir(m.id)); err != nil {
+		return fmt.Errorf("removing the files of machine %s: %w", m.id, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.goneLocked(m)
+	return nil
+}
+
+// stopForDeletion shuts a running domain down gracefully, waiting up to timeout, and forces it
+// off after that (warning event ShutdownTimeout). It does not hold m.op while it waits.
+func (p *Provider) stopForDeletion(lv *libvirt.Connect, m *machine, timeout time.Duration) error {
+	obs, err := observe(lv, m.id)
+	if err != nil || !obs.active || timeout == 0 {
+		return err
+	}
+	err = withDomain(lv, m.id, func(dom *libvirt.Domain) error { return dom.Shutdown() })
+	if err != nil && !isOperationInvalid(err) {
+		return err
+	}
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.ctx.Done():
+			return p.ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		if obs, err := observe(lv, m.id); err != nil || !obs.active {
+			return err
+		}
+	}
+	p.event(m, runtimev1alpha1.EventType_EVENT_TYPE_WARNING, "ShutdownTimeout", "machine %s did not shut down within %s: forced off", m.id, timeout)
+	return nil
+}
+
+// goneLocked removes a machine whose domain no longer exists: the last change is DELETED.
+func (p *Provider) goneLocked(m *machine) {
+	if m.gone {
+		return
+	}
+	m.gone = true
+	m.stopTimersLocked()
+	delete(p.machines, m.id)
+	view := m.view
+	if view == nil {
+		view = p.buildViewLocked(m)
+	}
+	p.history.Machine(runtimev1alpha1.ChangeType_CHANGE_TYPE_DELETED, view)
+	p.revs.reserve(p.history.Revision(), p.log)
+	if m.console != nil {
+		m.console.close(nil)
+	}
+}
