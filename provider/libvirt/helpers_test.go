@@ -102,6 +102,8 @@ func (e *testEnv) close() {
 	}
 }
 
+func testNow() time.Time { return time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC) }
+
 func ctxFor(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)

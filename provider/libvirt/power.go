@@ -33,17 +33,15 @@ func (p *Provider) start(lv *libvirt.Connect, m *machine, reason, message string
 	}
 	err := withDomain(lv, m.id, func(dom *libvirt.Domain) error { return dom.Create() })
 	if err != nil && !isOperationInvalid(err) { // "already running" is a start that happened
+		// ERROR, recorded so that it lasts; the reaper starts the machine again.
 		failed := prev.clone()
 		failed.Running = false
+		failed.StopReason, failed.StopMessage = "StartFailed", err.Error()
 		_ = p.writeRecord(lv, m, failed)
-		p.mu.Lock()
-		m.errReason, m.errMessage = "StartFailed", err.Error()
-		p.mu.Unlock()
 		_ = p.refresh(lv, m)
 		return fmt.Errorf("starting machine %s: %w", m.id, err)
 	}
 	p.mu.Lock()
-	m.errReason, m.errMessage = "", ""
 	m.expectStop, m.expectStopMessage = "", ""
 	if reason != "Started" {
 		// Started events come from the state change; other reasons (Restarted) are told here.
@@ -108,7 +106,7 @@ func (p *Provider) setPower(lv *libvirt.Connect, m *machine, power runtimev1alph
 	}
 	p.mu.Lock()
 	active, shuttingDown := m.obs.active, m.shutdown != nil
-	errored := m.errReason != ""
+	errored := failedStop(m.rec.StopReason)
 	p.mu.Unlock()
 	switch power {
 	case runtimev1alpha1.Power_POWER_ON:
@@ -130,9 +128,6 @@ func (p *Provider) setPower(lv *libvirt.Connect, m *machine, power runtimev1alph
 		case active && !shuttingDown:
 			return p.shutdown(lv, m, timeout)
 		case !active && errored:
-			p.mu.Lock()
-			m.errReason, m.errMessage = "", ""
-			p.mu.Unlock()
 			next := m.rec.clone()
 			next.StopReason, next.StopMessage = "PoweredOff", "powered off after an error"
 			if err := p.writeRecord(lv, m, next); err != nil {
@@ -257,6 +252,9 @@ func (p *Provider) RebootMachine(_ context.Context, req *runtimev1alpha1.RebootM
 	if !running {
 		return nil, status.Errorf(codes.FailedPrecondition, "machine %q is not running (%s)", m.id, state)
 	}
+	// Stored before the reboot, so that a retry after a crash does not reboot twice; taken back
+	// when the reboot could not be asked for, so that a retry does.
+	prevID := m.rec.LastRebootID
 	next := m.rec.clone()
 	next.LastRebootID = rebootID
 	if err := p.writeRecord(lv, m, next); err != nil {
@@ -281,6 +279,15 @@ func (p *Provider) RebootMachine(_ context.Context, req *runtimev1alpha1.RebootM
 		err = withDomain(lv, m.id, func(dom *libvirt.Domain) error { return dom.Reboot(0) })
 	}
 	if err != nil {
+		p.mu.Lock()
+		if m.reboot != nil {
+			m.reboot.Stop()
+			m.reboot = nil
+		}
+		p.mu.Unlock()
+		back := m.rec.clone()
+		back.LastRebootID = prevID
+		_ = p.writeRecord(lv, m, back)
 		return nil, grpcError("rebooting machine "+m.id, err)
 	}
 	p.publish(m)

@@ -180,7 +180,8 @@ type machine struct {
 	gone     bool
 	// pendingReason and pendingMessage explain a machine that is not prepared yet.
 	pendingReason, pendingMessage string
-	// errReason and errMessage say why the provider failed to start the machine (ERROR).
+	// errReason and errMessage say why a machine that is not prepared cannot be (its image does
+	// not exist): ERROR rather than PENDING.
 	errReason, errMessage string
 	// expectStop and expectStopMessage are the reason the next stop of the guest gets, set when
 	// the provider stops it.

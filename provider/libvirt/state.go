@@ -69,8 +69,6 @@ func (m *machine) stateOf() (runtimev1alpha1.MachineState, string, string) {
 		return runtimev1alpha1.MachineState_MACHINE_STATE_ERROR, m.errReason, m.errMessage
 	case !m.rec.Prepared || !obs.exists:
 		return runtimev1alpha1.MachineState_MACHINE_STATE_PENDING, m.pendingReason, m.pendingMessage
-	case m.errReason != "" && !obs.active:
-		return runtimev1alpha1.MachineState_MACHINE_STATE_ERROR, m.errReason, m.errMessage
 	}
 	switch obs.state {
 	case libvirt.DOMAIN_RUNNING, libvirt.DOMAIN_BLOCKED:
@@ -84,18 +82,21 @@ func (m *machine) stateOf() (runtimev1alpha1.MachineState, string, string) {
 	case libvirt.DOMAIN_CRASHED:
 		return runtimev1alpha1.MachineState_MACHINE_STATE_ERROR, "Crashed", "the guest crashed"
 	}
-	// Shut off.
-	switch libvirt.DomainShutoffReason(obs.reason) {
-	case libvirt.DOMAIN_SHUTOFF_CRASHED:
-		return runtimev1alpha1.MachineState_MACHINE_STATE_ERROR, "Crashed", "the guest crashed"
-	case libvirt.DOMAIN_SHUTOFF_FAILED:
-		return runtimev1alpha1.MachineState_MACHINE_STATE_ERROR, "StartFailed", "the hypervisor failed to start the guest"
-	}
+	// Shut off: why is in the record (libvirt forgets across its restarts).
 	reason, message := m.rec.StopReason, m.rec.StopMessage
-	if reason == "" {
-		reason, message = "PoweredOff", "powered off"
+	switch {
+	case reason == "":
+		return runtimev1alpha1.MachineState_MACHINE_STATE_STOPPED, "PoweredOff", "powered off"
+	case failedStop(reason):
+		return runtimev1alpha1.MachineState_MACHINE_STATE_ERROR, reason, message
 	}
 	return runtimev1alpha1.MachineState_MACHINE_STATE_STOPPED, reason, message
+}
+
+// failedStop reports whether a stop reason is a failure (ERROR, started again by the reaper while
+// the spec says POWER_ON) rather than a stop (STOPPED).
+func failedStop(reason string) bool {
+	return reason == "Crashed" || reason == "StartFailed"
 }
 
 func pausedMessage(r libvirt.DomainPausedReason) string {
@@ -118,6 +119,10 @@ func (m *machine) stopReasonOf(obs observation) (string, string) {
 		return "GuestShutdown", "the guest powered itself off"
 	case libvirt.DOMAIN_SHUTOFF_DESTROYED:
 		return "ForcedOff", "destroyed outside the provider"
+	case libvirt.DOMAIN_SHUTOFF_CRASHED:
+		return "Crashed", "the guest crashed"
+	case libvirt.DOMAIN_SHUTOFF_FAILED:
+		return "StartFailed", "the hypervisor failed to run the guest"
 	}
 	return "Stopped", "the domain stopped"
 }

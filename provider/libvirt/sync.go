@@ -152,11 +152,16 @@ func (p *Provider) adoptDomain(lv *libvirt.Connect, dom *libvirt.Domain, rec *re
 		p.log.Error(err, "bringing the devices in line with the spec", "machine", m.id)
 	}
 	reason := libvirt.DomainShutoffReason(obs.reason)
-	if !obs.active && rec.Running && spec.GetPower() == runtimev1alpha1.Power_POWER_ON &&
-		(reason == libvirt.DOMAIN_SHUTOFF_UNKNOWN || reason == libvirt.DOMAIN_SHUTOFF_DAEMON) {
+	wantOn := spec.GetPower() == runtimev1alpha1.Power_POWER_ON
+	switch {
+	case !obs.active && rec.Running && wantOn &&
+		(reason == libvirt.DOMAIN_SHUTOFF_UNKNOWN || reason == libvirt.DOMAIN_SHUTOFF_DAEMON):
 		// It was running and stopped without anyone seeing why: the host (or libvirtd with it)
 		// went down. It is meant to run, so it runs again.
 		return p.start(lv, m, "Restarted", "started again: it stopped while the host or libvirtd was down")
+	case !obs.active && !rec.Running && wantOn && failedStop(rec.StopReason):
+		// It crashed, or did not start: the provider keeps trying, once per reaper pass.
+		return p.start(lv, m, "Restarted", "started again after "+rec.StopReason)
 	}
 	return p.refresh(lv, m)
 }
