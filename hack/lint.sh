@@ -16,6 +16,6 @@ if [ -n "$unformatted" ]; then
   echo "$unformatted" >&2
   exit 1
 fi
-go vet ./...
-"$GOBIN/staticcheck" $(go list ./... | grep -v '/generated/')
+go vet -tags libvirt_dlopen ./...
+"$GOBIN/staticcheck" -tags libvirt_dlopen $(go list -tags libvirt_dlopen ./... | grep -v '/generated/')
 echo "lint clean"

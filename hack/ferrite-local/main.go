@@ -1,6 +1,7 @@
 // Command ferrite-local runs a complete local Ferrite control plane (etcd, kube-apiserver,
 // ferrite-apiserver behind APIServices, kube-controller-manager, Ferrite's controller manager)
-// until Ctrl-C. `make run` builds and starts it.
+// and, when it can (root on Debian), a local MachinePool "local" running real machines under
+// libvirt and QEMU, until Ctrl-C. `make run` builds and starts it.
 package main
 
 import (
@@ -19,6 +20,8 @@ func main() {
 	dataDir := flag.String("data-dir", ".ferrite", "state kept across restarts: etcd data, certificates, kubeconfig, logs")
 	binDir := flag.String("bin-dir", "bin", "directory with etcd, kube-apiserver, kube-controller-manager and the Ferrite binaries")
 	rbac := flag.String("rbac", "config/rbac/roles.yaml", "Ferrite ClusterRoles to install")
+	bindings := flag.String("rbac-bindings", "config/rbac/bindings.yaml", "bindings of the poollets' roles (for the local pool)")
+	hackDir := flag.String("hack-dir", "hack", "scripts that install libvirt and build the guest image (for the local pool)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -29,6 +32,19 @@ func main() {
 		fmt.Fprintf(os.Stderr, "ferrite-local: %v\n", err)
 		os.Exit(1)
 	}
+	poolLine := ""
+	if reason := localcluster.LocalPoolUnavailable(*binDir); reason != "" {
+		poolLine = fmt.Sprintf("No local machine pool: %s; the control plane runs without one.\n", reason)
+	} else if pool, err := cluster.StartPool(ctx, localcluster.PoolOptions{
+		HackDir: *hackDir, RBACBindingsFile: *bindings, RegistryPort: localcluster.DefaultRegistryPort,
+	}); err != nil {
+		poolLine = fmt.Sprintf("No local machine pool: %v\n", err)
+	} else {
+		poolLine = fmt.Sprintf("The MachinePool %q runs real machines (libvirt and QEMU); its guest image is %s.\n"+
+			"Read a machine's console with bin/kubectl-ferrite console NAME --logs (or put bin/ on PATH: kubectl ferrite console NAME).\n",
+			localcluster.LocalPoolName, pool.GuestImage)
+	}
+	fmt.Print("\n" + poolLine)
 	fmt.Printf("\nFerrite is up (%.1fs). Logs are in %s/logs.\n\n  export KUBECONFIG=%s\n  kubectl get ferrite -A\n  kubectl apply -f config/samples/\n\nPress Ctrl-C to stop.\n",
 		time.Since(started).Seconds(), *dataDir, cluster.Kubeconfig)
 	err = cluster.Wait(ctx)

@@ -46,6 +46,8 @@ type Cluster struct {
 
 	etcd, kubeAPIServer, ferrite             *process
 	kubeControllerManager, controllerManager *process
+	// pool is the local machine pool, once StartPool ran.
+	pool *Pool
 
 	// Kubeconfig is the admin kubeconfig of kube-apiserver.
 	Kubeconfig string
@@ -312,6 +314,10 @@ func (c *Cluster) StartFerrite() error {
 
 // Stop stops the processes in the reverse order of their start.
 func (c *Cluster) Stop() {
+	if c.pool != nil {
+		c.step("stopping the local pool (its machines keep running in libvirt)")
+		c.pool.Stop()
+	}
 	for _, p := range []*process{c.controllerManager, c.kubeControllerManager, c.ferrite, c.kubeAPIServer, c.etcd} {
 		if p != nil {
 			c.step("stopping %s", p.name)
@@ -329,7 +335,7 @@ func (c *Cluster) Wait(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C:
-			for _, p := range []*process{c.etcd, c.kubeAPIServer, c.ferrite, c.kubeControllerManager, c.controllerManager} {
+			for _, p := range append([]*process{c.etcd, c.kubeAPIServer, c.ferrite, c.kubeControllerManager, c.controllerManager}, c.pool.processes()...) {
 				if p != nil && !p.running() {
 					return p.exitError()
 				}

@@ -49,7 +49,8 @@ type Options struct {
 	ProviderID string
 	// PoolLabels are the labels of a pool the poollet creates.
 	PoolLabels map[string]string
-	// RuntimeEndpoint is reported in the pool's status.runtimeEndpoint (informational).
+	// RuntimeEndpoint is the pool's status.runtimeEndpoint: the URL of the console endpoint
+	// ferrite-apiserver connects to for machines/console (empty when it serves none).
 	RuntimeEndpoint string
 	// HeartbeatInterval is how often the pool's heartbeat is written. Default 10 s.
 	HeartbeatInterval time.Duration

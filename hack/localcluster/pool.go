@@ -1,0 +1,257 @@
+package localcluster
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/ferrite-dev/ferrite/apiserver/pki"
+	"github.com/ferrite-dev/ferrite/apiserver/standalone"
+)
+
+// LocalPoolName is the MachinePool that `make run` serves from this machine.
+const LocalPoolName = "local"
+
+// GuestImageRepository is the repository of the guest image in the local registry.
+const GuestImageRepository = "ferrite/guest"
+
+// PoolOptions configure the local machine pool.
+type PoolOptions struct {
+	// HackDir holds the scripts that install and start libvirt and build the guest image.
+	HackDir string
+	// RBACBindingsFile binds the poollet's group to its ClusterRole.
+	RBACBindingsFile string
+	// RegistryPort is the local registry's port on 127.0.0.1; 0 picks a free one (kept across
+	// restarts). `make run` uses DefaultRegistryPort, which config/samples/ names.
+	RegistryPort int
+}
+
+// DefaultRegistryPort is the port of `make run`'s local OCI registry.
+const DefaultRegistryPort = 5050
+
+// Pool is a running local machine pool: an OCI registry holding the guest image, libvirtd,
+// libvirt-provider and a machinepoollet serving the MachinePool "local".
+type Pool struct {
+	registry, provider, poollet *process
+	providerArgs, poolletArgs   []string
+	// Registry is the local registry's host:port.
+	Registry string
+	// GuestImage is the reference of the guest image in the local registry.
+	GuestImage string
+	// RuntimeSocket is libvirt-provider's socket.
+	RuntimeSocket string
+	// StateDir is libvirt-provider's state directory (machine disks, console logs).
+	StateDir string
+}
+
+// LocalPoolUnavailable says in one line why this machine cannot run a local pool (real VMs
+// need root, apt-get to install libvirt and QEMU, and the Ferrite binaries), or "" when it can.
+func LocalPoolUnavailable(binDir string) string {
+	if os.Geteuid() != 0 {
+		return "not running as root (libvirtd and QEMU need it)"
+	}
+	if _, err := exec.LookPath("apt-get"); err != nil {
+		return "not a Debian system (no apt-get to install libvirt and QEMU)"
+	}
+	for _, name := range []string{"libvirt-provider", "machinepoollet", "ferrite-registry"} {
+		if _, err := os.Stat(filepath.Join(binDir, name)); err != nil {
+			return name + " is not built"
+		}
+	}
+	return ""
+}
+
+// StartPool brings up the local machine pool next to the control plane.
+func (c *Cluster) StartPool(ctx context.Context, opts PoolOptions) (*Pool, error) {
+	c.pool = &Pool{}
+	if err := c.startPool(ctx, opts, c.pool); err != nil {
+		c.pool.Stop()
+		c.pool = nil
+		return nil, err
+	}
+	return c.pool, nil
+}
+
+func (c *Cluster) startPool(ctx context.Context, opts PoolOptions, p *Pool) error {
+	dir := filepath.Join(c.opts.DataDir, "pool")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	c.step("installing and starting libvirtd and QEMU (hack/libvirt-up.sh)")
+	if out, err := exec.CommandContext(ctx, filepath.Join(opts.HackDir, "libvirt-up.sh")).CombinedOutput(); err != nil {
+		return fmt.Errorf("hack/libvirt-up.sh: %w\n%s", err, out)
+	}
+
+	port := opts.RegistryPort
+	if port == 0 {
+		var err error
+		if port, err = recordedPort(filepath.Join(dir, "registry-port")); err != nil {
+			return err
+		}
+	} else if !standalone.PortFree(port) {
+		return fmt.Errorf("the local registry's port 127.0.0.1:%d is in use", port)
+	}
+	p.Registry = "127.0.0.1:" + strconv.Itoa(port)
+	c.step("starting the local OCI registry on %s", p.Registry)
+	var err error
+	if p.registry, err = startProcess("ferrite-registry", c.logDir(), c.bin("ferrite-registry"),
+		"serve", "--listen="+p.Registry, "--dir="+filepath.Join(dir, "registry")); err != nil {
+		return err
+	}
+	if err := waitTCP(ctx, p.registry, p.Registry, 30*time.Second); err != nil {
+		return err
+	}
+	p.GuestImage = p.Registry + "/" + GuestImageRepository + ":latest"
+	c.step("building the guest image (once) and pushing it to %s (hack/guest-image.sh)", p.GuestImage)
+	guest := exec.CommandContext(ctx, filepath.Join(opts.HackDir, "guest-image.sh"), "--push", p.GuestImage)
+	guest.Env = append(os.Environ(), "FERRITE_REGISTRY="+c.bin("ferrite-registry"))
+	if out, err := guest.CombinedOutput(); err != nil {
+		return fmt.Errorf("hack/guest-image.sh: %w\n%s", err, out)
+	}
+
+	// The provider's files must be readable by QEMU's user, so they live outside the
+	// (private) data directory, in a directory named after it.
+	sum := sha256.Sum256([]byte(c.opts.DataDir))
+	p.StateDir = filepath.Join("/var/lib/ferrite", "local-"+hex.EncodeToString(sum[:4]))
+	p.RuntimeSocket = filepath.Join(dir, "machine-runtime.sock")
+	// A development pool: four vCPUs per host thread, so a 2-core machine runs a few guests.
+	p.providerArgs = []string{"--socket=" + p.RuntimeSocket, "--state-dir=" + p.StateDir,
+		"--image-cache-dir=" + filepath.Join(p.StateDir, "images"), "--plain-http-registry=" + p.Registry,
+		"--cpu-overcommit-ratio=4"}
+	c.step("starting libvirt-provider (state in %s)", p.StateDir)
+	if err := c.StartProvider(ctx); err != nil {
+		return err
+	}
+
+	kubeconfig, err := c.poolletKubeconfig(dir)
+	if err != nil {
+		return err
+	}
+	if data, err := os.ReadFile(opts.RBACBindingsFile); err == nil {
+		if err := applyYAML(ctx, c.Config, data); err != nil {
+			return fmt.Errorf("applying %s: %w", opts.RBACBindingsFile, err)
+		}
+	}
+	p.poolletArgs = append([]string{"--kubeconfig=" + kubeconfig, "--pool-name=" + LocalPoolName,
+		"--runtime-endpoint=unix://" + p.RuntimeSocket, "--provider-id=libvirt://" + hostname(),
+		// config/samples/ places its Machine in zone-a.
+		"--pool-labels=topology.ferrite.dev/zone=zone-a"},
+		c.poolletConsoleArgs()...)
+	c.step("starting machinepoollet for the MachinePool %q", LocalPoolName)
+	return c.StartPoollet()
+}
+
+// StartProvider starts libvirt-provider (again, after KillProvider) and waits for its socket.
+func (c *Cluster) StartProvider(ctx context.Context) error {
+	p := c.pool
+	var err error
+	if p.provider, err = startProcess("libvirt-provider", c.logDir(), c.bin("libvirt-provider"), p.providerArgs...); err != nil {
+		return err
+	}
+	return waitSocket(ctx, p.provider, p.RuntimeSocket, 2*time.Minute)
+}
+
+// StartPoollet starts the machinepoollet (again, after KillPoollet).
+func (c *Cluster) StartPoollet() error {
+	var err error
+	c.pool.poollet, err = startProcess("machinepoollet", c.logDir(), c.bin("machinepoollet"), c.pool.poolletArgs...)
+	return err
+}
+
+// KillPoollet ends the machinepoollet at once (SIGKILL), as a crash would.
+func (c *Cluster) KillPoollet() { c.pool.poollet.kill() }
+
+// KillProvider ends libvirt-provider at once (SIGKILL), as a crash would.
+func (c *Cluster) KillProvider() { c.pool.provider.kill() }
+
+// poolletKubeconfig writes the kubeconfig of the local machinepoollet: a client certificate in
+// the group the poollet role is bound to.
+func (c *Cluster) poolletKubeconfig(dir string) (string, error) {
+	pair, err := c.creds.clusterCA.Ensure("machinepoollet-"+LocalPoolName, pki.Spec{
+		CommonName: "ferrite:machinepoollet:" + LocalPoolName, Organizations: []string{"ferrite:machinepoollets"}, Client: true,
+	})
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "machinepoollet.kubeconfig")
+	kubeURL := "https://127.0.0.1:" + strconv.Itoa(c.ports.kubeAPIServer)
+	return path, standalone.WriteKubeconfig(path, kubeURL, c.creds.clusterCA.CertFile, pair.CertFile, pair.KeyFile, "ferrite:machinepoollet:"+LocalPoolName)
+}
+
+// Stop stops the pool's processes (the machines keep running in libvirt, as on a hypervisor
+// whose agents restart).
+func (p *Pool) Stop() {
+	for _, proc := range []*process{p.poollet, p.provider, p.registry} {
+		if proc != nil {
+			proc.stop(15 * time.Second)
+		}
+	}
+}
+
+func (p *Pool) processes() []*process {
+	if p == nil {
+		return nil
+	}
+	return []*process{p.registry, p.provider, p.poollet}
+}
+
+// recordedPort reuses the port recorded in path while it is free, and picks a free one
+// otherwise.
+func recordedPort(path string) (int, error) {
+	if data, err := os.ReadFile(path); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && standalone.PortFree(n) {
+			return n, nil
+		}
+	}
+	port, err := standalone.FreePort()
+	if err != nil {
+		return 0, err
+	}
+	return port, os.WriteFile(path, []byte(strconv.Itoa(port)+"\n"), 0o600)
+}
+
+func waitTCP(ctx context.Context, p *process, address string, timeout time.Duration) error {
+	return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+		if !p.running() {
+			return false, p.exitError()
+		}
+		conn, err := net.DialTimeout("tcp", address, time.Second)
+		if err != nil {
+			return false, nil
+		}
+		conn.Close()
+		return true, nil
+	})
+}
+
+func waitSocket(ctx context.Context, p *process, path string, timeout time.Duration) error {
+	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+		if !p.running() {
+			return false, p.exitError()
+		}
+		conn, err := net.DialTimeout("unix", path, time.Second)
+		if err != nil {
+			return false, nil
+		}
+		conn.Close()
+		return true, nil
+	})
+}
+
+func hostname() string {
+	name, err := os.Hostname()
+	if err != nil {
+		return "localhost"
+	}
+	return name
+}

@@ -1,0 +1,202 @@
+//go:build e2e
+
+// Package machines tests machines that really run: the control plane `make run` starts (etcd,
+// kube-apiserver, ferrite-apiserver, the controller managers) with the local pool (a local OCI
+// registry holding the guest image, libvirtd with QEMU, libvirt-provider and a machinepoollet),
+// driven through kubectl, the kubectl-ferrite plugin, the generated clientset, virsh and the
+// provider's socket. `make e2e-machines` builds everything and runs it.
+package machines
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
+	"github.com/ferrite-dev/ferrite/generated/clientset/versioned"
+	"github.com/ferrite-dev/ferrite/hack/localcluster"
+	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/machine/v1alpha1"
+)
+
+// Names shared by the tests.
+const (
+	namespace = "e2e-machines"
+	class     = "e2e-small"
+	libvirt   = "qemu:///system"
+)
+
+var (
+	root    string
+	cluster *localcluster.Cluster
+	pool    *localcluster.Pool
+	ferrite versioned.Interface
+	kube    kubernetes.Interface
+	runtime runtimev1alpha1.MachineRuntimeClient
+)
+
+func TestMain(m *testing.M) {
+	root, _ = filepath.Abs("../../..")
+	bin := filepath.Join(root, "bin")
+	if reason := localcluster.LocalPoolUnavailable(bin); reason != "" {
+		fmt.Fprintf(os.Stderr, "e2e-machines: skipped: %s\n", reason)
+		os.Exit(0)
+	}
+	dir, err := os.MkdirTemp("", "ferrite-e2e-machines-")
+	if err != nil {
+		panic(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	cluster, err = localcluster.Start(ctx, localcluster.Options{
+		DataDir: dir, BinDir: bin, RBACFile: filepath.Join(root, "config", "rbac", "roles.yaml"), Progress: os.Stderr,
+	})
+	if err == nil {
+		pool, err = cluster.StartPool(ctx, localcluster.PoolOptions{
+			HackDir: filepath.Join(root, "hack"), RBACBindingsFile: filepath.Join(root, "config", "rbac", "bindings.yaml"),
+		})
+	}
+	cancel()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "starting the control plane and the local pool: %v (logs in %s/logs)\n", err, dir)
+		if cluster != nil {
+			cluster.Stop()
+		}
+		os.Exit(1)
+	}
+	code := setUp()
+	if code == 0 {
+		code = m.Run()
+	}
+	cluster.Stop()
+	if code == 0 {
+		os.RemoveAll(dir)
+	} else {
+		fmt.Fprintf(os.Stderr, "logs kept in %s/logs\n", dir)
+	}
+	os.Exit(code)
+}
+
+// setUp makes the clients, the namespace and the machine class, and waits for the pool.
+func setUp() int {
+	var err error
+	if ferrite, err = versioned.NewForConfig(cluster.Config); err == nil {
+		kube, err = kubernetes.NewForConfig(cluster.Config)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	conn, err := grpc.NewClient("unix://"+pool.RuntimeSocket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	runtime = runtimev1alpha1.NewMachineRuntimeClient(conn)
+	ctx := context.Background()
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if _, err := ferrite.ComputeV1alpha1().MachineClasses().Create(ctx, &computev1alpha1.MachineClass{
+		ObjectMeta:   metav1.ObjectMeta{Name: class},
+		Capabilities: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("256Mi")},
+	}, metav1.CreateOptions{}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		p, err := ferrite.ComputeV1alpha1().MachinePools().Get(ctx, localcluster.LocalPoolName, metav1.GetOptions{})
+		if err == nil {
+			if q, ok := p.Status.Allocatable[corev1.ResourceName(class)]; ok && q.Value() > 0 {
+				return 0
+			}
+		}
+		time.Sleep(time.Second)
+	}
+	fmt.Fprintln(os.Stderr, "the MachinePool local never offered the class", class)
+	return 1
+}
+
+// run runs a command and returns its combined output.
+func run(t *testing.T, name string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+cluster.Kubeconfig)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// kubectl runs bin/kubectl against the cluster and fails the test on an error.
+func kubectl(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := run(t, filepath.Join(root, "bin", "kubectl"), append([]string{"-n", namespace}, args...)...)
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// virsh runs virsh on the system libvirtd; the error is returned, not fatal.
+func virsh(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	out, err := run(t, "virsh", append([]string{"-q", "-c", libvirt}, args...)...)
+	return strings.TrimSpace(out), err
+}
+
+// eventually retries f every half second until it returns nil or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = f(); err == nil {
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
+}
+
+// runInput runs a command of the repository (a path relative to its root) with stdin.
+func runInput(t *testing.T, stdin, name string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(root, name), args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+cluster.Kubeconfig)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// filesOf lists the files under the provider's state directory whose path names the machine.
+func filesOf(t *testing.T, uid string) []string {
+	t.Helper()
+	var found []string
+	_ = filepath.Walk(pool.StateDir, func(path string, info os.FileInfo, err error) error {
+		if err == nil && strings.Contains(path, uid) {
+			found = append(found, path)
+		}
+		return nil
+	})
+	return found
+}
