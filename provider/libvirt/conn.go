@@ -3,6 +3,7 @@ package libvirt
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -17,15 +18,19 @@ import (
 // again and the provider's state synced from the domains after each reconnect. While there is no
 // connection every call answers UNAVAILABLE.
 
-var eventLoopOnce sync.Once
+var (
+	eventLoopOnce sync.Once
+	eventLoopErr  error
+)
 
 // startEventLoop registers libvirt's default event loop implementation and runs it for the rest of
 // the process: domain events, keepalives, close callbacks and console streams need it. It must run
-// before the first connection is opened.
-func startEventLoop() {
+// before the first connection is opened. It fails when libvirt cannot be loaded.
+func startEventLoop() error {
 	eventLoopOnce.Do(func() {
 		if err := libvirt.EventRegisterDefaultImpl(); err != nil {
-			panic("libvirt: registering the event loop: " + err.Error())
+			eventLoopErr = fmt.Errorf("libvirt: registering the event loop: %w", err)
+			return
 		}
 		go func() {
 			for {
@@ -36,6 +41,7 @@ func startEventLoop() {
 			}
 		}()
 	})
+	return eventLoopErr
 }
 
 // eventHandlers receive libvirt's domain events. They run on the event loop and must not block:

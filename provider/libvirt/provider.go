@@ -256,7 +256,9 @@ func New(opts Options) (*Provider, error) {
 // starts the event worker and the reaper. It returns when the first sync is done or ctx ends;
 // the provider keeps running until Close.
 func (p *Provider) Start(ctx context.Context) error {
-	startEventLoop()
+	if err := startEventLoop(); err != nil {
+		return err
+	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.wg.Add(3)
 	go func() { defer p.wg.Done(); p.conn.run(p.ctx, p.ready) }()

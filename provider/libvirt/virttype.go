@@ -65,7 +65,9 @@ func ProbeVirtType(ctx context.Context, uri, want, dir string, timeout time.Dura
 // ProbeBoot boots the test guest as a transient domain of virtType and waits up to timeout for
 // its marker on the serial console; the domain is destroyed either way.
 func ProbeBoot(ctx context.Context, uri, virtType, dir string, timeout time.Duration) error {
-	startEventLoop()
+	if err := startEventLoop(); err != nil {
+		return err
+	}
 	lv, err := libvirt.NewConnect(uri)
 	if err != nil {
 		return err
