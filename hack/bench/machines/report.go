@@ -47,7 +47,7 @@ func printWatchers(out io.Writer, counts []int, outcomes []watchOutcome) {
 
 	rounds := len(ceilings)
 	ceiling := median(slices.Collect(maps.Values(ceilings)))
-	fmt.Fprintf(out, "\nApiserver CPU per event, medians over %d rounds (each ratio is taken within a round, whose configurations ran minutes apart); ceiling (no watcher) %.3f ms\n", rounds, ceiling)
+	fmt.Fprintf(out, "\nApiserver CPU per event, medians over %d rounds (each ratio is taken within one round); ceiling (no watcher) %.3f ms\n", rounds, ceiling)
 	for _, sel := range []selector{byField, byLabel} {
 		// cost[round][i] is the cost with counts[i] pools in that round.
 		cost := map[int][]float64{}
