@@ -34,8 +34,12 @@ func (p *Provider) CreateMachine(ctx context.Context, req *runtimev1alpha1.Creat
 	}
 	spec := req.GetMachine().GetSpec()
 	for i, v := range spec.GetVolumes() {
-		if err := supportedVolume(fmt.Sprintf("machine.spec.volumes[%d]", i), v); err != nil {
+		field := fmt.Sprintf("machine.spec.volumes[%d]", i)
+		if err := supportedVolume(field, v); err != nil {
 			return nil, err
+		}
+		if d := v.GetDevice(); d == rootDevice || d == cloudInitDevice {
+			return nil, status.Errorf(codes.InvalidArgument, "%s.device: %q is the provider's (root disk or NoCloud drive)", field, d)
 		}
 	}
 	id := req.GetMachine().GetMetadata().GetId()
@@ -190,7 +194,7 @@ func (p *Provider) chooseDevicesLocked(m *machine) {
 
 // nextDevice is the first free vdX device of m (vdb..vdz, then vdaa..).
 func nextDevice(m *machine) string {
-	used := map[string]bool{rootDevice: true}
+	used := map[string]bool{rootDevice: true, cloudInitDevice: true}
 	for _, v := range m.spec.GetVolumes() {
 		if d := volumeDevice(m, v); d != "" {
 			used[d] = true

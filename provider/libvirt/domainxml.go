@@ -31,7 +31,7 @@ type domainConfig struct {
 	NICs []nicConfig
 	// IgnitionFile is passed through fw_cfg when set.
 	IgnitionFile string
-	// CloudInitISO is attached as a read-only CD-ROM when set.
+	// CloudInitISO is attached as a read-only disk when set.
 	CloudInitISO string
 	// ConsoleLog is where virtlogd writes the serial console.
 	ConsoleLog string
@@ -53,9 +53,9 @@ type nicConfig struct {
 	Tap string
 }
 
-// cloudInitDevice is the guest device of the NoCloud drive (a SATA CD-ROM, outside the vdX names
-// of the volumes).
-const cloudInitDevice = "sda"
+// cloudInitDevice is libvirt's target name of the NoCloud drive, a read-only virtio disk (the
+// guest finds it by its label, not its name). Volumes never get it: it is the last vdX name.
+const cloudInitDevice = "vdzz"
 
 // domainXML builds the domain definition.
 func domainXML(c domainConfig) (string, error) {
@@ -102,13 +102,7 @@ func domainXML(c domainConfig) (string, error) {
 		d.Devices.Disks = append(d.Devices.Disks, diskDevice(disk))
 	}
 	if c.CloudInitISO != "" {
-		d.Devices.Disks = append(d.Devices.Disks, libvirtxml.DomainDisk{
-			Device:   "cdrom",
-			Driver:   &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "raw"},
-			Source:   &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: c.CloudInitISO}},
-			Target:   &libvirtxml.DomainDiskTarget{Dev: cloudInitDevice, Bus: "sata"},
-			ReadOnly: &libvirtxml.DomainDiskReadOnly{},
-		})
+		d.Devices.Disks = append(d.Devices.Disks, diskDevice(diskConfig{Path: c.CloudInitISO, Format: "raw", Device: cloudInitDevice, ReadOnly: true}))
 	}
 	for _, nic := range c.NICs {
 		d.Devices.Interfaces = append(d.Devices.Interfaces, nicDevice(nic))

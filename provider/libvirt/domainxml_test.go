@@ -71,7 +71,7 @@ func TestDomainXML(t *testing.T) {
 		t.Fatal("no ACPI: the power button would not work")
 	case len(d.SysInfo) != 1 || d.SysInfo[0].FWCfg.Entry[0].Name != IgnitionFWCfgName || d.SysInfo[0].FWCfg.Entry[0].File != "/s/ignition.json":
 		t.Fatalf("fw_cfg: %+v", d.SysInfo)
-	case len(d.Devices.Disks) != 3 || d.Devices.Disks[1].ReadOnly == nil || d.Devices.Disks[2].Device != "cdrom" || d.Devices.Disks[2].ReadOnly == nil:
+	case len(d.Devices.Disks) != 3 || d.Devices.Disks[1].ReadOnly == nil || d.Devices.Disks[2].Target.Dev != cloudInitDevice || d.Devices.Disks[2].ReadOnly == nil:
 		t.Fatalf("disks: %+v", d.Devices.Disks)
 	case len(d.Devices.Interfaces) != 1 || d.Devices.Interfaces[0].Source.Ethernet == nil || d.Devices.Interfaces[0].Target.Dev != "frabc" ||
 		d.Devices.Interfaces[0].Target.Managed != "yes" || d.Devices.Interfaces[0].Model.Type != "virtio":

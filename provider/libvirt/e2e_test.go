@@ -464,3 +464,20 @@ func TestE2EProbeBoot(t *testing.T) {
 		}
 	}
 }
+
+func TestE2ECloudInit(t *testing.T) {
+	e := setupE2E(t)
+	env := e.start(t, "")
+	m := e.guestMachine(t, "#cloud-config\nhostname: e2e\n")
+	id := m.GetMetadata().GetId()
+	m.Spec.UserData.Format = runtimev1alpha1.UserDataFormat_USER_DATA_FORMAT_CLOUD_INIT
+	m.Spec.NetworkInterfaces = []*runtimev1alpha1.NetworkInterface{{Name: "eth0", Ips: []string{"10.9.0.5/24"}}}
+	env.create(m)
+	env.waitState(id, runtimev1alpha1.MachineState_MACHINE_STATE_RUNNING)
+	env.waitConsole(id, "NOCLOUD /dev/vd", "USERDATA-BEGIN", "hostname: e2e", "NET eth0 10.9.0.5/24", "GUEST-READY")
+	fi, err := os.Stat(filepath.Join(env.provider.machineDir(id), cloudInitFile))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("NoCloud drive: %v %v", fi, err)
+	}
+	env.delete(id)
+}

@@ -36,7 +36,7 @@ func (p *Provider) AttachVolume(_ context.Context, req *runtimev1alpha1.AttachVo
 	p.mu.Lock()
 	i := volumeIndex(m.spec, v.GetName())
 	same := i >= 0 && proto.Equal(storedVolume(v), storedVolume(m.spec.Volumes[i]))
-	taken := v.GetDevice() != "" && (v.GetDevice() == rootDevice || slices.ContainsFunc(m.spec.GetVolumes(), func(o *runtimev1alpha1.Volume) bool {
+	taken := v.GetDevice() != "" && (v.GetDevice() == rootDevice || v.GetDevice() == cloudInitDevice || slices.ContainsFunc(m.spec.GetVolumes(), func(o *runtimev1alpha1.Volume) bool {
 		return volumeDevice(m, o) == v.GetDevice()
 	}))
 	p.mu.Unlock()
