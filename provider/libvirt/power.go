@@ -50,6 +50,18 @@ func (p *Provider) start(lv *libvirt.Connect, m *machine, reason, message string
 	return p.refresh(lv, m)
 }
 
+// deadline is a pending forced action (forcing off, resetting) and its timer. The machine's field
+// names the current one, so a deadline that was cancelled or replaced does nothing when it fires.
+type deadline struct {
+	timer *time.Timer
+}
+
+// Stop cancels the deadline's timer. Called under p.mu, which guards timer.
+func (d *deadline) Stop() { d.timer.Stop() }
+
+// retryDelay is how soon a deadline that found libvirt away fires again.
+const retryDelay = time.Second
+
 // shutdownTimeout is the timeout a request asks for: the default when unset, 0 for "at once".
 func (p *Provider) shutdownTimeout(d *durationpb.Duration) (time.Duration, error) {
 	if d == nil {
@@ -181,9 +193,9 @@ func (p *Provider) shutdown(lv *libvirt.Connect, m *machine, timeout time.Durati
 	p.mu.Lock()
 	m.expectStop, m.expectStopMessage = "PoweredOff", "shut down"
 	m.restartOnStop = false
-	var timer *time.Timer
-	timer = time.AfterFunc(timeout, func() { p.forceOff(m, timer, timeout) })
-	m.shutdown = timer
+	d := &deadline{}
+	d.timer = time.AfterFunc(timeout, func() { p.forceOff(m, d, timeout) })
+	m.shutdown = d
 	p.mu.Unlock()
 	// No flags: the hypervisor's default, which for QEMU without a guest agent is the ACPI power
 	// button.
@@ -195,26 +207,25 @@ func (p *Provider) shutdown(lv *libvirt.Connect, m *machine, timeout time.Durati
 }
 
 // forceOff destroys a guest that did not shut down within its timeout.
-func (p *Provider) forceOff(m *machine, timer *time.Timer, timeout time.Duration) {
+func (p *Provider) forceOff(m *machine, d *deadline, timeout time.Duration) {
 	if !p.enter() {
 		return
 	}
 	defer p.wg.Done()
 	m.op.Lock()
 	defer m.op.Unlock()
+	lv, err := p.conn.get()
 	p.mu.Lock()
-	current := m.shutdown == timer && !m.gone && !p.closed
-	if current {
+	current := m.shutdown == d && !m.gone && !p.closed
+	if current && err != nil {
+		// libvirt is away: the deadline stays, and fires again shortly.
+		d.timer = time.AfterFunc(retryDelay, func() { p.forceOff(m, d, timeout) })
+	} else if current {
 		m.shutdown = nil
 		m.expectStop, m.expectStopMessage = "ForcedOff", fmt.Sprintf("did not shut down within %s", timeout)
 	}
 	p.mu.Unlock()
-	if !current {
-		return
-	}
-	lv, err := p.conn.get()
-	if err != nil {
-		p.log.Error(err, "forcing a machine off", "machine", m.id)
+	if !current || err != nil {
 		return
 	}
 	p.event(m, runtimev1alpha1.EventType_EVENT_TYPE_WARNING, "ShutdownTimeout", "machine %s did not shut down within %s: forced off", m.id, timeout)
@@ -271,9 +282,9 @@ func (p *Provider) RebootMachine(_ context.Context, req *runtimev1alpha1.RebootM
 		}
 	} else {
 		p.mu.Lock()
-		var timer *time.Timer
-		timer = time.AfterFunc(timeout, func() { p.forceReset(m, timer, timeout) })
-		m.reboot = timer
+		d := &deadline{}
+		d.timer = time.AfterFunc(timeout, func() { p.forceReset(m, d, timeout) })
+		m.reboot = d
 		p.mu.Unlock()
 		err = withDomain(lv, m.id, func(dom *libvirt.Domain) error { return dom.Reboot(0) })
 	}
@@ -294,24 +305,23 @@ func (p *Provider) RebootMachine(_ context.Context, req *runtimev1alpha1.RebootM
 }
 
 // forceReset resets a guest that did not reboot within its timeout.
-func (p *Provider) forceReset(m *machine, timer *time.Timer, timeout time.Duration) {
+func (p *Provider) forceReset(m *machine, d *deadline, timeout time.Duration) {
 	if !p.enter() {
 		return
 	}
 	defer p.wg.Done()
 	m.op.Lock()
 	defer m.op.Unlock()
+	lv, err := p.conn.get()
 	p.mu.Lock()
-	current := m.reboot == timer && !m.gone && !p.closed
-	if current {
+	current := m.reboot == d && !m.gone && !p.closed
+	if current && err != nil {
+		d.timer = time.AfterFunc(retryDelay, func() { p.forceReset(m, d, timeout) })
+	} else if current {
 		m.reboot = nil
 	}
 	p.mu.Unlock()
-	if !current {
-		return
-	}
-	lv, err := p.conn.get()
-	if err != nil {
+	if !current || err != nil {
 		return
 	}
 	p.event(m, runtimev1alpha1.EventType_EVENT_TYPE_WARNING, "RebootTimeout", "machine %s did not reboot within %s: reset", m.id, timeout)

@@ -96,7 +96,7 @@ type machine struct {
 	restartOnStop bool
 	// shutdown is the timer that forces a guest off after its shutdown timeout; reboot the one
 	// that resets a guest that did not reboot in time.
-	shutdown, reboot *time.Timer
+	shutdown, reboot *deadline
 	// prepareCancel ends the preparation goroutine (the image pull) of a machine being deleted.
 	prepareCancel context.CancelFunc
 	preparing     bool
