@@ -90,6 +90,7 @@ func main() {
 	flags.StringVar(&virtType, "virt-type", "auto", "domain type: kvm, qemu (TCG), or auto (KVM when a test guest boots under it, else TCG)")
 	flags.DurationVar(&probeTimeout, "kvm-probe-timeout", 20*time.Second, "how long --virt-type=auto waits for the KVM test guest")
 	flags.StringVar(&socket, "socket", "/run/ferrite/machine-runtime.sock", "the unix socket to serve the machine runtime on")
+	flags.StringVar(&opts.Instance, "instance", "", "names this provider among several on one libvirt daemon; each holds only the domains its instance made (empty: the one provider of the host)")
 	flags.StringVar(&opts.StateDir, "state-dir", "/var/lib/ferrite/libvirt-provider", "per-machine files (disks, user data, console logs) and the revision file")
 	flags.StringVar(&imageCacheDir, "image-cache-dir", "", "image cache (default STATE_DIR/images)")
 	flags.StringSliceVar(&plainHTTPRegistries, "plain-http-registry", nil, "a registry host:port spoken to over plain HTTP (repeatable)")

@@ -122,10 +122,13 @@ func (c *Cluster) startPool(ctx context.Context, opts PoolOptions, p *Pool) erro
 	// The provider's files must be readable by QEMU's user, so they live outside the
 	// (private) data directory, in a directory named after it.
 	sum := sha256.Sum256([]byte(c.opts.DataDir))
-	p.StateDir = filepath.Join("/var/lib/ferrite", "local-"+hex.EncodeToString(sum[:4]))
+	instance := "local-" + hex.EncodeToString(sum[:4])
+	p.StateDir = filepath.Join("/var/lib/ferrite", instance)
 	p.RuntimeSocket = filepath.Join(dir, "machine-runtime.sock")
 	// A development pool: four vCPUs per host thread, so a 2-core machine runs a few guests.
-	p.providerArgs = []string{"--socket=" + p.RuntimeSocket, "--state-dir=" + p.StateDir,
+	// Its own instance, so that two local pools on one libvirtd (make run and an e2e suite)
+	// never take each other's domains.
+	p.providerArgs = []string{"--socket=" + p.RuntimeSocket, "--state-dir=" + p.StateDir, "--instance=" + instance,
 		"--image-cache-dir=" + filepath.Join(p.StateDir, "images"), "--plain-http-registry=" + p.Registry,
 		"--cpu-overcommit-ratio=4"}
 	c.step("starting libvirt-provider (state in %s)", p.StateDir)

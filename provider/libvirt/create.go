@@ -70,6 +70,9 @@ func (p *Provider) CreateMachine(ctx context.Context, req *runtimev1alpha1.Creat
 			id, need.VCPUs, need.MemoryBytes, need.HugePages, free.VCPUs, free.MemoryBytes, free.HugePages)
 	}
 	rec, err := newRecord(id, req.GetMachine().GetMetadata().GetLabels(), spec, p.opts.Now())
+	if rec != nil {
+		rec.Instance = p.opts.Instance
+	}
 	if err != nil {
 		p.mu.Unlock()
 		return nil, status.Error(codes.Internal, err.Error())
@@ -111,7 +114,7 @@ func (p *Provider) define(m *machine) (*runtimev1alpha1.CreateMachineResponse, e
 	if dom, err := lv.LookupDomainByName(DomainName(m.id)); err == nil {
 		defer dom.Free()
 		rec, err := readRecord(dom)
-		if err != nil || rec == nil || rec.ID != m.id {
+		if err != nil || rec == nil || rec.ID != m.id || rec.Instance != p.opts.Instance {
 			return nil, status.Errorf(codes.AlreadyExists, "a domain named %s exists that is not this machine's (metadata: %v)", DomainName(m.id), err)
 		}
 		// A domain left by an earlier create of this ID (the provider lost track of it): adopt it.

@@ -28,6 +28,8 @@ type record struct {
 	XMLName xml.Name `xml:"machine"`
 	// ID is the machine's ID.
 	ID string `xml:"id"`
+	// Instance is Options.Instance of the provider that made the domain.
+	Instance string `xml:"instance,omitempty"`
 	// Labels are the machine's labels, sorted by key.
 	Labels []label `xml:"labels>label"`
 	// Generation counts spec changes.

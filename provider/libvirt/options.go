@@ -32,6 +32,10 @@ type Options struct {
 	VirtType string
 	// StateDir holds the revision file and one directory per machine (machines/<id>).
 	StateDir string
+	// Instance names this provider among several on one libvirt daemon (a development machine
+	// running two local pools, say): a provider holds, adopts and reaps only the domains its own
+	// instance made. Empty for the usual one provider per host.
+	Instance string
 	// Images is the image cache; required for machines with a root disk.
 	Images Images
 	// HypervisorOwner, when set, owns the files QEMU reads (disks, the Ignition file, the NoCloud

@@ -79,6 +79,9 @@ func (p *Provider) reapHalfMade(lv *libvirt.Connect) error {
 		if err == nil || isConnectionError(err) {
 			continue
 		}
+		if _, statErr := os.Stat(p.machineDir(machineIDOf(name))); statErr != nil {
+			continue // no directory of this provider's: another instance's half-made domain
+		}
 		p.log.Info("reaper: removing a half-made domain", "domain", name, "reason", err.Error())
 		if err := dom.Destroy(); err != nil && !isOperationInvalid(err) {
 			p.log.Error(err, "reaper: destroying", "domain", name)

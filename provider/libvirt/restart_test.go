@@ -1,6 +1,7 @@
 package libvirt
 
 import (
+	"context"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -85,7 +86,21 @@ func TestReaper(t *testing.T) {
 	define("ferrite-untagged", "")
 	define("someone-elses", `<metadata><x:y xmlns:x="https://example.com/x"/></metadata>`)
 	// Half-made: Ferrite metadata that does not decode.
+	// Half-made: Ferrite metadata that does not decode, with the machine directory its create
+	// made; the same without a directory is another instance's and stays.
 	define("ferrite-halfmade", `<metadata><machine xmlns="`+MetadataNamespace+`"><generation>x</generation></machine></metadata>`)
+	if err := os.MkdirAll(env.provider.machineDir("halfmade"), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	define("ferrite-otherhalf", `<metadata><machine xmlns="`+MetadataNamespace+`"><generation>x</generation></machine></metadata>`)
+	// Another instance's machine on the same daemon: never adopted, never reaped.
+	other, err := newRecord("other", nil, newMachine("other").GetSpec(), env.provider.opts.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Instance = "another-pool"
+	otherData, _ := other.marshal()
+	define("ferrite-other", "<metadata>"+namespaced(otherData)+"</metadata>")
 	// A machine marked for deletion that no provider finished deleting.
 	rec, err := newRecord("orphan", nil, newMachine("orphan").GetSpec(), env.provider.opts.Now())
 	if err != nil {
@@ -102,7 +117,7 @@ func TestReaper(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(stray, userDataFile), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"ferrite-untagged", "someone-elses"} {
+	for _, name := range []string{"ferrite-untagged", "someone-elses", "ferrite-otherhalf", "ferrite-other"} {
 		t.Cleanup(func() {
 			if dom, err := pin.LookupDomainByName(name); err == nil {
 				dom.Undefine()
@@ -113,9 +128,18 @@ func TestReaper(t *testing.T) {
 
 	env.provider.reapOnce()
 	env.waitFor("orphan", "the orphan's deletion", func(m *runtimev1alpha1.Machine) bool { return m == nil })
-	for name, want := range map[string]bool{"ferrite-untagged": true, "someone-elses": true, "ferrite-halfmade": false, "ferrite-orphan": false} {
+	for name, want := range map[string]bool{"ferrite-untagged": true, "someone-elses": true, "ferrite-otherhalf": true, "ferrite-other": true, "ferrite-halfmade": false, "ferrite-orphan": false} {
 		if exists(name) != want {
 			t.Errorf("domain %s exists: %v, want %v", name, !want, want)
+		}
+	}
+	list, err := env.provider.ListMachines(context.Background(), &runtimev1alpha1.ListMachinesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range list.GetMachines() {
+		if m.GetMetadata().GetId() == "other" {
+			t.Error("the provider adopted another instance's machine")
 		}
 	}
 	if _, err := os.Stat(stray); !os.IsNotExist(err) {

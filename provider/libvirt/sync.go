@@ -51,6 +51,8 @@ func (p *Provider) sync(lv *libvirt.Connect) error {
 		case rec.ID != id:
 			p.log.Info("domain name and Ferrite metadata disagree; left alone", "domain", name, "metadataID", rec.ID)
 			continue
+		case rec.Instance != p.opts.Instance:
+			continue // another provider's on the same libvirtd
 		}
 		seen[id] = true
 		if err := p.syncDomain(lv, dom, rec); err != nil {
