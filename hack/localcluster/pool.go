@@ -34,7 +34,15 @@ type PoolOptions struct {
 	// RegistryPort is the local registry's port on 127.0.0.1; 0 picks a free one (kept across
 	// restarts). `make run` uses DefaultRegistryPort, which config/samples/ names.
 	RegistryPort int
+	// CPUOvercommitRatio is libvirt-provider's --cpu-overcommit-ratio, vCPUs handed out per
+	// host thread; 0 means DefaultCPUOvercommitRatio. A benchmark raises it to place many
+	// small guests.
+	CPUOvercommitRatio float64
 }
+
+// DefaultCPUOvercommitRatio is the local pool's vCPUs per host thread: a 2-core machine runs a
+// few guests.
+const DefaultCPUOvercommitRatio = 4
 
 // DefaultRegistryPort is the port of `make run`'s local OCI registry.
 const DefaultRegistryPort = 5050
@@ -125,12 +133,16 @@ func (c *Cluster) startPool(ctx context.Context, opts PoolOptions, p *Pool) erro
 	instance := "local-" + hex.EncodeToString(sum[:4])
 	p.StateDir = filepath.Join("/var/lib/ferrite", instance)
 	p.RuntimeSocket = filepath.Join(dir, "machine-runtime.sock")
-	// A development pool: four vCPUs per host thread, so a 2-core machine runs a few guests.
-	// Its own instance, so that two local pools on one libvirtd (make run and an e2e suite)
-	// never take each other's domains.
+	ratio := opts.CPUOvercommitRatio
+	if ratio == 0 {
+		ratio = DefaultCPUOvercommitRatio
+	}
+	// A development pool, overcommitted so that a 2-core machine runs a few guests. Its own
+	// instance, so that two local pools on one libvirtd (make run and an e2e suite) never take
+	// each other's domains.
 	p.providerArgs = []string{"--socket=" + p.RuntimeSocket, "--state-dir=" + p.StateDir, "--instance=" + instance,
 		"--image-cache-dir=" + filepath.Join(p.StateDir, "images"), "--plain-http-registry=" + p.Registry,
-		"--cpu-overcommit-ratio=4"}
+		"--cpu-overcommit-ratio=" + strconv.FormatFloat(ratio, 'f', -1, 64)}
 	c.step("starting libvirt-provider (state in %s)", p.StateDir)
 	if err := c.StartProvider(ctx); err != nil {
 		return err
@@ -199,6 +211,19 @@ func (p *Pool) Stop() {
 			proc.stop(15 * time.Second)
 		}
 	}
+}
+
+// ProviderPID is libvirt-provider's process ID, 0 when it is not running.
+func (p *Pool) ProviderPID() int { return pidOf(p.provider) }
+
+// PoolletPID is the machinepoollet's process ID, 0 when it is not running.
+func (p *Pool) PoolletPID() int { return pidOf(p.poollet) }
+
+func pidOf(proc *process) int {
+	if proc == nil || !proc.running() {
+		return 0
+	}
+	return proc.cmd.Process.Pid
 }
 
 func (p *Pool) processes() []*process {
