@@ -38,6 +38,9 @@ type PoolOptions struct {
 	// host thread; 0 means DefaultCPUOvercommitRatio. A benchmark raises it to place many
 	// small guests.
 	CPUOvercommitRatio float64
+	// ShutdownTimeout is how long a guest has to power off before libvirt-provider forces it
+	// (its --shutdown-timeout); 0 keeps the provider's default.
+	ShutdownTimeout time.Duration
 }
 
 // DefaultCPUOvercommitRatio is the local pool's vCPUs per host thread: a 2-core machine runs a
@@ -143,6 +146,9 @@ func (c *Cluster) startPool(ctx context.Context, opts PoolOptions, p *Pool) erro
 	p.providerArgs = []string{"--socket=" + p.RuntimeSocket, "--state-dir=" + p.StateDir, "--instance=" + instance,
 		"--image-cache-dir=" + filepath.Join(p.StateDir, "images"), "--plain-http-registry=" + p.Registry,
 		"--cpu-overcommit-ratio=" + strconv.FormatFloat(ratio, 'f', -1, 64)}
+	if opts.ShutdownTimeout > 0 {
+		p.providerArgs = append(p.providerArgs, "--shutdown-timeout="+opts.ShutdownTimeout.String())
+	}
 	c.step("starting libvirt-provider (state in %s)", p.StateDir)
 	if err := c.StartProvider(ctx); err != nil {
 		return err

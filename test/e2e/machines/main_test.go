@@ -65,6 +65,9 @@ func TestMain(m *testing.M) {
 	if err == nil {
 		pool, err = cluster.StartPool(ctx, localcluster.PoolOptions{
 			HackDir: filepath.Join(root, "hack"), RBACBindingsFile: filepath.Join(root, "config", "rbac", "bindings.yaml"),
+			// Machines are deleted right after they start, before the guest listens to the
+			// ACPI button: force them off soon.
+			ShutdownTimeout: 10 * time.Second,
 		})
 	}
 	cancel()
