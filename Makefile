@@ -21,8 +21,9 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
 # The whole local control plane: etcd, kube-apiserver, ferrite-apiserver behind APIServices and
-# the controller manager, with state under $(DATA_DIR). Ctrl-C stops it.
-run: build kube-apiserver
+# the controller manager, with state under $(DATA_DIR), and (as root on Debian) the local
+# MachinePool "local" running real machines under libvirt and QEMU. Ctrl-C stops it.
+run: build kube-apiserver kubectl
 	$(GO) build -o $(BIN)/ ./hack/ferrite-local
 	$(BIN)/ferrite-local --data-dir $(DATA_DIR) --bin-dir $(BIN)
 
