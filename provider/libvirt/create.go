@@ -338,6 +338,9 @@ func (p *Provider) prepareOnce(ctx context.Context, m *machine) error {
 	p.mu.Lock()
 	m.rec = rec
 	m.pendingReason, m.pendingMessage = "", ""
+	// Told apart from Started, so that the time between the two (and the preparation before)
+	// can be measured.
+	p.eventLocked(m, runtimev1alpha1.EventType_EVENT_TYPE_NORMAL, "Defined", "defined the domain of machine %s (disks and user data written)", m.id)
 	p.mu.Unlock()
 	if spec.GetPower() == runtimev1alpha1.Power_POWER_ON {
 		// A failed start is an ERROR state the next POWER_ON (or the reaper's resync) retries;
