@@ -181,8 +181,11 @@ func (c *Cluster) start(ctx context.Context) error {
 	}
 	if _, err := os.Stat(c.bin("ferrite-controller-manager")); err == nil {
 		c.step("starting ferrite-controller-manager")
+		// No metrics or health port (nothing scrapes them): their fixed defaults would keep a
+		// second local cluster on this machine (make run beside an e2e suite or a benchmark)
+		// from running its controller manager.
 		if c.controllerManager, err = startProcess("ferrite-controller-manager", c.logDir(), c.bin("ferrite-controller-manager"),
-			"--kubeconfig="+c.Kubeconfig); err != nil {
+			"--kubeconfig="+c.Kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0"); err != nil {
 			return err
 		}
 	}
