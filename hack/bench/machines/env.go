@@ -10,8 +10,11 @@ import (
 	"github.com/ferrite-dev/ferrite/hack/bench/load"
 )
 
-// env is the running system under test, shared by the phases.
+// env is the running system under test, shared by the phases that do not start their own
+// (its fields are nil when every phase selected does).
 type env struct {
+	// opts are the flags.
+	opts      *options
 	etcd      *cluster.Etcd
 	apiserver *cluster.APIServer
 	meter     load.CPUMeter
@@ -21,7 +24,8 @@ type env struct {
 	client versioned.Interface
 }
 
-func setup(o *options) (*env, func(), error) {
+// setup starts etcd and ferrite-apiserver into e and returns the function that stops them.
+func setup(o *options, e *env) (func(), error) {
 	dir := o.workDir
 	var err error
 	if dir == "" {
@@ -30,17 +34,16 @@ func setup(o *options) (*env, func(), error) {
 		err = os.MkdirAll(dir, 0o755)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	cleanup := func() {
 		if !o.keep {
 			os.RemoveAll(dir)
 		}
 	}
-	e := &env{}
 	if e.etcd, e.apiserver, err = cluster.StartSystem(o.etcdBin, o.apiserverBin, dir, nil); err != nil {
 		cleanup()
-		return nil, nil, err
+		return nil, err
 	}
 	stop := func() { e.apiserver.Stop(); e.etcd.Stop(); cleanup() }
 	e.meter = load.CPUMeter{APIServerPID: e.apiserver.PID(), EtcdPID: e.etcd.PID()}
@@ -49,8 +52,8 @@ func setup(o *options) (*env, func(), error) {
 	}
 	if err != nil {
 		stop()
-		return nil, nil, err
+		return nil, err
 	}
 	progress("etcd and ferrite-apiserver running under %s", dir)
-	return e, stop, nil
+	return stop, nil
 }
