@@ -64,8 +64,7 @@ func TestVolumesAndNetworkInterfaces(t *testing.T) {
 	nics := server.Client.NetworkingV1alpha1().NetworkInterfaces(ns)
 	machines := server.Client.ComputeV1alpha1().Machines(ns)
 
-	network, err := networks.Create(ctx, &networkingv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Name: "net"}}, metav1.CreateOptions{})
-	if err != nil {
+	if _, err := networks.Create(ctx, &networkingv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Name: "net"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	nic, err := nics.Create(ctx, &networkingv1alpha1.NetworkInterface{ObjectMeta: metav1.ObjectMeta{Name: "nic"},
@@ -106,7 +105,7 @@ func TestVolumesAndNetworkInterfaces(t *testing.T) {
 	if nic, err = nics.UpdateClaim(ctx, "nic", nic, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if network, err = networks.Get(ctx, "net", metav1.GetOptions{}); err != nil || network.Status.VNI == 0 {
+	if network, err := networks.Get(ctx, "net", metav1.GetOptions{}); err != nil || network.Status.VNI == 0 {
 		t.Fatalf("network VNI %d, %v", network.Status.VNI, err)
 	}
 	var attached *runtimev1alpha1.NetworkInterface

@@ -51,8 +51,9 @@ func (p *Provider) CreateMachine(ctx context.Context, req *runtimev1alpha1.Creat
 	p.mu.Lock()
 	if existing, ok := p.machines[id]; ok {
 		p.mu.Unlock()
-		// A create still in progress finishes (or fails) first.
+		// A create still in progress finishes (or fails) first: wait for its lock.
 		existing.op.Lock()
+		//lint:ignore SA2001 the empty critical section waits for the create holding the lock
 		existing.op.Unlock()
 		p.mu.Lock()
 		defer p.mu.Unlock()

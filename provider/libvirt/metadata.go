@@ -183,7 +183,7 @@ func parseRecord(data string) (*record, error) {
 		return nil, fmt.Errorf("decoding Ferrite metadata: %w", err)
 	}
 	if r.ID == "" {
-		return nil, fmt.Errorf("Ferrite metadata without a machine ID")
+		return nil, fmt.Errorf("the Ferrite metadata has no machine ID")
 	}
 	if _, err := r.spec(); err != nil {
 		return nil, err

@@ -267,7 +267,7 @@ func testVolumesAndNICs(t *testing.T, env *testEnv, id string) {
 	if _, err := env.client.DetachVolume(ctx, &runtimev1alpha1.DetachVolumeRequest{MachineId: id, Name: "a"}); err != nil {
 		t.Fatalf("detaching a detached volume: %v", err)
 	}
-	m = env.waitFor(id, "volume a gone", func(m *runtimev1alpha1.Machine) bool { return len(m.GetStatus().GetVolumes()) == 1 })
+	env.waitFor(id, "volume a gone", func(m *runtimev1alpha1.Machine) bool { return len(m.GetStatus().GetVolumes()) == 1 })
 	if _, err := os.Stat(env.provider.volumePath(id, "a")); !os.IsNotExist(err) {
 		t.Fatalf("a's file after detaching: %v", err)
 	}
