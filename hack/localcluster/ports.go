@@ -26,16 +26,22 @@ func loadPorts(path string) (ports, error) {
 		}
 	}
 	chosen := make([]int, 4)
+	taken := map[int]bool{}
 	for i := range chosen {
-		if i < len(recorded) && standalone.PortFree(recorded[i]) {
+		if i < len(recorded) && !taken[recorded[i]] && standalone.PortFree(recorded[i]) {
 			chosen[i] = recorded[i]
+			taken[chosen[i]] = true
 			continue
 		}
-		port, err := standalone.FreePort()
-		if err != nil {
-			return ports{}, err
+		// A port just closed can be handed out again at once: never give two components one.
+		for chosen[i] == 0 || taken[chosen[i]] {
+			port, err := standalone.FreePort()
+			if err != nil {
+				return ports{}, err
+			}
+			chosen[i] = port
 		}
-		chosen[i] = port
+		taken[chosen[i]] = true
 	}
 	p := ports{etcdClient: chosen[0], etcdPeer: chosen[1], kubeAPIServer: chosen[2], ferrite: chosen[3]}
 	return p, os.WriteFile(path, []byte(fmt.Sprintf("%d %d %d %d\n", chosen[0], chosen[1], chosen[2], chosen[3])), 0o600)
