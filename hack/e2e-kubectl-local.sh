@@ -6,7 +6,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 DATA=$(mktemp -d)
 LOG="$DATA/ferrite-local.out"
-bin/ferrite-local --data-dir "$DATA" --bin-dir bin >"$LOG" 2>&1 &
+# Without the local machine pool: this suite is about kubectl, and checks that the samples stay
+# unscheduled (test/e2e/machines runs machines).
+bin/ferrite-local --data-dir "$DATA" --bin-dir bin --machine-pool=false >"$LOG" 2>&1 &
 PID=$!
 cleanup() {
   status=$?

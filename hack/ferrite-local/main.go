@@ -21,6 +21,7 @@ func main() {
 	binDir := flag.String("bin-dir", "bin", "directory with etcd, kube-apiserver, kube-controller-manager and the Ferrite binaries")
 	rbac := flag.String("rbac", "config/rbac/roles.yaml", "Ferrite ClusterRoles to install")
 	bindings := flag.String("rbac-bindings", "config/rbac/bindings.yaml", "bindings of the poollets' roles (for the local pool)")
+	machinePool := flag.Bool("machine-pool", true, "also run the local MachinePool (root on Debian only)")
 	hackDir := flag.String("hack-dir", "hack", "scripts that install libvirt and build the guest image (for the local pool)")
 	flag.Parse()
 
@@ -33,7 +34,9 @@ func main() {
 		os.Exit(1)
 	}
 	poolLine := ""
-	if reason := localcluster.LocalPoolUnavailable(*binDir); reason != "" {
+	if !*machinePool {
+		poolLine = "No local machine pool (--machine-pool=false).\n"
+	} else if reason := localcluster.LocalPoolUnavailable(*binDir); reason != "" {
 		poolLine = fmt.Sprintf("No local machine pool: %s; the control plane runs without one.\n", reason)
 	} else if pool, err := cluster.StartPool(ctx, localcluster.PoolOptions{
 		HackDir: *hackDir, RBACBindingsFile: *bindings, RegistryPort: localcluster.DefaultRegistryPort,
