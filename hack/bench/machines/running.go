@@ -25,7 +25,7 @@ import (
 
 // runningOptions are the flags of the running phase.
 type runningOptions struct {
-	machines, caches      string
+	rounds                string
 	cpu, memory           string
 	overcommit            float64
 	roundTimeout          time.Duration
@@ -37,12 +37,11 @@ var runningOpts runningOptions
 
 func runningFlags() {
 	o := &runningOpts
-	flag.StringVar(&o.machines, "running-machines", "1,10,50", "running phase: numbers of machines created at once, one round (or one per cache state) each")
-	flag.StringVar(&o.caches, "running-cache", "cold,cached", "running phase: image cache states to run each number in: cold (the provider's image cache emptied first), cached")
+	flag.StringVar(&o.rounds, "running-rounds", "1/cold,1/cached,10/cold,10/cached,50/cold", "running phase: rounds, each N/cold or N/cached: N machines created at once, the provider's image cache emptied first (cold) or not")
 	flag.StringVar(&o.cpu, "running-cpu", "1", "running phase: vCPUs of the machine class")
 	flag.StringVar(&o.memory, "running-memory", "128Mi", "running phase: memory of the machine class")
 	flag.Float64Var(&o.overcommit, "running-cpu-overcommit", 32, "running phase: the pool's libvirt-provider --cpu-overcommit-ratio (enough for the largest round)")
-	flag.DurationVar(&o.roundTimeout, "running-round-timeout", 5*time.Minute, "running phase: how long a round waits for its machines to run and print GUEST-UP")
+	flag.DurationVar(&o.roundTimeout, "running-round-timeout", 5*time.Minute, "running phase: how long a round waits for its machines to be Running and print GUEST-READY")
 	flag.DurationVar(&o.consoleInterval, "running-console-interval", 250*time.Millisecond, "running phase: how often each machine's console log is read until it shows GUEST-UP")
 	flag.StringVar(&o.binDir, "running-bin-dir", "bin", "running phase: directory of the Ferrite binaries, etcd, kube-apiserver and kube-controller-manager")
 	flag.StringVar(&o.repoDir, "running-repo", ".", "running phase: the repository (its hack/ scripts and config/rbac/)")
@@ -92,7 +91,7 @@ func (s *runningSystem) failed() error {
 
 func runRunning(ctx context.Context, e *env) error {
 	o := runningOpts
-	rounds, err := runningRounds(o)
+	rounds, err := runningRounds(o.rounds)
 	if err != nil {
 		return err
 	}
@@ -147,24 +146,16 @@ func runRunning(ctx context.Context, e *env) error {
 	return nil
 }
 
-// runningRounds turns the flags into rounds: every number in every cache state.
-func runningRounds(o runningOptions) ([]runningRound, error) {
-	counts, err := ints(o.machines)
-	if err != nil {
-		return nil, fmt.Errorf("-running-machines: %w", err)
-	}
+// runningRounds parses -running-rounds: N/cold or N/cached, comma-separated.
+func runningRounds(flagValue string) ([]runningRound, error) {
 	var rounds []runningRound
-	for _, n := range counts {
-		for _, c := range strings.Split(o.caches, ",") {
-			switch strings.TrimSpace(c) {
-			case "cold":
-				rounds = append(rounds, runningRound{machines: n, cold: true})
-			case "cached":
-				rounds = append(rounds, runningRound{machines: n})
-			default:
-				return nil, fmt.Errorf("-running-cache: %q is neither cold nor cached", c)
-			}
+	for _, field := range strings.Split(flagValue, ",") {
+		count, cache, _ := strings.Cut(strings.TrimSpace(field), "/")
+		n, err := ints(count)
+		if err != nil || len(n) != 1 || (cache != "cold" && cache != "cached") {
+			return nil, fmt.Errorf("-running-rounds: %q is not N/cold or N/cached", field)
 		}
+		rounds = append(rounds, runningRound{machines: n[0], cold: cache == "cold"})
 	}
 	return rounds, nil
 }
@@ -262,10 +253,10 @@ func (s *runningSystem) connect(ctx context.Context, o runningOptions) error {
 	}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
-	counts, _ := ints(o.machines)
+	rounds, _ := runningRounds(o.rounds)
 	var want int64
-	for _, n := range counts {
-		want = max(want, int64(n))
+	for _, r := range rounds {
+		want = max(want, int64(r.machines))
 	}
 	progress("running: waiting for the MachinePool %q to offer %d machines of the class %s", localcluster.LocalPoolName, want, runningClass)
 	deadline := time.Now().Add(2 * time.Minute)
@@ -284,7 +275,7 @@ func (s *runningSystem) connect(ctx context.Context, o runningOptions) error {
 		}
 		time.Sleep(time.Second)
 	}
-	return fmt.Errorf("the MachinePool %s offers %d machines of the class %s, not %d: raise -running-cpu-overcommit or lower -running-machines", localcluster.LocalPoolName, have, runningClass, want)
+	return fmt.Errorf("the MachinePool %s offers %d machines of the class %s, not %d: raise -running-cpu-overcommit or make the rounds smaller", localcluster.LocalPoolName, have, runningClass, want)
 }
 
 // clearImageCache empties the provider's image cache (the files, not the directories the

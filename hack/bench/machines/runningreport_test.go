@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -37,21 +38,18 @@ func TestParseProcStatus(t *testing.T) {
 }
 
 func TestRunningRounds(t *testing.T) {
-	rounds, err := runningRounds(runningOptions{machines: "1,10", caches: "cold, cached"})
+	rounds, err := runningRounds("1/cold, 1/cached,50/cold")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []runningRound{{1, true}, {1, false}, {10, true}, {10, false}}
-	if len(rounds) != len(want) {
+	want := []runningRound{{1, true}, {1, false}, {50, true}}
+	if !slices.Equal(rounds, want) {
 		t.Fatalf("rounds %v, want %v", rounds, want)
 	}
-	for i := range want {
-		if rounds[i] != want[i] {
-			t.Fatalf("rounds %v, want %v", rounds, want)
+	for _, bad := range []string{"1/warm", "10", "0/cold", "x/cached"} {
+		if _, err := runningRounds(bad); err == nil {
+			t.Errorf("-running-rounds %q accepted", bad)
 		}
-	}
-	if _, err := runningRounds(runningOptions{machines: "1", caches: "warm"}); err == nil {
-		t.Error("cache state warm accepted")
 	}
 }
 
