@@ -28,7 +28,7 @@ type runningOptions struct {
 	rounds                string
 	cpu, memory           string
 	overcommit            float64
-	roundTimeout          time.Duration
+	roundTimeout, stall   time.Duration
 	consoleInterval       time.Duration
 	binDir, repoDir, data string
 }
@@ -42,6 +42,7 @@ func runningFlags() {
 	flag.StringVar(&o.memory, "running-memory", "128Mi", "running phase: memory of the machine class")
 	flag.Float64Var(&o.overcommit, "running-cpu-overcommit", 32, "running phase: the pool's libvirt-provider --cpu-overcommit-ratio (enough for the largest round)")
 	flag.DurationVar(&o.roundTimeout, "running-round-timeout", 5*time.Minute, "running phase: how long a round waits for its machines to be Running and print GUEST-READY")
+	flag.DurationVar(&o.stall, "running-stall", 90*time.Second, "running phase: a round gives up when none of its machines progressed (a step reached, a console line seen) for this long")
 	flag.DurationVar(&o.consoleInterval, "running-console-interval", 250*time.Millisecond, "running phase: how often each machine's console log is read until it shows GUEST-UP")
 	flag.StringVar(&o.binDir, "running-bin-dir", "bin", "running phase: directory of the Ferrite binaries, etcd, kube-apiserver and kube-controller-manager")
 	flag.StringVar(&o.repoDir, "running-repo", ".", "running phase: the repository (its hack/ scripts and config/rbac/)")

@@ -112,7 +112,7 @@ func printRound(out io.Writer, r roundOutcome) {
 	}
 	what := fmt.Sprintf("all Running after %.1f s", r.wall.Seconds())
 	if r.timedOut {
-		what = fmt.Sprintf("timed out after %.0f s", r.wall.Seconds())
+		what = fmt.Sprintf("gave up after %.0f s (not all Running and GUEST-READY)", r.wall.Seconds())
 	}
 	fmt.Fprintf(out, "\n%d machines, image cache %s: %d/%d Running, %s; deleted (no Machine, no domain) in %.1f s\n",
 		r.round.machines, r.round.cache(), running, r.round.machines, what, r.deleted.Seconds())

@@ -14,13 +14,14 @@ import (
 
 	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
 	"github.com/ferrite-dev/ferrite/poollet/machine"
+	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/machine/v1alpha1"
 )
 
 // roundOutcome is what one round of the running phase measured.
 type roundOutcome struct {
 	round    runningRound
 	machines []*stamps
-	// wall is from the first create to the last Machine Running (or the timeout).
+	// wall is from the first create to the last Machine Running, or until the round gave up.
 	wall time.Duration
 	// timedOut is set when some machine did not run (or print GUEST-UP) in time.
 	timedOut bool
@@ -85,9 +86,15 @@ func runRound(ctx context.Context, sys *runningSystem, r runningRound, o running
 		if err := sys.failed(); err != nil {
 			return out, err
 		}
-		if time.Now().After(deadline) {
+		stalled := rec.sinceProgress() > o.stall
+		if stalled || time.Now().After(deadline) {
 			out.timedOut = true
-			progress("running: timed out after %s: %s", o.roundTimeout, rec.summary())
+			why := fmt.Sprintf("timed out after %s", o.roundTimeout)
+			if stalled {
+				why = fmt.Sprintf("gave up after %.0f s: nothing progressed for %s", time.Since(start).Seconds(), o.stall)
+			}
+			progress("running: %s: %s", why, rec.summary())
+			printStuck(ctx, sys, rec.all())
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -99,7 +106,7 @@ func runRound(ctx context.Context, sys *runningSystem, r runningRound, o running
 		}
 	}
 	if out.timedOut {
-		out.wall = o.roundTimeout
+		out.wall = time.Since(start)
 	}
 	out.memory = sample(fmt.Sprintf("%d machines running (%s)", r.machines, r.cache()), sys.pool)
 	stopObserving()
@@ -112,6 +119,27 @@ func runRound(ctx context.Context, sys *runningSystem, r runningRound, o running
 	}
 	out.deleted = time.Since(deleteStart)
 	return out, nil
+}
+
+// printStuck reports, for each machine of a round that gave up, how far it got and the end
+// of its console log.
+func printStuck(ctx context.Context, sys *runningSystem, round []*stamps) {
+	for _, s := range round {
+		if !s.running.IsZero() && !s.guestReady.IsZero() {
+			continue
+		}
+		tail := "no runtime machine"
+		if s.runtimeID != "" {
+			resp, err := sys.runtime.ReadConsoleLog(ctx, &runtimev1alpha1.ReadConsoleLogRequest{MachineId: s.runtimeID, TailBytes: 240})
+			if err != nil {
+				tail = err.Error()
+			} else {
+				tail = fmt.Sprintf("%d console bytes, ending %q", resp.GetTotalBytes(), resp.GetData())
+			}
+		}
+		progress("running:   %s: Running %t, started %t, GUEST-UP %t, GUEST-READY %t; %s",
+			s.name, !s.running.IsZero(), !s.started.IsZero(), !s.guestUp.IsZero(), !s.guestReady.IsZero(), tail)
+	}
 }
 
 // deleteAll deletes every Machine of the namespace and waits until no Machine, no runtime
@@ -209,11 +237,19 @@ type stamps struct {
 	running time.Time
 }
 
-// mark sets t to now unless it is set.
-func mark(t *time.Time, now time.Time) {
+// mark sets t to now unless it is set, and notes the progress. The caller holds r.mu.
+func (r *recorder) mark(t *time.Time, now time.Time) {
 	if t.IsZero() {
 		*t = now
+		r.progressed = now
 	}
+}
+
+// sinceProgress is how long ago a stamp was last set.
+func (r *recorder) sinceProgress() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return time.Since(r.progressed)
 }
 
 // recorder collects the stamps of a round's machines from the observers.
@@ -222,10 +258,12 @@ type recorder struct {
 	byUID map[types.UID]*stamps
 	// uidOf maps runtime machine IDs to Machine UIDs.
 	uidOf map[string]types.UID
+	// progressed is when a stamp was last set.
+	progressed time.Time
 }
 
 func newRecorder() *recorder {
-	return &recorder{byUID: map[types.UID]*stamps{}, uidOf: map[string]types.UID{}}
+	return &recorder{byUID: map[types.UID]*stamps{}, uidOf: map[string]types.UID{}, progressed: time.Now()}
 }
 
 // at returns the stamps of uid, made on first use (an observer may see a Machine before its
@@ -302,10 +340,10 @@ func (r *recorder) machineSeen(m *computev1alpha1.Machine, now time.Time) {
 	defer r.mu.Unlock()
 	s := r.at(m.UID)
 	if m.Spec.MachinePoolRef != nil {
-		mark(&s.bound, now)
+		r.mark(&s.bound, now)
 	}
 	if m.Status.State == computev1alpha1.MachineStateRunning {
-		mark(&s.running, now)
+		r.mark(&s.running, now)
 	}
 }
 
