@@ -128,16 +128,16 @@ func (r *recorder) runtimeMachineSeen(m *runtimev1alpha1.Machine, now time.Time)
 	if !ok {
 		return
 	}
-	mark(&s.added, now)
+	r.mark(&s.added, now)
 	st := m.GetStatus()
 	switch st.GetReason() {
 	case "ImagePulling":
-		mark(&s.pulling, now)
+		r.mark(&s.pulling, now)
 	case "Preparing":
-		mark(&s.pulled, now)
+		r.mark(&s.pulled, now)
 	}
 	if st.GetState() == runtimev1alpha1.MachineState_MACHINE_STATE_RUNNING {
-		mark(&s.started, now)
+		r.mark(&s.started, now)
 	}
 }
 
@@ -152,9 +152,9 @@ func (r *recorder) runtimeEvent(ev *runtimev1alpha1.Event, now time.Time) {
 	s := r.at(uid)
 	switch ev.GetReason() {
 	case "Defined":
-		mark(&s.defined, now)
+		r.mark(&s.defined, now)
 	case "Started":
-		mark(&s.started, now)
+		r.mark(&s.started, now)
 	}
 }
 
@@ -186,13 +186,13 @@ func (r *recorder) pollConsoles(ctx context.Context, client runtimev1alpha1.Mach
 			r.mu.Lock()
 			s := r.byUID[r.uidOf[id]]
 			if resp.GetTotalBytes() > 0 {
-				mark(&s.consoleFirst, now)
+				r.mark(&s.consoleFirst, now)
 			}
 			if strings.Contains(string(resp.GetData()), "GUEST-UP") {
-				mark(&s.guestUp, now)
+				r.mark(&s.guestUp, now)
 			}
 			if strings.Contains(string(resp.GetData()), "GUEST-READY") {
-				mark(&s.guestReady, now)
+				r.mark(&s.guestReady, now)
 			}
 			r.mu.Unlock()
 		}
