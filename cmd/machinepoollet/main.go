@@ -101,6 +101,7 @@ func main() {
 	flags.StringVar(&options.ProviderID, "provider-id", "", "spec.providerID of the pool when the poollet creates it")
 	flags.StringVar(&labels, "pool-labels", "", "labels of the pool when the poollet creates it, k=v[,k=v...] (e.g. topology.ferrite.dev/zone=a)")
 	flags.DurationVar(&options.HeartbeatInterval, "heartbeat-interval", 10*time.Second, "how often the pool's lastHeartbeatTime and Ready condition are written")
+	flags.IntVar(&options.Workers, "workers", 8, "Machines reconciled at once")
 	flags.DurationVar(&options.RuntimeTimeout, "runtime-timeout", 10*time.Second, "timeout of each unary call to the runtime")
 	consoleOptions.AddFlags(flags)
 	flags.StringVar(&metricsAddress, "metrics-bind-address", "0", "metrics address; 0 disables")

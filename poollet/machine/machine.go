@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -26,6 +27,9 @@ func (p *Poollet) setupMachines(mgr ctrl.Manager) error {
 		Named("machinepoollet-machine").
 		For(&computev1alpha1.Machine{}).
 		WatchesRawSource(source.Channel(p.machineEvents, &handler.EnqueueRequestForObject{})).
+		// Machines are independent and every runtime call is idempotent by ID: one slow create
+		// (an image pull, a domain start) must not hold up the others.
+		WithOptions(controller.Options{MaxConcurrentReconciles: p.Workers}).
 		Complete(reconcile.Func(p.reconcileMachine))
 }
 

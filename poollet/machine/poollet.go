@@ -59,6 +59,8 @@ type Options struct {
 	// OrphanSweepInterval is how often runtime machines whose Machine no longer exists are
 	// deleted (also once at start). Default 1 minute.
 	OrphanSweepInterval time.Duration
+	// Workers is how many Machines are reconciled at once. Default 8.
+	Workers int
 	// DeviceRecheck is how soon a Machine whose volume or network interface is not ready yet is
 	// looked at again (no watch tells the poollet when a Volume becomes available). Default 10 s.
 	DeviceRecheck time.Duration
@@ -73,6 +75,9 @@ func (o *Options) defaults() {
 	}
 	if o.OrphanSweepInterval <= 0 {
 		o.OrphanSweepInterval = time.Minute
+	}
+	if o.Workers <= 0 {
+		o.Workers = 8
 	}
 	if o.DeviceRecheck <= 0 {
 		o.DeviceRecheck = 10 * time.Second

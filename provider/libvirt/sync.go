@@ -42,6 +42,8 @@ func (p *Provider) sync(lv *libvirt.Connect) error {
 		switch {
 		case isConnectionError(err):
 			return err
+		case isNoDomain(err):
+			continue // undefined since the listing (a deletion in progress)
 		case err != nil:
 			// Ferrite metadata that does not decode: half-made. The reaper removes it.
 			p.log.Error(err, "domain with unreadable Ferrite metadata", "domain", name)
