@@ -2,7 +2,6 @@ package libvirt
 
 import (
 	"context"
-	"io"
 	"sync"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 	"libvirt.org/go/libvirt"
 
+	"github.com/ferrite-dev/ferrite/poollet/runtime/machine/consolestream"
 	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/machine/v1alpha1"
 )
 
@@ -307,66 +307,7 @@ func (p *Provider) Console(stream grpc.BidiStreamingServer[runtimev1alpha1.Conso
 		return err
 	}
 	defer hub.detach(v, nil)
-	if len(scrollback) > 0 {
-		if err := stream.Send(&runtimev1alpha1.ConsoleResponse{Output: scrollback}); err != nil {
-			return err
-		}
-	}
-	inputDone := make(chan error, 1)
-	go func() { inputDone <- readConsoleInput(stream.Context(), hub, stream) }()
-	for {
-		select {
-		case data := <-v.output:
-			if err := stream.Send(&runtimev1alpha1.ConsoleResponse{Output: data}); err != nil {
-				return err
-			}
-		case <-v.done:
-			for {
-				select {
-				case data := <-v.output:
-					if err := stream.Send(&runtimev1alpha1.ConsoleResponse{Output: data}); err != nil {
-						return err
-					}
-				default:
-					return v.err
-				}
-			}
-		case err := <-inputDone:
-			if err != nil {
-				return err
-			}
-			inputDone = nil // the caller closed its side: keep sending output until it cancels
-		case <-stream.Context().Done():
-			return stream.Context().Err()
-		}
-	}
-}
-
-// readConsoleInput passes input to the guest until the caller closes its side (nil) or the
-// stream fails.
-func readConsoleInput(ctx context.Context, hub *consoleHub, stream grpc.BidiStreamingServer[runtimev1alpha1.ConsoleRequest, runtimev1alpha1.ConsoleResponse]) error {
-	for {
-		req, err := stream.Recv()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		switch r := req.GetRequest().(type) {
-		case *runtimev1alpha1.ConsoleRequest_Input:
-			if err := hub.write(r.Input); err != nil {
-				return err
-			}
-		case *runtimev1alpha1.ConsoleRequest_Resize:
-			// A serial console has no size.
-		case *runtimev1alpha1.ConsoleRequest_Open:
-			return status.Error(codes.InvalidArgument, "the console is open already")
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-	}
+	return consolestream.Serve(stream, scrollback, v.output, v.done, func() error { return v.err }, hub.write)
 }
 
 // ReadConsoleLog returns the last bytes of a machine's console log.

@@ -2,12 +2,12 @@ package fake
 
 import (
 	"context"
-	"io"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/ferrite-dev/ferrite/poollet/runtime/machine/consolestream"
 	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/machine/v1alpha1"
 )
 
@@ -115,70 +115,14 @@ func (s *Server) Console(stream grpc.BidiStreamingServer[runtimev1alpha1.Console
 		s.mu.Unlock()
 	}()
 
-	if len(scrollback) > 0 {
-		if err := stream.Send(&runtimev1alpha1.ConsoleResponse{Output: scrollback}); err != nil {
-			return err
+	return consolestream.Serve(stream, scrollback, v.output, v.closed, func() error { return v.err }, func(data []byte) error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !m.gone && m.m.Status.State == runtimev1alpha1.MachineState_MACHINE_STATE_RUNNING {
+			m.console.write(data)
 		}
-	}
-	inputDone := make(chan error, 1)
-	go func() { inputDone <- s.readConsoleInput(stream.Context(), m, stream) }()
-	for {
-		select {
-		case data := <-v.output:
-			if err := stream.Send(&runtimev1alpha1.ConsoleResponse{Output: data}); err != nil {
-				return err
-			}
-		case <-v.closed:
-			// Send what was written before the close, then end.
-			for {
-				select {
-				case data := <-v.output:
-					if err := stream.Send(&runtimev1alpha1.ConsoleResponse{Output: data}); err != nil {
-						return err
-					}
-				default:
-					return v.err
-				}
-			}
-		case err := <-inputDone:
-			if err != nil {
-				return err
-			}
-			// The caller closed its side: keep sending output until it cancels.
-			inputDone = nil
-		case <-stream.Context().Done():
-			return stream.Context().Err()
-		}
-	}
-}
-
-// readConsoleInput passes input to the fake guest until the caller closes its side (nil) or the
-// stream fails.
-func (s *Server) readConsoleInput(ctx context.Context, m *machine, stream grpc.BidiStreamingServer[runtimev1alpha1.ConsoleRequest, runtimev1alpha1.ConsoleResponse]) error {
-	for {
-		req, err := stream.Recv()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		switch r := req.GetRequest().(type) {
-		case *runtimev1alpha1.ConsoleRequest_Input:
-			s.mu.Lock()
-			if !m.gone && m.m.Status.State == runtimev1alpha1.MachineState_MACHINE_STATE_RUNNING {
-				m.console.write(r.Input)
-			}
-			s.mu.Unlock()
-		case *runtimev1alpha1.ConsoleRequest_Resize:
-			// A serial console has no size.
-		case *runtimev1alpha1.ConsoleRequest_Open:
-			return status.Error(codes.InvalidArgument, "the console is open already")
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-	}
+		return nil
+	})
 }
 
 // ReadConsoleLog returns the last bytes of a machine's console.
