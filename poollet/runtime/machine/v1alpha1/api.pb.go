@@ -139,6 +139,55 @@ func (UserDataFormat) EnumDescriptor() ([]byte, []int) {
 	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{1}
 }
 
+// RBDEncryptionFormat is librbd's encryption format of an image.
+type RBDEncryptionFormat int32
+
+const (
+	// Not encrypted (never sent: an unset RBDEncryption means that).
+	RBDEncryptionFormat_RBD_ENCRYPTION_FORMAT_NONE RBDEncryptionFormat = 0
+	// LUKS2.
+	RBDEncryptionFormat_RBD_ENCRYPTION_FORMAT_LUKS2 RBDEncryptionFormat = 1
+)
+
+// Enum value maps for RBDEncryptionFormat.
+var (
+	RBDEncryptionFormat_name = map[int32]string{
+		0: "RBD_ENCRYPTION_FORMAT_NONE",
+		1: "RBD_ENCRYPTION_FORMAT_LUKS2",
+	}
+	RBDEncryptionFormat_value = map[string]int32{
+		"RBD_ENCRYPTION_FORMAT_NONE":  0,
+		"RBD_ENCRYPTION_FORMAT_LUKS2": 1,
+	}
+)
+
+func (x RBDEncryptionFormat) Enum() *RBDEncryptionFormat {
+	p := new(RBDEncryptionFormat)
+	*p = x
+	return p
+}
+
+func (x RBDEncryptionFormat) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RBDEncryptionFormat) Descriptor() protoreflect.EnumDescriptor {
+	return file_machine_v1alpha1_api_proto_enumTypes[2].Descriptor()
+}
+
+func (RBDEncryptionFormat) Type() protoreflect.EnumType {
+	return &file_machine_v1alpha1_api_proto_enumTypes[2]
+}
+
+func (x RBDEncryptionFormat) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RBDEncryptionFormat.Descriptor instead.
+func (RBDEncryptionFormat) EnumDescriptor() ([]byte, []int) {
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{2}
+}
+
 // MachineState is the coarse state of a machine. Every value has one meaning; providers map every
 // state of their hypervisor onto one of them.
 type MachineState int32
@@ -190,11 +239,11 @@ func (x MachineState) String() string {
 }
 
 func (MachineState) Descriptor() protoreflect.EnumDescriptor {
-	return file_machine_v1alpha1_api_proto_enumTypes[2].Descriptor()
+	return file_machine_v1alpha1_api_proto_enumTypes[3].Descriptor()
 }
 
 func (MachineState) Type() protoreflect.EnumType {
-	return &file_machine_v1alpha1_api_proto_enumTypes[2]
+	return &file_machine_v1alpha1_api_proto_enumTypes[3]
 }
 
 func (x MachineState) Number() protoreflect.EnumNumber {
@@ -203,7 +252,7 @@ func (x MachineState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MachineState.Descriptor instead.
 func (MachineState) EnumDescriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{2}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{3}
 }
 
 // AttachmentState is the state of a disk or NIC attachment.
@@ -247,11 +296,11 @@ func (x AttachmentState) String() string {
 }
 
 func (AttachmentState) Descriptor() protoreflect.EnumDescriptor {
-	return file_machine_v1alpha1_api_proto_enumTypes[3].Descriptor()
+	return file_machine_v1alpha1_api_proto_enumTypes[4].Descriptor()
 }
 
 func (AttachmentState) Type() protoreflect.EnumType {
-	return &file_machine_v1alpha1_api_proto_enumTypes[3]
+	return &file_machine_v1alpha1_api_proto_enumTypes[4]
 }
 
 func (x AttachmentState) Number() protoreflect.EnumNumber {
@@ -260,7 +309,7 @@ func (x AttachmentState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AttachmentState.Descriptor instead.
 func (AttachmentState) EnumDescriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{3}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{4}
 }
 
 // EventType is the severity of an event.
@@ -296,11 +345,11 @@ func (x EventType) String() string {
 }
 
 func (EventType) Descriptor() protoreflect.EnumDescriptor {
-	return file_machine_v1alpha1_api_proto_enumTypes[4].Descriptor()
+	return file_machine_v1alpha1_api_proto_enumTypes[5].Descriptor()
 }
 
 func (EventType) Type() protoreflect.EnumType {
-	return &file_machine_v1alpha1_api_proto_enumTypes[4]
+	return &file_machine_v1alpha1_api_proto_enumTypes[5]
 }
 
 func (x EventType) Number() protoreflect.EnumNumber {
@@ -309,7 +358,7 @@ func (x EventType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use EventType.Descriptor instead.
 func (EventType) EnumDescriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{4}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{5}
 }
 
 // ChangeType says how a machine changed.
@@ -349,11 +398,11 @@ func (x ChangeType) String() string {
 }
 
 func (ChangeType) Descriptor() protoreflect.EnumDescriptor {
-	return file_machine_v1alpha1_api_proto_enumTypes[5].Descriptor()
+	return file_machine_v1alpha1_api_proto_enumTypes[6].Descriptor()
 }
 
 func (ChangeType) Type() protoreflect.EnumType {
-	return &file_machine_v1alpha1_api_proto_enumTypes[5]
+	return &file_machine_v1alpha1_api_proto_enumTypes[6]
 }
 
 func (x ChangeType) Number() protoreflect.EnumNumber {
@@ -362,7 +411,7 @@ func (x ChangeType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ChangeType.Descriptor instead.
 func (ChangeType) EnumDescriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{5}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{6}
 }
 
 // VersionRequest asks for the provider's name and version.
@@ -807,7 +856,11 @@ type RootDisk struct {
 	// on the host ("file:///var/lib/images/debian.raw").
 	Image string `protobuf:"bytes,1,opt,name=image,proto3" json:"image,omitempty"`
 	// The disk's size in bytes; 0 means the image's own size. Never smaller than the image.
-	SizeBytes     uint64 `protobuf:"varint,2,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	SizeBytes uint64 `protobuf:"varint,2,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	// Boot from a volume: the name of an entry of MachineSpec.volumes (a network disk) that holds
+	// the root file system and is the first boot device. The provider makes no local disk from the
+	// image then; it takes only the image's kernel, initramfs and command line (when it has them).
+	Volume        string `protobuf:"bytes,3,opt,name=volume,proto3" json:"volume,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -854,6 +907,13 @@ func (x *RootDisk) GetSizeBytes() uint64 {
 		return x.SizeBytes
 	}
 	return 0
+}
+
+func (x *RootDisk) GetVolume() string {
+	if x != nil {
+		return x.Volume
+	}
+	return ""
 }
 
 // UserData is the first-boot configuration handed to the guest.
@@ -1165,7 +1225,10 @@ type RBDAccess struct {
 	// The cephx user, without the "client." prefix.
 	User string `protobuf:"bytes,4,opt,name=user,proto3" json:"user,omitempty"`
 	// The cephx key of that user. Changing it through UpdateVolume rotates the credentials in place.
-	Key           *SecretKey `protobuf:"bytes,5,opt,name=key,proto3" json:"key,omitempty"`
+	Key *SecretKey `protobuf:"bytes,5,opt,name=key,proto3" json:"key,omitempty"`
+	// Encryption at rest, opened by librbd in the hypervisor; unset for a plain volume. It cannot
+	// change in place.
+	Encryption    *RBDEncryption `protobuf:"bytes,6,opt,name=encryption,proto3" json:"encryption,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1235,6 +1298,68 @@ func (x *RBDAccess) GetKey() *SecretKey {
 	return nil
 }
 
+func (x *RBDAccess) GetEncryption() *RBDEncryption {
+	if x != nil {
+		return x.Encryption
+	}
+	return nil
+}
+
+// RBDEncryption is how an RBD image is encrypted.
+type RBDEncryption struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The format.
+	Format RBDEncryptionFormat `protobuf:"varint,1,opt,name=format,proto3,enum=ferrite.runtime.machine.v1alpha1.RBDEncryptionFormat" json:"format,omitempty"`
+	// The passphrase, write-only like every SecretKey.
+	Passphrase    *SecretKey `protobuf:"bytes,2,opt,name=passphrase,proto3" json:"passphrase,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RBDEncryption) Reset() {
+	*x = RBDEncryption{}
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RBDEncryption) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RBDEncryption) ProtoMessage() {}
+
+func (x *RBDEncryption) ProtoReflect() protoreflect.Message {
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RBDEncryption.ProtoReflect.Descriptor instead.
+func (*RBDEncryption) Descriptor() ([]byte, []int) {
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RBDEncryption) GetFormat() RBDEncryptionFormat {
+	if x != nil {
+		return x.Format
+	}
+	return RBDEncryptionFormat_RBD_ENCRYPTION_FORMAT_NONE
+}
+
+func (x *RBDEncryption) GetPassphrase() *SecretKey {
+	if x != nil {
+		return x.Passphrase
+	}
+	return nil
+}
+
 // SecretKey is a secret the provider keeps for as long as a disk uses it.
 type SecretKey struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1250,7 +1375,7 @@ type SecretKey struct {
 
 func (x *SecretKey) Reset() {
 	*x = SecretKey{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[12]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1262,7 +1387,7 @@ func (x *SecretKey) String() string {
 func (*SecretKey) ProtoMessage() {}
 
 func (x *SecretKey) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[12]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1275,7 +1400,7 @@ func (x *SecretKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecretKey.ProtoReflect.Descriptor instead.
 func (*SecretKey) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{12}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SecretKey) GetId() string {
@@ -1312,7 +1437,7 @@ type NetworkInterface struct {
 
 func (x *NetworkInterface) Reset() {
 	*x = NetworkInterface{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[13]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1324,7 +1449,7 @@ func (x *NetworkInterface) String() string {
 func (*NetworkInterface) ProtoMessage() {}
 
 func (x *NetworkInterface) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[13]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1337,7 +1462,7 @@ func (x *NetworkInterface) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetworkInterface.ProtoReflect.Descriptor instead.
 func (*NetworkInterface) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{13}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *NetworkInterface) GetName() string {
@@ -1405,7 +1530,7 @@ type MachineStatus struct {
 
 func (x *MachineStatus) Reset() {
 	*x = MachineStatus{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[14]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1417,7 +1542,7 @@ func (x *MachineStatus) String() string {
 func (*MachineStatus) ProtoMessage() {}
 
 func (x *MachineStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[14]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1430,7 +1555,7 @@ func (x *MachineStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MachineStatus.ProtoReflect.Descriptor instead.
 func (*MachineStatus) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{14}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MachineStatus) GetObservedGeneration() int64 {
@@ -1524,7 +1649,7 @@ type VolumeStatus struct {
 
 func (x *VolumeStatus) Reset() {
 	*x = VolumeStatus{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[15]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1536,7 +1661,7 @@ func (x *VolumeStatus) String() string {
 func (*VolumeStatus) ProtoMessage() {}
 
 func (x *VolumeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[15]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1549,7 +1674,7 @@ func (x *VolumeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VolumeStatus.ProtoReflect.Descriptor instead.
 func (*VolumeStatus) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{15}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *VolumeStatus) GetName() string {
@@ -1613,7 +1738,7 @@ type NetworkInterfaceStatus struct {
 
 func (x *NetworkInterfaceStatus) Reset() {
 	*x = NetworkInterfaceStatus{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[16]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1625,7 +1750,7 @@ func (x *NetworkInterfaceStatus) String() string {
 func (*NetworkInterfaceStatus) ProtoMessage() {}
 
 func (x *NetworkInterfaceStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[16]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1638,7 +1763,7 @@ func (x *NetworkInterfaceStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetworkInterfaceStatus.ProtoReflect.Descriptor instead.
 func (*NetworkInterfaceStatus) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{16}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *NetworkInterfaceStatus) GetName() string {
@@ -1697,7 +1822,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[17]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1709,7 +1834,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[17]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1722,7 +1847,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{17}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Event) GetRevision() uint64 {
@@ -1779,7 +1904,7 @@ type CreateMachineRequest struct {
 
 func (x *CreateMachineRequest) Reset() {
 	*x = CreateMachineRequest{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[18]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1791,7 +1916,7 @@ func (x *CreateMachineRequest) String() string {
 func (*CreateMachineRequest) ProtoMessage() {}
 
 func (x *CreateMachineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[18]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1804,7 +1929,7 @@ func (x *CreateMachineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateMachineRequest.ProtoReflect.Descriptor instead.
 func (*CreateMachineRequest) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{18}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CreateMachineRequest) GetMachine() *Machine {
@@ -1827,7 +1952,7 @@ type CreateMachineResponse struct {
 
 func (x *CreateMachineResponse) Reset() {
 	*x = CreateMachineResponse{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[19]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1839,7 +1964,7 @@ func (x *CreateMachineResponse) String() string {
 func (*CreateMachineResponse) ProtoMessage() {}
 
 func (x *CreateMachineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[19]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1852,7 +1977,7 @@ func (x *CreateMachineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateMachineResponse.ProtoReflect.Descriptor instead.
 func (*CreateMachineResponse) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{19}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreateMachineResponse) GetMachine() *Machine {
@@ -1882,7 +2007,7 @@ type MachineFilter struct {
 
 func (x *MachineFilter) Reset() {
 	*x = MachineFilter{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[20]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1894,7 +2019,7 @@ func (x *MachineFilter) String() string {
 func (*MachineFilter) ProtoMessage() {}
 
 func (x *MachineFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[20]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1907,7 +2032,7 @@ func (x *MachineFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MachineFilter.ProtoReflect.Descriptor instead.
 func (*MachineFilter) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{20}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *MachineFilter) GetId() string {
@@ -1935,7 +2060,7 @@ type ListMachinesRequest struct {
 
 func (x *ListMachinesRequest) Reset() {
 	*x = ListMachinesRequest{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[21]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1947,7 +2072,7 @@ func (x *ListMachinesRequest) String() string {
 func (*ListMachinesRequest) ProtoMessage() {}
 
 func (x *ListMachinesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[21]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1960,7 +2085,7 @@ func (x *ListMachinesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMachinesRequest.ProtoReflect.Descriptor instead.
 func (*ListMachinesRequest) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{21}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListMachinesRequest) GetFilter() *MachineFilter {
@@ -1983,7 +2108,7 @@ type ListMachinesResponse struct {
 
 func (x *ListMachinesResponse) Reset() {
 	*x = ListMachinesResponse{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[22]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1995,7 +2120,7 @@ func (x *ListMachinesResponse) String() string {
 func (*ListMachinesResponse) ProtoMessage() {}
 
 func (x *ListMachinesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[22]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2008,7 +2133,7 @@ func (x *ListMachinesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMachinesResponse.ProtoReflect.Descriptor instead.
 func (*ListMachinesResponse) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{22}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListMachinesResponse) GetMachines() []*Machine {
@@ -2038,7 +2163,7 @@ type ListEventsRequest struct {
 
 func (x *ListEventsRequest) Reset() {
 	*x = ListEventsRequest{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[23]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2050,7 +2175,7 @@ func (x *ListEventsRequest) String() string {
 func (*ListEventsRequest) ProtoMessage() {}
 
 func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[23]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2063,7 +2188,7 @@ func (x *ListEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListEventsRequest) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{23}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListEventsRequest) GetMachineId() string {
@@ -2093,7 +2218,7 @@ type ListEventsResponse struct {
 
 func (x *ListEventsResponse) Reset() {
 	*x = ListEventsResponse{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[24]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2105,7 +2230,7 @@ func (x *ListEventsResponse) String() string {
 func (*ListEventsResponse) ProtoMessage() {}
 
 func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[24]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2118,7 +2243,7 @@ func (x *ListEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListEventsResponse) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{24}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListEventsResponse) GetEvents() []*Event {
@@ -2151,7 +2276,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[25]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2163,7 +2288,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[25]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2176,7 +2301,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{25}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *WatchRequest) GetFromRevision() uint64 {
@@ -2212,7 +2337,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[26]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2224,7 +2349,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[26]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2237,7 +2362,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{26}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *WatchResponse) GetRevision() uint64 {
@@ -2319,7 +2444,7 @@ type MachineChange struct {
 
 func (x *MachineChange) Reset() {
 	*x = MachineChange{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[27]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2331,7 +2456,7 @@ func (x *MachineChange) String() string {
 func (*MachineChange) ProtoMessage() {}
 
 func (x *MachineChange) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[27]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2344,7 +2469,7 @@ func (x *MachineChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MachineChange.ProtoReflect.Descriptor instead.
 func (*MachineChange) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{27}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *MachineChange) GetType() ChangeType {
@@ -2370,7 +2495,7 @@ type WatchProgress struct {
 
 func (x *WatchProgress) Reset() {
 	*x = WatchProgress{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[28]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2382,7 +2507,7 @@ func (x *WatchProgress) String() string {
 func (*WatchProgress) ProtoMessage() {}
 
 func (x *WatchProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[28]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2395,7 +2520,7 @@ func (x *WatchProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchProgress.ProtoReflect.Descriptor instead.
 func (*WatchProgress) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{28}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{29}
 }
 
 // RevisionTooOld is the detail of the OUT_OF_RANGE status with which Watch ends when it cannot
@@ -2414,7 +2539,7 @@ type RevisionTooOld struct {
 
 func (x *RevisionTooOld) Reset() {
 	*x = RevisionTooOld{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[29]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2426,7 +2551,7 @@ func (x *RevisionTooOld) String() string {
 func (*RevisionTooOld) ProtoMessage() {}
 
 func (x *RevisionTooOld) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[29]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2439,7 +2564,7 @@ func (x *RevisionTooOld) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevisionTooOld.ProtoReflect.Descriptor instead.
 func (*RevisionTooOld) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{29}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RevisionTooOld) GetRequestedRevision() uint64 {
@@ -2477,7 +2602,7 @@ type DeleteMachineRequest struct {
 
 func (x *DeleteMachineRequest) Reset() {
 	*x = DeleteMachineRequest{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[30]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2489,7 +2614,7 @@ func (x *DeleteMachineRequest) String() string {
 func (*DeleteMachineRequest) ProtoMessage() {}
 
 func (x *DeleteMachineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[30]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2502,7 +2627,7 @@ func (x *DeleteMachineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMachineRequest.ProtoReflect.Descriptor instead.
 func (*DeleteMachineRequest) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{30}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DeleteMachineRequest) GetMachineId() string {
@@ -2530,7 +2655,7 @@ type DeleteMachineResponse struct {
 
 func (x *DeleteMachineResponse) Reset() {
 	*x = DeleteMachineResponse{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[31]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2542,7 +2667,7 @@ func (x *DeleteMachineResponse) String() string {
 func (*DeleteMachineResponse) ProtoMessage() {}
 
 func (x *DeleteMachineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[31]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2555,7 +2680,7 @@ func (x *DeleteMachineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMachineResponse.ProtoReflect.Descriptor instead.
 func (*DeleteMachineResponse) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{31}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DeleteMachineResponse) GetMachine() *Machine {
@@ -2581,7 +2706,7 @@ type SetMachinePowerRequest struct {
 
 func (x *SetMachinePowerRequest) Reset() {
 	*x = SetMachinePowerRequest{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[32]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2593,7 +2718,7 @@ func (x *SetMachinePowerRequest) String() string {
 func (*SetMachinePowerRequest) ProtoMessage() {}
 
 func (x *SetMachinePowerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[32]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2606,7 +2731,7 @@ func (x *SetMachinePowerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMachinePowerRequest.ProtoReflect.Descriptor instead.
 func (*SetMachinePowerRequest) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{32}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SetMachinePowerRequest) GetMachineId() string {
@@ -2641,7 +2766,7 @@ type SetMachinePowerResponse struct {
 
 func (x *SetMachinePowerResponse) Reset() {
 	*x = SetMachinePowerResponse{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[33]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2653,7 +2778,7 @@ func (x *SetMachinePowerResponse) String() string {
 func (*SetMachinePowerResponse) ProtoMessage() {}
 
 func (x *SetMachinePowerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[33]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2666,7 +2791,7 @@ func (x *SetMachinePowerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMachinePowerResponse.ProtoReflect.Descriptor instead.
 func (*SetMachinePowerResponse) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{33}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SetMachinePowerResponse) GetMachine() *Machine {
@@ -2693,7 +2818,7 @@ type RebootMachineRequest struct {
 
 func (x *RebootMachineRequest) Reset() {
 	*x = RebootMachineRequest{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[34]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2705,7 +2830,7 @@ func (x *RebootMachineRequest) String() string {
 func (*RebootMachineRequest) ProtoMessage() {}
 
 func (x *RebootMachineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[34]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2718,7 +2843,7 @@ func (x *RebootMachineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebootMachineRequest.ProtoReflect.Descriptor instead.
 func (*RebootMachineRequest) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{34}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RebootMachineRequest) GetMachineId() string {
@@ -2753,7 +2878,7 @@ type RebootMachineResponse struct {
 
 func (x *RebootMachineResponse) Reset() {
 	*x = RebootMachineResponse{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[35]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2765,7 +2890,7 @@ func (x *RebootMachineResponse) String() string {
 func (*RebootMachineResponse) ProtoMessage() {}
 
 func (x *RebootMachineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[35]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2778,7 +2903,7 @@ func (x *RebootMachineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebootMachineResponse.ProtoReflect.Descriptor instead.
 func (*RebootMachineResponse) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{35}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RebootMachineResponse) GetMachine() *Machine {
@@ -2801,7 +2926,7 @@ type AttachVolumeRequest struct {
 
 func (x *AttachVolumeRequest) Reset() {
 	*x = AttachVolumeRequest{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[36]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2813,7 +2938,7 @@ func (x *AttachVolumeRequest) String() string {
 func (*AttachVolumeRequest) ProtoMessage() {}
 
 func (x *AttachVolumeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[36]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2826,7 +2951,7 @@ func (x *AttachVolumeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachVolumeRequest.ProtoReflect.Descriptor instead.
 func (*AttachVolumeRequest) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{36}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *AttachVolumeRequest) GetMachineId() string {
@@ -2854,7 +2979,7 @@ type AttachVolumeResponse struct {
 
 func (x *AttachVolumeResponse) Reset() {
 	*x = AttachVolumeResponse{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[37]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2866,7 +2991,7 @@ func (x *AttachVolumeResponse) String() string {
 func (*AttachVolumeResponse) ProtoMessage() {}
 
 func (x *AttachVolumeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[37]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2879,7 +3004,7 @@ func (x *AttachVolumeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachVolumeResponse.ProtoReflect.Descriptor instead.
 func (*AttachVolumeResponse) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{37}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *AttachVolumeResponse) GetMachine() *Machine {
@@ -2902,7 +3027,7 @@ type UpdateVolumeRequest struct {
 
 func (x *UpdateVolumeRequest) Reset() {
 	*x = UpdateVolumeRequest{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[38]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2914,7 +3039,7 @@ func (x *UpdateVolumeRequest) String() string {
 func (*UpdateVolumeRequest) ProtoMessage() {}
 
 func (x *UpdateVolumeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[38]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2927,7 +3052,7 @@ func (x *UpdateVolumeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateVolumeRequest.ProtoReflect.Descriptor instead.
 func (*UpdateVolumeRequest) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{38}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *UpdateVolumeRequest) GetMachineId() string {
@@ -2955,7 +3080,7 @@ type UpdateVolumeResponse struct {
 
 func (x *UpdateVolumeResponse) Reset() {
 	*x = UpdateVolumeResponse{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[39]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2967,7 +3092,7 @@ func (x *UpdateVolumeResponse) String() string {
 func (*UpdateVolumeResponse) ProtoMessage() {}
 
 func (x *UpdateVolumeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[39]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2980,7 +3105,7 @@ func (x *UpdateVolumeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateVolumeResponse.ProtoReflect.Descriptor instead.
 func (*UpdateVolumeResponse) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{39}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *UpdateVolumeResponse) GetMachine() *Machine {
@@ -3003,7 +3128,7 @@ type DetachVolumeRequest struct {
 
 func (x *DetachVolumeRequest) Reset() {
 	*x = DetachVolumeRequest{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[40]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3015,7 +3140,7 @@ func (x *DetachVolumeRequest) String() string {
 func (*DetachVolumeRequest) ProtoMessage() {}
 
 func (x *DetachVolumeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[40]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3028,7 +3153,7 @@ func (x *DetachVolumeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetachVolumeRequest.ProtoReflect.Descriptor instead.
 func (*DetachVolumeRequest) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{40}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DetachVolumeRequest) GetMachineId() string {
@@ -3056,7 +3181,7 @@ type DetachVolumeResponse struct {
 
 func (x *DetachVolumeResponse) Reset() {
 	*x = DetachVolumeResponse{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[41]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3068,7 +3193,7 @@ func (x *DetachVolumeResponse) String() string {
 func (*DetachVolumeResponse) ProtoMessage() {}
 
 func (x *DetachVolumeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[41]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3081,7 +3206,7 @@ func (x *DetachVolumeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetachVolumeResponse.ProtoReflect.Descriptor instead.
 func (*DetachVolumeResponse) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{41}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *DetachVolumeResponse) GetMachine() *Machine {
@@ -3104,7 +3229,7 @@ type AttachNetworkInterfaceRequest struct {
 
 func (x *AttachNetworkInterfaceRequest) Reset() {
 	*x = AttachNetworkInterfaceRequest{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[42]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3116,7 +3241,7 @@ func (x *AttachNetworkInterfaceRequest) String() string {
 func (*AttachNetworkInterfaceRequest) ProtoMessage() {}
 
 func (x *AttachNetworkInterfaceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[42]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3129,7 +3254,7 @@ func (x *AttachNetworkInterfaceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachNetworkInterfaceRequest.ProtoReflect.Descriptor instead.
 func (*AttachNetworkInterfaceRequest) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{42}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *AttachNetworkInterfaceRequest) GetMachineId() string {
@@ -3157,7 +3282,7 @@ type AttachNetworkInterfaceResponse struct {
 
 func (x *AttachNetworkInterfaceResponse) Reset() {
 	*x = AttachNetworkInterfaceResponse{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[43]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3169,7 +3294,7 @@ func (x *AttachNetworkInterfaceResponse) String() string {
 func (*AttachNetworkInterfaceResponse) ProtoMessage() {}
 
 func (x *AttachNetworkInterfaceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[43]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3182,7 +3307,7 @@ func (x *AttachNetworkInterfaceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttachNetworkInterfaceResponse.ProtoReflect.Descriptor instead.
 func (*AttachNetworkInterfaceResponse) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{43}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *AttachNetworkInterfaceResponse) GetMachine() *Machine {
@@ -3206,7 +3331,7 @@ type UpdateNetworkInterfaceRequest struct {
 
 func (x *UpdateNetworkInterfaceRequest) Reset() {
 	*x = UpdateNetworkInterfaceRequest{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[44]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3218,7 +3343,7 @@ func (x *UpdateNetworkInterfaceRequest) String() string {
 func (*UpdateNetworkInterfaceRequest) ProtoMessage() {}
 
 func (x *UpdateNetworkInterfaceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[44]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3231,7 +3356,7 @@ func (x *UpdateNetworkInterfaceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateNetworkInterfaceRequest.ProtoReflect.Descriptor instead.
 func (*UpdateNetworkInterfaceRequest) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{44}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *UpdateNetworkInterfaceRequest) GetMachineId() string {
@@ -3259,7 +3384,7 @@ type UpdateNetworkInterfaceResponse struct {
 
 func (x *UpdateNetworkInterfaceResponse) Reset() {
 	*x = UpdateNetworkInterfaceResponse{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[45]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3271,7 +3396,7 @@ func (x *UpdateNetworkInterfaceResponse) String() string {
 func (*UpdateNetworkInterfaceResponse) ProtoMessage() {}
 
 func (x *UpdateNetworkInterfaceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[45]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3284,7 +3409,7 @@ func (x *UpdateNetworkInterfaceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateNetworkInterfaceResponse.ProtoReflect.Descriptor instead.
 func (*UpdateNetworkInterfaceResponse) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{45}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *UpdateNetworkInterfaceResponse) GetMachine() *Machine {
@@ -3307,7 +3432,7 @@ type DetachNetworkInterfaceRequest struct {
 
 func (x *DetachNetworkInterfaceRequest) Reset() {
 	*x = DetachNetworkInterfaceRequest{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[46]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3319,7 +3444,7 @@ func (x *DetachNetworkInterfaceRequest) String() string {
 func (*DetachNetworkInterfaceRequest) ProtoMessage() {}
 
 func (x *DetachNetworkInterfaceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[46]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3332,7 +3457,7 @@ func (x *DetachNetworkInterfaceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetachNetworkInterfaceRequest.ProtoReflect.Descriptor instead.
 func (*DetachNetworkInterfaceRequest) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{46}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *DetachNetworkInterfaceRequest) GetMachineId() string {
@@ -3360,7 +3485,7 @@ type DetachNetworkInterfaceResponse struct {
 
 func (x *DetachNetworkInterfaceResponse) Reset() {
 	*x = DetachNetworkInterfaceResponse{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[47]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3372,7 +3497,7 @@ func (x *DetachNetworkInterfaceResponse) String() string {
 func (*DetachNetworkInterfaceResponse) ProtoMessage() {}
 
 func (x *DetachNetworkInterfaceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[47]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3385,7 +3510,7 @@ func (x *DetachNetworkInterfaceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DetachNetworkInterfaceResponse.ProtoReflect.Descriptor instead.
 func (*DetachNetworkInterfaceResponse) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{47}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *DetachNetworkInterfaceResponse) GetMachine() *Machine {
@@ -3407,7 +3532,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[48]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3419,7 +3544,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[48]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3432,7 +3557,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{48}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *StatusRequest) GetClasses() []*MachineClass {
@@ -3455,7 +3580,7 @@ type MachineClass struct {
 
 func (x *MachineClass) Reset() {
 	*x = MachineClass{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[49]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3467,7 +3592,7 @@ func (x *MachineClass) String() string {
 func (*MachineClass) ProtoMessage() {}
 
 func (x *MachineClass) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[49]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3480,7 +3605,7 @@ func (x *MachineClass) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MachineClass.ProtoReflect.Descriptor instead.
 func (*MachineClass) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{49}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *MachineClass) GetName() string {
@@ -3528,7 +3653,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[50]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3540,7 +3665,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[50]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3553,7 +3678,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{50}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *StatusResponse) GetCapacity() *HostResources {
@@ -3627,7 +3752,7 @@ type HostResources struct {
 
 func (x *HostResources) Reset() {
 	*x = HostResources{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[51]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3639,7 +3764,7 @@ func (x *HostResources) String() string {
 func (*HostResources) ProtoMessage() {}
 
 func (x *HostResources) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[51]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3652,7 +3777,7 @@ func (x *HostResources) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostResources.ProtoReflect.Descriptor instead.
 func (*HostResources) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{51}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *HostResources) GetVcpus() uint64 {
@@ -3689,7 +3814,7 @@ type HugePages struct {
 
 func (x *HugePages) Reset() {
 	*x = HugePages{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[52]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3701,7 +3826,7 @@ func (x *HugePages) String() string {
 func (*HugePages) ProtoMessage() {}
 
 func (x *HugePages) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[52]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3714,7 +3839,7 @@ func (x *HugePages) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HugePages.ProtoReflect.Descriptor instead.
 func (*HugePages) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{52}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *HugePages) GetPageSizeBytes() uint64 {
@@ -3745,7 +3870,7 @@ type Overcommit struct {
 
 func (x *Overcommit) Reset() {
 	*x = Overcommit{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[53]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3757,7 +3882,7 @@ func (x *Overcommit) String() string {
 func (*Overcommit) ProtoMessage() {}
 
 func (x *Overcommit) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[53]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3770,7 +3895,7 @@ func (x *Overcommit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Overcommit.ProtoReflect.Descriptor instead.
 func (*Overcommit) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{53}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *Overcommit) GetCpuRatio() float64 {
@@ -3800,7 +3925,7 @@ type ClassAvailability struct {
 
 func (x *ClassAvailability) Reset() {
 	*x = ClassAvailability{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[54]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3812,7 +3937,7 @@ func (x *ClassAvailability) String() string {
 func (*ClassAvailability) ProtoMessage() {}
 
 func (x *ClassAvailability) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[54]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3825,7 +3950,7 @@ func (x *ClassAvailability) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClassAvailability.ProtoReflect.Descriptor instead.
 func (*ClassAvailability) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{54}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ClassAvailability) GetName() string {
@@ -3859,7 +3984,7 @@ type ConsoleRequest struct {
 
 func (x *ConsoleRequest) Reset() {
 	*x = ConsoleRequest{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[55]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3871,7 +3996,7 @@ func (x *ConsoleRequest) String() string {
 func (*ConsoleRequest) ProtoMessage() {}
 
 func (x *ConsoleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[55]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3884,7 +4009,7 @@ func (x *ConsoleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsoleRequest.ProtoReflect.Descriptor instead.
 func (*ConsoleRequest) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{55}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ConsoleRequest) GetRequest() isConsoleRequest_Request {
@@ -3959,7 +4084,7 @@ type ConsoleOpen struct {
 
 func (x *ConsoleOpen) Reset() {
 	*x = ConsoleOpen{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[56]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3971,7 +4096,7 @@ func (x *ConsoleOpen) String() string {
 func (*ConsoleOpen) ProtoMessage() {}
 
 func (x *ConsoleOpen) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[56]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3984,7 +4109,7 @@ func (x *ConsoleOpen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsoleOpen.ProtoReflect.Descriptor instead.
 func (*ConsoleOpen) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{56}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ConsoleOpen) GetMachineId() string {
@@ -4014,7 +4139,7 @@ type ConsoleResize struct {
 
 func (x *ConsoleResize) Reset() {
 	*x = ConsoleResize{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[57]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4026,7 +4151,7 @@ func (x *ConsoleResize) String() string {
 func (*ConsoleResize) ProtoMessage() {}
 
 func (x *ConsoleResize) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[57]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4039,7 +4164,7 @@ func (x *ConsoleResize) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsoleResize.ProtoReflect.Descriptor instead.
 func (*ConsoleResize) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{57}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ConsoleResize) GetRows() uint32 {
@@ -4067,7 +4192,7 @@ type ConsoleResponse struct {
 
 func (x *ConsoleResponse) Reset() {
 	*x = ConsoleResponse{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[58]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4079,7 +4204,7 @@ func (x *ConsoleResponse) String() string {
 func (*ConsoleResponse) ProtoMessage() {}
 
 func (x *ConsoleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[58]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4092,7 +4217,7 @@ func (x *ConsoleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsoleResponse.ProtoReflect.Descriptor instead.
 func (*ConsoleResponse) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{58}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ConsoleResponse) GetOutput() []byte {
@@ -4115,7 +4240,7 @@ type ReadConsoleLogRequest struct {
 
 func (x *ReadConsoleLogRequest) Reset() {
 	*x = ReadConsoleLogRequest{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[59]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4127,7 +4252,7 @@ func (x *ReadConsoleLogRequest) String() string {
 func (*ReadConsoleLogRequest) ProtoMessage() {}
 
 func (x *ReadConsoleLogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[59]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4140,7 +4265,7 @@ func (x *ReadConsoleLogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadConsoleLogRequest.ProtoReflect.Descriptor instead.
 func (*ReadConsoleLogRequest) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{59}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ReadConsoleLogRequest) GetMachineId() string {
@@ -4173,7 +4298,7 @@ type ReadConsoleLogResponse struct {
 
 func (x *ReadConsoleLogResponse) Reset() {
 	*x = ReadConsoleLogResponse{}
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[60]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4185,7 +4310,7 @@ func (x *ReadConsoleLogResponse) String() string {
 func (*ReadConsoleLogResponse) ProtoMessage() {}
 
 func (x *ReadConsoleLogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_machine_v1alpha1_api_proto_msgTypes[60]
+	mi := &file_machine_v1alpha1_api_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4198,7 +4323,7 @@ func (x *ReadConsoleLogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadConsoleLogResponse.ProtoReflect.Descriptor instead.
 func (*ReadConsoleLogResponse) Descriptor() ([]byte, []int) {
-	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{60}
+	return file_machine_v1alpha1_api_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ReadConsoleLogResponse) GetData() []byte {
@@ -4262,11 +4387,12 @@ const file_machine_v1alpha1_api_proto_rawDesc = "" +
 	"\x10MachineResources\x12\x14\n" +
 	"\x05vcpus\x18\x01 \x01(\rR\x05vcpus\x12!\n" +
 	"\fmemory_bytes\x18\x02 \x01(\x04R\vmemoryBytes\x12.\n" +
-	"\x13hugepage_size_bytes\x18\x03 \x01(\x04R\x11hugepageSizeBytes\"?\n" +
+	"\x13hugepage_size_bytes\x18\x03 \x01(\x04R\x11hugepageSizeBytes\"W\n" +
 	"\bRootDisk\x12\x14\n" +
 	"\x05image\x18\x01 \x01(\tR\x05image\x12\x1d\n" +
 	"\n" +
-	"size_bytes\x18\x02 \x01(\x04R\tsizeBytes\"h\n" +
+	"size_bytes\x18\x02 \x01(\x04R\tsizeBytes\x12\x16\n" +
+	"\x06volume\x18\x03 \x01(\tR\x06volume\"h\n" +
 	"\bUserData\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12H\n" +
 	"\x06format\x18\x02 \x01(\x0e20.ferrite.runtime.machine.v1alpha1.UserDataFormatR\x06format\"\xfd\x01\n" +
@@ -4285,13 +4411,21 @@ const file_machine_v1alpha1_api_proto_rawDesc = "" +
 	"\n" +
 	"size_bytes\x18\x01 \x01(\x04R\tsizeBytes\x12?\n" +
 	"\x03rbd\x18\x02 \x01(\v2+.ferrite.runtime.machine.v1alpha1.RBDAccessH\x00R\x03rbdB\b\n" +
-	"\x06access\"\xa4\x01\n" +
+	"\x06access\"\xf5\x01\n" +
 	"\tRBDAccess\x12\x1a\n" +
 	"\bmonitors\x18\x01 \x03(\tR\bmonitors\x12\x12\n" +
 	"\x04pool\x18\x02 \x01(\tR\x04pool\x12\x14\n" +
 	"\x05image\x18\x03 \x01(\tR\x05image\x12\x12\n" +
 	"\x04user\x18\x04 \x01(\tR\x04user\x12=\n" +
-	"\x03key\x18\x05 \x01(\v2+.ferrite.runtime.machine.v1alpha1.SecretKeyR\x03key\"/\n" +
+	"\x03key\x18\x05 \x01(\v2+.ferrite.runtime.machine.v1alpha1.SecretKeyR\x03key\x12O\n" +
+	"\n" +
+	"encryption\x18\x06 \x01(\v2/.ferrite.runtime.machine.v1alpha1.RBDEncryptionR\n" +
+	"encryption\"\xab\x01\n" +
+	"\rRBDEncryption\x12M\n" +
+	"\x06format\x18\x01 \x01(\x0e25.ferrite.runtime.machine.v1alpha1.RBDEncryptionFormatR\x06format\x12K\n" +
+	"\n" +
+	"passphrase\x18\x02 \x01(\v2+.ferrite.runtime.machine.v1alpha1.SecretKeyR\n" +
+	"passphrase\"/\n" +
 	"\tSecretKey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\"\x97\x02\n" +
@@ -4498,7 +4632,10 @@ const file_machine_v1alpha1_api_proto_rawDesc = "" +
 	"\tPOWER_OFF\x10\x01*P\n" +
 	"\x0eUserDataFormat\x12\x1d\n" +
 	"\x19USER_DATA_FORMAT_IGNITION\x10\x00\x12\x1f\n" +
-	"\x1bUSER_DATA_FORMAT_CLOUD_INIT\x10\x01*\x97\x01\n" +
+	"\x1bUSER_DATA_FORMAT_CLOUD_INIT\x10\x01*V\n" +
+	"\x13RBDEncryptionFormat\x12\x1e\n" +
+	"\x1aRBD_ENCRYPTION_FORMAT_NONE\x10\x00\x12\x1f\n" +
+	"\x1bRBD_ENCRYPTION_FORMAT_LUKS2\x10\x01*\x97\x01\n" +
 	"\fMachineState\x12\x19\n" +
 	"\x15MACHINE_STATE_PENDING\x10\x00\x12\x19\n" +
 	"\x15MACHINE_STATE_RUNNING\x10\x01\x12\x19\n" +
@@ -4550,189 +4687,194 @@ func file_machine_v1alpha1_api_proto_rawDescGZIP() []byte {
 	return file_machine_v1alpha1_api_proto_rawDescData
 }
 
-var file_machine_v1alpha1_api_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_machine_v1alpha1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 64)
+var file_machine_v1alpha1_api_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_machine_v1alpha1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
 var file_machine_v1alpha1_api_proto_goTypes = []any{
 	(Power)(0),                             // 0: ferrite.runtime.machine.v1alpha1.Power
 	(UserDataFormat)(0),                    // 1: ferrite.runtime.machine.v1alpha1.UserDataFormat
-	(MachineState)(0),                      // 2: ferrite.runtime.machine.v1alpha1.MachineState
-	(AttachmentState)(0),                   // 3: ferrite.runtime.machine.v1alpha1.AttachmentState
-	(EventType)(0),                         // 4: ferrite.runtime.machine.v1alpha1.EventType
-	(ChangeType)(0),                        // 5: ferrite.runtime.machine.v1alpha1.ChangeType
-	(*VersionRequest)(nil),                 // 6: ferrite.runtime.machine.v1alpha1.VersionRequest
-	(*VersionResponse)(nil),                // 7: ferrite.runtime.machine.v1alpha1.VersionResponse
-	(*Machine)(nil),                        // 8: ferrite.runtime.machine.v1alpha1.Machine
-	(*ObjectMetadata)(nil),                 // 9: ferrite.runtime.machine.v1alpha1.ObjectMetadata
-	(*MachineSpec)(nil),                    // 10: ferrite.runtime.machine.v1alpha1.MachineSpec
-	(*MachineResources)(nil),               // 11: ferrite.runtime.machine.v1alpha1.MachineResources
-	(*RootDisk)(nil),                       // 12: ferrite.runtime.machine.v1alpha1.RootDisk
-	(*UserData)(nil),                       // 13: ferrite.runtime.machine.v1alpha1.UserData
-	(*Volume)(nil),                         // 14: ferrite.runtime.machine.v1alpha1.Volume
-	(*EmptyDisk)(nil),                      // 15: ferrite.runtime.machine.v1alpha1.EmptyDisk
-	(*NetworkDisk)(nil),                    // 16: ferrite.runtime.machine.v1alpha1.NetworkDisk
-	(*RBDAccess)(nil),                      // 17: ferrite.runtime.machine.v1alpha1.RBDAccess
-	(*SecretKey)(nil),                      // 18: ferrite.runtime.machine.v1alpha1.SecretKey
-	(*NetworkInterface)(nil),               // 19: ferrite.runtime.machine.v1alpha1.NetworkInterface
-	(*MachineStatus)(nil),                  // 20: ferrite.runtime.machine.v1alpha1.MachineStatus
-	(*VolumeStatus)(nil),                   // 21: ferrite.runtime.machine.v1alpha1.VolumeStatus
-	(*NetworkInterfaceStatus)(nil),         // 22: ferrite.runtime.machine.v1alpha1.NetworkInterfaceStatus
-	(*Event)(nil),                          // 23: ferrite.runtime.machine.v1alpha1.Event
-	(*CreateMachineRequest)(nil),           // 24: ferrite.runtime.machine.v1alpha1.CreateMachineRequest
-	(*CreateMachineResponse)(nil),          // 25: ferrite.runtime.machine.v1alpha1.CreateMachineResponse
-	(*MachineFilter)(nil),                  // 26: ferrite.runtime.machine.v1alpha1.MachineFilter
-	(*ListMachinesRequest)(nil),            // 27: ferrite.runtime.machine.v1alpha1.ListMachinesRequest
-	(*ListMachinesResponse)(nil),           // 28: ferrite.runtime.machine.v1alpha1.ListMachinesResponse
-	(*ListEventsRequest)(nil),              // 29: ferrite.runtime.machine.v1alpha1.ListEventsRequest
-	(*ListEventsResponse)(nil),             // 30: ferrite.runtime.machine.v1alpha1.ListEventsResponse
-	(*WatchRequest)(nil),                   // 31: ferrite.runtime.machine.v1alpha1.WatchRequest
-	(*WatchResponse)(nil),                  // 32: ferrite.runtime.machine.v1alpha1.WatchResponse
-	(*MachineChange)(nil),                  // 33: ferrite.runtime.machine.v1alpha1.MachineChange
-	(*WatchProgress)(nil),                  // 34: ferrite.runtime.machine.v1alpha1.WatchProgress
-	(*RevisionTooOld)(nil),                 // 35: ferrite.runtime.machine.v1alpha1.RevisionTooOld
-	(*DeleteMachineRequest)(nil),           // 36: ferrite.runtime.machine.v1alpha1.DeleteMachineRequest
-	(*DeleteMachineResponse)(nil),          // 37: ferrite.runtime.machine.v1alpha1.DeleteMachineResponse
-	(*SetMachinePowerRequest)(nil),         // 38: ferrite.runtime.machine.v1alpha1.SetMachinePowerRequest
-	(*SetMachinePowerResponse)(nil),        // 39: ferrite.runtime.machine.v1alpha1.SetMachinePowerResponse
-	(*RebootMachineRequest)(nil),           // 40: ferrite.runtime.machine.v1alpha1.RebootMachineRequest
-	(*RebootMachineResponse)(nil),          // 41: ferrite.runtime.machine.v1alpha1.RebootMachineResponse
-	(*AttachVolumeRequest)(nil),            // 42: ferrite.runtime.machine.v1alpha1.AttachVolumeRequest
-	(*AttachVolumeResponse)(nil),           // 43: ferrite.runtime.machine.v1alpha1.AttachVolumeResponse
-	(*UpdateVolumeRequest)(nil),            // 44: ferrite.runtime.machine.v1alpha1.UpdateVolumeRequest
-	(*UpdateVolumeResponse)(nil),           // 45: ferrite.runtime.machine.v1alpha1.UpdateVolumeResponse
-	(*DetachVolumeRequest)(nil),            // 46: ferrite.runtime.machine.v1alpha1.DetachVolumeRequest
-	(*DetachVolumeResponse)(nil),           // 47: ferrite.runtime.machine.v1alpha1.DetachVolumeResponse
-	(*AttachNetworkInterfaceRequest)(nil),  // 48: ferrite.runtime.machine.v1alpha1.AttachNetworkInterfaceRequest
-	(*AttachNetworkInterfaceResponse)(nil), // 49: ferrite.runtime.machine.v1alpha1.AttachNetworkInterfaceResponse
-	(*UpdateNetworkInterfaceRequest)(nil),  // 50: ferrite.runtime.machine.v1alpha1.UpdateNetworkInterfaceRequest
-	(*UpdateNetworkInterfaceResponse)(nil), // 51: ferrite.runtime.machine.v1alpha1.UpdateNetworkInterfaceResponse
-	(*DetachNetworkInterfaceRequest)(nil),  // 52: ferrite.runtime.machine.v1alpha1.DetachNetworkInterfaceRequest
-	(*DetachNetworkInterfaceResponse)(nil), // 53: ferrite.runtime.machine.v1alpha1.DetachNetworkInterfaceResponse
-	(*StatusRequest)(nil),                  // 54: ferrite.runtime.machine.v1alpha1.StatusRequest
-	(*MachineClass)(nil),                   // 55: ferrite.runtime.machine.v1alpha1.MachineClass
-	(*StatusResponse)(nil),                 // 56: ferrite.runtime.machine.v1alpha1.StatusResponse
-	(*HostResources)(nil),                  // 57: ferrite.runtime.machine.v1alpha1.HostResources
-	(*HugePages)(nil),                      // 58: ferrite.runtime.machine.v1alpha1.HugePages
-	(*Overcommit)(nil),                     // 59: ferrite.runtime.machine.v1alpha1.Overcommit
-	(*ClassAvailability)(nil),              // 60: ferrite.runtime.machine.v1alpha1.ClassAvailability
-	(*ConsoleRequest)(nil),                 // 61: ferrite.runtime.machine.v1alpha1.ConsoleRequest
-	(*ConsoleOpen)(nil),                    // 62: ferrite.runtime.machine.v1alpha1.ConsoleOpen
-	(*ConsoleResize)(nil),                  // 63: ferrite.runtime.machine.v1alpha1.ConsoleResize
-	(*ConsoleResponse)(nil),                // 64: ferrite.runtime.machine.v1alpha1.ConsoleResponse
-	(*ReadConsoleLogRequest)(nil),          // 65: ferrite.runtime.machine.v1alpha1.ReadConsoleLogRequest
-	(*ReadConsoleLogResponse)(nil),         // 66: ferrite.runtime.machine.v1alpha1.ReadConsoleLogResponse
-	nil,                                    // 67: ferrite.runtime.machine.v1alpha1.ObjectMetadata.LabelsEntry
-	nil,                                    // 68: ferrite.runtime.machine.v1alpha1.NetworkInterface.AttributesEntry
-	nil,                                    // 69: ferrite.runtime.machine.v1alpha1.MachineFilter.LabelSelectorEntry
-	(*timestamppb.Timestamp)(nil),          // 70: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),            // 71: google.protobuf.Duration
+	(RBDEncryptionFormat)(0),               // 2: ferrite.runtime.machine.v1alpha1.RBDEncryptionFormat
+	(MachineState)(0),                      // 3: ferrite.runtime.machine.v1alpha1.MachineState
+	(AttachmentState)(0),                   // 4: ferrite.runtime.machine.v1alpha1.AttachmentState
+	(EventType)(0),                         // 5: ferrite.runtime.machine.v1alpha1.EventType
+	(ChangeType)(0),                        // 6: ferrite.runtime.machine.v1alpha1.ChangeType
+	(*VersionRequest)(nil),                 // 7: ferrite.runtime.machine.v1alpha1.VersionRequest
+	(*VersionResponse)(nil),                // 8: ferrite.runtime.machine.v1alpha1.VersionResponse
+	(*Machine)(nil),                        // 9: ferrite.runtime.machine.v1alpha1.Machine
+	(*ObjectMetadata)(nil),                 // 10: ferrite.runtime.machine.v1alpha1.ObjectMetadata
+	(*MachineSpec)(nil),                    // 11: ferrite.runtime.machine.v1alpha1.MachineSpec
+	(*MachineResources)(nil),               // 12: ferrite.runtime.machine.v1alpha1.MachineResources
+	(*RootDisk)(nil),                       // 13: ferrite.runtime.machine.v1alpha1.RootDisk
+	(*UserData)(nil),                       // 14: ferrite.runtime.machine.v1alpha1.UserData
+	(*Volume)(nil),                         // 15: ferrite.runtime.machine.v1alpha1.Volume
+	(*EmptyDisk)(nil),                      // 16: ferrite.runtime.machine.v1alpha1.EmptyDisk
+	(*NetworkDisk)(nil),                    // 17: ferrite.runtime.machine.v1alpha1.NetworkDisk
+	(*RBDAccess)(nil),                      // 18: ferrite.runtime.machine.v1alpha1.RBDAccess
+	(*RBDEncryption)(nil),                  // 19: ferrite.runtime.machine.v1alpha1.RBDEncryption
+	(*SecretKey)(nil),                      // 20: ferrite.runtime.machine.v1alpha1.SecretKey
+	(*NetworkInterface)(nil),               // 21: ferrite.runtime.machine.v1alpha1.NetworkInterface
+	(*MachineStatus)(nil),                  // 22: ferrite.runtime.machine.v1alpha1.MachineStatus
+	(*VolumeStatus)(nil),                   // 23: ferrite.runtime.machine.v1alpha1.VolumeStatus
+	(*NetworkInterfaceStatus)(nil),         // 24: ferrite.runtime.machine.v1alpha1.NetworkInterfaceStatus
+	(*Event)(nil),                          // 25: ferrite.runtime.machine.v1alpha1.Event
+	(*CreateMachineRequest)(nil),           // 26: ferrite.runtime.machine.v1alpha1.CreateMachineRequest
+	(*CreateMachineResponse)(nil),          // 27: ferrite.runtime.machine.v1alpha1.CreateMachineResponse
+	(*MachineFilter)(nil),                  // 28: ferrite.runtime.machine.v1alpha1.MachineFilter
+	(*ListMachinesRequest)(nil),            // 29: ferrite.runtime.machine.v1alpha1.ListMachinesRequest
+	(*ListMachinesResponse)(nil),           // 30: ferrite.runtime.machine.v1alpha1.ListMachinesResponse
+	(*ListEventsRequest)(nil),              // 31: ferrite.runtime.machine.v1alpha1.ListEventsRequest
+	(*ListEventsResponse)(nil),             // 32: ferrite.runtime.machine.v1alpha1.ListEventsResponse
+	(*WatchRequest)(nil),                   // 33: ferrite.runtime.machine.v1alpha1.WatchRequest
+	(*WatchResponse)(nil),                  // 34: ferrite.runtime.machine.v1alpha1.WatchResponse
+	(*MachineChange)(nil),                  // 35: ferrite.runtime.machine.v1alpha1.MachineChange
+	(*WatchProgress)(nil),                  // 36: ferrite.runtime.machine.v1alpha1.WatchProgress
+	(*RevisionTooOld)(nil),                 // 37: ferrite.runtime.machine.v1alpha1.RevisionTooOld
+	(*DeleteMachineRequest)(nil),           // 38: ferrite.runtime.machine.v1alpha1.DeleteMachineRequest
+	(*DeleteMachineResponse)(nil),          // 39: ferrite.runtime.machine.v1alpha1.DeleteMachineResponse
+	(*SetMachinePowerRequest)(nil),         // 40: ferrite.runtime.machine.v1alpha1.SetMachinePowerRequest
+	(*SetMachinePowerResponse)(nil),        // 41: ferrite.runtime.machine.v1alpha1.SetMachinePowerResponse
+	(*RebootMachineRequest)(nil),           // 42: ferrite.runtime.machine.v1alpha1.RebootMachineRequest
+	(*RebootMachineResponse)(nil),          // 43: ferrite.runtime.machine.v1alpha1.RebootMachineResponse
+	(*AttachVolumeRequest)(nil),            // 44: ferrite.runtime.machine.v1alpha1.AttachVolumeRequest
+	(*AttachVolumeResponse)(nil),           // 45: ferrite.runtime.machine.v1alpha1.AttachVolumeResponse
+	(*UpdateVolumeRequest)(nil),            // 46: ferrite.runtime.machine.v1alpha1.UpdateVolumeRequest
+	(*UpdateVolumeResponse)(nil),           // 47: ferrite.runtime.machine.v1alpha1.UpdateVolumeResponse
+	(*DetachVolumeRequest)(nil),            // 48: ferrite.runtime.machine.v1alpha1.DetachVolumeRequest
+	(*DetachVolumeResponse)(nil),           // 49: ferrite.runtime.machine.v1alpha1.DetachVolumeResponse
+	(*AttachNetworkInterfaceRequest)(nil),  // 50: ferrite.runtime.machine.v1alpha1.AttachNetworkInterfaceRequest
+	(*AttachNetworkInterfaceResponse)(nil), // 51: ferrite.runtime.machine.v1alpha1.AttachNetworkInterfaceResponse
+	(*UpdateNetworkInterfaceRequest)(nil),  // 52: ferrite.runtime.machine.v1alpha1.UpdateNetworkInterfaceRequest
+	(*UpdateNetworkInterfaceResponse)(nil), // 53: ferrite.runtime.machine.v1alpha1.UpdateNetworkInterfaceResponse
+	(*DetachNetworkInterfaceRequest)(nil),  // 54: ferrite.runtime.machine.v1alpha1.DetachNetworkInterfaceRequest
+	(*DetachNetworkInterfaceResponse)(nil), // 55: ferrite.runtime.machine.v1alpha1.DetachNetworkInterfaceResponse
+	(*StatusRequest)(nil),                  // 56: ferrite.runtime.machine.v1alpha1.StatusRequest
+	(*MachineClass)(nil),                   // 57: ferrite.runtime.machine.v1alpha1.MachineClass
+	(*StatusResponse)(nil),                 // 58: ferrite.runtime.machine.v1alpha1.StatusResponse
+	(*HostResources)(nil),                  // 59: ferrite.runtime.machine.v1alpha1.HostResources
+	(*HugePages)(nil),                      // 60: ferrite.runtime.machine.v1alpha1.HugePages
+	(*Overcommit)(nil),                     // 61: ferrite.runtime.machine.v1alpha1.Overcommit
+	(*ClassAvailability)(nil),              // 62: ferrite.runtime.machine.v1alpha1.ClassAvailability
+	(*ConsoleRequest)(nil),                 // 63: ferrite.runtime.machine.v1alpha1.ConsoleRequest
+	(*ConsoleOpen)(nil),                    // 64: ferrite.runtime.machine.v1alpha1.ConsoleOpen
+	(*ConsoleResize)(nil),                  // 65: ferrite.runtime.machine.v1alpha1.ConsoleResize
+	(*ConsoleResponse)(nil),                // 66: ferrite.runtime.machine.v1alpha1.ConsoleResponse
+	(*ReadConsoleLogRequest)(nil),          // 67: ferrite.runtime.machine.v1alpha1.ReadConsoleLogRequest
+	(*ReadConsoleLogResponse)(nil),         // 68: ferrite.runtime.machine.v1alpha1.ReadConsoleLogResponse
+	nil,                                    // 69: ferrite.runtime.machine.v1alpha1.ObjectMetadata.LabelsEntry
+	nil,                                    // 70: ferrite.runtime.machine.v1alpha1.NetworkInterface.AttributesEntry
+	nil,                                    // 71: ferrite.runtime.machine.v1alpha1.MachineFilter.LabelSelectorEntry
+	(*timestamppb.Timestamp)(nil),          // 72: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),            // 73: google.protobuf.Duration
 }
 var file_machine_v1alpha1_api_proto_depIdxs = []int32{
-	9,  // 0: ferrite.runtime.machine.v1alpha1.Machine.metadata:type_name -> ferrite.runtime.machine.v1alpha1.ObjectMetadata
-	10, // 1: ferrite.runtime.machine.v1alpha1.Machine.spec:type_name -> ferrite.runtime.machine.v1alpha1.MachineSpec
-	20, // 2: ferrite.runtime.machine.v1alpha1.Machine.status:type_name -> ferrite.runtime.machine.v1alpha1.MachineStatus
-	67, // 3: ferrite.runtime.machine.v1alpha1.ObjectMetadata.labels:type_name -> ferrite.runtime.machine.v1alpha1.ObjectMetadata.LabelsEntry
-	70, // 4: ferrite.runtime.machine.v1alpha1.ObjectMetadata.create_time:type_name -> google.protobuf.Timestamp
-	70, // 5: ferrite.runtime.machine.v1alpha1.ObjectMetadata.delete_time:type_name -> google.protobuf.Timestamp
+	10, // 0: ferrite.runtime.machine.v1alpha1.Machine.metadata:type_name -> ferrite.runtime.machine.v1alpha1.ObjectMetadata
+	11, // 1: ferrite.runtime.machine.v1alpha1.Machine.spec:type_name -> ferrite.runtime.machine.v1alpha1.MachineSpec
+	22, // 2: ferrite.runtime.machine.v1alpha1.Machine.status:type_name -> ferrite.runtime.machine.v1alpha1.MachineStatus
+	69, // 3: ferrite.runtime.machine.v1alpha1.ObjectMetadata.labels:type_name -> ferrite.runtime.machine.v1alpha1.ObjectMetadata.LabelsEntry
+	72, // 4: ferrite.runtime.machine.v1alpha1.ObjectMetadata.create_time:type_name -> google.protobuf.Timestamp
+	72, // 5: ferrite.runtime.machine.v1alpha1.ObjectMetadata.delete_time:type_name -> google.protobuf.Timestamp
 	0,  // 6: ferrite.runtime.machine.v1alpha1.MachineSpec.power:type_name -> ferrite.runtime.machine.v1alpha1.Power
-	11, // 7: ferrite.runtime.machine.v1alpha1.MachineSpec.resources:type_name -> ferrite.runtime.machine.v1alpha1.MachineResources
-	12, // 8: ferrite.runtime.machine.v1alpha1.MachineSpec.root_disk:type_name -> ferrite.runtime.machine.v1alpha1.RootDisk
-	13, // 9: ferrite.runtime.machine.v1alpha1.MachineSpec.user_data:type_name -> ferrite.runtime.machine.v1alpha1.UserData
-	14, // 10: ferrite.runtime.machine.v1alpha1.MachineSpec.volumes:type_name -> ferrite.runtime.machine.v1alpha1.Volume
-	19, // 11: ferrite.runtime.machine.v1alpha1.MachineSpec.network_interfaces:type_name -> ferrite.runtime.machine.v1alpha1.NetworkInterface
+	12, // 7: ferrite.runtime.machine.v1alpha1.MachineSpec.resources:type_name -> ferrite.runtime.machine.v1alpha1.MachineResources
+	13, // 8: ferrite.runtime.machine.v1alpha1.MachineSpec.root_disk:type_name -> ferrite.runtime.machine.v1alpha1.RootDisk
+	14, // 9: ferrite.runtime.machine.v1alpha1.MachineSpec.user_data:type_name -> ferrite.runtime.machine.v1alpha1.UserData
+	15, // 10: ferrite.runtime.machine.v1alpha1.MachineSpec.volumes:type_name -> ferrite.runtime.machine.v1alpha1.Volume
+	21, // 11: ferrite.runtime.machine.v1alpha1.MachineSpec.network_interfaces:type_name -> ferrite.runtime.machine.v1alpha1.NetworkInterface
 	1,  // 12: ferrite.runtime.machine.v1alpha1.UserData.format:type_name -> ferrite.runtime.machine.v1alpha1.UserDataFormat
-	15, // 13: ferrite.runtime.machine.v1alpha1.Volume.empty_disk:type_name -> ferrite.runtime.machine.v1alpha1.EmptyDisk
-	16, // 14: ferrite.runtime.machine.v1alpha1.Volume.network_disk:type_name -> ferrite.runtime.machine.v1alpha1.NetworkDisk
-	17, // 15: ferrite.runtime.machine.v1alpha1.NetworkDisk.rbd:type_name -> ferrite.runtime.machine.v1alpha1.RBDAccess
-	18, // 16: ferrite.runtime.machine.v1alpha1.RBDAccess.key:type_name -> ferrite.runtime.machine.v1alpha1.SecretKey
-	68, // 17: ferrite.runtime.machine.v1alpha1.NetworkInterface.attributes:type_name -> ferrite.runtime.machine.v1alpha1.NetworkInterface.AttributesEntry
-	2,  // 18: ferrite.runtime.machine.v1alpha1.MachineStatus.state:type_name -> ferrite.runtime.machine.v1alpha1.MachineState
-	70, // 19: ferrite.runtime.machine.v1alpha1.MachineStatus.boot_time:type_name -> google.protobuf.Timestamp
-	21, // 20: ferrite.runtime.machine.v1alpha1.MachineStatus.root_disk:type_name -> ferrite.runtime.machine.v1alpha1.VolumeStatus
-	21, // 21: ferrite.runtime.machine.v1alpha1.MachineStatus.volumes:type_name -> ferrite.runtime.machine.v1alpha1.VolumeStatus
-	22, // 22: ferrite.runtime.machine.v1alpha1.MachineStatus.network_interfaces:type_name -> ferrite.runtime.machine.v1alpha1.NetworkInterfaceStatus
-	3,  // 23: ferrite.runtime.machine.v1alpha1.VolumeStatus.state:type_name -> ferrite.runtime.machine.v1alpha1.AttachmentState
-	3,  // 24: ferrite.runtime.machine.v1alpha1.NetworkInterfaceStatus.state:type_name -> ferrite.runtime.machine.v1alpha1.AttachmentState
-	4,  // 25: ferrite.runtime.machine.v1alpha1.Event.type:type_name -> ferrite.runtime.machine.v1alpha1.EventType
-	70, // 26: ferrite.runtime.machine.v1alpha1.Event.time:type_name -> google.protobuf.Timestamp
-	8,  // 27: ferrite.runtime.machine.v1alpha1.CreateMachineRequest.machine:type_name -> ferrite.runtime.machine.v1alpha1.Machine
-	8,  // 28: ferrite.runtime.machine.v1alpha1.CreateMachineResponse.machine:type_name -> ferrite.runtime.machine.v1alpha1.Machine
-	69, // 29: ferrite.runtime.machine.v1alpha1.MachineFilter.label_selector:type_name -> ferrite.runtime.machine.v1alpha1.MachineFilter.LabelSelectorEntry
-	26, // 30: ferrite.runtime.machine.v1alpha1.ListMachinesRequest.filter:type_name -> ferrite.runtime.machine.v1alpha1.MachineFilter
-	8,  // 31: ferrite.runtime.machine.v1alpha1.ListMachinesResponse.machines:type_name -> ferrite.runtime.machine.v1alpha1.Machine
-	23, // 32: ferrite.runtime.machine.v1alpha1.ListEventsResponse.events:type_name -> ferrite.runtime.machine.v1alpha1.Event
-	71, // 33: ferrite.runtime.machine.v1alpha1.WatchRequest.progress_interval:type_name -> google.protobuf.Duration
-	33, // 34: ferrite.runtime.machine.v1alpha1.WatchResponse.machine:type_name -> ferrite.runtime.machine.v1alpha1.MachineChange
-	23, // 35: ferrite.runtime.machine.v1alpha1.WatchResponse.event:type_name -> ferrite.runtime.machine.v1alpha1.Event
-	34, // 36: ferrite.runtime.machine.v1alpha1.WatchResponse.progress:type_name -> ferrite.runtime.machine.v1alpha1.WatchProgress
-	5,  // 37: ferrite.runtime.machine.v1alpha1.MachineChange.type:type_name -> ferrite.runtime.machine.v1alpha1.ChangeType
-	8,  // 38: ferrite.runtime.machine.v1alpha1.MachineChange.machine:type_name -> ferrite.runtime.machine.v1alpha1.Machine
-	71, // 39: ferrite.runtime.machine.v1alpha1.DeleteMachineRequest.shutdown_timeout:type_name -> google.protobuf.Duration
-	8,  // 40: ferrite.runtime.machine.v1alpha1.DeleteMachineResponse.machine:type_name -> ferrite.runtime.machine.v1alpha1.Machine
-	0,  // 41: ferrite.runtime.machine.v1alpha1.SetMachinePowerRequest.power:type_name -> ferrite.runtime.machine.v1alpha1.Power
-	71, // 42: ferrite.runtime.machine.v1alpha1.SetMachinePowerRequest.shutdown_timeout:type_name -> google.protobuf.Duration
-	8,  // 43: ferrite.runtime.machine.v1alpha1.SetMachinePowerResponse.machine:type_name -> ferrite.runtime.machine.v1alpha1.Machine
-	71, // 44: ferrite.runtime.machine.v1alpha1.RebootMachineRequest.shutdown_timeout:type_name -> google.protobuf.Duration
-	8,  // 45: ferrite.runtime.machine.v1alpha1.RebootMachineResponse.machine:type_name -> ferrite.runtime.machine.v1alpha1.Machine
-	14, // 46: ferrite.runtime.machine.v1alpha1.AttachVolumeRequest.volume:type_name -> ferrite.runtime.machine.v1alpha1.Volume
-	8,  // 47: ferrite.runtime.machine.v1alpha1.AttachVolumeResponse.machine:type_name -> ferrite.runtime.machine.v1alpha1.Machine
-	14, // 48: ferrite.runtime.machine.v1alpha1.UpdateVolumeRequest.volume:type_name -> ferrite.runtime.machine.v1alpha1.Volume
-	8,  // 49: ferrite.runtime.machine.v1alpha1.UpdateVolumeResponse.machine:type_name -> ferrite.runtime.machine.v1alpha1.Machine
-	8,  // 50: ferrite.runtime.machine.v1alpha1.DetachVolumeResponse.machine:type_name -> ferrite.runtime.machine.v1alpha1.Machine
-	19, // 51: ferrite.runtime.machine.v1alpha1.AttachNetworkInterfaceRequest.network_interface:type_name -> ferrite.runtime.machine.v1alpha1.NetworkInterface
-	8,  // 52: ferrite.runtime.machine.v1alpha1.AttachNetworkInterfaceResponse.machine:type_name -> ferrite.runtime.machine.v1alpha1.Machine
-	19, // 53: ferrite.runtime.machine.v1alpha1.UpdateNetworkInterfaceRequest.network_interface:type_name -> ferrite.runtime.machine.v1alpha1.NetworkInterface
-	8,  // 54: ferrite.runtime.machine.v1alpha1.UpdateNetworkInterfaceResponse.machine:type_name -> ferrite.runtime.machine.v1alpha1.Machine
-	8,  // 55: ferrite.runtime.machine.v1alpha1.DetachNetworkInterfaceResponse.machine:type_name -> ferrite.runtime.machine.v1alpha1.Machine
-	55, // 56: ferrite.runtime.machine.v1alpha1.StatusRequest.classes:type_name -> ferrite.runtime.machine.v1alpha1.MachineClass
-	11, // 57: ferrite.runtime.machine.v1alpha1.MachineClass.resources:type_name -> ferrite.runtime.machine.v1alpha1.MachineResources
-	57, // 58: ferrite.runtime.machine.v1alpha1.StatusResponse.capacity:type_name -> ferrite.runtime.machine.v1alpha1.HostResources
-	57, // 59: ferrite.runtime.machine.v1alpha1.StatusResponse.reserved:type_name -> ferrite.runtime.machine.v1alpha1.HostResources
-	59, // 60: ferrite.runtime.machine.v1alpha1.StatusResponse.overcommit:type_name -> ferrite.runtime.machine.v1alpha1.Overcommit
-	57, // 61: ferrite.runtime.machine.v1alpha1.StatusResponse.allocatable:type_name -> ferrite.runtime.machine.v1alpha1.HostResources
-	57, // 62: ferrite.runtime.machine.v1alpha1.StatusResponse.allocated:type_name -> ferrite.runtime.machine.v1alpha1.HostResources
-	60, // 63: ferrite.runtime.machine.v1alpha1.StatusResponse.classes:type_name -> ferrite.runtime.machine.v1alpha1.ClassAvailability
-	58, // 64: ferrite.runtime.machine.v1alpha1.HostResources.hugepages:type_name -> ferrite.runtime.machine.v1alpha1.HugePages
-	62, // 65: ferrite.runtime.machine.v1alpha1.ConsoleRequest.open:type_name -> ferrite.runtime.machine.v1alpha1.ConsoleOpen
-	63, // 66: ferrite.runtime.machine.v1alpha1.ConsoleRequest.resize:type_name -> ferrite.runtime.machine.v1alpha1.ConsoleResize
-	6,  // 67: ferrite.runtime.machine.v1alpha1.MachineRuntime.Version:input_type -> ferrite.runtime.machine.v1alpha1.VersionRequest
-	24, // 68: ferrite.runtime.machine.v1alpha1.MachineRuntime.CreateMachine:input_type -> ferrite.runtime.machine.v1alpha1.CreateMachineRequest
-	27, // 69: ferrite.runtime.machine.v1alpha1.MachineRuntime.ListMachines:input_type -> ferrite.runtime.machine.v1alpha1.ListMachinesRequest
-	29, // 70: ferrite.runtime.machine.v1alpha1.MachineRuntime.ListEvents:input_type -> ferrite.runtime.machine.v1alpha1.ListEventsRequest
-	31, // 71: ferrite.runtime.machine.v1alpha1.MachineRuntime.Watch:input_type -> ferrite.runtime.machine.v1alpha1.WatchRequest
-	36, // 72: ferrite.runtime.machine.v1alpha1.MachineRuntime.DeleteMachine:input_type -> ferrite.runtime.machine.v1alpha1.DeleteMachineRequest
-	38, // 73: ferrite.runtime.machine.v1alpha1.MachineRuntime.SetMachinePower:input_type -> ferrite.runtime.machine.v1alpha1.SetMachinePowerRequest
-	40, // 74: ferrite.runtime.machine.v1alpha1.MachineRuntime.RebootMachine:input_type -> ferrite.runtime.machine.v1alpha1.RebootMachineRequest
-	42, // 75: ferrite.runtime.machine.v1alpha1.MachineRuntime.AttachVolume:input_type -> ferrite.runtime.machine.v1alpha1.AttachVolumeRequest
-	44, // 76: ferrite.runtime.machine.v1alpha1.MachineRuntime.UpdateVolume:input_type -> ferrite.runtime.machine.v1alpha1.UpdateVolumeRequest
-	46, // 77: ferrite.runtime.machine.v1alpha1.MachineRuntime.DetachVolume:input_type -> ferrite.runtime.machine.v1alpha1.DetachVolumeRequest
-	48, // 78: ferrite.runtime.machine.v1alpha1.MachineRuntime.AttachNetworkInterface:input_type -> ferrite.runtime.machine.v1alpha1.AttachNetworkInterfaceRequest
-	50, // 79: ferrite.runtime.machine.v1alpha1.MachineRuntime.UpdateNetworkInterface:input_type -> ferrite.runtime.machine.v1alpha1.UpdateNetworkInterfaceRequest
-	52, // 80: ferrite.runtime.machine.v1alpha1.MachineRuntime.DetachNetworkInterface:input_type -> ferrite.runtime.machine.v1alpha1.DetachNetworkInterfaceRequest
-	54, // 81: ferrite.runtime.machine.v1alpha1.MachineRuntime.Status:input_type -> ferrite.runtime.machine.v1alpha1.StatusRequest
-	61, // 82: ferrite.runtime.machine.v1alpha1.MachineRuntime.Console:input_type -> ferrite.runtime.machine.v1alpha1.ConsoleRequest
-	65, // 83: ferrite.runtime.machine.v1alpha1.MachineRuntime.ReadConsoleLog:input_type -> ferrite.runtime.machine.v1alpha1.ReadConsoleLogRequest
-	7,  // 84: ferrite.runtime.machine.v1alpha1.MachineRuntime.Version:output_type -> ferrite.runtime.machine.v1alpha1.VersionResponse
-	25, // 85: ferrite.runtime.machine.v1alpha1.MachineRuntime.CreateMachine:output_type -> ferrite.runtime.machine.v1alpha1.CreateMachineResponse
-	28, // 86: ferrite.runtime.machine.v1alpha1.MachineRuntime.ListMachines:output_type -> ferrite.runtime.machine.v1alpha1.ListMachinesResponse
-	30, // 87: ferrite.runtime.machine.v1alpha1.MachineRuntime.ListEvents:output_type -> ferrite.runtime.machine.v1alpha1.ListEventsResponse
-	32, // 88: ferrite.runtime.machine.v1alpha1.MachineRuntime.Watch:output_type -> ferrite.runtime.machine.v1alpha1.WatchResponse
-	37, // 89: ferrite.runtime.machine.v1alpha1.MachineRuntime.DeleteMachine:output_type -> ferrite.runtime.machine.v1alpha1.DeleteMachineResponse
-	39, // 90: ferrite.runtime.machine.v1alpha1.MachineRuntime.SetMachinePower:output_type -> ferrite.runtime.machine.v1alpha1.SetMachinePowerResponse
-	41, // 91: ferrite.runtime.machine.v1alpha1.MachineRuntime.RebootMachine:output_type -> ferrite.runtime.machine.v1alpha1.RebootMachineResponse
-	43, // 92: ferrite.runtime.machine.v1alpha1.MachineRuntime.AttachVolume:output_type -> ferrite.runtime.machine.v1alpha1.AttachVolumeResponse
-	45, // 93: ferrite.runtime.machine.v1alpha1.MachineRuntime.UpdateVolume:output_type -> ferrite.runtime.machine.v1alpha1.UpdateVolumeResponse
-	47, // 94: ferrite.runtime.machine.v1alpha1.MachineRuntime.DetachVolume:output_type -> ferrite.runtime.machine.v1alpha1.DetachVolumeResponse
-	49, // 95: ferrite.runtime.machine.v1alpha1.MachineRuntime.AttachNetworkInterface:output_type -> ferrite.runtime.machine.v1alpha1.AttachNetworkInterfaceResponse
-	51, // 96: ferrite.runtime.machine.v1alpha1.MachineRuntime.UpdateNetworkInterface:output_type -> ferrite.runtime.machine.v1alpha1.UpdateNetworkInterfaceResponse
-	53, // 97: ferrite.runtime.machine.v1alpha1.MachineRuntime.DetachNetworkInterface:output_type -> ferrite.runtime.machine.v1alpha1.DetachNetworkInterfaceResponse
-	56, // 98: ferrite.runtime.machine.v1alpha1.MachineRuntime.Status:output_type -> ferrite.runtime.machine.v1alpha1.StatusResponse
-	64, // 99: ferrite.runtime.machine.v1alpha1.MachineRuntime.Console:output_type -> ferrite.runtime.machine.v1alpha1.ConsoleResponse
-	66, // 100: ferrite.runtime.machine.v1alpha1.MachineRuntime.ReadConsoleLog:output_type -> ferrite.runtime.machine.v1alpha1.ReadConsoleLogResponse
-	84, // [84:101] is the sub-list for method output_type
-	67, // [67:84] is the sub-list for method input_type
-	67, // [67:67] is the sub-list for extension type_name
-	67, // [67:67] is the sub-list for extension extendee
-	0,  // [0:67] is the sub-list for field type_name
+	16, // 13: ferrite.runtime.machine.v1alpha1.Volume.empty_disk:type_name -> ferrite.runtime.machine.v1alpha1.EmptyDisk
+	17, // 14: ferrite.runtime.machine.v1alpha1.Volume.network_disk:type_name -> ferrite.runtime.machine.v1alpha1.NetworkDisk
+	18, // 15: ferrite.runtime.machine.v1alpha1.NetworkDisk.rbd:type_name -> ferrite.runtime.machine.v1alpha1.RBDAccess
+	20, // 16: ferrite.runtime.machine.v1alpha1.RBDAccess.key:type_name -> ferrite.runtime.machine.v1alpha1.SecretKey
+	19, // 17: ferrite.runtime.machine.v1alpha1.RBDAccess.encryption:type_name -> ferrite.runtime.machine.v1alpha1.RBDEncryption
+	2,  // 18: ferrite.runtime.machine.v1alpha1.RBDEncryption.format:type_name -> ferrite.runtime.machine.v1alpha1.RBDEncryptionFormat
+	20, // 19: ferrite.runtime.machine.v1alpha1.RBDEncryption.passphrase:type_name -> ferrite.runtime.machine.v1alpha1.SecretKey
+	70, // 20: ferrite.runtime.machine.v1alpha1.NetworkInterface.attributes:type_name -> ferrite.runtime.machine.v1alpha1.NetworkInterface.AttributesEntry
+	3,  // 21: ferrite.runtime.machine.v1alpha1.MachineStatus.state:type_name -> ferrite.runtime.machine.v1alpha1.MachineState
+	72, // 22: ferrite.runtime.machine.v1alpha1.MachineStatus.boot_time:type_name -> google.protobuf.Timestamp
+	23, // 23: ferrite.runtime.machine.v1alpha1.MachineStatus.root_disk:type_name -> ferrite.runtime.machine.v1alpha1.VolumeStatus
+	23, // 24: ferrite.runtime.machine.v1alpha1.MachineStatus.volumes:type_name -> ferrite.runtime.machine.v1alpha1.VolumeStatus
+	24, // 25: ferrite.runtime.machine.v1alpha1.MachineStatus.network_interfaces:type_name -> ferrite.runtime.machine.v1alpha1.NetworkInterfaceStatus
+	4,  // 26: ferrite.runtime.machine.v1alpha1.VolumeStatus.state:type_name -> ferrite.runtime.machine.v1alpha1.AttachmentState
+	4,  // 27: ferrite.runtime.machine.v1alpha1.NetworkInterfaceStatus.state:type_name -> ferrite.runtime.machine.v1alpha1.AttachmentState
+	5,  // 28: ferrite.runtime.machine.v1alpha1.Event.type:type_name -> ferrite.runtime.machine.v1alpha1.EventType
+	72, // 29: ferrite.runtime.machine.v1alpha1.Event.time:type_name -> google.protobuf.Timestamp
+	9,  // 30: ferrite.runtime.machine.v1alpha1.CreateMachineRequest.machine:type_name -> ferrite.runtime.machine.v1alpha1.Machine
+	9,  // 31: ferrite.runtime.machine.v1alpha1.CreateMachineResponse.machine:type_name -> ferrite.runtime.machine.v1alpha1.Machine
+	71, // 32: ferrite.runtime.machine.v1alpha1.MachineFilter.label_selector:type_name -> ferrite.runtime.machine.v1alpha1.MachineFilter.LabelSelectorEntry
+	28, // 33: ferrite.runtime.machine.v1alpha1.ListMachinesRequest.filter:type_name -> ferrite.runtime.machine.v1alpha1.MachineFilter
+	9,  // 34: ferrite.runtime.machine.v1alpha1.ListMachinesResponse.machines:type_name -> ferrite.runtime.machine.v1alpha1.Machine
+	25, // 35: ferrite.runtime.machine.v1alpha1.ListEventsResponse.events:type_name -> ferrite.runtime.machine.v1alpha1.Event
+	73, // 36: ferrite.runtime.machine.v1alpha1.WatchRequest.progress_interval:type_name -> google.protobuf.Duration
+	35, // 37: ferrite.runtime.machine.v1alpha1.WatchResponse.machine:type_name -> ferrite.runtime.machine.v1alpha1.MachineChange
+	25, // 38: ferrite.runtime.machine.v1alpha1.WatchResponse.event:type_name -> ferrite.runtime.machine.v1alpha1.Event
+	36, // 39: ferrite.runtime.machine.v1alpha1.WatchResponse.progress:type_name -> ferrite.runtime.machine.v1alpha1.WatchProgress
+	6,  // 40: ferrite.runtime.machine.v1alpha1.MachineChange.type:type_name -> ferrite.runtime.machine.v1alpha1.ChangeType
+	9,  // 41: ferrite.runtime.machine.v1alpha1.MachineChange.machine:type_name -> ferrite.runtime.machine.v1alpha1.Machine
+	73, // 42: ferrite.runtime.machine.v1alpha1.DeleteMachineRequest.shutdown_timeout:type_name -> google.protobuf.Duration
+	9,  // 43: ferrite.runtime.machine.v1alpha1.DeleteMachineResponse.machine:type_name -> ferrite.runtime.machine.v1alpha1.Machine
+	0,  // 44: ferrite.runtime.machine.v1alpha1.SetMachinePowerRequest.power:type_name -> ferrite.runtime.machine.v1alpha1.Power
+	73, // 45: ferrite.runtime.machine.v1alpha1.SetMachinePowerRequest.shutdown_timeout:type_name -> google.protobuf.Duration
+	9,  // 46: ferrite.runtime.machine.v1alpha1.SetMachinePowerResponse.machine:type_name -> ferrite.runtime.machine.v1alpha1.Machine
+	73, // 47: ferrite.runtime.machine.v1alpha1.RebootMachineRequest.shutdown_timeout:type_name -> google.protobuf.Duration
+	9,  // 48: ferrite.runtime.machine.v1alpha1.RebootMachineResponse.machine:type_name -> ferrite.runtime.machine.v1alpha1.Machine
+	15, // 49: ferrite.runtime.machine.v1alpha1.AttachVolumeRequest.volume:type_name -> ferrite.runtime.machine.v1alpha1.Volume
+	9,  // 50: ferrite.runtime.machine.v1alpha1.AttachVolumeResponse.machine:type_name -> ferrite.runtime.machine.v1alpha1.Machine
+	15, // 51: ferrite.runtime.machine.v1alpha1.UpdateVolumeRequest.volume:type_name -> ferrite.runtime.machine.v1alpha1.Volume
+	9,  // 52: ferrite.runtime.machine.v1alpha1.UpdateVolumeResponse.machine:type_name -> ferrite.runtime.machine.v1alpha1.Machine
+	9,  // 53: ferrite.runtime.machine.v1alpha1.DetachVolumeResponse.machine:type_name -> ferrite.runtime.machine.v1alpha1.Machine
+	21, // 54: ferrite.runtime.machine.v1alpha1.AttachNetworkInterfaceRequest.network_interface:type_name -> ferrite.runtime.machine.v1alpha1.NetworkInterface
+	9,  // 55: ferrite.runtime.machine.v1alpha1.AttachNetworkInterfaceResponse.machine:type_name -> ferrite.runtime.machine.v1alpha1.Machine
+	21, // 56: ferrite.runtime.machine.v1alpha1.UpdateNetworkInterfaceRequest.network_interface:type_name -> ferrite.runtime.machine.v1alpha1.NetworkInterface
+	9,  // 57: ferrite.runtime.machine.v1alpha1.UpdateNetworkInterfaceResponse.machine:type_name -> ferrite.runtime.machine.v1alpha1.Machine
+	9,  // 58: ferrite.runtime.machine.v1alpha1.DetachNetworkInterfaceResponse.machine:type_name -> ferrite.runtime.machine.v1alpha1.Machine
+	57, // 59: ferrite.runtime.machine.v1alpha1.StatusRequest.classes:type_name -> ferrite.runtime.machine.v1alpha1.MachineClass
+	12, // 60: ferrite.runtime.machine.v1alpha1.MachineClass.resources:type_name -> ferrite.runtime.machine.v1alpha1.MachineResources
+	59, // 61: ferrite.runtime.machine.v1alpha1.StatusResponse.capacity:type_name -> ferrite.runtime.machine.v1alpha1.HostResources
+	59, // 62: ferrite.runtime.machine.v1alpha1.StatusResponse.reserved:type_name -> ferrite.runtime.machine.v1alpha1.HostResources
+	61, // 63: ferrite.runtime.machine.v1alpha1.StatusResponse.overcommit:type_name -> ferrite.runtime.machine.v1alpha1.Overcommit
+	59, // 64: ferrite.runtime.machine.v1alpha1.StatusResponse.allocatable:type_name -> ferrite.runtime.machine.v1alpha1.HostResources
+	59, // 65: ferrite.runtime.machine.v1alpha1.StatusResponse.allocated:type_name -> ferrite.runtime.machine.v1alpha1.HostResources
+	62, // 66: ferrite.runtime.machine.v1alpha1.StatusResponse.classes:type_name -> ferrite.runtime.machine.v1alpha1.ClassAvailability
+	60, // 67: ferrite.runtime.machine.v1alpha1.HostResources.hugepages:type_name -> ferrite.runtime.machine.v1alpha1.HugePages
+	64, // 68: ferrite.runtime.machine.v1alpha1.ConsoleRequest.open:type_name -> ferrite.runtime.machine.v1alpha1.ConsoleOpen
+	65, // 69: ferrite.runtime.machine.v1alpha1.ConsoleRequest.resize:type_name -> ferrite.runtime.machine.v1alpha1.ConsoleResize
+	7,  // 70: ferrite.runtime.machine.v1alpha1.MachineRuntime.Version:input_type -> ferrite.runtime.machine.v1alpha1.VersionRequest
+	26, // 71: ferrite.runtime.machine.v1alpha1.MachineRuntime.CreateMachine:input_type -> ferrite.runtime.machine.v1alpha1.CreateMachineRequest
+	29, // 72: ferrite.runtime.machine.v1alpha1.MachineRuntime.ListMachines:input_type -> ferrite.runtime.machine.v1alpha1.ListMachinesRequest
+	31, // 73: ferrite.runtime.machine.v1alpha1.MachineRuntime.ListEvents:input_type -> ferrite.runtime.machine.v1alpha1.ListEventsRequest
+	33, // 74: ferrite.runtime.machine.v1alpha1.MachineRuntime.Watch:input_type -> ferrite.runtime.machine.v1alpha1.WatchRequest
+	38, // 75: ferrite.runtime.machine.v1alpha1.MachineRuntime.DeleteMachine:input_type -> ferrite.runtime.machine.v1alpha1.DeleteMachineRequest
+	40, // 76: ferrite.runtime.machine.v1alpha1.MachineRuntime.SetMachinePower:input_type -> ferrite.runtime.machine.v1alpha1.SetMachinePowerRequest
+	42, // 77: ferrite.runtime.machine.v1alpha1.MachineRuntime.RebootMachine:input_type -> ferrite.runtime.machine.v1alpha1.RebootMachineRequest
+	44, // 78: ferrite.runtime.machine.v1alpha1.MachineRuntime.AttachVolume:input_type -> ferrite.runtime.machine.v1alpha1.AttachVolumeRequest
+	46, // 79: ferrite.runtime.machine.v1alpha1.MachineRuntime.UpdateVolume:input_type -> ferrite.runtime.machine.v1alpha1.UpdateVolumeRequest
+	48, // 80: ferrite.runtime.machine.v1alpha1.MachineRuntime.DetachVolume:input_type -> ferrite.runtime.machine.v1alpha1.DetachVolumeRequest
+	50, // 81: ferrite.runtime.machine.v1alpha1.MachineRuntime.AttachNetworkInterface:input_type -> ferrite.runtime.machine.v1alpha1.AttachNetworkInterfaceRequest
+	52, // 82: ferrite.runtime.machine.v1alpha1.MachineRuntime.UpdateNetworkInterface:input_type -> ferrite.runtime.machine.v1alpha1.UpdateNetworkInterfaceRequest
+	54, // 83: ferrite.runtime.machine.v1alpha1.MachineRuntime.DetachNetworkInterface:input_type -> ferrite.runtime.machine.v1alpha1.DetachNetworkInterfaceRequest
+	56, // 84: ferrite.runtime.machine.v1alpha1.MachineRuntime.Status:input_type -> ferrite.runtime.machine.v1alpha1.StatusRequest
+	63, // 85: ferrite.runtime.machine.v1alpha1.MachineRuntime.Console:input_type -> ferrite.runtime.machine.v1alpha1.ConsoleRequest
+	67, // 86: ferrite.runtime.machine.v1alpha1.MachineRuntime.ReadConsoleLog:input_type -> ferrite.runtime.machine.v1alpha1.ReadConsoleLogRequest
+	8,  // 87: ferrite.runtime.machine.v1alpha1.MachineRuntime.Version:output_type -> ferrite.runtime.machine.v1alpha1.VersionResponse
+	27, // 88: ferrite.runtime.machine.v1alpha1.MachineRuntime.CreateMachine:output_type -> ferrite.runtime.machine.v1alpha1.CreateMachineResponse
+	30, // 89: ferrite.runtime.machine.v1alpha1.MachineRuntime.ListMachines:output_type -> ferrite.runtime.machine.v1alpha1.ListMachinesResponse
+	32, // 90: ferrite.runtime.machine.v1alpha1.MachineRuntime.ListEvents:output_type -> ferrite.runtime.machine.v1alpha1.ListEventsResponse
+	34, // 91: ferrite.runtime.machine.v1alpha1.MachineRuntime.Watch:output_type -> ferrite.runtime.machine.v1alpha1.WatchResponse
+	39, // 92: ferrite.runtime.machine.v1alpha1.MachineRuntime.DeleteMachine:output_type -> ferrite.runtime.machine.v1alpha1.DeleteMachineResponse
+	41, // 93: ferrite.runtime.machine.v1alpha1.MachineRuntime.SetMachinePower:output_type -> ferrite.runtime.machine.v1alpha1.SetMachinePowerResponse
+	43, // 94: ferrite.runtime.machine.v1alpha1.MachineRuntime.RebootMachine:output_type -> ferrite.runtime.machine.v1alpha1.RebootMachineResponse
+	45, // 95: ferrite.runtime.machine.v1alpha1.MachineRuntime.AttachVolume:output_type -> ferrite.runtime.machine.v1alpha1.AttachVolumeResponse
+	47, // 96: ferrite.runtime.machine.v1alpha1.MachineRuntime.UpdateVolume:output_type -> ferrite.runtime.machine.v1alpha1.UpdateVolumeResponse
+	49, // 97: ferrite.runtime.machine.v1alpha1.MachineRuntime.DetachVolume:output_type -> ferrite.runtime.machine.v1alpha1.DetachVolumeResponse
+	51, // 98: ferrite.runtime.machine.v1alpha1.MachineRuntime.AttachNetworkInterface:output_type -> ferrite.runtime.machine.v1alpha1.AttachNetworkInterfaceResponse
+	53, // 99: ferrite.runtime.machine.v1alpha1.MachineRuntime.UpdateNetworkInterface:output_type -> ferrite.runtime.machine.v1alpha1.UpdateNetworkInterfaceResponse
+	55, // 100: ferrite.runtime.machine.v1alpha1.MachineRuntime.DetachNetworkInterface:output_type -> ferrite.runtime.machine.v1alpha1.DetachNetworkInterfaceResponse
+	58, // 101: ferrite.runtime.machine.v1alpha1.MachineRuntime.Status:output_type -> ferrite.runtime.machine.v1alpha1.StatusResponse
+	66, // 102: ferrite.runtime.machine.v1alpha1.MachineRuntime.Console:output_type -> ferrite.runtime.machine.v1alpha1.ConsoleResponse
+	68, // 103: ferrite.runtime.machine.v1alpha1.MachineRuntime.ReadConsoleLog:output_type -> ferrite.runtime.machine.v1alpha1.ReadConsoleLogResponse
+	87, // [87:104] is the sub-list for method output_type
+	70, // [70:87] is the sub-list for method input_type
+	70, // [70:70] is the sub-list for extension type_name
+	70, // [70:70] is the sub-list for extension extendee
+	0,  // [0:70] is the sub-list for field type_name
 }
 
 func init() { file_machine_v1alpha1_api_proto_init() }
@@ -4747,12 +4889,12 @@ func file_machine_v1alpha1_api_proto_init() {
 	file_machine_v1alpha1_api_proto_msgTypes[10].OneofWrappers = []any{
 		(*NetworkDisk_Rbd)(nil),
 	}
-	file_machine_v1alpha1_api_proto_msgTypes[26].OneofWrappers = []any{
+	file_machine_v1alpha1_api_proto_msgTypes[27].OneofWrappers = []any{
 		(*WatchResponse_Machine)(nil),
 		(*WatchResponse_Event)(nil),
 		(*WatchResponse_Progress)(nil),
 	}
-	file_machine_v1alpha1_api_proto_msgTypes[55].OneofWrappers = []any{
+	file_machine_v1alpha1_api_proto_msgTypes[56].OneofWrappers = []any{
 		(*ConsoleRequest_Open)(nil),
 		(*ConsoleRequest_Input)(nil),
 		(*ConsoleRequest_Resize)(nil),
@@ -4762,8 +4904,8 @@ func file_machine_v1alpha1_api_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_machine_v1alpha1_api_proto_rawDesc), len(file_machine_v1alpha1_api_proto_rawDesc)),
-			NumEnums:      6,
-			NumMessages:   64,
+			NumEnums:      7,
+			NumMessages:   65,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
