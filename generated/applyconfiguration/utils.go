@@ -158,6 +158,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &applyconfigurationstoragev1alpha1.VolumeAccessApplyConfiguration{}
 	case storagev1alpha1.SchemeGroupVersion.WithKind("VolumeClass"):
 		return &applyconfigurationstoragev1alpha1.VolumeClassApplyConfiguration{}
+	case storagev1alpha1.SchemeGroupVersion.WithKind("VolumeEncryption"):
+		return &applyconfigurationstoragev1alpha1.VolumeEncryptionApplyConfiguration{}
 	case storagev1alpha1.SchemeGroupVersion.WithKind("VolumePool"):
 		return &applyconfigurationstoragev1alpha1.VolumePoolApplyConfiguration{}
 	case storagev1alpha1.SchemeGroupVersion.WithKind("VolumePoolReference"):

@@ -107,6 +107,7 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		storagev1alpha1.VolumeBinding{}.OpenAPIModelName():              schema_ferrite_apis_storage_v1alpha1_VolumeBinding(ref),
 		storagev1alpha1.VolumeClass{}.OpenAPIModelName():                schema_ferrite_apis_storage_v1alpha1_VolumeClass(ref),
 		storagev1alpha1.VolumeClassList{}.OpenAPIModelName():            schema_ferrite_apis_storage_v1alpha1_VolumeClassList(ref),
+		storagev1alpha1.VolumeEncryption{}.OpenAPIModelName():           schema_ferrite_apis_storage_v1alpha1_VolumeEncryption(ref),
 		storagev1alpha1.VolumeList{}.OpenAPIModelName():                 schema_ferrite_apis_storage_v1alpha1_VolumeList(ref),
 		storagev1alpha1.VolumePool{}.OpenAPIModelName():                 schema_ferrite_apis_storage_v1alpha1_VolumePool(ref),
 		storagev1alpha1.VolumePoolList{}.OpenAPIModelName():             schema_ferrite_apis_storage_v1alpha1_VolumePoolList(ref),
@@ -3739,12 +3740,18 @@ func schema_ferrite_apis_storage_v1alpha1_VolumeClass(ref common.ReferenceCallba
 							Format:      "",
 						},
 					},
+					"encryption": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Encryption encrypts every volume of the class at rest; unset means not encrypted. Immutable.",
+							Ref:         ref(storagev1alpha1.VolumeEncryption{}.OpenAPIModelName()),
+						},
+					},
 				},
 				Required: []string{"capabilities"},
 			},
 		},
 		Dependencies: []string{
-			resource.Quantity{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
+			storagev1alpha1.VolumeEncryption{}.OpenAPIModelName(), resource.Quantity{}.OpenAPIModelName(), metav1.ObjectMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -3794,6 +3801,28 @@ func schema_ferrite_apis_storage_v1alpha1_VolumeClassList(ref common.ReferenceCa
 		},
 		Dependencies: []string{
 			storagev1alpha1.VolumeClass{}.OpenAPIModelName(), metav1.ListMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_ferrite_apis_storage_v1alpha1_VolumeEncryption(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "VolumeEncryption is the encryption at rest of a class's volumes.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"format": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Format is the encryption format: LUKS2.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"format"},
+			},
+		},
 	}
 }
 

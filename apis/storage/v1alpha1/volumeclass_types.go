@@ -15,6 +15,21 @@ const (
 	ResizePolicyExpandOnly ResizePolicy = "ExpandOnly"
 )
 
+// EncryptionFormat is how volumes of a class are encrypted at rest.
+type EncryptionFormat string
+
+const (
+	// EncryptionFormatLUKS2 encrypts each volume with LUKS2 under a passphrase of its own, which
+	// the volume's pool generates and keeps where tenants cannot read it.
+	EncryptionFormatLUKS2 EncryptionFormat = "LUKS2"
+)
+
+// VolumeEncryption is the encryption at rest of a class's volumes.
+type VolumeEncryption struct {
+	// Format is the encryption format: LUKS2.
+	Format EncryptionFormat `json:"format" protobuf:"bytes,1,opt,name=format,casttype=EncryptionFormat"`
+}
+
 // +genclient
 // +genclient:noStatus
 // +genclient:nonNamespaced
@@ -31,6 +46,9 @@ type VolumeClass struct {
 	// ResizePolicy says whether volumes may grow after create. Defaults to Static.
 	// +optional
 	ResizePolicy ResizePolicy `json:"resizePolicy,omitempty" protobuf:"bytes,3,opt,name=resizePolicy,casttype=ResizePolicy"`
+	// Encryption encrypts every volume of the class at rest; unset means not encrypted. Immutable.
+	// +optional
+	Encryption *VolumeEncryption `json:"encryption,omitempty" protobuf:"bytes,4,opt,name=encryption"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

@@ -52,6 +52,11 @@ func (in VolumeClassList) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in VolumeEncryption) OpenAPIModelName() string {
+	return "dev.ferrite.storage.v1alpha1.VolumeEncryption"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in VolumeList) OpenAPIModelName() string {
 	return "dev.ferrite.storage.v1alpha1.VolumeList"
 }

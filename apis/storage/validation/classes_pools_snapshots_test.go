@@ -40,6 +40,13 @@ func TestValidateVolumeClass(t *testing.T) {
 			want: []vt.FieldError{vt.Invalid("capabilities[iops]")}},
 		{name: "missing resize policy", mutate: func(c *storage.VolumeClass) { c.ResizePolicy = "" },
 			want: []vt.FieldError{vt.Required("resizePolicy")}},
+		{name: "encrypted", mutate: func(c *storage.VolumeClass) {
+			c.Encryption = &storage.VolumeEncryption{Format: storage.EncryptionFormatLUKS2}
+		}},
+		{name: "unknown encryption format", mutate: func(c *storage.VolumeClass) { c.Encryption = &storage.VolumeEncryption{Format: "ROT13"} },
+			want: []vt.FieldError{vt.NotSupported("encryption.format")}},
+		{name: "missing encryption format", mutate: func(c *storage.VolumeClass) { c.Encryption = &storage.VolumeEncryption{} },
+			want: []vt.FieldError{vt.Required("encryption.format")}},
 		{name: "unknown resize policy", mutate: func(c *storage.VolumeClass) { c.ResizePolicy = "ShrinkOnly" },
 			want: []vt.FieldError{vt.NotSupported("resizePolicy")}},
 	}
@@ -61,6 +68,9 @@ func TestValidateVolumeClassUpdate(t *testing.T) {
 		{name: "resize policy may change", edit: func(c *storage.VolumeClass) { c.ResizePolicy = storage.ResizePolicyStatic }},
 		{name: "capabilities are immutable", edit: func(c *storage.VolumeClass) { c.Capabilities[ResourceIOPS] = resource.MustParse("6000") },
 			want: []vt.FieldError{vt.Invalid("capabilities")}},
+		{name: "encryption cannot be added", edit: func(c *storage.VolumeClass) {
+			c.Encryption = &storage.VolumeEncryption{Format: storage.EncryptionFormatLUKS2}
+		}, want: []vt.FieldError{vt.Invalid("encryption")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -38,6 +38,8 @@ type VolumeClassApplyConfiguration struct {
 	Capabilities *corev1.ResourceList `json:"capabilities,omitempty"`
 	// ResizePolicy says whether volumes may grow after create. Defaults to Static.
 	ResizePolicy *storagev1alpha1.ResizePolicy `json:"resizePolicy,omitempty"`
+	// Encryption encrypts every volume of the class at rest; unset means not encrypted. Immutable.
+	Encryption *VolumeEncryptionApplyConfiguration `json:"encryption,omitempty"`
 }
 
 // VolumeClass constructs a declarative configuration of the VolumeClass type for use with
@@ -223,6 +225,14 @@ func (b *VolumeClassApplyConfiguration) WithCapabilities(value corev1.ResourceLi
 // If called multiple times, the ResizePolicy field is set to the value of the last call.
 func (b *VolumeClassApplyConfiguration) WithResizePolicy(value storagev1alpha1.ResizePolicy) *VolumeClassApplyConfiguration {
 	b.ResizePolicy = &value
+	return b
+}
+
+// WithEncryption sets the Encryption field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Encryption field is set to the value of the last call.
+func (b *VolumeClassApplyConfiguration) WithEncryption(value *VolumeEncryptionApplyConfiguration) *VolumeClassApplyConfiguration {
+	b.Encryption = value
 	return b
 }
 
