@@ -5,7 +5,9 @@ BIN := $(CURDIR)/bin
 DATA_DIR ?= $(CURDIR)/.ferrite
 # libvirt-provider loads libvirt at run time (libvirt.org/go/libvirt's dlopen mode), so the
 # project builds on machines without libvirt's headers; the provider needs libvirt0 to run.
-GOFLAGS += -tags=libvirt_dlopen
+# ceph-provider links librados and librbd (go-ceph, built for Ceph pacific, Debian bookworm's
+# 16.2); hack/go-packages.sh leaves it out where their headers are missing.
+GOFLAGS += -tags=libvirt_dlopen,pacific
 export GOFLAGS
 # The apiserver reports a Kubernetes-style version; kubectl needs a parseable one.
 VERSION := v1.37.2+ferrite.$(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
@@ -13,17 +15,22 @@ LDFLAGS := -X k8s.io/component-base/version.gitVersion=$(VERSION) \
 	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37 \
 	-X k8s.io/component-base/version.gitCommit=$(shell git rev-parse HEAD 2>/dev/null)
 
-.PHONY: all build run run-standalone kube-apiserver test generate verify lint clean
+.PHONY: all build build-deps run run-standalone kube-apiserver test generate verify lint clean
 all: build
 
 build:
 	@echo ">> building ./cmd/... into bin/ (the first build compiles Kubernetes libraries and takes a few minutes)"
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ $$(hack/go-packages.sh ./cmd/...)
+
+# The C libraries' headers that cgo needs for ceph-provider (installed as root on Debian; elsewhere
+# `make build` leaves ceph-provider out and says so).
+build-deps:
+	@hack/install-packages.sh librados-dev librbd-dev
 
 # The whole local control plane: etcd, kube-apiserver, ferrite-apiserver behind APIServices and
 # the controller manager, with state under $(DATA_DIR), and (as root on Debian) the local
 # MachinePool "local" running real machines under libvirt and QEMU. Ctrl-C stops it.
-run: build kube-apiserver kubectl
+run: build-deps build kube-apiserver kubectl
 	$(GO) build -o $(BIN)/ ./hack/ferrite-local
 	$(BIN)/ferrite-local --data-dir $(DATA_DIR) --bin-dir $(BIN)
 
@@ -41,7 +48,7 @@ kube-apiserver:
 # packages); elsewhere those tests skip and say why.
 test:
 	hack/test-deps.sh
-	$(GO) test -count=1 -timeout 15m ./...
+	$(GO) test -count=1 -timeout 15m $$(hack/go-packages.sh ./...)
 
 generate:
 	hack/update-codegen.sh

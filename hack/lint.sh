@@ -16,6 +16,10 @@ if [ -n "$unformatted" ]; then
   echo "$unformatted" >&2
   exit 1
 fi
-go vet -tags libvirt_dlopen ./...
-"$GOBIN/staticcheck" -tags libvirt_dlopen $(go list -tags libvirt_dlopen ./... | grep -v '/generated/')
+export GOFLAGS=-tags=libvirt_dlopen,pacific
+packages=$(hack/go-packages.sh ./...)
+# shellcheck disable=SC2086 # one word per package
+go vet $packages
+# shellcheck disable=SC2086
+"$GOBIN/staticcheck" -tags libvirt_dlopen,pacific $(echo "$packages" | grep -v '/generated/')
 echo "lint clean"
