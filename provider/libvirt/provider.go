@@ -10,7 +10,7 @@
 // they were doing (image pulls, deletions). Domains without that metadata are never touched.
 //
 // Changes come from the provider's own actions and from libvirt's domain events, and are numbered
-// by one revision counter for Watch (poollet/runtime/machine/history). docs/libvirt-provider.md
+// by one revision counter for Watch (poollet/runtime/history). docs/libvirt-provider.md
 // describes the whole design.
 package libvirt
 
@@ -30,7 +30,7 @@ import (
 	"k8s.io/klog/v2"
 	"libvirt.org/go/libvirt"
 
-	"github.com/ferrite-dev/ferrite/poollet/runtime/machine/history"
+	"github.com/ferrite-dev/ferrite/poollet/runtime/history"
 	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/machine/v1alpha1"
 	"github.com/ferrite-dev/ferrite/poollet/runtime/machine/validation"
 )
@@ -50,7 +50,7 @@ type Provider struct {
 	opts    Options
 	log     klog.Logger
 	conn    *conn
-	history *history.History
+	history history.Machines
 	revs    *revisionFile
 	events  *eventQueue
 
@@ -134,7 +134,7 @@ func New(opts Options) (*Provider, error) {
 		opts: opts,
 		log:  opts.Log,
 		revs: revs,
-		history: history.New(history.Options{
+		history: history.NewMachines(history.Options{
 			Limit:           opts.HistoryLimit,
 			EventLimit:      opts.EventLimit,
 			InitialRevision: initial,

@@ -10,7 +10,7 @@ import (
 	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/machine/v1alpha1"
 )
 
-// Listing and watching: the history (poollet/runtime/machine/history) holds the changes; a list
+// Listing and watching: the history (poollet/runtime/history) holds the changes; a list
 // is taken under the same lock the changes are recorded under, so its revision is exact.
 
 // ListMachines lists the machines matching the filter, ordered by ID.

@@ -24,8 +24,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ferrite-dev/ferrite/poollet/runtime/history"
 	"github.com/ferrite-dev/ferrite/poollet/runtime/machine/capacity"
-	"github.com/ferrite-dev/ferrite/poollet/runtime/machine/history"
 	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/machine/v1alpha1"
 	"github.com/ferrite-dev/ferrite/poollet/runtime/machine/validation"
 )
@@ -95,7 +95,7 @@ type Server struct {
 
 	// history numbers and retains the changes. Changes are recorded under mu, so a list and its
 	// revision agree.
-	history *history.History
+	history history.Machines
 
 	mu       sync.Mutex
 	machines map[string]*machine
@@ -124,7 +124,7 @@ func New(opts Options) *Server {
 	opts.setDefaults()
 	return &Server{
 		opts: opts,
-		history: history.New(history.Options{
+		history: history.NewMachines(history.Options{
 			Limit:           opts.HistoryLimit,
 			EventLimit:      opts.EventLimit,
 			InitialRevision: opts.InitialRevision,

@@ -6,11 +6,11 @@
 package v1alpha1
 
 import (
-	"errors"
 	"fmt"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+
+	"github.com/ferrite-dev/ferrite/poollet/runtime/statusdetail"
 )
 
 // NewRevisionTooOldError returns the status with which Watch ends when it cannot continue from
@@ -23,33 +23,15 @@ func NewRevisionTooOldError(requested, oldest, current uint64) error {
 	} else {
 		msg = fmt.Sprintf("revision %d is too old: the oldest retained is %d, the current %d; resync with ListMachines", requested, oldest, current)
 	}
-	st, err := status.New(codes.OutOfRange, msg).WithDetails(&RevisionTooOld{
+	return statusdetail.Error(codes.OutOfRange, msg, &RevisionTooOld{
 		RequestedRevision: requested,
 		OldestRevision:    oldest,
 		CurrentRevision:   current,
 	})
-	if err != nil {
-		// Only a detail that cannot be marshaled fails; ours always can.
-		return status.Error(codes.OutOfRange, msg)
-	}
-	return st.Err()
 }
 
 // AsRevisionTooOld returns the RevisionTooOld detail of err when err is the status with which Watch
 // ends when it cannot continue: the caller must resync with ListMachines.
 func AsRevisionTooOld(err error) (*RevisionTooOld, bool) {
-	var se interface{ GRPCStatus() *status.Status }
-	if !errors.As(err, &se) {
-		return nil, false
-	}
-	st := se.GRPCStatus()
-	if st.Code() != codes.OutOfRange {
-		return nil, false
-	}
-	for _, d := range st.Details() {
-		if detail, ok := d.(*RevisionTooOld); ok {
-			return detail, true
-		}
-	}
-	return nil, false
+	return statusdetail.As[*RevisionTooOld](err, codes.OutOfRange)
 }

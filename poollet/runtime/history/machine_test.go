@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/ferrite-dev/ferrite/poollet/runtime/machine/history"
+	"github.com/ferrite-dev/ferrite/poollet/runtime/history"
 	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/machine/v1alpha1"
 )
 
@@ -28,7 +28,7 @@ func (s *stream) Send(c *runtimev1alpha1.WatchResponse) error {
 	return nil
 }
 
-func watch(t *testing.T, h *history.History, req *runtimev1alpha1.WatchRequest) (*stream, chan error) {
+func watch(t *testing.T, h history.Machines, req *runtimev1alpha1.WatchRequest) (*stream, chan error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
@@ -43,7 +43,7 @@ func machine(id string) *runtimev1alpha1.Machine {
 }
 
 func TestRevisionsEventsAndResume(t *testing.T) {
-	h := history.New(history.Options{InitialRevision: 100, EventLimit: 2})
+	h := history.NewMachines(history.Options{InitialRevision: 100, EventLimit: 2})
 	m := machine("a")
 	if rev := h.Machine(runtimev1alpha1.ChangeType_CHANGE_TYPE_ADDED, m); rev != 101 || m.Metadata.Revision != 101 {
 		t.Fatalf("first change at %d (machine says %d), want 101", rev, m.Metadata.Revision)
@@ -75,7 +75,7 @@ func TestRevisionsEventsAndResume(t *testing.T) {
 }
 
 func TestRevisionTooOldProgressAndClose(t *testing.T) {
-	h := history.New(history.Options{InitialRevision: 10, Limit: 2})
+	h := history.NewMachines(history.Options{InitialRevision: 10, Limit: 2})
 	expectTooOld := func(from uint64) {
 		t.Helper()
 		_, result := watch(t, h, &runtimev1alpha1.WatchRequest{FromRevision: from})

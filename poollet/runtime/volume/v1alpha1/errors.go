@@ -1,0 +1,37 @@
+// Package v1alpha1 is the volume runtime interface: the VolumeRuntime gRPC service that volume
+// providers serve on a unix socket and the volumepoollet calls. api.proto defines it and
+// documents every call; api.pb.go and api_grpc.pb.go are generated from it by
+// hack/update-runtime-proto.sh ('make generate'). This file is the only hand-written one: the
+// status a Watch ends with when it cannot continue.
+package v1alpha1
+
+import (
+	"fmt"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/ferrite-dev/ferrite/poollet/runtime/statusdetail"
+)
+
+// NewRevisionTooOldError returns the status with which Watch ends when it cannot continue from
+// requested: OUT_OF_RANGE with a RevisionTooOld detail. oldest is the oldest revision the provider
+// can continue from, current its latest.
+func NewRevisionTooOldError(requested, oldest, current uint64) error {
+	var msg string
+	if requested > current {
+		msg = fmt.Sprintf("revision %d is newer than the runtime's current revision %d (its state was reset): resync with ListVolumes and ListSnapshots", requested, current)
+	} else {
+		msg = fmt.Sprintf("revision %d is too old: the oldest retained is %d, the current %d; resync with ListVolumes and ListSnapshots", requested, oldest, current)
+	}
+	return statusdetail.Error(codes.OutOfRange, msg, &RevisionTooOld{
+		RequestedRevision: requested,
+		OldestRevision:    oldest,
+		CurrentRevision:   current,
+	})
+}
+
+// AsRevisionTooOld returns the RevisionTooOld detail of err when err is the status with which Watch
+// ends when it cannot continue: the caller must resync with ListVolumes and ListSnapshots.
+func AsRevisionTooOld(err error) (*RevisionTooOld, bool) {
+	return statusdetail.As[*RevisionTooOld](err, codes.OutOfRange)
+}
