@@ -72,8 +72,8 @@ func Spec(field string, spec *runtimev1alpha1.MachineSpec) error {
 	if err := Resources(field+".resources", spec.GetResources()); err != nil {
 		return err
 	}
-	if rd := spec.GetRootDisk(); rd != nil && rd.GetImage() == "" {
-		return invalid(field+".root_disk.image", "required")
+	if err := rootDisk(field+".root_disk", spec); err != nil {
+		return err
 	}
 	if ud := spec.GetUserData(); ud != nil {
 		if _, ok := runtimev1alpha1.UserDataFormat_name[int32(ud.GetFormat())]; !ok {
@@ -110,6 +110,35 @@ func Spec(field string, spec *runtimev1alpha1.MachineSpec) error {
 		nics[n.GetName()] = true
 	}
 	return nil
+}
+
+// rootDisk checks the root disk: an image to copy, or a volume to boot from (a network disk of
+// spec.volumes; the image, when given, then only lends its kernel, initramfs and command line).
+func rootDisk(field string, spec *runtimev1alpha1.MachineSpec) error {
+	rd := spec.GetRootDisk()
+	switch {
+	case rd == nil:
+		return nil
+	case rd.GetVolume() == "" && rd.GetImage() == "":
+		return invalid(field+".image", "required (or volume, to boot from a volume)")
+	case rd.GetVolume() == "":
+		return nil
+	case rd.GetSizeBytes() != 0:
+		return invalid(field+".size_bytes", "must be 0 when booting from volume %q (the volume has its own size)", rd.GetVolume())
+	}
+	for _, v := range spec.GetVolumes() {
+		if v.GetName() != rd.GetVolume() {
+			continue
+		}
+		if v.GetNetworkDisk() == nil {
+			return invalid(field+".volume", "volume %q is not a network disk", rd.GetVolume())
+		}
+		if v.GetReadOnly() {
+			return invalid(field+".volume", "volume %q is read-only", rd.GetVolume())
+		}
+		return nil
+	}
+	return invalid(field+".volume", "no volume named %q in volumes", rd.GetVolume())
 }
 
 // Resources checks a machine's resources (also a class's, in a StatusRequest).
@@ -176,6 +205,19 @@ func networkDisk(field string, d *runtimev1alpha1.NetworkDisk) error {
 		return invalid(field+".key.id", "required")
 	case len(rbd.GetKey().GetData()) == 0:
 		return invalid(field+".key.data", "required")
+	}
+	if enc := rbd.GetEncryption(); enc != nil {
+		field += ".encryption"
+		switch {
+		case enc.GetFormat() == runtimev1alpha1.RBDEncryptionFormat_RBD_ENCRYPTION_FORMAT_NONE:
+			return invalid(field+".format", "required (leave encryption unset for a plain volume)")
+		case enc.GetFormat() != runtimev1alpha1.RBDEncryptionFormat_RBD_ENCRYPTION_FORMAT_LUKS2:
+			return invalid(field+".format", "unknown value %d", enc.GetFormat())
+		case enc.GetPassphrase().GetId() == "":
+			return invalid(field+".passphrase.id", "required")
+		case len(enc.GetPassphrase().GetData()) == 0:
+			return invalid(field+".passphrase.data", "required")
+		}
 	}
 	return nil
 }

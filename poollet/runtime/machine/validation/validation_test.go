@@ -53,6 +53,22 @@ func TestMachine(t *testing.T) {
 		"upper-case name":  {func(m *runtimev1alpha1.Machine) { m.Spec.NetworkInterfaces[0].Name = "Eth0" }, "machine.spec.network_interfaces[0].name"},
 		"rbd without key":  {func(m *runtimev1alpha1.Machine) { m.Spec.Volumes[0].Source = rbd(nil) }, "machine.spec.volumes[0].network_disk.rbd.key.id"},
 		"rbd without data": {func(m *runtimev1alpha1.Machine) { m.Spec.Volumes[0].Source = rbd(&runtimev1alpha1.SecretKey{Id: "k"}) }, "machine.spec.volumes[0].network_disk.rbd.key.data"},
+		"no encryption format": {func(m *runtimev1alpha1.Machine) {
+			m.Spec.Volumes[0].Source = encrypted(0, &runtimev1alpha1.SecretKey{Id: "p", Data: []byte("x")})
+		}, "machine.spec.volumes[0].network_disk.rbd.encryption.format"},
+		"no passphrase": {func(m *runtimev1alpha1.Machine) {
+			m.Spec.Volumes[0].Source = encrypted(runtimev1alpha1.RBDEncryptionFormat_RBD_ENCRYPTION_FORMAT_LUKS2, nil)
+		}, "machine.spec.volumes[0].network_disk.rbd.encryption.passphrase.id"},
+		"no passphrase data": {func(m *runtimev1alpha1.Machine) {
+			m.Spec.Volumes[0].Source = encrypted(runtimev1alpha1.RBDEncryptionFormat_RBD_ENCRYPTION_FORMAT_LUKS2, &runtimev1alpha1.SecretKey{Id: "p"})
+		}, "machine.spec.volumes[0].network_disk.rbd.encryption.passphrase.data"},
+		"boot volume missing": {func(m *runtimev1alpha1.Machine) { m.Spec.RootDisk.Volume = "nope" }, "machine.spec.root_disk.volume"},
+		"boot volume local":   {func(m *runtimev1alpha1.Machine) { m.Spec.RootDisk.Volume = "data" }, "machine.spec.root_disk.volume"},
+		"boot volume sized": {func(m *runtimev1alpha1.Machine) {
+			m.Spec.Volumes[0].Source = rbd(&runtimev1alpha1.SecretKey{Id: "k", Data: []byte("AQB...")})
+			m.Spec.RootDisk.Volume, m.Spec.RootDisk.SizeBytes = "data", 1<<30
+		}, "machine.spec.root_disk.size_bytes"},
+		"no image, no volume": {func(m *runtimev1alpha1.Machine) { m.Spec.RootDisk = &runtimev1alpha1.RootDisk{} }, "machine.spec.root_disk.image"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			m := validMachine()
@@ -68,6 +84,22 @@ func TestMachine(t *testing.T) {
 	if err := Machine(m); err != nil {
 		t.Fatalf("machine with an RBD volume: %v", err)
 	}
+	// Booting from it, with or without an image for the kernel; encrypted.
+	m.Spec.RootDisk = &runtimev1alpha1.RootDisk{Volume: "data"}
+	if err := Machine(m); err != nil {
+		t.Fatalf("machine booting from an RBD volume: %v", err)
+	}
+	m.Spec.RootDisk.Image = "file:///var/lib/images/debian.raw"
+	m.Spec.Volumes[0].Source = encrypted(runtimev1alpha1.RBDEncryptionFormat_RBD_ENCRYPTION_FORMAT_LUKS2, &runtimev1alpha1.SecretKey{Id: "p", Data: []byte("x")})
+	if err := Machine(m); err != nil {
+		t.Fatalf("machine booting from an encrypted RBD volume with a kernel: %v", err)
+	}
+}
+
+func encrypted(format runtimev1alpha1.RBDEncryptionFormat, passphrase *runtimev1alpha1.SecretKey) *runtimev1alpha1.Volume_NetworkDisk {
+	v := rbd(&runtimev1alpha1.SecretKey{Id: "k", Data: []byte("AQB...")})
+	v.NetworkDisk.GetRbd().Encryption = &runtimev1alpha1.RBDEncryption{Format: format, Passphrase: passphrase}
+	return v
 }
 
 func rbd(key *runtimev1alpha1.SecretKey) *runtimev1alpha1.Volume_NetworkDisk {
