@@ -35,10 +35,11 @@ func (p *Provider) CreateMachine(ctx context.Context, req *runtimev1alpha1.Creat
 	spec := req.GetMachine().GetSpec()
 	for i, v := range spec.GetVolumes() {
 		field := fmt.Sprintf("machine.spec.volumes[%d]", i)
-		if err := supportedVolume(field, v); err != nil {
-			return nil, err
-		}
-		if d := v.GetDevice(); d == rootDevice || d == cloudInitDevice {
+		d := v.GetDevice()
+		switch {
+		case v.GetName() == rootVolume(spec) && d != "" && d != rootDevice:
+			return nil, status.Errorf(codes.InvalidArgument, "%s.device: the volume the machine boots from is %q, not %q", field, rootDevice, d)
+		case v.GetName() != rootVolume(spec) && (d == rootDevice || d == cloudInitDevice):
 			return nil, status.Errorf(codes.InvalidArgument, "%s.device: %q is the provider's (root disk or NoCloud drive)", field, d)
 		}
 	}
@@ -135,6 +136,11 @@ func (p *Provider) define(m *machine) (*runtimev1alpha1.CreateMachineResponse, e
 			return nil, status.Errorf(codes.Internal, "user data: %v", err)
 		}
 	}
+	for _, v := range m.spec.GetVolumes() {
+		if err := p.writeVolumeKeys(m.id, v); err != nil {
+			return nil, status.Errorf(codes.Internal, "%v", err)
+		}
+	}
 	xml, err := p.placeholderXML(m.rec)
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
@@ -178,21 +184,19 @@ func (p *Provider) placeholderXML(rec *record) (string, error) {
 	})
 }
 
-// supportedVolume refuses what this provider cannot attach yet.
-func supportedVolume(field string, v *runtimev1alpha1.Volume) error {
-	if v.GetNetworkDisk() != nil {
-		return status.Errorf(codes.Unimplemented, "%s.network_disk: network disks (RBD) are not supported by libvirt-provider yet", field)
-	}
-	return nil
-}
-
-// chooseDevicesLocked picks guest devices for the volumes whose spec leaves them empty: the
-// first of vdb, vdc, ... that no other disk of the machine uses (vda is the root disk's).
+// chooseDevicesLocked picks guest devices for the volumes whose spec leaves them empty: vda for
+// the volume the machine boots from, for the others the first of vdb, vdc, ... that no other disk
+// of the machine uses (vda is the root disk's).
 func (p *Provider) chooseDevicesLocked(m *machine) {
 	for _, v := range m.spec.GetVolumes() {
-		if v.GetDevice() == "" && m.rec.device(v.GetName()) == "" {
-			m.rec.setDevice(v.GetName(), nextDevice(m))
+		if v.GetDevice() != "" || m.rec.device(v.GetName()) != "" {
+			continue
 		}
+		if v.GetName() == rootVolume(m.spec) {
+			m.rec.setDevice(v.GetName(), rootDevice)
+			continue
+		}
+		m.rec.setDevice(v.GetName(), nextDevice(m))
 	}
 }
 
@@ -277,7 +281,7 @@ func (p *Provider) prepareOnce(ctx context.Context, m *machine) error {
 	p.mu.Unlock()
 
 	var img *image.Image
-	if rd := spec.GetRootDisk(); rd != nil {
+	if rd := spec.GetRootDisk(); rd.GetImage() != "" {
 		if p.opts.Images == nil {
 			return p.pullFailed(m, rd.GetImage(), errors.New("the provider has no image store"))
 		}
@@ -312,6 +316,9 @@ func (p *Provider) prepareOnce(ctx context.Context, m *machine) error {
 	}
 	p.setPending(m, "Preparing", "writing disks and user data")
 	cfg, err := p.fullConfig(ctx, m.id, spec, rec, labels, img)
+	if err == nil {
+		err = p.ensureSecrets(lv, m.id, spec)
+	}
 	if err != nil {
 		p.setPending(m, "PrepareFailed", err.Error())
 		return err
@@ -384,6 +391,8 @@ func (p *Provider) fullConfig(ctx context.Context, id string, spec *runtimev1alp
 	}
 	if img != nil {
 		cfg.Kernel, cfg.Initramfs, cfg.Cmdline = img.Kernel, img.Initramfs, img.Cmdline
+	}
+	if img != nil && rootVolume(spec) == "" {
 		size, err := p.prepareRootDisk(ctx, id, spec.GetRootDisk(), img)
 		if err != nil {
 			return cfg, fmt.Errorf("root disk: %w", err)
@@ -394,14 +403,17 @@ func (p *Provider) fullConfig(ctx context.Context, id string, spec *runtimev1alp
 		}
 	}
 	for _, v := range spec.GetVolumes() {
-		if err := p.prepareVolume(ctx, id, v); err != nil {
-			return cfg, fmt.Errorf("volume %q: %w", v.GetName(), err)
+		if v.GetEmptyDisk() != nil {
+			if err := p.prepareVolume(ctx, id, v); err != nil {
+				return cfg, fmt.Errorf("volume %q: %w", v.GetName(), err)
+			}
 		}
-		dev := v.GetDevice()
-		if dev == "" {
-			dev = rec.device(v.GetName())
+		disk := p.volumeDisk(id, spec, rec, v)
+		if disk.Boot > 0 {
+			cfg.Disks = append([]diskConfig{disk}, cfg.Disks...)
+			continue
 		}
-		cfg.Disks = append(cfg.Disks, diskConfig{Path: p.volumePath(id, v.GetName()), Format: "qcow2", Device: dev, ReadOnly: v.GetReadOnly()})
+		cfg.Disks = append(cfg.Disks, disk)
 	}
 	for _, n := range spec.GetNetworkInterfaces() {
 		mac, tap := nicNames(id, n)

@@ -118,6 +118,9 @@ func (p *Provider) remove(m *machine, timeout time.Duration) error {
 	if err != nil && !isNoDomain(err) {
 		return fmt.Errorf("undefining the domain of machine %s: %w", m.id, err)
 	}
+	if err := removeStaleSecrets(lv, m.id, nil, nil); err != nil {
+		return fmt.Errorf("removing the libvirt secrets of machine %s: %w", m.id, err)
+	}
 	if err := os.RemoveAll(p.machineDir(m.id)); err != nil {
 		return fmt.Errorf("removing the files of machine %s: %w", m.id, err)
 	}

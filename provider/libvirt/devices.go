@@ -16,11 +16,12 @@ import (
 // applyDevices brings the domain in line with the spec: level-triggered, so a change the domain
 // did not take (libvirt down, a crash in between) is made by the next attempt, sync or event.
 
-// applyDevices attaches the spec's empty disks and NICs that the domain lacks and detaches the
+// applyDevices attaches the spec's disks and NICs that the domain lacks and detaches the
 // provider's disks and NICs that the spec no longer has: in the persistent definition and, when
 // the domain runs, live (hot-plug). A live detach completes when the guest releases the device
 // (the device-removed event brings the provider back here). Files of empty disks that are in
-// neither the spec nor the domain are deleted. The caller holds m.op.
+// neither the spec nor the domain are deleted, and so are libvirt secrets no disk uses. The caller
+// holds m.op.
 func (p *Provider) applyDevices(lv *libvirt.Connect, m *machine) error {
 	p.mu.Lock()
 	spec, rec := cloneSpec(m.spec), m.rec
@@ -30,23 +31,26 @@ func (p *Provider) applyDevices(lv *libvirt.Connect, m *machine) error {
 	}
 	wantDisks := map[string]diskConfig{}
 	for _, v := range spec.GetVolumes() {
-		dev := v.GetDevice()
-		if dev == "" {
-			dev = rec.device(v.GetName())
+		c := p.volumeDisk(m.id, spec, rec, v)
+		wantDisks[c.Device] = c
+		if v.GetEmptyDisk() == nil {
+			continue
 		}
-		wantDisks[dev] = diskConfig{Path: p.volumePath(m.id, v.GetName()), Format: "qcow2", Device: dev, ReadOnly: v.GetReadOnly()}
-		if _, err := os.Stat(p.volumePath(m.id, v.GetName())); os.IsNotExist(err) {
+		if _, err := os.Stat(c.Path); os.IsNotExist(err) {
 			if err := p.prepareVolume(context.Background(), m.id, v); err != nil {
 				return fmt.Errorf("volume %q: %w", v.GetName(), err)
 			}
 		}
+	}
+	if err := p.ensureSecrets(lv, m.id, spec); err != nil {
+		return err
 	}
 	wantNICs := map[string]nicConfig{}
 	for _, n := range spec.GetNetworkInterfaces() {
 		mac, tap := nicNames(m.id, n)
 		wantNICs[mac] = nicConfig{MAC: mac, Tap: tap}
 	}
-	var inUse []string
+	var inUse, secretsInUse []string
 	err := withDomain(lv, m.id, func(dom *libvirt.Domain) error {
 		active, err := dom.IsActive()
 		if err != nil {
@@ -67,6 +71,11 @@ func (p *Provider) applyDevices(lv *libvirt.Connect, m *machine) error {
 			}
 			for _, d := range have.disks {
 				inUse = append(inUse, d.Source)
+				if flags == 0 {
+					// A running guest keeps the secrets of its live disks (until it releases a
+					// detached one); the persistent definition only those of the spec once applied.
+					secretsInUse = append(secretsInUse, d.Disk.secrets()...)
+				}
 			}
 			if err := p.applyDefinition(dom, m.id, flags == 0, have, wantDisks, wantNICs); err != nil {
 				return err
@@ -78,11 +87,47 @@ func (p *Provider) applyDevices(lv *libvirt.Connect, m *machine) error {
 		return err
 	}
 	p.removeStaleVolumes(m.id, spec, inUse)
-	return nil
+	p.removeStaleKeys(m.id, spec)
+	return removeStaleSecrets(lv, m.id, spec, secretsInUse)
+}
+
+// volumeDisk is the disk of a volume of spec.
+func (p *Provider) volumeDisk(id string, spec *runtimev1alpha1.MachineSpec, rec *record, v *runtimev1alpha1.Volume) diskConfig {
+	dev := v.GetDevice()
+	if dev == "" {
+		dev = rec.device(v.GetName())
+	}
+	c := diskConfig{Path: p.volumePath(id, v.GetName()), Format: "qcow2", Device: dev, ReadOnly: v.GetReadOnly()}
+	rbd := v.GetNetworkDisk().GetRbd()
+	if rbd == nil {
+		return c
+	}
+	c.Path, c.Format = "", ""
+	c.RBD = &rbdConfig{
+		Pool: rbd.GetPool(), Image: rbd.GetImage(), User: rbd.GetUser(), Monitors: rbd.GetMonitors(), Volume: v.GetName(),
+	}
+	for _, s := range secretsOf(id, v) {
+		if s.kind == kindKey {
+			c.RBD.KeySecret = s.uuid
+		} else {
+			c.RBD.PassphraseSecret = s.uuid
+		}
+	}
+	if rootVolume(spec) == v.GetName() {
+		c.Boot = 1
+	}
+	return c
+}
+
+// rootVolume is the name of the volume the machine boots from; empty when it has none.
+func rootVolume(spec *runtimev1alpha1.MachineSpec) string {
+	return spec.GetRootDisk().GetVolume()
 }
 
 // applyDefinition attaches and detaches devices in one definition of the domain: the live one
-// (live true) or the persistent one.
+// (live true) or the persistent one. A network disk whose credentials or monitors changed is
+// replaced in the persistent definition only: the running guest keeps its connection, and the
+// next start uses the new definition.
 func (p *Provider) applyDefinition(dom *libvirt.Domain, id string, live bool, have domainDevices, wantDisks map[string]diskConfig, wantNICs map[string]nicConfig) error {
 	flags := libvirt.DOMAIN_DEVICE_MODIFY_CONFIG
 	if live {
@@ -90,8 +135,18 @@ func (p *Provider) applyDefinition(dom *libvirt.Domain, id string, live bool, ha
 	}
 	for _, dev := range sortedKeys(wantDisks) {
 		want := wantDisks[dev]
-		if cur, ok := have.disks[dev]; ok && cur.Source == want.Path {
+		cur, ok := have.disks[dev]
+		if ok && cur.Source == want.source() && (live || cur.Disk.definition() == want.definition()) {
 			continue
+		}
+		if ok && cur.Source == want.source() {
+			old, err := diskDeviceXML(cur.Disk)
+			if err != nil {
+				return err
+			}
+			if err := dom.DetachDeviceFlags(old, libvirt.DOMAIN_DEVICE_MODIFY_CONFIG); err != nil {
+				return fmt.Errorf("replacing disk %s: %w", dev, err)
+			}
 		}
 		xml, err := diskDeviceXML(want)
 		if err != nil {
@@ -103,14 +158,14 @@ func (p *Provider) applyDefinition(dom *libvirt.Domain, id string, live bool, ha
 	}
 	for _, dev := range sortedKeys(have.disks) {
 		cur := have.disks[dev]
-		if _, isVolume := p.volumeNameOf(id, cur.Source); !isVolume {
+		if _, isVolume := p.volumeNameOf(id, cur.Source); !isVolume && cur.Disk.RBD == nil {
 			continue // the root disk, the NoCloud drive, or not the provider's
 		}
-		if want, ok := wantDisks[dev]; ok && want.Path == cur.Source {
+		if want, ok := wantDisks[dev]; ok && want.source() == cur.Source {
 			continue
 		}
 		if err := detach(dom, live, cur.Alias, func() (string, error) {
-			return diskDeviceXML(diskConfig{Path: cur.Source, Format: "qcow2", Device: dev})
+			return diskDeviceXML(cur.Disk)
 		}); err != nil {
 			return fmt.Errorf("detaching disk %s: %w", dev, err)
 		}

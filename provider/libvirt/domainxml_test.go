@@ -3,6 +3,7 @@ package libvirt
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -194,5 +195,56 @@ func TestConsoleLogRotation(t *testing.T) {
 	os.Remove(log + ".1")
 	if data, offset, total := tail(100); data != "abcXY" || offset != 10 || total != 15 {
 		t.Fatalf("after virtlogd dropped a file: %q %d %d (offsets must keep growing)", data, offset, total)
+	}
+}
+
+// An RBD volume becomes a network disk with the key and passphrase secrets named by UUID, reads
+// back as the same disk, and a volume the machine boots from takes boot order 1 instead of
+// <os><boot>.
+func TestRBDDiskXML(t *testing.T) {
+	v := &runtimev1alpha1.Volume{Name: "data", Source: &runtimev1alpha1.Volume_NetworkDisk{NetworkDisk: &runtimev1alpha1.NetworkDisk{
+		Access: &runtimev1alpha1.NetworkDisk_Rbd{Rbd: &runtimev1alpha1.RBDAccess{
+			Monitors: []string{"10.0.0.1:6789", "[fd00::1]:6789"}, Pool: "rbd", Image: "ferrite-volume-1", User: "ferrite-volume-1",
+			Key:        &runtimev1alpha1.SecretKey{Id: "uid/1"},
+			Encryption: &runtimev1alpha1.RBDEncryption{Format: runtimev1alpha1.RBDEncryptionFormat_RBD_ENCRYPTION_FORMAT_LUKS2, Passphrase: &runtimev1alpha1.SecretKey{Id: "uid/p"}},
+		}},
+	}}}
+	spec := &runtimev1alpha1.MachineSpec{RootDisk: &runtimev1alpha1.RootDisk{Volume: "data"}, Volumes: []*runtimev1alpha1.Volume{v}}
+	rec := &record{Devices: []device{{Name: "data", Device: "vda"}}}
+	p := &Provider{opts: Options{StateDir: "/s"}}
+	disk := p.volumeDisk("m-1", spec, rec, v)
+	x, err := diskDeviceXML(disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compact := regexp.MustCompile(`>\s+<`).ReplaceAllString(x, "><")
+	for _, want := range []string{
+		`<disk type="network" device="disk">`, `<driver name="qemu" type="raw" cache="none" discard="unmap">`,
+		`<source protocol="rbd" name="rbd/ferrite-volume-1">`, `<host name="10.0.0.1" port="6789">`, `<host name="fd00::1" port="6789">`,
+		`<auth username="ferrite-volume-1"><secret type="ceph" uuid="` + secretUUID(secretUsage("m-1", "data", kindKey, "uid/1")) + `">`,
+		`<encryption format="luks2" engine="librbd"><secret type="passphrase" uuid="` + secretUUID(secretUsage("m-1", "data", kindPassphrase, "uid/p")) + `">`,
+		`<target dev="vda" bus="virtio">`, `<boot order="1">`, `<alias name="ua-data">`,
+	} {
+		if !strings.Contains(compact, want) {
+			t.Errorf("disk XML lacks %s:\n%s", want, x)
+		}
+	}
+	parsed := libvirtxml.DomainDisk{}
+	if err := parsed.Unmarshal(x); err != nil {
+		t.Fatal(err)
+	}
+	if back := parseDisk(parsed); back.definition() != disk.definition() || back.source() != "rbd:rbd/ferrite-volume-1" || back.RBD.Volume != "data" {
+		t.Fatalf("read back %s, wrote %s", back.definition(), disk.definition())
+	}
+	// A rotated key is another secret; so is another machine's.
+	if secretUUID(secretUsage("m-1", "data", kindKey, "uid/2")) == disk.RBD.KeySecret || secretUUID(secretUsage("m-2", "data", kindKey, "uid/1")) == disk.RBD.KeySecret {
+		t.Fatal("secret UUIDs collide")
+	}
+	dom, err := domainXML(domainConfig{ID: "m-1", VirtType: "qemu", VCPUs: 1, MemoryBytes: 1 << 30, Disks: []diskConfig{disk}, ConsoleLog: "/s/console.log", Metadata: "<machine></machine>"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(dom, `<boot dev=`) {
+		t.Fatalf("boot from a volume with <os><boot>:\n%s", dom)
 	}
 }

@@ -110,9 +110,7 @@ func storedSpec(spec *runtimev1alpha1.MachineSpec) *runtimev1alpha1.MachineSpec 
 		s.UserData.Data = nil
 	}
 	for _, v := range s.Volumes {
-		if key := v.GetNetworkDisk().GetRbd().GetKey(); key != nil {
-			key.Data = nil
-		}
+		withoutSecrets(v)
 	}
 	return s
 }

@@ -30,7 +30,14 @@ func (p *Provider) start(lv *libvirt.Connect, m *machine, reason, message string
 	if err := p.writeRecord(lv, m, next); err != nil {
 		return err
 	}
-	err := withDomain(lv, m.id, func(dom *libvirt.Domain) error { return dom.Create() })
+	// QEMU reads the network disks' secrets when it starts; libvirt forgets them when it restarts.
+	p.mu.Lock()
+	spec := cloneSpec(m.spec)
+	p.mu.Unlock()
+	err := p.ensureSecrets(lv, m.id, spec)
+	if err == nil {
+		err = withDomain(lv, m.id, func(dom *libvirt.Domain) error { return dom.Create() })
+	}
 	if err != nil && !isOperationInvalid(err) { // "already running" is a start that happened
 		// ERROR, recorded so that it lasts; the reaper starts the machine again.
 		failed := prev.clone()

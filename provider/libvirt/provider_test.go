@@ -3,6 +3,7 @@ package libvirt
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -138,9 +139,21 @@ func TestCreateValidatesAndChecksCapacity(t *testing.T) {
 			Monitors: []string{"127.0.0.1:6789"}, Pool: "rbd", Image: "x", User: "u", Key: &runtimev1alpha1.SecretKey{Id: "k", Data: []byte("s")},
 		}},
 	}}}}
-	if _, err := env.client.CreateMachine(ctx, &runtimev1alpha1.CreateMachineRequest{Machine: rbd}); status.Code(err) != codes.Unimplemented {
-		t.Fatalf("network disk: %v, want Unimplemented", err)
+	rbd.Spec.RootDisk = &runtimev1alpha1.RootDisk{Volume: "ceph"}
+	rbd.Spec.Volumes[0].Device = "vdb"
+	if _, err := env.client.CreateMachine(ctx, &runtimev1alpha1.CreateMachineRequest{Machine: rbd}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("boot volume on vdb: %v, want InvalidArgument", err)
 	}
+	rbd.Spec.Volumes[0].Device = ""
+	created := env.create(rbd)
+	if v := created.GetMachine().GetSpec().GetVolumes()[0]; v.GetNetworkDisk().GetRbd().GetKey().GetData() != nil || v.GetNetworkDisk().GetRbd().GetKey().GetId() != "k" {
+		t.Fatalf("the provider returned the key's data, or lost its ID: %v", v)
+	}
+	key, err := os.ReadFile(filepath.Join(env.provider.machineDir("rbd"), keysDir, "ceph.key"))
+	if fi, _ := os.Stat(filepath.Join(env.provider.machineDir("rbd"), keysDir, "ceph.key")); err != nil || !strings.Contains(string(key), "s") || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("stored key: %q %v", key, err)
+	}
+	env.delete("rbd")
 	// The test driver's host has 16 threads: a 17-vCPU machine does not fit.
 	huge := newMachine("huge")
 	huge.Spec.Resources.Vcpus = 17

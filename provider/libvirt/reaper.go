@@ -13,7 +13,8 @@ import (
 // The reaper: at start and every ReapInterval it syncs with libvirt (resuming deletions and
 // preparations, adopting domains it does not hold), removes domains whose Ferrite metadata does
 // not decode (half-made), removes machine directories that no domain and no create in progress
-// owns (a create that crashed before its define), updates the console logs' dropped counts, and
+// owns (a create that crashed before its define), removes libvirt secrets of machines without a
+// domain, updates the console logs' dropped counts, and
 // every ImageGCInterval removes cached images no machine uses. Domains without Ferrite metadata
 // are never touched.
 
@@ -56,6 +57,7 @@ func (p *Provider) reapOnce() {
 		return
 	}
 	p.reapDirectories(lv)
+	p.reapSecrets(lv)
 }
 
 // reapHalfMade removes domains named like the provider's whose Ferrite metadata does not decode.

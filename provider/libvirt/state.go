@@ -1,6 +1,7 @@
 package libvirt
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -137,7 +138,7 @@ func (p *Provider) buildViewLocked(m *machine) *runtimev1alpha1.Machine {
 			Generation: rec.Generation,
 			CreateTime: timestamppb.New(parseTime(rec.CreateTime)),
 		},
-		Spec:   proto.Clone(m.spec).(*runtimev1alpha1.MachineSpec),
+		Spec:   cloneSpec(m.spec),
 		Status: &runtimev1alpha1.MachineStatus{ObservedGeneration: rec.Generation, BootCount: rec.BootCount, LastRebootId: rec.LastRebootID},
 	}
 	if rec.DeleteTime != "" {
@@ -145,6 +146,9 @@ func (p *Provider) buildViewLocked(m *machine) *runtimev1alpha1.Machine {
 	}
 	if rec.BootTime != "" {
 		view.Status.BootTime = timestamppb.New(parseTime(rec.BootTime))
+	}
+	for _, v := range view.Spec.GetVolumes() {
+		withoutSecrets(v) // write-only
 	}
 	st := view.Status
 	st.State, st.Reason, st.Message = m.stateOf()
@@ -155,7 +159,7 @@ func (p *Provider) buildViewLocked(m *machine) *runtimev1alpha1.Machine {
 		return runtimev1alpha1.AttachmentState_ATTACHMENT_STATE_PENDING
 	}
 	devs := m.obs.devices
-	if rd := m.spec.GetRootDisk(); rd != nil {
+	if rd := m.spec.GetRootDisk(); rd != nil && rd.GetVolume() == "" {
 		path := p.rootDiskPath(m.id)
 		size := max(rd.GetSizeBytes(), rec.RootDiskSize)
 		_, present := devs.disks[rootDevice]
@@ -167,8 +171,11 @@ func (p *Provider) buildViewLocked(m *machine) *runtimev1alpha1.Machine {
 	for _, v := range m.spec.GetVolumes() {
 		dev := volumeDevice(m, v)
 		wanted[dev] = true
-		vs := &runtimev1alpha1.VolumeStatus{Name: v.GetName(), Device: dev, Handle: p.volumePath(m.id, v.GetName())}
-		vs.SizeBytes = v.GetEmptyDisk().GetSizeBytes()
+		vs := &runtimev1alpha1.VolumeStatus{Name: v.GetName(), Device: dev, Handle: p.volumePath(m.id, v.GetName()), SizeBytes: volumeSize(v)}
+		if rbd := v.GetNetworkDisk().GetRbd(); rbd != nil {
+			vs.Handle = diskConfig{RBD: &rbdConfig{Pool: rbd.GetPool(), Image: rbd.GetImage()}}.source()
+			vs.KeyId = rbd.GetKey().GetId()
+		}
 		disk, present := devs.disks[dev]
 		vs.State = attached(present && disk.Source == vs.Handle)
 		st.Volumes = append(st.Volumes, vs)
@@ -177,7 +184,11 @@ func (p *Provider) buildViewLocked(m *machine) *runtimev1alpha1.Machine {
 	// released them yet.
 	for _, dev := range slices.Sorted(maps.Keys(devs.disks)) {
 		file := devs.disks[dev].Source
-		if name, ok := p.volumeNameOf(m.id, file); ok && !wanted[dev] {
+		name, ok := p.volumeNameOf(m.id, file)
+		if rbd := devs.disks[dev].Disk.RBD; rbd != nil {
+			name, ok = cmp.Or(rbd.Volume, dev), true
+		}
+		if ok && !wanted[dev] {
 			st.Volumes = append(st.Volumes, &runtimev1alpha1.VolumeStatus{
 				Name: name, State: runtimev1alpha1.AttachmentState_ATTACHMENT_STATE_DETACHING, Device: dev, Handle: file,
 			})

@@ -15,17 +15,15 @@ import (
 	"github.com/ferrite-dev/ferrite/provider/disk"
 )
 
-// Volumes: empty disks as qcow2 files in the machine's directory, attached as virtio disks
-// (vdb, vdc, ... when the spec leaves the device empty; vda is the root disk). Network disks
-// (RBD) are not supported yet.
+// Volumes: empty disks as qcow2 files in the machine's directory, and network disks (RBD images
+// opened by QEMU's librbd with the volume's cephx key, LUKS2-encrypted ones opened by librbd with
+// their passphrase), attached as virtio disks (vdb, vdc, ... when the spec leaves the device
+// empty; vda is the root disk, or the volume the machine boots from).
 
-// AttachVolume attaches an empty disk (hot-plugged when the machine runs).
+// AttachVolume attaches a disk (hot-plugged when the machine runs).
 func (p *Provider) AttachVolume(_ context.Context, req *runtimev1alpha1.AttachVolumeRequest) (*runtimev1alpha1.AttachVolumeResponse, error) {
 	v := req.GetVolume()
 	if err := validation.Volume("volume", v); err != nil {
-		return nil, err
-	}
-	if err := supportedVolume("volume", v); err != nil {
 		return nil, err
 	}
 	m, lv, err := p.acquire(req.GetMachineId(), true)
@@ -40,6 +38,12 @@ func (p *Provider) AttachVolume(_ context.Context, req *runtimev1alpha1.AttachVo
 		return volumeDevice(m, o) == v.GetDevice()
 	}))
 	p.mu.Unlock()
+	if same || i < 0 {
+		// The secrets are stored before the spec names them (a retry stores them again).
+		if err := p.writeVolumeKeys(m.id, v); err != nil {
+			return nil, status.Errorf(codes.Internal, "machine %q: %v", m.id, err)
+		}
+	}
 	switch {
 	case same:
 		// Attached with this spec already; apply again in case the domain did not take it.
@@ -73,19 +77,26 @@ func (p *Provider) AttachVolume(_ context.Context, req *runtimev1alpha1.AttachVo
 // storedVolume is a volume as the spec keeps it, for comparing two.
 func storedVolume(v *runtimev1alpha1.Volume) *runtimev1alpha1.Volume {
 	c := proto.Clone(v).(*runtimev1alpha1.Volume)
-	if key := c.GetNetworkDisk().GetRbd().GetKey(); key != nil {
-		key.Data = nil
-	}
+	withoutSecrets(c)
 	return c
 }
 
-// UpdateVolume grows an empty disk (online when the machine runs).
+// withoutSecrets clears the secret bytes of a volume (its key and passphrase), keeping their IDs.
+func withoutSecrets(v *runtimev1alpha1.Volume) {
+	rbd := v.GetNetworkDisk().GetRbd()
+	if key := rbd.GetKey(); key != nil {
+		key.Data = nil
+	}
+	if passphrase := rbd.GetEncryption().GetPassphrase(); passphrase != nil {
+		passphrase.Data = nil
+	}
+}
+
+// UpdateVolume grows a disk (online when the machine runs) and changes a network disk's
+// credentials or monitors in place.
 func (p *Provider) UpdateVolume(ctx context.Context, req *runtimev1alpha1.UpdateVolumeRequest) (*runtimev1alpha1.UpdateVolumeResponse, error) {
 	v := req.GetVolume()
 	if err := validation.Volume("volume", v); err != nil {
-		return nil, err
-	}
-	if err := supportedVolume("volume", v); err != nil {
 		return nil, err
 	}
 	m, lv, err := p.acquire(req.GetMachineId(), true)
@@ -106,31 +117,30 @@ func (p *Provider) UpdateVolume(ctx context.Context, req *runtimev1alpha1.Update
 	if old == nil {
 		return nil, status.Errorf(codes.NotFound, "machine %q has no volume %q", m.id, v.GetName())
 	}
-	cannot := func(what string) error {
-		return status.Errorf(codes.FailedPrecondition, "volume %q: %s cannot change in place; detach and attach it", v.GetName(), what)
+	if err := inPlace(old, v, dev); err != nil {
+		return nil, err
 	}
-	switch {
-	case v.GetDevice() != "" && v.GetDevice() != dev:
-		return nil, cannot("the device")
-	case v.GetReadOnly() != old.GetReadOnly():
-		return nil, cannot("read-only")
-	case old.GetEmptyDisk() == nil:
-		return nil, cannot("the source kind")
-	}
-	size, was := v.GetEmptyDisk().GetSizeBytes(), old.GetEmptyDisk().GetSizeBytes()
+	size, was := volumeSize(v), volumeSize(old)
 	if size < was {
 		return nil, status.Errorf(codes.FailedPrecondition, "volume %q: cannot shrink from %d to %d bytes", v.GetName(), was, size)
 	}
-	if size == was {
+	next := proto.Clone(v).(*runtimev1alpha1.Volume)
+	next.Device = old.GetDevice()
+	if proto.Equal(storedVolume(next), storedVolume(old)) {
 		return &runtimev1alpha1.UpdateVolumeResponse{Machine: p.viewOf(m)}, nil
 	}
-	if prepared {
+	if err := p.writeVolumeKeys(m.id, v); err != nil {
+		return nil, status.Errorf(codes.Internal, "machine %q: %v", m.id, err)
+	}
+	if prepared && size > was {
 		// The disk grows first: a spec that says more than the disk has would never be retried.
-		if active {
+		switch {
+		case active:
+			// For an RBD image the storage has grown it already; QEMU notices (and tells the guest).
 			err = withDomain(lv, m.id, func(dom *libvirt.Domain) error {
 				return dom.BlockResize(dev, size, libvirt.DOMAIN_BLOCK_RESIZE_BYTES)
 			})
-		} else {
+		case v.GetEmptyDisk() != nil:
 			err = disk.Resize(ctx, p.volumePath(m.id, v.GetName()), size)
 		}
 		if err != nil {
@@ -138,14 +148,56 @@ func (p *Provider) UpdateVolume(ctx context.Context, req *runtimev1alpha1.Update
 		}
 	}
 	err = p.updateSpec(lv, m, func(spec *runtimev1alpha1.MachineSpec, _ *record) {
-		spec.Volumes[i].GetEmptyDisk().SizeBytes = size
+		spec.Volumes[i] = next
 	})
 	if err != nil {
 		return nil, grpcError("machine "+m.id, err)
 	}
-	_ = p.refresh(lv, m)
-	p.event(m, runtimev1alpha1.EventType_EVENT_TYPE_NORMAL, "VolumeUpdated", "updated volume %s in place: resized from %d to %d bytes", v.GetName(), was, size)
+	if err := p.devicesChanged(lv, m, "updating volume "+v.GetName()); err != nil {
+		return nil, err
+	}
+	what := fmt.Sprintf("resized from %d to %d bytes", was, size)
+	if size == was {
+		what = "new credentials or monitors (used from the next start)"
+	}
+	p.event(m, runtimev1alpha1.EventType_EVENT_TYPE_NORMAL, "VolumeUpdated", "updated volume %s in place: %s", v.GetName(), what)
 	return &runtimev1alpha1.UpdateVolumeResponse{Machine: p.viewOf(m)}, nil
+}
+
+// inPlace refuses an update of volume old to v that cannot happen in place.
+func inPlace(old, v *runtimev1alpha1.Volume, dev string) error {
+	cannot := func(what string) error {
+		return status.Errorf(codes.FailedPrecondition, "volume %q: %s cannot change in place; detach and attach it", v.GetName(), what)
+	}
+	switch {
+	case v.GetDevice() != "" && v.GetDevice() != dev:
+		return cannot("the device")
+	case v.GetReadOnly() != old.GetReadOnly():
+		return cannot("read-only")
+	case (old.GetEmptyDisk() == nil) != (v.GetEmptyDisk() == nil):
+		return cannot("the source kind")
+	case old.GetEmptyDisk() != nil:
+		return nil
+	}
+	o, n := old.GetNetworkDisk().GetRbd(), v.GetNetworkDisk().GetRbd()
+	switch {
+	case o.GetPool() != n.GetPool() || o.GetImage() != n.GetImage():
+		return cannot("the RBD image")
+	case o.GetUser() != n.GetUser():
+		return cannot("the cephx user")
+	case o.GetEncryption().GetFormat() != n.GetEncryption().GetFormat() ||
+		o.GetEncryption().GetPassphrase().GetId() != n.GetEncryption().GetPassphrase().GetId():
+		return cannot("the encryption")
+	}
+	return nil
+}
+
+// volumeSize is the size of a disk as its spec says.
+func volumeSize(v *runtimev1alpha1.Volume) uint64 {
+	if d := v.GetEmptyDisk(); d != nil {
+		return d.GetSizeBytes()
+	}
+	return v.GetNetworkDisk().GetSizeBytes()
 }
 
 // DetachVolume detaches a volume; its empty disk is deleted once the guest released it.
@@ -160,6 +212,9 @@ func (p *Provider) DetachVolume(_ context.Context, req *runtimev1alpha1.DetachVo
 	p.mu.Unlock()
 	if i < 0 {
 		return &runtimev1alpha1.DetachVolumeResponse{Machine: p.viewOf(m)}, nil
+	}
+	if req.GetName() == rootVolume(m.spec) {
+		return nil, status.Errorf(codes.FailedPrecondition, "volume %q is the disk machine %q boots from; delete the machine instead", req.GetName(), m.id)
 	}
 	err = p.updateSpec(lv, m, func(spec *runtimev1alpha1.MachineSpec, rec *record) {
 		spec.Volumes = slices.Delete(spec.Volumes, i, i+1)
