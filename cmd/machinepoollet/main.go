@@ -6,12 +6,9 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/component-base/cli"
@@ -23,7 +20,9 @@ import (
 	"github.com/ferrite-dev/ferrite/controllers/controllermanager"
 	"github.com/ferrite-dev/ferrite/poollet/console"
 	"github.com/ferrite-dev/ferrite/poollet/machine"
+	"github.com/ferrite-dev/ferrite/poollet/poolstatus"
 	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/machine/v1alpha1"
+	"github.com/ferrite-dev/ferrite/poollet/runtimeconn"
 )
 
 func main() {
@@ -40,10 +39,7 @@ func main() {
 			if options.PoolName == "" {
 				return fmt.Errorf("--pool-name is required")
 			}
-			if !strings.HasPrefix(endpoint, "unix://") {
-				return fmt.Errorf("--runtime-endpoint must be unix:///path")
-			}
-			poolLabels, err := parseLabels(labels)
+			poolLabels, err := poolstatus.ParseLabels(labels)
 			if err != nil {
 				return err
 			}
@@ -55,7 +51,7 @@ func main() {
 			if err != nil {
 				return err
 			}
-			conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			conn, err := runtimeconn.Dial(endpoint)
 			if err != nil {
 				return err
 			}
@@ -107,20 +103,4 @@ func main() {
 	flags.StringVar(&metricsAddress, "metrics-bind-address", "0", "metrics address; 0 disables")
 	flags.StringVar(&healthAddress, "health-probe-bind-address", "0", "health probe address; 0 disables")
 	os.Exit(cli.Run(cmd))
-}
-
-// parseLabels parses k=v[,k=v...].
-func parseLabels(s string) (map[string]string, error) {
-	out := map[string]string{}
-	for _, kv := range strings.Split(s, ",") {
-		if kv = strings.TrimSpace(kv); kv == "" {
-			continue
-		}
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return nil, fmt.Errorf("--pool-labels: %q is not key=value", kv)
-		}
-		out[k] = v
-	}
-	return out, nil
 }

@@ -2,16 +2,12 @@ package machine
 
 import (
 	"context"
-	"encoding/json"
 	"net"
 	"net/url"
 	"os"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -24,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
+	"github.com/ferrite-dev/ferrite/poollet/poolstatus"
 	"github.com/ferrite-dev/ferrite/poollet/runtime/machine/capacity"
 	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/machine/v1alpha1"
 )
@@ -78,8 +75,8 @@ func (p *Poollet) reconcilePool(ctx context.Context, _ reconcile.Request) (recon
 	// A merge patch of these fields only: null removes classes that disappeared, and the
 	// endpoint of a poollet that no longer serves one (the apiserver then refuses consoles).
 	patch := map[string]any{
-		"capacity":        mergeList(pool.Status.Capacity, capacityList),
-		"allocatable":     mergeList(pool.Status.Allocatable, allocatable),
+		"capacity":        poolstatus.MergeList(pool.Status.Capacity, capacityList),
+		"allocatable":     poolstatus.MergeList(pool.Status.Allocatable, allocatable),
 		"runtimeEndpoint": nil,
 		"addresses":       nil,
 	}
@@ -89,7 +86,7 @@ func (p *Poollet) reconcilePool(ctx context.Context, _ reconcile.Request) (recon
 	if len(addresses) > 0 {
 		patch["addresses"] = addresses
 	}
-	if err := p.patchPoolStatus(ctx, pool, patch); err != nil {
+	if err := poolstatus.Patch(ctx, p.Client, pool, patch); err != nil {
 		return reconcile.Result{}, err
 	}
 	logger(ctx).V(1).Info("pool resources updated", "pool", p.PoolName, "allocatable", allocatable)
@@ -149,74 +146,26 @@ func clamp(n uint64) int64 {
 	return int64(n)
 }
 
-// mergeList is a JSON merge patch turning old into new.
-func mergeList(old, new corev1.ResourceList) map[string]any {
-	out := map[string]any{}
-	for name := range old {
-		if _, ok := new[name]; !ok {
-			out[string(name)] = nil
-		}
-	}
-	for name, q := range new {
-		out[string(name)] = q.String()
-	}
-	return out
-}
-
-// ensurePool reads the pool from the cache, or creates it when it does not exist.
+// ensurePool reads the pool, or creates it when it does not exist.
 func (p *Poollet) ensurePool(ctx context.Context) (*computev1alpha1.MachinePool, error) {
-	pool := &computev1alpha1.MachinePool{}
-	err := p.Client.Get(ctx, types.NamespacedName{Name: p.PoolName}, pool)
-	if err == nil {
-		return pool, nil
+	pool, created, err := poolstatus.Ensure(ctx, p.Client, p.APIReader, p.PoolName,
+		func() *computev1alpha1.MachinePool { return &computev1alpha1.MachinePool{} },
+		func() *computev1alpha1.MachinePool {
+			return &computev1alpha1.MachinePool{
+				ObjectMeta: metav1.ObjectMeta{Name: p.PoolName, Labels: p.PoolLabels},
+				Spec:       computev1alpha1.MachinePoolSpec{ProviderID: p.ProviderID},
+			}
+		})
+	if created {
+		logger(ctx).Info("registered the machine pool", "pool", p.PoolName)
 	}
-	if !apierrors.IsNotFound(err) {
-		return nil, err
-	}
-	// The cache may lag; ask the server before creating.
-	if err = p.APIReader.Get(ctx, types.NamespacedName{Name: p.PoolName}, pool); err == nil {
-		return pool, nil
-	} else if !apierrors.IsNotFound(err) {
-		return nil, err
-	}
-	pool = &computev1alpha1.MachinePool{
-		ObjectMeta: metav1.ObjectMeta{Name: p.PoolName, Labels: p.PoolLabels},
-		Spec:       computev1alpha1.MachinePoolSpec{ProviderID: p.ProviderID},
-	}
-	if err := p.Client.Create(ctx, pool); err != nil {
-		if apierrors.IsAlreadyExists(err) {
-			return pool, p.APIReader.Get(ctx, types.NamespacedName{Name: p.PoolName}, pool)
-		}
-		return nil, err
-	}
-	logger(ctx).Info("registered the machine pool", "pool", p.PoolName)
-	return pool, nil
-}
-
-// patchPoolStatus writes a JSON merge patch of the pool's status fields given.
-func (p *Poollet) patchPoolStatus(ctx context.Context, pool *computev1alpha1.MachinePool, status map[string]any) error {
-	data, err := json.Marshal(map[string]any{"status": status})
-	if err != nil {
-		return err
-	}
-	return p.Client.Status().Patch(ctx, pool, client.RawPatch(types.MergePatchType, data))
+	return pool, err
 }
 
 // heartbeat registers the pool and then, every HeartbeatInterval, writes lastHeartbeatTime and
 // the Ready condition with a merge patch of status (never touching the scheduler's ledger).
 func (p *Poollet) heartbeat(ctx context.Context) error {
-	ticker := time.NewTicker(p.HeartbeatInterval)
-	defer ticker.Stop()
-	for {
-		if err := p.beat(ctx); err != nil && ctx.Err() == nil {
-			logger(ctx).Error(err, "heartbeat failed", "pool", p.PoolName)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ticker.C:
-		}
-	}
+	return poolstatus.Heartbeat(ctx, p.HeartbeatInterval, p.PoolName, p.beat)
 }
 
 // beat writes one heartbeat.
@@ -225,18 +174,8 @@ func (p *Poollet) beat(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ready := metav1.Condition{Type: computev1alpha1.MachinePoolConditionReady, Status: metav1.ConditionTrue,
-		Reason: "RuntimeReady", Message: "the machine runtime answers", ObservedGeneration: pool.Generation}
 	callCtx, cancel := p.call(ctx)
 	version, err := p.Runtime.Version(callCtx, &runtimev1alpha1.VersionRequest{Version: "v1alpha1"})
 	cancel()
-	if err != nil {
-		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, "RuntimeUnavailable", "the machine runtime does not answer: "+err.Error()
-	} else {
-		ready.Message = "the machine runtime " + version.GetRuntimeName() + " " + version.GetRuntimeVersion() + " answers"
-	}
-	conditions := append([]metav1.Condition(nil), pool.Status.Conditions...)
-	meta.SetStatusCondition(&conditions, ready)
-	now := metav1.Now()
-	return p.patchPoolStatus(ctx, pool, map[string]any{"lastHeartbeatTime": now, "conditions": conditions})
+	return poolstatus.Patch(ctx, p.Client, pool, poolstatus.Beat(pool.Status.Conditions, pool.Generation, "machine", version, err))
 }

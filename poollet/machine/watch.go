@@ -2,15 +2,14 @@ package machine
 
 import (
 	"context"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 
 	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
 	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/machine/v1alpha1"
+	"github.com/ferrite-dev/ferrite/poollet/runtimewatch"
 )
 
 // watchRuntime collects runtime machines whose Machine no longer exists, then lists the
@@ -18,58 +17,15 @@ import (
 // every change and recording runtime events on it. On RevisionTooOld it lists again; on other
 // errors it resumes from the last revision it received.
 func (p *Poollet) watchRuntime(ctx context.Context) error {
-	log := logger(ctx).WithName("runtime-watch")
-	newBackoff := func() wait.Backoff {
-		return wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Cap: 10 * time.Second, Steps: 1 << 30}
-	}
-	backoff := newBackoff()
-	collected := false
-	var revision uint64
-	listed := false
-	for ctx.Err() == nil {
-		if !collected {
-			if err := p.collectOrphans(ctx); err != nil {
-				log.Error(err, "collecting runtime machines of deleted Machines")
-				sleep(ctx, backoff.Step())
-				continue
-			}
-			collected = true
-		}
-		if !listed {
-			rev, err := p.resync(ctx)
-			if err != nil {
-				log.Error(err, "listing runtime machines")
-				sleep(ctx, backoff.Step())
-				continue
-			}
-			revision, listed = rev, true
-		}
-		before := revision
-		err := p.follow(ctx, &revision)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if revision != before {
-			backoff = newBackoff() // the stream worked for a while
-		}
-		if _, ok := runtimev1alpha1.AsRevisionTooOld(err); ok {
-			log.Info("the runtime cannot continue the watch from this revision (history too short, or it lost its state); listing again", "revision", revision)
-			listed = false
-			continue
-		}
-		log.Error(err, "runtime watch ended; resuming", "revision", revision)
-		sleep(ctx, backoff.Step())
-	}
-	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
+	return runtimewatch.Loop{
+		Collect: p.collectOrphans,
+		List:    p.resync,
+		Follow:  p.follow,
+		RevisionTooOld: func(err error) bool {
+			_, ok := runtimev1alpha1.AsRevisionTooOld(err)
+			return ok
+		},
+	}.Run(ctx)
 }
 
 // resync lists the runtime's machines, requeues their Machines and every Machine of the pool
@@ -161,18 +117,7 @@ func (p *Poollet) recordEvent(ctx context.Context, e *runtimev1alpha1.Event) {
 // example when someone removes the finalizer, or a domain is defined by hand with Ferrite's
 // labels.
 func (p *Poollet) sweepOrphans(ctx context.Context) error {
-	ticker := time.NewTicker(p.OrphanSweepInterval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ticker.C:
-			if err := p.collectOrphans(ctx); err != nil {
-				logger(ctx).Error(err, "collecting runtime machines of deleted Machines")
-			}
-		}
-	}
+	return runtimewatch.Every(ctx, p.OrphanSweepInterval, "collecting runtime machines of deleted Machines", p.collectOrphans)
 }
 
 // collectOrphans deletes the runtime machines whose Machine (by UID) no longer exists: Machines
