@@ -3,8 +3,8 @@
 # libvirt-provider's tests and local runs. Idempotent: a libvirtd that answers already is kept.
 #
 #   - installs what is missing (libvirt-daemon, the QEMU driver, qemu-system-x86, qemu-utils,
-#     libvirt-clients) with apt-get, never libvirt-daemon-system (it would replace the init
-#     system);
+#     libvirt-clients, qemu-block-extra for RBD disks) with apt-get, never libvirt-daemon-system
+#     (it would replace the init system);
 #   - creates the libvirt-qemu user and group the Debian QEMU driver runs guests as;
 #   - opens /dev/kvm to that user when it exists (otherwise libvirt re-probes QEMU on every call),
 #     remembering its mode for libvirt-down.sh;
@@ -28,6 +28,8 @@ need=()
 [[ -x /usr/sbin/virtlogd ]] || need+=(libvirt-daemon)
 [[ -x /usr/bin/qemu-system-x86_64 ]] || need+=(qemu-system-x86)
 command -v qemu-img >/dev/null || need+=(qemu-utils)
+# QEMU's RBD driver (network disks on Ceph) is a module of its own package.
+ls /usr/lib/x86_64-linux-gnu/qemu/block-rbd.so >/dev/null 2>&1 || need+=(qemu-block-extra)
 command -v virsh >/dev/null || need+=(libvirt-clients)
 ls /usr/lib/x86_64-linux-gnu/libvirt.so.0 >/dev/null 2>&1 || need+=(libvirt0)
 if ((${#need[@]})); then
