@@ -7,7 +7,8 @@
 # Env:
 #   CEPH_BASE=/tmp/ferrite-ceph   everything lives here: ceph.conf, keyrings, data, logs, pids
 #   OBJECTSTORE=memstore|bluestore   WITH_MGR=1|0   AUTH=cephx|none
-#   MON_V2_PORT=3300 MON_V1_PORT=6789   (two clusters side by side need their own ports)
+#   MON_V2_PORT=3300 MON_V1_PORT=6789   (two clusters side by side need their own ports; keep
+#   them out of 6800-7300, where OSDs bind theirs)
 #   MEMSTORE_BYTES=1073741824  BLUESTORE_BYTES=2147483648
 # Prints "CEPH_CONF=$CEPH_BASE/ceph.conf" on success (about 12 s). A cluster that already answers
 # at $CEPH_BASE is kept (the script is idempotent); a dead one is removed and made again.
@@ -43,10 +44,35 @@ fi
 t0=$(date +%s.%N)
 ts() { printf '[%6.2fs] %s\n' "$(echo "$(date +%s.%N) - $t0" | bc)" "$*" >&2; }
 
+# A cluster made before: keep it when it answers. A bluestore cluster whose daemons are gone (the
+# machine restarted) keeps its data on disk: start its daemons again. A memstore one lost its
+# data with its OSD: make it anew.
 if [ -e "$CEPH_BASE/ceph.conf" ]; then
-  if timeout 10 ceph -c "$CEPH_BASE/ceph.conf" --connect-timeout 5 osd dump 2>/dev/null | grep -q "^osd.0 up"; then
-    echo "CEPH_CONF=$CEPH_BASE/ceph.conf"
+  CONF=$CEPH_BASE/ceph.conf
+  if timeout 10 ceph -c "$CONF" --connect-timeout 5 osd dump 2>/dev/null | grep -q "^osd.0 up"; then
+    echo "CEPH_CONF=$CONF"
     exit 0
+  fi
+  if [ "$(cat "$CEPH_BASE/objectstore" 2>/dev/null)" = bluestore ] && [ -e "$CEPH_BASE/osd.0/block.file" ]; then
+    echo "ceph-up: starting the daemons of the bluestore cluster in $CEPH_BASE again" >&2
+    KEEP=1 CEPH_BASE=$CEPH_BASE "$HACK/ceph-down.sh" >/dev/null
+    setsid ceph-mon -c "$CONF" -i a -f </dev/null >>"$CEPH_BASE/log/mon.a.out" 2>&1 &
+    echo $! > "$CEPH_BASE/pids/mon.a"
+    if [ -e "$CEPH_BASE/mgr.x/keyring" ]; then
+      setsid ceph-mgr -c "$CONF" -i x -f </dev/null >>"$CEPH_BASE/log/mgr.x.out" 2>&1 &
+      echo $! > "$CEPH_BASE/pids/mgr.x"
+    fi
+    setsid ceph-osd -c "$CONF" -i 0 -f </dev/null >>"$CEPH_BASE/log/osd.0.out" 2>&1 &
+    echo $! > "$CEPH_BASE/pids/osd.0"
+    for _ in $(seq 1 120); do
+      if timeout 10 ceph -c "$CONF" --connect-timeout 5 osd dump 2>/dev/null | grep -q "^osd.0 up"; then
+        echo "CEPH_CONF=$CONF"
+        exit 0
+      fi
+      sleep 0.5
+    done
+    echo "ceph-up: the cluster in $CEPH_BASE did not come back; see $CEPH_BASE/log" >&2
+    exit 1
   fi
   echo "ceph-up: $CEPH_BASE holds a cluster that does not answer; making it again" >&2
   CEPH_BASE=$CEPH_BASE "$HACK/ceph-down.sh" >/dev/null
@@ -54,6 +80,7 @@ fi
 mkdir -p "$CEPH_BASE"/{run,log,mon.a,mgr.x,osd.0,pids}
 FSID=$(uuidgen)
 CONF=$CEPH_BASE/ceph.conf
+echo "$OBJECTSTORE" > "$CEPH_BASE/objectstore"
 
 cat > "$CONF" <<EOF
 [global]
@@ -124,7 +151,14 @@ setsid ceph-mon -c "$CONF" -i a -f </dev/null >"$CEPH_BASE/log/mon.a.out" 2>&1 &
 echo $! > "$CEPH_BASE/pids/mon.a"
 
 C="ceph -c $CONF --connect-timeout 20"
-until $C mon stat >/dev/null 2>&1; do sleep 0.5; done
+until $C mon stat >/dev/null 2>&1; do
+  if ! kill -0 "$(cat "$CEPH_BASE/pids/mon.a")" 2>/dev/null; then
+    echo "ceph-up: ceph-mon exited:" >&2
+    tail -3 "$CEPH_BASE/log/mon.a.out" >&2
+    exit 1
+  fi
+  sleep 0.5
+done
 ts "mon up (pid $(cat "$CEPH_BASE/pids/mon.a"))"
 
 if [ "$WITH_MGR" = 1 ]; then
