@@ -22,6 +22,7 @@ func main() {
 	rbac := flag.String("rbac", "config/rbac/roles.yaml", "Ferrite ClusterRoles to install")
 	bindings := flag.String("rbac-bindings", "config/rbac/bindings.yaml", "bindings of the poollets' roles (for the local pool)")
 	machinePool := flag.Bool("machine-pool", true, "also run the local MachinePool (root on Debian only)")
+	volumePool := flag.Bool("volume-pool", true, "also run the local VolumePool on a single-node Ceph cluster (with the machine pool; root on Debian only)")
 	hackDir := flag.String("hack-dir", "hack", "scripts that install libvirt and build the guest image (for the local pool)")
 	flag.Parse()
 
@@ -40,12 +41,22 @@ func main() {
 		poolLine = fmt.Sprintf("No local machine pool: %s; the control plane runs without one.\n", reason)
 	} else if pool, err := cluster.StartPool(ctx, localcluster.PoolOptions{
 		HackDir: *hackDir, RBACBindingsFile: *bindings, RegistryPort: localcluster.DefaultRegistryPort,
+		NoVolumePool: !*volumePool,
 	}); err != nil {
 		poolLine = fmt.Sprintf("No local machine pool: %v\n", err)
 	} else {
 		poolLine = fmt.Sprintf("The MachinePool %q runs real machines (libvirt and QEMU); its guest image is %s.\n"+
 			"Read a machine's console with bin/kubectl-ferrite console NAME --logs (or put bin/ on PATH: kubectl ferrite console NAME).\n",
 			localcluster.LocalPoolName, pool.GuestImage)
+		switch {
+		case !*volumePool:
+			poolLine += "No local volume pool (--volume-pool=false).\n"
+		case pool.VolumePoolError != "":
+			poolLine += fmt.Sprintf("No local volume pool: %s\n", pool.VolumePoolError)
+		default:
+			poolLine += fmt.Sprintf("The VolumePool %q keeps volumes as RBD images on a single-node Ceph cluster (ceph -c %s status).\n",
+				localcluster.LocalPoolName, pool.CephConf)
+		}
 	}
 	fmt.Print("\n" + poolLine)
 	fmt.Printf("\nFerrite is up (%.1fs). Logs are in %s/logs.\n\n  export KUBECONFIG=%s\n  kubectl get ferrite -A\n  kubectl apply -f config/samples/\n\nPress Ctrl-C to stop.\n",

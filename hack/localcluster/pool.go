@@ -15,11 +15,10 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/wait"
 
-	"github.com/ferrite-dev/ferrite/apiserver/pki"
 	"github.com/ferrite-dev/ferrite/apiserver/standalone"
 )
 
-// LocalPoolName is the MachinePool that `make run` serves from this machine.
+// LocalPoolName is the MachinePool and the VolumePool that `make run` serves from this machine.
 const LocalPoolName = "local"
 
 // GuestImageRepository is the repository of the guest image in the local registry.
@@ -41,6 +40,10 @@ type PoolOptions struct {
 	// ShutdownTimeout is how long a guest has to power off before libvirt-provider forces it
 	// (its --shutdown-timeout); 0 keeps the provider's default.
 	ShutdownTimeout time.Duration
+	// NoVolumePool leaves out the local VolumePool (Ceph, ceph-provider, volumepoollet).
+	NoVolumePool bool
+	// Ceph configures the volume pool's Ceph cluster.
+	Ceph CephOptions
 }
 
 // DefaultCPUOvercommitRatio is the local pool's vCPUs per host thread: a 2-core machine runs a
@@ -50,11 +53,14 @@ const DefaultCPUOvercommitRatio = 4
 // DefaultRegistryPort is the port of `make run`'s local OCI registry.
 const DefaultRegistryPort = 5050
 
-// Pool is a running local machine pool: an OCI registry holding the guest image, libvirtd,
-// libvirt-provider and a machinepoollet serving the MachinePool "local".
+// Pool is a running local pool: an OCI registry holding the guest image, libvirtd,
+// libvirt-provider and a machinepoollet serving the MachinePool "local", and (unless left out)
+// a single-node Ceph cluster, ceph-provider and a volumepoollet serving the VolumePool "local".
 type Pool struct {
-	registry, provider, poollet *process
-	providerArgs, poolletArgs   []string
+	registry, provider, poollet         *process
+	cephProvider, volumePoollet         *process
+	providerArgs, poolletArgs           []string
+	cephProviderArgs, volumePoolletArgs []string
 	// Registry is the local registry's host:port.
 	Registry string
 	// GuestImage is the reference of the guest image in the local registry.
@@ -63,6 +69,12 @@ type Pool struct {
 	RuntimeSocket string
 	// StateDir is libvirt-provider's state directory (machine disks, console logs).
 	StateDir string
+	// VolumePoolError says why the volume pool is not running ("" when it runs or was left out).
+	VolumePoolError string
+	// CephDir is the local Ceph cluster's directory, CephConf its configuration.
+	CephDir, CephConf string
+	// VolumeRuntimeSocket is ceph-provider's socket.
+	VolumeRuntimeSocket string
 }
 
 // LocalPoolUnavailable says in one line why this machine cannot run a local pool (real VMs
@@ -154,7 +166,7 @@ func (c *Cluster) startPool(ctx context.Context, opts PoolOptions, p *Pool) erro
 		return err
 	}
 
-	kubeconfig, err := c.poolletKubeconfig(dir)
+	kubeconfig, err := c.poolletKubeconfig(dir, "machinepoollet")
 	if err != nil {
 		return err
 	}
@@ -169,7 +181,22 @@ func (c *Cluster) startPool(ctx context.Context, opts PoolOptions, p *Pool) erro
 		"--pool-labels=topology.ferrite.dev/zone=zone-a"},
 		c.poolletConsoleArgs()...)
 	c.step("starting machinepoollet for the MachinePool %q", LocalPoolName)
-	return c.StartPoollet()
+	if err := c.StartPoollet(); err != nil {
+		return err
+	}
+	if !opts.NoVolumePool {
+		// Machines run without it (their volumes wait); say why instead of failing.
+		if err := c.startVolumePool(ctx, opts, p); err != nil {
+			p.VolumePoolError = err.Error()
+			for _, proc := range []*process{p.volumePoollet, p.cephProvider} {
+				if proc != nil {
+					proc.stop(5 * time.Second)
+				}
+			}
+			p.volumePoollet, p.cephProvider = nil, nil
+		}
+	}
+	return nil
 }
 
 // StartProvider starts libvirt-provider (again, after KillProvider) and waits for its socket.
@@ -195,24 +222,10 @@ func (c *Cluster) KillPoollet() { c.pool.poollet.kill() }
 // KillProvider ends libvirt-provider at once (SIGKILL), as a crash would.
 func (c *Cluster) KillProvider() { c.pool.provider.kill() }
 
-// poolletKubeconfig writes the kubeconfig of the local machinepoollet: a client certificate in
-// the group the poollet role is bound to.
-func (c *Cluster) poolletKubeconfig(dir string) (string, error) {
-	pair, err := c.creds.clusterCA.Ensure("machinepoollet-"+LocalPoolName, pki.Spec{
-		CommonName: "ferrite:machinepoollet:" + LocalPoolName, Organizations: []string{"ferrite:machinepoollets"}, Client: true,
-	})
-	if err != nil {
-		return "", err
-	}
-	path := filepath.Join(dir, "machinepoollet.kubeconfig")
-	kubeURL := "https://127.0.0.1:" + strconv.Itoa(c.ports.kubeAPIServer)
-	return path, standalone.WriteKubeconfig(path, kubeURL, c.creds.clusterCA.CertFile, pair.CertFile, pair.KeyFile, "ferrite:machinepoollet:"+LocalPoolName)
-}
-
 // Stop stops the pool's processes (the machines keep running in libvirt, as on a hypervisor
-// whose agents restart).
+// whose agents restart, and the Ceph cluster keeps running with its volumes).
 func (p *Pool) Stop() {
-	for _, proc := range []*process{p.poollet, p.provider, p.registry} {
+	for _, proc := range []*process{p.volumePoollet, p.cephProvider, p.poollet, p.provider, p.registry} {
 		if proc != nil {
 			proc.stop(15 * time.Second)
 		}
@@ -236,7 +249,7 @@ func (p *Pool) processes() []*process {
 	if p == nil {
 		return nil
 	}
-	return []*process{p.registry, p.provider, p.poollet}
+	return []*process{p.registry, p.provider, p.poollet, p.cephProvider, p.volumePoollet}
 }
 
 // recordedPort reuses the port recorded in path while it is free, and picks a free one

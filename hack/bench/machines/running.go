@@ -199,7 +199,7 @@ func startRunningSystem(ctx context.Context, o runningOptions, dir string) (*run
 		RBACBindingsFile: filepath.Join(repo, "config", "rbac", "bindings.yaml"), CPUOvercommitRatio: o.overcommit,
 		// A round waits for GUEST-READY (the power button's handler runs) before it deletes;
 		// a round that timed out may delete guests that would ignore it for the default minute.
-		ShutdownTimeout: 10 * time.Second})
+		ShutdownTimeout: 10 * time.Second, NoVolumePool: true})
 	if err != nil {
 		stop()
 		return nil, nil, err

@@ -68,6 +68,8 @@ func TestMain(m *testing.M) {
 			// Machines are deleted right after they start, before the guest listens to the
 			// ACPI button: force them off soon.
 			ShutdownTimeout: 10 * time.Second,
+			// Volumes have their own suite (test/e2e/volumes).
+			NoVolumePool: true,
 		})
 	}
 	cancel()
