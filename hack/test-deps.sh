@@ -7,5 +7,5 @@
 set -euo pipefail
 exec "$(dirname "${BASH_SOURCE[0]}")/install-packages.sh" \
   libvirt0 libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils \
-  genisoimage busybox-static cpio kmod e2fsprogs \
+  qemu-block-extra genisoimage busybox-static cpio kmod e2fsprogs \
   librados-dev librbd-dev ceph-mon ceph-osd ceph-mgr ceph-common uuid-runtime bc
