@@ -286,4 +286,6 @@ func available(t *testing.T, namespace, name string) func() bool {
 	}
 }
 
-func hasFinalizer(obj metav1.Object) bool { return slices.Contains(obj.GetFinalizers(), volume.Finalizer) }
+func hasFinalizer(obj metav1.Object) bool {
+	return slices.Contains(obj.GetFinalizers(), volume.Finalizer)
+}
