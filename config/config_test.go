@@ -777,12 +777,13 @@ func TestRolesMatchServedResources(t *testing.T) {
 				{"storage.ferrite.dev", "volumepools", "create"}, {"storage.ferrite.dev", "volumepools", "update"}, {"storage.ferrite.dev", "volumepools/status", "update"},
 				{"storage.ferrite.dev", "volumes", "watch"}, {"storage.ferrite.dev", "volumes/status", "update"},
 				{"storage.ferrite.dev", "volumesnapshots", "watch"}, {"storage.ferrite.dev", "volumesnapshots/status", "update"},
+				{"", "secrets", "get"}, {"", "secrets", "create"}, {"", "secrets", "update"}, {"", "secrets", "delete"},
 				{"", "events", "create"},
 			},
 			writes: []grant{
 				{"storage.ferrite.dev", "volumepools", "*"}, {"storage.ferrite.dev", "volumepools/status", "*"},
 				{"storage.ferrite.dev", "volumes/status", "*"}, {"storage.ferrite.dev", "volumesnapshots/status", "*"},
-				{"", "events", "*"}, {"events.k8s.io", "events", "*"},
+				{"", "secrets", "*"}, {"", "events", "*"}, {"events.k8s.io", "events", "*"},
 			},
 		},
 	}
@@ -900,7 +901,11 @@ func TestOnKubeAPIServer(t *testing.T) {
 		{volumePoollet, []string{"update", "volumes.storage.ferrite.dev", "-n", "default", "--subresource=status"}, true},
 		{volumePoollet, []string{"update", "volumesnapshots.storage.ferrite.dev", "-n", "default", "--subresource=status"}, true},
 		{volumePoollet, []string{"get", "machines.compute.ferrite.dev", "-n", "default"}, false},
-		{volumePoollet, []string{"get", "secrets", "-n", "default"}, false},
+		{volumePoollet, []string{"get", "secrets", "-n", "default"}, true},
+		{volumePoollet, []string{"create", "secrets", "-n", "ferrite-system"}, true},
+		{volumePoollet, []string{"delete", "secrets", "-n", "default"}, true},
+		{volumePoollet, []string{"list", "secrets", "-n", "default"}, false},
+		{volumePoollet, []string{"watch", "secrets", "-n", "ferrite-system"}, false},
 	}
 	for _, c := range checks {
 		review := subjectAccessReview(c.as, c.args)
