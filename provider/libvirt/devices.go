@@ -139,6 +139,12 @@ func (p *Provider) applyDefinition(dom *libvirt.Domain, id string, live bool, ha
 		if ok && cur.Source == want.source() && (live || cur.Disk.definition() == want.definition()) {
 			continue
 		}
+		if live && !ok && want.RBD != nil && want.RBD.PassphraseSecret != "" {
+			// libvirt 9.0 hot-plugs an encrypted RBD disk before it gives QEMU the passphrase
+			// ("No secret with id ...-format-encryption-secret0"): it is in the persistent
+			// definition, and the guest gets it at its next start.
+			continue
+		}
 		if ok && cur.Source == want.source() {
 			old, err := diskDeviceXML(cur.Disk)
 			if err != nil {

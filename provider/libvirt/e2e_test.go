@@ -174,6 +174,8 @@ type console struct {
 	stream runtimev1alpha1.MachineRuntime_ConsoleClient
 	out    chan []byte
 	seen   bytes.Buffer
+	// close ends the stream.
+	close context.CancelFunc
 }
 
 func (e *testEnv) openConsole(id string, scrollback uint64) *console {
@@ -189,7 +191,7 @@ func (e *testEnv) openConsole(id string, scrollback uint64) *console {
 	}}); err != nil {
 		e.t.Fatal(err)
 	}
-	c := &console{t: e.t, stream: stream, out: make(chan []byte, 1024)}
+	c := &console{t: e.t, stream: stream, out: make(chan []byte, 1024), close: cancel}
 	go func() {
 		defer close(c.out)
 		for {

@@ -136,7 +136,7 @@ func TestCreateValidatesAndChecksCapacity(t *testing.T) {
 	rbd := newMachine("rbd")
 	rbd.Spec.Volumes = []*runtimev1alpha1.Volume{{Name: "ceph", Source: &runtimev1alpha1.Volume_NetworkDisk{NetworkDisk: &runtimev1alpha1.NetworkDisk{
 		SizeBytes: gib, Access: &runtimev1alpha1.NetworkDisk_Rbd{Rbd: &runtimev1alpha1.RBDAccess{
-			Monitors: []string{"127.0.0.1:6789"}, Pool: "rbd", Image: "x", User: "u", Key: &runtimev1alpha1.SecretKey{Id: "k", Data: []byte("s")},
+			Monitors: []string{"127.0.0.1:6789"}, Pool: "rbd", Image: "x", User: "u", Key: &runtimev1alpha1.SecretKey{Id: "k", Data: []byte("c2VjcmV0")},
 		}},
 	}}}}
 	rbd.Spec.RootDisk = &runtimev1alpha1.RootDisk{Volume: "ceph"}
@@ -150,7 +150,7 @@ func TestCreateValidatesAndChecksCapacity(t *testing.T) {
 		t.Fatalf("the provider returned the key's data, or lost its ID: %v", v)
 	}
 	key, err := os.ReadFile(filepath.Join(env.provider.machineDir("rbd"), keysDir, "ceph.key"))
-	if fi, _ := os.Stat(filepath.Join(env.provider.machineDir("rbd"), keysDir, "ceph.key")); err != nil || !strings.Contains(string(key), "s") || fi.Mode().Perm() != 0o600 {
+	if fi, _ := os.Stat(filepath.Join(env.provider.machineDir("rbd"), keysDir, "ceph.key")); err != nil || !strings.Contains(string(key), "c2VjcmV0") || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("stored key: %q %v", key, err)
 	}
 	env.delete("rbd")

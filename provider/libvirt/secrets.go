@@ -1,6 +1,7 @@
 package libvirt
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -185,6 +186,14 @@ func defineSecret(lv *libvirt.Connect, s volumeSecret, data []byte) error {
 		}
 	}
 	defer sec.Free()
+	if s.kind == kindKey {
+		// Ceph prints a cephx key in base64; libvirt wants (and QEMU gets) its bytes.
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(data)))
+		if err != nil {
+			return fmt.Errorf("the key %q is not a cephx key (base64): %w", s.keyID, err)
+		}
+		data = raw
+	}
 	return sec.SetValue(data, 0)
 }
 

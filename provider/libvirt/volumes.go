@@ -69,7 +69,12 @@ func (p *Provider) AttachVolume(_ context.Context, req *runtimev1alpha1.AttachVo
 		return nil, err
 	}
 	p.mu.Lock()
-	p.eventLocked(m, runtimev1alpha1.EventType_EVENT_TYPE_NORMAL, "VolumeAttached", "attached volume %s as %s", v.GetName(), volumeDevice(m, v))
+	if m.obs.active && v.GetNetworkDisk().GetRbd().GetEncryption() != nil {
+		p.eventLocked(m, runtimev1alpha1.EventType_EVENT_TYPE_NORMAL, "VolumeAttachPending",
+			"volume %s (encrypted) is attached as %s at the next start of the machine: libvirt cannot hot-plug an encrypted RBD disk", v.GetName(), volumeDevice(m, v))
+	} else {
+		p.eventLocked(m, runtimev1alpha1.EventType_EVENT_TYPE_NORMAL, "VolumeAttached", "attached volume %s as %s", v.GetName(), volumeDevice(m, v))
+	}
 	p.mu.Unlock()
 	return &runtimev1alpha1.AttachVolumeResponse{Machine: p.viewOf(m)}, nil
 }
