@@ -3,6 +3,7 @@ module github.com/ferrite-dev/ferrite
 go 1.26.0
 
 require (
+	github.com/ceph/go-ceph v0.34.0
 	github.com/osrg/gobgp/v3 v3.37.0
 	github.com/prometheus/client_golang v1.24.0
 	github.com/spf13/cobra v1.10.2
