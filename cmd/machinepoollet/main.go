@@ -99,6 +99,7 @@ func main() {
 	flags.DurationVar(&options.HeartbeatInterval, "heartbeat-interval", 10*time.Second, "how often the pool's lastHeartbeatTime and Ready condition are written")
 	flags.IntVar(&options.Workers, "workers", 8, "Machines reconciled at once")
 	flags.DurationVar(&options.RuntimeTimeout, "runtime-timeout", 10*time.Second, "timeout of each unary call to the runtime")
+	flags.StringVar(&options.VolumeKeyNamespace, "volume-key-namespace", machine.DefaultVolumeKeyNamespace, "namespace of the passphrase Secrets of encrypted Volumes (the volumepoollet's --key-namespace)")
 	consoleOptions.AddFlags(flags)
 	flags.StringVar(&metricsAddress, "metrics-bind-address", "0", "metrics address; 0 disables")
 	flags.StringVar(&healthAddress, "health-probe-bind-address", "0", "health probe address; 0 disables")

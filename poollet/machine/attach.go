@@ -24,6 +24,11 @@ func (p *Poollet) syncDevices(ctx context.Context, rm *runtimev1alpha1.Machine, 
 	}
 	for _, want := range d.volumes {
 		have, ok := current[want.GetName()]
+		if ok && want.GetNetworkDisk() != nil && want.GetNetworkDisk().GetSizeBytes() == 0 {
+			// The storage has not acted on the Volume's size yet: keep the attached one.
+			want = proto.Clone(want).(*runtimev1alpha1.Volume)
+			want.GetNetworkDisk().SizeBytes = have.GetNetworkDisk().GetSizeBytes()
+		}
 		delete(current, want.GetName())
 		switch {
 		case ok && sameVolume(have, want):
@@ -165,6 +170,8 @@ func volumeUpdatable(have, want *runtimev1alpha1.Volume) bool {
 	case have.GetNetworkDisk().GetRbd() != nil && want.GetNetworkDisk().GetRbd() != nil:
 		h, w := have.GetNetworkDisk().GetRbd(), want.GetNetworkDisk().GetRbd()
 		return h.GetPool() == w.GetPool() && h.GetImage() == w.GetImage() && h.GetUser() == w.GetUser() &&
+			h.GetEncryption().GetFormat() == w.GetEncryption().GetFormat() &&
+			h.GetEncryption().GetPassphrase().GetId() == w.GetEncryption().GetPassphrase().GetId() &&
 			want.GetNetworkDisk().GetSizeBytes() >= have.GetNetworkDisk().GetSizeBytes()
 	}
 	return false
@@ -176,12 +183,19 @@ func withDevice(v *runtimev1alpha1.Volume, device string) *runtimev1alpha1.Volum
 	return out
 }
 
+// withoutKeyData is v without the bytes of its key and passphrase (their IDs stay).
 func withoutKeyData(v *runtimev1alpha1.Volume) *runtimev1alpha1.Volume {
-	key := v.GetNetworkDisk().GetRbd().GetKey()
-	if key == nil || len(key.GetData()) == 0 {
+	rbd := v.GetNetworkDisk().GetRbd()
+	if len(rbd.GetKey().GetData()) == 0 && len(rbd.GetEncryption().GetPassphrase().GetData()) == 0 {
 		return v
 	}
 	out := proto.Clone(v).(*runtimev1alpha1.Volume)
-	out.GetNetworkDisk().GetRbd().Key.Data = nil
+	rbd = out.GetNetworkDisk().GetRbd()
+	if rbd.GetKey() != nil {
+		rbd.Key.Data = nil
+	}
+	if rbd.GetEncryption().GetPassphrase() != nil {
+		rbd.Encryption.Passphrase.Data = nil
+	}
 	return out
 }

@@ -2,6 +2,8 @@ package machine
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -32,15 +34,25 @@ const (
 
 // Volume access contract of storage.ferrite.dev Volumes whose status.access.driver is
 // DriverCeph: the volumepoollet writes the RBD image's location in the attributes below and
-// the cephx key in the Secret status.access.secretRef names, under SecretKeyCephKey.
+// the cephx key in the Secret status.access.secretRef names, under SecretKeyCephKey. An
+// encrypted volume has AttributeEncryption = EncryptionLUKS2 and its passphrase under
+// SecretKeyPassphrase in the Secret AttributeEncryptionSecret names, in the poollet's
+// VolumeKeyNamespace (which tenants cannot read).
 const (
-	DriverCeph        = "ceph"
-	AttributeMonitors = "monitors" // comma-separated host:port
-	AttributePool     = "pool"
-	AttributeImage    = "image"
-	AttributeUser     = "user"
-	SecretKeyCephKey  = "key"
+	DriverCeph                = "ceph"
+	AttributeMonitors         = "monitors" // comma-separated host:port
+	AttributePool             = "pool"
+	AttributeImage            = "image"
+	AttributeUser             = "user"
+	AttributeEncryption       = "encryption"
+	AttributeEncryptionSecret = "encryptionSecret"
+	EncryptionLUKS2           = "luks2"
+	SecretKeyCephKey          = "key"
+	SecretKeyPassphrase       = "passphrase"
 )
+
+// BootDevice is the guest device of the volume a machine boots from.
+const BootDevice = "vda"
 
 // devices is what a Machine asks of the runtime besides its class: the disks and NICs that are
 // ready to attach, and why the others are not.
@@ -55,6 +67,12 @@ type devices struct {
 	// keep holds the waiting entries whose object is still this machine's (claimed, only not
 	// ready): what is attached for them stays attached. Other entries are detached.
 	keep map[string]bool
+	// rootDisk is the boot from a volume (the first entry of spec.volumes, a Volume with an
+	// image); nil when the machine boots from spec.image.
+	rootDisk *runtimev1alpha1.RootDisk
+	// bootPending says why the volume the machine boots from is not ready; the machine is not
+	// created until it is.
+	bootPending string
 }
 
 // pending says why an entry cannot be attached yet.
@@ -77,14 +95,26 @@ func (d *devices) wait(entry string, w pending) {
 // Machine can never attach another machine's disk or interface.
 func (p *Poollet) machineDevices(ctx context.Context, m *computev1alpha1.Machine) (*devices, error) {
 	d := &devices{virtualIPs: map[string]string{}, waiting: map[string]string{}, keep: map[string]bool{}}
-	for _, entry := range m.Spec.Volumes {
-		volume, w, err := p.volume(ctx, m, entry)
+	for i, entry := range m.Spec.Volumes {
+		volume, image, w, err := p.volume(ctx, m, entry)
 		if err != nil {
 			return nil, err
 		}
+		// The first volume boots the machine when it holds an image. One whose image is not
+		// known yet (its Volume does not exist) may be it: without spec.image, wait for it too.
+		boot := i == 0 && image != ""
+		if boot {
+			d.rootDisk = &runtimev1alpha1.RootDisk{Image: image, Volume: entry.Name}
+		}
 		if w.reason != "" {
 			d.wait("volume "+entry.Name, w)
+			if boot || (i == 0 && m.Spec.Image == "") {
+				d.bootPending = "volume " + entry.Name + ": " + w.reason
+			}
 			continue
+		}
+		if boot && volume.Device == "" {
+			volume.Device = BootDevice
 		}
 		d.volumes = append(d.volumes, volume)
 	}
@@ -110,8 +140,8 @@ func (p *Poollet) machineDevices(ctx context.Context, m *computev1alpha1.Machine
 }
 
 // volume is the runtime volume of one entry of spec.volumes, or the reason it cannot be
-// attached yet.
-func (p *Poollet) volume(ctx context.Context, m *computev1alpha1.Machine, entry computev1alpha1.MachineVolume) (*runtimev1alpha1.Volume, pending, error) {
+// attached yet, and the OS image the volume was made from (empty: none, or not known yet).
+func (p *Poollet) volume(ctx context.Context, m *computev1alpha1.Machine, entry computev1alpha1.MachineVolume) (*runtimev1alpha1.Volume, string, pending, error) {
 	out := &runtimev1alpha1.Volume{Name: entry.Name, Device: entry.Device}
 	if disk := entry.EmptyDisk; disk != nil {
 		size := uint64(DefaultEmptyDiskBytes)
@@ -119,33 +149,34 @@ func (p *Poollet) volume(ctx context.Context, m *computev1alpha1.Machine, entry 
 			size = uint64(disk.SizeLimit.Value())
 		}
 		out.Source = &runtimev1alpha1.Volume_EmptyDisk{EmptyDisk: &runtimev1alpha1.EmptyDisk{SizeBytes: size}}
-		return out, pending{}, nil
+		return out, "", pending{}, nil
 	}
-	name := ""
+	name, image := "", ""
 	switch {
 	case entry.VolumeRef != nil:
 		name = entry.VolumeRef.Name
 	case entry.Ephemeral != nil:
-		name = templates.VolumeName(m.Name, entry.Name)
+		name, image = templates.VolumeName(m.Name, entry.Name), entry.Ephemeral.Image
 	default:
-		return nil, pending{reason: "has no source"}, nil
+		return nil, "", pending{reason: "has no source"}, nil
 	}
 	v := &storagev1alpha1.Volume{}
 	if err := p.APIReader.Get(ctx, types.NamespacedName{Namespace: m.Namespace, Name: name}, v); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, pending{reason: fmt.Sprintf("Volume %s does not exist", name)}, nil
+			return nil, image, pending{reason: fmt.Sprintf("Volume %s does not exist", name)}, nil
 		}
-		return nil, pending{}, fmt.Errorf("reading Volume %s: %w", name, err)
+		return nil, image, pending{}, fmt.Errorf("reading Volume %s: %w", name, err)
 	}
+	image = v.Spec.Image
 	if c := v.Spec.ClaimRef; c == nil || c.Name != m.Name || (c.UID != "" && c.UID != m.UID) {
-		return nil, pending{reason: fmt.Sprintf("Volume %s is not claimed by this machine", name)}, nil
+		return nil, image, pending{reason: fmt.Sprintf("Volume %s is not claimed by this machine", name)}, nil
 	}
 	access := v.Status.Access
 	if access == nil {
-		return nil, pending{reason: fmt.Sprintf("Volume %s is not available yet", name), claimed: true}, nil
+		return nil, image, pending{reason: fmt.Sprintf("Volume %s is not available yet", name), claimed: true}, nil
 	}
 	if access.Driver != DriverCeph {
-		return nil, pending{claimed: true, reason: fmt.Sprintf("Volume %s: access driver %q is not supported by this pool", name, access.Driver)}, nil
+		return nil, image, pending{claimed: true, reason: fmt.Sprintf("Volume %s: access driver %q is not supported by this pool", name, access.Driver)}, nil
 	}
 	rbd := &runtimev1alpha1.RBDAccess{
 		Pool:  access.Attributes[AttributePool],
@@ -158,23 +189,59 @@ func (p *Poollet) volume(ctx context.Context, m *computev1alpha1.Machine, entry 
 		}
 	}
 	if access.SecretRef != nil {
-		secret := &corev1.Secret{}
-		if err := p.APIReader.Get(ctx, types.NamespacedName{Namespace: v.Namespace, Name: access.SecretRef.Name}, secret); err != nil {
-			if apierrors.IsNotFound(err) {
-				return nil, pending{claimed: true, reason: fmt.Sprintf("Volume %s: access secret %s does not exist", name, access.SecretRef.Name)}, nil
-			}
-			return nil, pending{}, fmt.Errorf("reading the access secret of Volume %s: %w", name, err)
+		secret, w, err := p.secret(ctx, v.Namespace, access.SecretRef.Name, "Volume "+name+": access secret")
+		if err != nil || w.reason != "" {
+			return nil, image, w, err
 		}
 		rbd.Key = &runtimev1alpha1.SecretKey{Id: string(secret.UID) + "/" + secret.ResourceVersion, Data: secret.Data[SecretKeyCephKey]}
 	}
+	switch enc := access.Attributes[AttributeEncryption]; enc {
+	case "":
+	case EncryptionLUKS2:
+		secretName := access.Attributes[AttributeEncryptionSecret]
+		if secretName == "" {
+			return nil, image, pending{claimed: true, reason: fmt.Sprintf("Volume %s: encrypted, but no %s attribute", name, AttributeEncryptionSecret)}, nil
+		}
+		secret, w, err := p.secret(ctx, p.VolumeKeyNamespace, secretName, "Volume "+name+": passphrase secret")
+		if err != nil || w.reason != "" {
+			return nil, image, w, err
+		}
+		data := secret.Data[SecretKeyPassphrase]
+		if len(data) == 0 {
+			return nil, image, pending{claimed: true, reason: fmt.Sprintf("Volume %s: passphrase secret %s/%s has no key %q", name, p.VolumeKeyNamespace, secretName, SecretKeyPassphrase)}, nil
+		}
+		// The ID changes with the passphrase only, never with the Secret's metadata: an
+		// encryption cannot change in place, so a new ID means detaching the disk.
+		sum := sha256.Sum256(data)
+		rbd.Encryption = &runtimev1alpha1.RBDEncryption{
+			Format:     runtimev1alpha1.RBDEncryptionFormat_RBD_ENCRYPTION_FORMAT_LUKS2,
+			Passphrase: &runtimev1alpha1.SecretKey{Id: string(secret.UID) + "/" + hex.EncodeToString(sum[:6]), Data: data},
+		}
+	default:
+		return nil, image, pending{claimed: true, reason: fmt.Sprintf("Volume %s: encryption %q is not supported by this pool", name, enc)}, nil
+	}
+	// The size the guest is told about: the Volume's requested size once the storage has acted
+	// on it (a grown request is an online resize); until then 0, which keeps the attached size.
 	size := uint64(0)
-	if q, ok := v.Spec.Resources[corev1.ResourceStorage]; ok && q.Value() > 0 {
+	if q, ok := v.Spec.Resources[corev1.ResourceStorage]; ok && q.Value() > 0 && v.Status.ObservedGeneration >= v.Generation {
 		size = uint64(q.Value())
 	}
 	out.Source = &runtimev1alpha1.Volume_NetworkDisk{NetworkDisk: &runtimev1alpha1.NetworkDisk{
 		SizeBytes: size, Access: &runtimev1alpha1.NetworkDisk_Rbd{Rbd: rbd},
 	}}
-	return out, pending{}, nil
+	return out, image, pending{}, nil
+}
+
+// secret reads a Secret the poollet needs for a volume, or says why the volume waits for it.
+func (p *Poollet) secret(ctx context.Context, namespace, name, what string) (*corev1.Secret, pending, error) {
+	secret := &corev1.Secret{}
+	if err := p.APIReader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, pending{claimed: true, reason: fmt.Sprintf("%s %s/%s does not exist", what, namespace, name)}, nil
+		}
+		return nil, pending{}, fmt.Errorf("reading %s %s/%s: %w", what, namespace, name, err)
+	}
+	return secret, pending{}, nil
 }
 
 // networkInterface is the runtime NIC of one entry of spec.networkInterfaces with its public

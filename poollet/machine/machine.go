@@ -60,6 +60,20 @@ func (p *Poollet) reconcileMachine(ctx context.Context, req reconcile.Request) (
 	if err != nil {
 		return reconcile.Result{}, err
 	}
+	if d.bootPending != "" {
+		// Nothing to boot from yet: the machine is created once its boot volume is ready (one
+		// created already carries on).
+		exists, err := p.runtimeHas(ctx, id)
+		if err != nil {
+			return reconcile.Result{}, err
+		}
+		if !exists {
+			rm := &runtimev1alpha1.Machine{Status: &runtimev1alpha1.MachineStatus{
+				State: runtimev1alpha1.MachineState_MACHINE_STATE_PENDING, Reason: ReasonBootVolumePending, Message: d.bootPending,
+			}}
+			return reconcile.Result{RequeueAfter: p.DeviceRecheck}, p.writeStatus(ctx, m, rm, d, m.Generation)
+		}
+	}
 	spec, err := p.machineSpec(ctx, m, d)
 	if err != nil {
 		return reconcile.Result{}, err
@@ -123,7 +137,7 @@ func (p *Poollet) machineSpec(ctx context.Context, m *computev1alpha1.Machine, d
 		Power:             power(m.Spec.Power),
 		Class:             class.Name,
 		Resources:         resources,
-		RootDisk:          rootDisk(m),
+		RootDisk:          rootDisk(m, d),
 		Volumes:           d.volumes,
 		NetworkInterfaces: d.nics,
 	}
@@ -201,13 +215,28 @@ func (p *Poollet) removeFinalizer(ctx context.Context, m *computev1alpha1.Machin
 	return reconcile.Result{}, nil
 }
 
-// rootDisk is the boot disk made from spec.image; nil without an image (the machine boots from
-// a volume).
-func rootDisk(m *computev1alpha1.Machine) *runtimev1alpha1.RootDisk {
-	if m.Spec.Image == "" {
+// rootDisk is the boot from a volume when the first volume has an image (that image lends the
+// kernel; spec.image is not used), else the boot disk made from spec.image; nil when there is
+// neither.
+func rootDisk(m *computev1alpha1.Machine, d *devices) *runtimev1alpha1.RootDisk {
+	switch {
+	case d.rootDisk != nil:
+		return d.rootDisk
+	case m.Spec.Image == "":
 		return nil
 	}
 	return &runtimev1alpha1.RootDisk{Image: m.Spec.Image}
+}
+
+// runtimeHas reports whether the runtime has machine id.
+func (p *Poollet) runtimeHas(ctx context.Context, id string) (bool, error) {
+	resp, err := call(ctx, p, func(ctx context.Context) (*runtimev1alpha1.ListMachinesResponse, error) {
+		return p.Runtime.ListMachines(ctx, &runtimev1alpha1.ListMachinesRequest{Filter: &runtimev1alpha1.MachineFilter{Id: id}})
+	})
+	if err != nil {
+		return false, fmt.Errorf("listing runtime machine %s: %w", id, err)
+	}
+	return len(resp.GetMachines()) > 0, nil
 }
 
 // AnnotationRebootRequest asks the poollet to reboot a running Machine: its value is an RFC 3339

@@ -64,7 +64,13 @@ type Options struct {
 	// DeviceRecheck is how soon a Machine whose volume or network interface is not ready yet is
 	// looked at again (no watch tells the poollet when a Volume becomes available). Default 10 s.
 	DeviceRecheck time.Duration
+	// VolumeKeyNamespace is where the passphrase Secrets of encrypted Volumes are (the
+	// volumepoollet's key namespace, which tenants cannot read). Default DefaultVolumeKeyNamespace.
+	VolumeKeyNamespace string
 }
+
+// DefaultVolumeKeyNamespace is the default Options.VolumeKeyNamespace.
+const DefaultVolumeKeyNamespace = "ferrite-system"
 
 func (o *Options) defaults() {
 	if o.HeartbeatInterval <= 0 {
@@ -81,6 +87,9 @@ func (o *Options) defaults() {
 	}
 	if o.DeviceRecheck <= 0 {
 		o.DeviceRecheck = 10 * time.Second
+	}
+	if o.VolumeKeyNamespace == "" {
+		o.VolumeKeyNamespace = DefaultVolumeKeyNamespace
 	}
 }
 

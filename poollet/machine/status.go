@@ -26,6 +26,9 @@ const (
 	ReasonRunning = "Running"
 	// ReasonDevicesPending: a volume or network interface cannot be attached yet.
 	ReasonDevicesPending = "DevicesPending"
+	// ReasonBootVolumePending: the volume the machine boots from is not ready; the machine is
+	// not created yet. The message names the volume and why.
+	ReasonBootVolumePending = "BootVolumePending"
 )
 
 // fieldOwner is the server-side apply manager of ConditionReady.
