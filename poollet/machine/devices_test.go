@@ -192,7 +192,7 @@ func TestBootFromVolumeEncryptionAndGrow(t *testing.T) {
 	createClass(t, "bfv-small", "1", "1Gi")
 	e := newEnv(t, ns, fake.Options{})
 	e.secrets = map[types.NamespacedName]*corev1.Secret{
-		{Namespace: ns, Name: "boot-access"}: {ObjectMeta: metav1.ObjectMeta{UID: "access-uid", ResourceVersion: "1"}, Data: map[string][]byte{machine.SecretKeyCephKey: []byte("AQBkey==")}},
+		{Namespace: ns, Name: "boot-access"}:                               {ObjectMeta: metav1.ObjectMeta{UID: "access-uid", ResourceVersion: "1"}, Data: map[string][]byte{machine.SecretKeyCephKey: []byte("AQBkey==")}},
 		{Namespace: machine.DefaultVolumeKeyNamespace, Name: "volume-enc"}: {ObjectMeta: metav1.ObjectMeta{UID: "pass-uid", ResourceVersion: "1"}, Data: map[string][]byte{machine.SecretKeyPassphrase: []byte("s3cret")}},
 	}
 	e.start()
