@@ -1631,7 +1631,7 @@ func (x *MachineStatus) GetNetworkInterfaces() []*NetworkInterfaceStatus {
 // VolumeStatus is the observed state of one disk.
 type VolumeStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The volume's name ("root" for the root disk).
+	// The volume's name ("_root" for the root disk, which no volume can be named).
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The attachment's state.
 	State AttachmentState `protobuf:"varint,2,opt,name=state,proto3,enum=ferrite.runtime.machine.v1alpha1.AttachmentState" json:"state,omitempty"`

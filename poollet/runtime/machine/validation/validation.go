@@ -22,8 +22,9 @@ const (
 	MinMemoryBytes = 1 << 20
 	// MinDiskBytes is the smallest empty disk.
 	MinDiskBytes = 1 << 20
-	// RootDiskName is the name of the root disk in MachineStatus.root_disk; no volume may have it.
-	RootDiskName = "root"
+	// RootDiskName is the name of the root disk in MachineStatus.root_disk. It is not a DNS
+	// label, so no volume can have it ("root" is a common volume name).
+	RootDiskName = "_root"
 	// MaxTapNameLength is the longest Linux interface name.
 	MaxTapNameLength = 15
 )
@@ -163,9 +164,6 @@ func Volume(field string, v *runtimev1alpha1.Volume) error {
 	}
 	if !dnsLabelPattern.MatchString(v.GetName()) {
 		return invalid(field+".name", "%q is not a DNS label", v.GetName())
-	}
-	if v.GetName() == RootDiskName {
-		return invalid(field+".name", "%q is the root disk's name", RootDiskName)
 	}
 	switch src := v.GetSource().(type) {
 	case *runtimev1alpha1.Volume_EmptyDisk:

@@ -45,7 +45,7 @@ func TestMachine(t *testing.T) {
 		"no image":         {func(m *runtimev1alpha1.Machine) { m.Spec.RootDisk.Image = "" }, "machine.spec.root_disk.image"},
 		"unknown format":   {func(m *runtimev1alpha1.Machine) { m.Spec.UserData = &runtimev1alpha1.UserData{Format: 9} }, "machine.spec.user_data.format"},
 		"no source":        {func(m *runtimev1alpha1.Machine) { m.Spec.Volumes[0].Source = nil }, "machine.spec.volumes[0]"},
-		"volume root":      {func(m *runtimev1alpha1.Machine) { m.Spec.Volumes[0].Name = "root" }, "machine.spec.volumes[0].name"},
+		"volume _root":     {func(m *runtimev1alpha1.Machine) { m.Spec.Volumes[0].Name = "_root" }, "machine.spec.volumes[0].name"},
 		"twice":            {func(m *runtimev1alpha1.Machine) { m.Spec.Volumes = append(m.Spec.Volumes, m.Spec.Volumes[0]) }, "machine.spec.volumes[1].name"},
 		"bad mac":          {func(m *runtimev1alpha1.Machine) { m.Spec.NetworkInterfaces[0].MacAddress = "01:00:5e:00:00:01" }, "machine.spec.network_interfaces[0].mac_address"},
 		"long tap":         {func(m *runtimev1alpha1.Machine) { m.Spec.NetworkInterfaces[0].TapName = "tap-0123456789ab" }, "machine.spec.network_interfaces[0].tap_name"},
