@@ -161,7 +161,13 @@ func (p *Provider) create(ctx context.Context, v *api.Volume) (*api.Volume, erro
 	if err := img.SetMetadata(metaState, stateAvailable); err != nil {
 		return nil, fmt.Errorf("image %s: %w", name, err)
 	}
-	rec, err := readImage(img)
+	// A fresh handle: img may have the encryption loaded, which hides the header's bytes.
+	fresh, err := rbd.OpenImage(p.conn.ioctx, name, rbd.NoSnapshot)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", name, err)
+	}
+	rec, err := readImage(fresh)
+	fresh.Close()
 	if err != nil {
 		return nil, err
 	}

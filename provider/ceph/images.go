@@ -80,8 +80,8 @@ func (p *Provider) baseReady(name string) (bool, error) {
 // writeBase writes the root disk into a temporary image, snapshots it and renames it.
 func (p *Provider) writeBase(ctx context.Context, pulled *image.Image, hex string) error {
 	tmp := p.names.importingImage(hex)
-	if err := rbd.RemoveImage(p.conn.ioctx, tmp); err != nil && !isNotFound(err) {
-		return fmt.Errorf("image %s: removing an unfinished import: %w", tmp, err)
+	if err := p.removeImport(tmp); err != nil {
+		return err
 	}
 	path := pulled.RootDisk
 	if pulled.RootDiskFormat == "qcow2" {
@@ -168,4 +168,32 @@ func writeFile(ctx context.Context, img *rbd.Image, path string, size uint64) er
 		off += uint64(n)
 	}
 	return img.Flush()
+}
+
+// removeImport removes a temporary import image and its snapshot.
+func (p *Provider) removeImport(name string) error {
+	img, err := rbd.OpenImage(p.conn.ioctx, name, rbd.NoSnapshot)
+	if isNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("image %s: %w", name, err)
+	}
+	snap := img.GetSnapshot(baseSnapshot)
+	if ok, err := snap.IsProtected(); err == nil && ok {
+		err = snap.Unprotect()
+		if err != nil {
+			img.Close()
+			return fmt.Errorf("image %s@%s: unprotect: %w", name, baseSnapshot, err)
+		}
+	}
+	if err := snap.Remove(); err != nil && !isNotFound(err) {
+		img.Close()
+		return fmt.Errorf("image %s@%s: remove: %w", name, baseSnapshot, err)
+	}
+	img.Close()
+	if err := rbd.RemoveImage(p.conn.ioctx, name); err != nil && !isNotFound(err) {
+		return fmt.Errorf("image %s: removing an unfinished import: %w", name, err)
+	}
+	return nil
 }

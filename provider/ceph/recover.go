@@ -21,8 +21,8 @@ func (p *Provider) recover(ctx context.Context) error {
 			return err
 		}
 		if p.names.isImportLeftover(name) {
-			if err := rbd.RemoveImage(p.conn.ioctx, name); err != nil && !isNotFound(err) {
-				return fmt.Errorf("image %s: removing an unfinished import: %w", name, err)
+			if err := p.removeImport(name); err != nil {
+				return err
 			}
 			continue
 		}
