@@ -119,6 +119,10 @@ func (p *Poollet) reconcileMachine(ctx context.Context, req reconcile.Request) (
 	if waitingFor(d) {
 		return reconcile.Result{RequeueAfter: p.DeviceRecheck}, nil
 	}
+	if hasNetworkDisks(d) {
+		// A Volume that grows or gets new credentials is no event of the Machine.
+		return reconcile.Result{RequeueAfter: p.VolumeRecheck}, nil
+	}
 	return reconcile.Result{}, nil
 }
 

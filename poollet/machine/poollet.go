@@ -64,6 +64,11 @@ type Options struct {
 	// DeviceRecheck is how soon a Machine whose volume or network interface is not ready yet is
 	// looked at again (no watch tells the poollet when a Volume becomes available). Default 10 s.
 	DeviceRecheck time.Duration
+	// VolumeRecheck is how often a Machine with attached Volumes is looked at again, so that a
+	// Volume grown or given new credentials reaches the hypervisor (no watch of Volumes: the
+	// poollet keeps no cluster-wide cache of them, and this costs one read per attached Volume
+	// of this host only). Default 20 s.
+	VolumeRecheck time.Duration
 	// VolumeKeyNamespace is where the passphrase Secrets of encrypted Volumes are (the
 	// volumepoollet's key namespace, which tenants cannot read). Default DefaultVolumeKeyNamespace.
 	VolumeKeyNamespace string
@@ -87,6 +92,9 @@ func (o *Options) defaults() {
 	}
 	if o.DeviceRecheck <= 0 {
 		o.DeviceRecheck = 10 * time.Second
+	}
+	if o.VolumeRecheck <= 0 {
+		o.VolumeRecheck = 20 * time.Second
 	}
 	if o.VolumeKeyNamespace == "" {
 		o.VolumeKeyNamespace = DefaultVolumeKeyNamespace

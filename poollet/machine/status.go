@@ -150,3 +150,16 @@ func (p *Poollet) writeStatus(ctx context.Context, m *computev1alpha1.Machine, r
 // waitingFor reports whether some entry of d waits, so that the Machine is looked at again: a
 // Volume becoming available or an address being assigned is not a change of the Machine.
 func waitingFor(d *devices) bool { return d != nil && len(d.waiting) > 0 }
+
+// hasNetworkDisks says whether the machine has a Volume attached (a network disk).
+func hasNetworkDisks(d *devices) bool {
+	if d == nil {
+		return false
+	}
+	for _, v := range d.volumes {
+		if v.GetNetworkDisk() != nil {
+			return true
+		}
+	}
+	return false
+}
