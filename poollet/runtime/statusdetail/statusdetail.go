@@ -1,11 +1,12 @@
 // Package statusdetail builds and reads gRPC statuses that carry one typed detail message, such
 // as the OUT_OF_RANGE status with a RevisionTooOld detail with which a runtime's Watch ends. The
-// machine and the volume runtime share it, so the two RevisionTooOld helpers differ only in
-// their types and messages.
+// machine and the volume runtime share it, so their RevisionTooOld helpers differ only in their
+// detail types and the list calls that resync.
 package statusdetail
 
 import (
 	"errors"
+	"fmt"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -40,4 +41,18 @@ func As[D proto.Message](err error, code codes.Code) (D, bool) {
 		}
 	}
 	return zero, false
+}
+
+// RevisionTooOld returns the OUT_OF_RANGE status with which a runtime's Watch ends when it
+// cannot continue from requested (older than oldest, or newer than current after the runtime's
+// state was reset), with detail (the API's RevisionTooOld message). resync names the list calls
+// that resync the caller, such as "ListMachines".
+func RevisionTooOld(requested, oldest, current uint64, resync string, detail proto.Message) error {
+	var msg string
+	if requested > current {
+		msg = fmt.Sprintf("revision %d is newer than the runtime's current revision %d (its state was reset): resync with %s", requested, current, resync)
+	} else {
+		msg = fmt.Sprintf("revision %d is too old: the oldest retained is %d, the current %d; resync with %s", requested, oldest, current, resync)
+	}
+	return Error(codes.OutOfRange, msg, detail)
 }

@@ -6,8 +6,6 @@
 package v1alpha1
 
 import (
-	"fmt"
-
 	"google.golang.org/grpc/codes"
 
 	"github.com/ferrite-dev/ferrite/poollet/runtime/statusdetail"
@@ -17,13 +15,7 @@ import (
 // requested: OUT_OF_RANGE with a RevisionTooOld detail. oldest is the oldest revision the provider
 // can continue from, current its latest.
 func NewRevisionTooOldError(requested, oldest, current uint64) error {
-	var msg string
-	if requested > current {
-		msg = fmt.Sprintf("revision %d is newer than the runtime's current revision %d (its state was reset): resync with ListMachines", requested, current)
-	} else {
-		msg = fmt.Sprintf("revision %d is too old: the oldest retained is %d, the current %d; resync with ListMachines", requested, oldest, current)
-	}
-	return statusdetail.Error(codes.OutOfRange, msg, &RevisionTooOld{
+	return statusdetail.RevisionTooOld(requested, oldest, current, "ListMachines", &RevisionTooOld{
 		RequestedRevision: requested,
 		OldestRevision:    oldest,
 		CurrentRevision:   current,
