@@ -2,13 +2,13 @@ package fake
 
 import (
 	"context"
-	"sort"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/machine/v1alpha1"
+	"github.com/ferrite-dev/ferrite/poollet/runtime/objectmeta"
 )
 
 // Listing and watching machines and events, resumable by revision.
@@ -22,26 +22,10 @@ func (s *Server) ListMachines(_ context.Context, req *runtimev1alpha1.ListMachin
 		return nil, status.Error(codes.Unavailable, "runtime stopped")
 	}
 	resp := &runtimev1alpha1.ListMachinesResponse{Revision: s.history.Revision()}
-	for id, m := range s.machines {
-		if filter.GetId() != "" && filter.GetId() != id {
-			continue
-		}
-		if !matches(m.m.Metadata.Labels, filter.GetLabelSelector()) {
-			continue
-		}
+	for _, m := range objectmeta.Select(s.machines, filter, func(m *machine) objectmeta.Metadata { return m.m.Metadata }) {
 		resp.Machines = append(resp.Machines, clone(m))
 	}
-	sort.Slice(resp.Machines, func(i, j int) bool { return resp.Machines[i].Metadata.Id < resp.Machines[j].Metadata.Id })
 	return resp, nil
-}
-
-func matches(labels, selector map[string]string) bool {
-	for k, v := range selector {
-		if got, ok := labels[k]; !ok || got != v {
-			return false
-		}
-	}
-	return true
 }
 
 // ListEvents lists the retained events.

@@ -9,15 +9,13 @@ import (
 	"net/netip"
 	"regexp"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/machine/v1alpha1"
+	"github.com/ferrite-dev/ferrite/poollet/runtime/objectmeta"
 )
 
 const (
 	// MaxIDLength is the longest machine ID.
-	MaxIDLength = 128
+	MaxIDLength = objectmeta.MaxIDLength
 	// MinMemoryBytes is the least memory a machine or a disk may have.
 	MinMemoryBytes = 1 << 20
 	// MinDiskBytes is the smallest empty disk.
@@ -29,27 +27,12 @@ const (
 	MaxTapNameLength = 15
 )
 
-var (
-	idPattern       = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
-	dnsLabelPattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
-)
+var dnsLabelPattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
 
-func invalid(field, format string, args ...any) error {
-	return status.Errorf(codes.InvalidArgument, "%s: %s", field, fmt.Sprintf(format, args...))
-}
+var invalid = objectmeta.Invalid
 
-// ID checks a machine ID: 1 to MaxIDLength characters of [A-Za-z0-9._-].
-func ID(field, id string) error {
-	switch {
-	case id == "":
-		return invalid(field, "required")
-	case len(id) > MaxIDLength:
-		return invalid(field, "longer than %d characters", MaxIDLength)
-	case !idPattern.MatchString(id):
-		return invalid(field, "%q has characters other than A-Z, a-z, 0-9, '.', '_' and '-'", id)
-	}
-	return nil
-}
+// ID checks a machine ID (objectmeta.ID): 1 to MaxIDLength characters of [A-Za-z0-9._-].
+func ID(field, id string) error { return objectmeta.ID(field, id) }
 
 // Machine checks the machine of a CreateMachineRequest: its ID and its spec.
 func Machine(m *runtimev1alpha1.Machine) error {

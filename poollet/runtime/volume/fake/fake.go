@@ -239,15 +239,6 @@ func randomSecret(n int) []byte {
 	return []byte(base64.StdEncoding.EncodeToString(raw))
 }
 
-func matches(labels, selector map[string]string) bool {
-	for k, v := range selector {
-		if got, ok := labels[k]; !ok || got != v {
-			return false
-		}
-	}
-	return true
-}
-
 // Version reports the fake's name.
 func (s *Server) Version(_ context.Context, _ *runtimev1alpha1.VersionRequest) (*runtimev1alpha1.VersionResponse, error) {
 	return &runtimev1alpha1.VersionResponse{Version: "v1alpha1", RuntimeName: RuntimeName, RuntimeVersion: "v1alpha1"}, nil

@@ -2,11 +2,11 @@ package fake
 
 import (
 	"context"
-	"sort"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/ferrite-dev/ferrite/poollet/runtime/objectmeta"
 	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/volume/v1alpha1"
 	"github.com/ferrite-dev/ferrite/poollet/runtime/volume/validation"
 )
@@ -72,12 +72,9 @@ func (s *Server) ListSnapshots(_ context.Context, req *runtimev1alpha1.ListSnaps
 			return nil, err
 		}
 		resp := &runtimev1alpha1.ListSnapshotsResponse{Revision: s.history.Revision()}
-		for id, sn := range s.snapshots {
-			if (filter.GetId() == "" || filter.GetId() == id) && matches(sn.s.Metadata.Labels, filter.GetLabelSelector()) {
-				resp.Snapshots = append(resp.Snapshots, cloneSnapshot(sn))
-			}
+		for _, sn := range objectmeta.Select(s.snapshots, filter, func(sn *snapshot) objectmeta.Metadata { return sn.s.Metadata }) {
+			resp.Snapshots = append(resp.Snapshots, cloneSnapshot(sn))
 		}
-		sort.Slice(resp.Snapshots, func(i, j int) bool { return resp.Snapshots[i].Metadata.Id < resp.Snapshots[j].Metadata.Id })
 		return resp, nil
 	})
 }

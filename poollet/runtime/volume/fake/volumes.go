@@ -3,13 +3,13 @@ package fake
 import (
 	"context"
 	"fmt"
-	"sort"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ferrite-dev/ferrite/poollet/runtime/objectmeta"
 	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/volume/v1alpha1"
 	"github.com/ferrite-dev/ferrite/poollet/runtime/volume/validation"
 )
@@ -158,12 +158,9 @@ func (s *Server) ListVolumes(_ context.Context, req *runtimev1alpha1.ListVolumes
 			return nil, err
 		}
 		resp := &runtimev1alpha1.ListVolumesResponse{Revision: s.history.Revision()}
-		for id, v := range s.volumes {
-			if (filter.GetId() == "" || filter.GetId() == id) && matches(v.v.Metadata.Labels, filter.GetLabelSelector()) {
-				resp.Volumes = append(resp.Volumes, cloneVolume(v))
-			}
+		for _, v := range objectmeta.Select(s.volumes, filter, func(v *volume) objectmeta.Metadata { return v.v.Metadata }) {
+			resp.Volumes = append(resp.Volumes, cloneVolume(v))
 		}
-		sort.Slice(resp.Volumes, func(i, j int) bool { return resp.Volumes[i].Metadata.Id < resp.Volumes[j].Metadata.Id })
 		return resp, nil
 	})
 }

@@ -5,45 +5,19 @@ package validation
 
 import (
 	"fmt"
-	"regexp"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
+	"github.com/ferrite-dev/ferrite/poollet/runtime/objectmeta"
 	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/volume/v1alpha1"
 )
 
 // MaxIDLength is the longest volume or snapshot ID.
-const MaxIDLength = 128
+const MaxIDLength = objectmeta.MaxIDLength
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+var invalid = objectmeta.Invalid
 
-func invalid(field, format string, args ...any) error {
-	return status.Errorf(codes.InvalidArgument, "%s: %s", field, fmt.Sprintf(format, args...))
-}
-
-// ID checks a volume or snapshot ID: 1 to MaxIDLength characters of [A-Za-z0-9._-].
-func ID(field, id string) error {
-	switch {
-	case id == "":
-		return invalid(field, "required")
-	case len(id) > MaxIDLength:
-		return invalid(field, "longer than %d characters", MaxIDLength)
-	case !idPattern.MatchString(id):
-		return invalid(field, "%q has characters other than A-Z, a-z, 0-9, '.', '_' and '-'", id)
-	}
-	return nil
-}
-
-// Labels checks the labels of a volume or snapshot: no empty key.
-func Labels(field string, labels map[string]string) error {
-	for k := range labels {
-		if k == "" {
-			return invalid(field, "empty label key")
-		}
-	}
-	return nil
-}
+// ID checks a volume or snapshot ID (objectmeta.ID): 1 to MaxIDLength characters of
+// [A-Za-z0-9._-].
+func ID(field, id string) error { return objectmeta.ID(field, id) }
 
 // Volume checks the volume of a CreateVolumeRequest: its ID, labels and spec.
 func Volume(v *runtimev1alpha1.Volume) error {
@@ -53,7 +27,7 @@ func Volume(v *runtimev1alpha1.Volume) error {
 	if err := ID("volume.metadata.id", v.GetMetadata().GetId()); err != nil {
 		return err
 	}
-	if err := Labels("volume.metadata.labels", v.GetMetadata().GetLabels()); err != nil {
+	if err := objectmeta.Labels("volume.metadata.labels", v.GetMetadata().GetLabels()); err != nil {
 		return err
 	}
 	return Spec("volume.spec", v.GetSpec())
@@ -97,7 +71,7 @@ func Snapshot(s *runtimev1alpha1.Snapshot) error {
 	if err := ID("snapshot.metadata.id", s.GetMetadata().GetId()); err != nil {
 		return err
 	}
-	if err := Labels("snapshot.metadata.labels", s.GetMetadata().GetLabels()); err != nil {
+	if err := objectmeta.Labels("snapshot.metadata.labels", s.GetMetadata().GetLabels()); err != nil {
 		return err
 	}
 	if s.GetSpec() == nil {
@@ -124,7 +98,7 @@ func Filter(field string, f *runtimev1alpha1.ObjectFilter) error {
 			return err
 		}
 	}
-	return Labels(field+".label_selector", f.GetLabelSelector())
+	return objectmeta.Labels(field+".label_selector", f.GetLabelSelector())
 }
 
 // Status checks a StatusRequest: class names are set and appear once.
