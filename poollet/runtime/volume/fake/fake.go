@@ -14,8 +14,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"net"
-	"os"
 	"sync"
 	"time"
 
@@ -26,6 +24,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ferrite-dev/ferrite/poollet/runtime/history"
+	"github.com/ferrite-dev/ferrite/poollet/runtime/socket"
 	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/volume/v1alpha1"
 )
 
@@ -152,25 +151,7 @@ func (s *Server) Register(registrar grpc.ServiceRegistrar) {
 // Serve serves s on a new unix socket at path (removing a stale socket file first) until the
 // returned stop function is called; stop also ends s's timers and open streams.
 func (s *Server) Serve(path string) (stop func(), err error) {
-	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
-		return nil, err
-	}
-	listener, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, err
-	}
-	server := grpc.NewServer()
-	s.Register(server)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = server.Serve(listener)
-	}()
-	return func() {
-		s.Close()
-		server.Stop()
-		<-done
-	}, nil
+	return socket.Serve(path, s.Register, s.Close)
 }
 
 // Close stops s's timers and ends its Watch streams. Calls after Close fail with UNAVAILABLE.
