@@ -197,6 +197,11 @@ func (p *Provider) DeleteVolume(_ context.Context, req *api.DeleteVolumeRequest)
 		p.putVolume(v)
 		p.event(id, api.EventType_EVENT_TYPE_NORMAL, "Hidden", "volume %s is deleted; its image %s stays for its snapshots", id, v.image)
 	} else if err := p.removeVolumeImage(id, v.image); err != nil {
+		// The image stays until a retry removes it; its user is gone already.
+		v.obj.Status = &api.VolumeStatus{State: api.VolumeState_VOLUME_STATE_TERMINATING, Reason: "Deleting", Message: err.Error(),
+			SizeBytes: v.obj.GetStatus().GetSizeBytes(), Encryption: v.obj.GetStatus().GetEncryption(), ImageDigest: v.obj.GetStatus().GetImageDigest()}
+		v.obj.Metadata.DeleteTime = timestamppb.New(p.opts.Now())
+		p.putVolume(v)
 		return nil, err
 	}
 	gone.Status.State = api.VolumeState_VOLUME_STATE_TERMINATING
