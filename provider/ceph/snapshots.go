@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ferrite-dev/ferrite/poollet/runtime/objectmeta"
 	api "github.com/ferrite-dev/ferrite/poollet/runtime/volume/v1alpha1"
 	"github.com/ferrite-dev/ferrite/poollet/runtime/volume/validation"
 )
@@ -79,7 +80,7 @@ func (p *Provider) ListSnapshots(_ context.Context, req *api.ListSnapshotsReques
 	defer p.mu.Unlock()
 	resp := &api.ListSnapshotsResponse{Revision: p.history.Revision()}
 	for _, s := range p.snapshots {
-		if matches(s.obj.GetMetadata(), req.GetFilter()) {
+		if objectmeta.Matches(s.obj.GetMetadata(), req.GetFilter()) {
 			resp.Snapshots = append(resp.Snapshots, clone(s.obj))
 		}
 	}

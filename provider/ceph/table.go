@@ -135,16 +135,3 @@ func sameObject[T interface {
 	defer func() { ma.Revision, mb.Revision = ra, rb }()
 	return protoEqual(any(a), any(b))
 }
-
-// matches reports whether an object passes a filter.
-func matches(md *api.ObjectMetadata, f *api.ObjectFilter) bool {
-	if f.GetId() != "" && md.GetId() != f.GetId() {
-		return false
-	}
-	for k, v := range f.GetLabelSelector() {
-		if got, ok := md.GetLabels()[k]; !ok || got != v {
-			return false
-		}
-	}
-	return true
-}

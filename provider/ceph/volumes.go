@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ferrite-dev/ferrite/poollet/runtime/objectmeta"
 	api "github.com/ferrite-dev/ferrite/poollet/runtime/volume/v1alpha1"
 	"github.com/ferrite-dev/ferrite/poollet/runtime/volume/validation"
 )
@@ -89,7 +90,7 @@ func (p *Provider) ListVolumes(_ context.Context, req *api.ListVolumesRequest) (
 	defer p.mu.Unlock()
 	resp := &api.ListVolumesResponse{Revision: p.history.Revision()}
 	for _, v := range p.volumes {
-		if !v.hidden && matches(v.obj.GetMetadata(), req.GetFilter()) {
+		if !v.hidden && objectmeta.Matches(v.obj.GetMetadata(), req.GetFilter()) {
 			resp.Volumes = append(resp.Volumes, clone(v.obj))
 		}
 	}
