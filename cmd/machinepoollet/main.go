@@ -9,27 +9,20 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	genericapiserver "k8s.io/apiserver/pkg/server"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/component-base/cli"
-	"k8s.io/klog/v2"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/ferrite-dev/ferrite/controllers/controllermanager"
 	"github.com/ferrite-dev/ferrite/poollet/console"
 	"github.com/ferrite-dev/ferrite/poollet/machine"
-	"github.com/ferrite-dev/ferrite/poollet/poolstatus"
 	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/machine/v1alpha1"
-	"github.com/ferrite-dev/ferrite/poollet/runtimeconn"
+	"github.com/ferrite-dev/ferrite/poollet/startup"
 )
 
 func main() {
 	var (
-		kubeconfig, endpoint, labels, metricsAddress, healthAddress string
-		options                                                     machine.Options
-		consoleOptions                                              console.Options
+		flags          startup.Flags
+		options        machine.Options
+		consoleOptions console.Options
 	)
 	cmd := &cobra.Command{
 		Use:          "machinepoollet",
@@ -39,36 +32,21 @@ func main() {
 			if options.PoolName == "" {
 				return fmt.Errorf("--pool-name is required")
 			}
-			poolLabels, err := poolstatus.ParseLabels(labels)
-			if err != nil {
-				return err
-			}
 			if err := consoleOptions.Validate(); err != nil {
 				return err
 			}
-			options.PoolLabels = poolLabels
-			config, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+			env, err := flags.Start()
 			if err != nil {
 				return err
 			}
-			conn, err := runtimeconn.Dial(endpoint)
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			logger := klog.Background()
-			ctrllog.SetLogger(logger)
-			ctx := klog.NewContext(genericapiserver.SetupSignalContext(), logger)
+			defer env.Conn.Close()
+			options.PoolLabels = env.PoolLabels
 			p := &machine.Poollet{Options: options}
-			mgr, err := machine.NewManager(config, options.PoolName, manager.Options{
-				Logger:                 logger,
-				Metrics:                metricsserver.Options{BindAddress: metricsAddress},
-				HealthProbeBindAddress: healthAddress,
-			})
+			mgr, err := machine.NewManager(env.Config, options.PoolName, env.Manager)
 			if err != nil {
 				return err
 			}
-			runtime := runtimev1alpha1.NewMachineRuntimeClient(conn)
+			runtime := runtimev1alpha1.NewMachineRuntimeClient(env.Conn)
 			if consoleOptions.BindAddress != "" {
 				// The console endpoint, published as the pool's status.runtimeEndpoint.
 				consoleServer := &console.Server{Options: consoleOptions, Pool: options.PoolName, Machines: mgr.GetClient(), Runtime: runtime}
@@ -83,25 +61,21 @@ func main() {
 					return err
 				}
 			}
-			p.Runtime, p.Recorder = runtime, controllermanager.EventRecorder(mgr, config, logger)
+			p.Runtime, p.Recorder = runtime, controllermanager.EventRecorder(mgr, env.Config, env.Logger)
 			if err := p.Setup(mgr); err != nil {
 				return err
 			}
-			return mgr.Start(ctx)
+			return mgr.Start(env.Context)
 		},
 	}
-	flags := cmd.Flags()
-	flags.StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the Ferrite API; empty means in-cluster")
-	flags.StringVar(&endpoint, "runtime-endpoint", "unix:///run/ferrite/machine-runtime.sock", "the machine runtime's socket, unix:///path")
-	flags.StringVar(&options.PoolName, "pool-name", "", "the MachinePool this poollet serves (required)")
-	flags.StringVar(&options.ProviderID, "provider-id", "", "spec.providerID of the pool when the poollet creates it")
-	flags.StringVar(&labels, "pool-labels", "", "labels of the pool when the poollet creates it, k=v[,k=v...] (e.g. topology.ferrite.dev/zone=a)")
-	flags.DurationVar(&options.HeartbeatInterval, "heartbeat-interval", 10*time.Second, "how often the pool's lastHeartbeatTime and Ready condition are written")
-	flags.IntVar(&options.Workers, "workers", 8, "Machines reconciled at once")
-	flags.DurationVar(&options.RuntimeTimeout, "runtime-timeout", 10*time.Second, "timeout of each unary call to the runtime")
-	flags.StringVar(&options.VolumeKeyNamespace, "volume-key-namespace", machine.DefaultVolumeKeyNamespace, "namespace of the passphrase Secrets of encrypted Volumes (the volumepoollet's --key-namespace)")
-	consoleOptions.AddFlags(flags)
-	flags.StringVar(&metricsAddress, "metrics-bind-address", "0", "metrics address; 0 disables")
-	flags.StringVar(&healthAddress, "health-probe-bind-address", "0", "health probe address; 0 disables")
+	fs := cmd.Flags()
+	flags.AddFlags(fs, "machine")
+	fs.StringVar(&options.PoolName, "pool-name", "", "the MachinePool this poollet serves (required)")
+	fs.StringVar(&options.ProviderID, "provider-id", "", "spec.providerID of the pool when the poollet creates it")
+	fs.DurationVar(&options.HeartbeatInterval, "heartbeat-interval", 10*time.Second, "how often the pool's lastHeartbeatTime and Ready condition are written")
+	fs.IntVar(&options.Workers, "workers", 8, "Machines reconciled at once")
+	fs.DurationVar(&options.RuntimeTimeout, "runtime-timeout", 10*time.Second, "timeout of each unary call to the runtime")
+	fs.StringVar(&options.VolumeKeyNamespace, "volume-key-namespace", machine.DefaultVolumeKeyNamespace, "namespace of the passphrase Secrets of encrypted Volumes (the volumepoollet's --key-namespace)")
+	consoleOptions.AddFlags(fs)
 	os.Exit(cli.Run(cmd))
 }

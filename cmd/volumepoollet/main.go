@@ -9,25 +9,18 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	genericapiserver "k8s.io/apiserver/pkg/server"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/component-base/cli"
-	"k8s.io/klog/v2"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/ferrite-dev/ferrite/controllers/controllermanager"
-	"github.com/ferrite-dev/ferrite/poollet/poolstatus"
 	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/volume/v1alpha1"
-	"github.com/ferrite-dev/ferrite/poollet/runtimeconn"
+	"github.com/ferrite-dev/ferrite/poollet/startup"
 	"github.com/ferrite-dev/ferrite/poollet/volume"
 )
 
 func main() {
 	var (
-		kubeconfig, endpoint, labels, metricsAddress, healthAddress string
-		options                                                     volume.Options
+		flags   startup.Flags
+		options volume.Options
 	)
 	cmd := &cobra.Command{
 		Use:          "volumepoollet",
@@ -40,54 +33,35 @@ func main() {
 			if options.OvercommitRatio <= 0 {
 				return fmt.Errorf("--overcommit-ratio must be greater than 0, not %g", options.OvercommitRatio)
 			}
-			poolLabels, err := poolstatus.ParseLabels(labels)
+			env, err := flags.Start()
 			if err != nil {
 				return err
 			}
-			options.PoolLabels = poolLabels
-			config, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-			if err != nil {
-				return err
-			}
-			conn, err := runtimeconn.Dial(endpoint)
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			logger := klog.Background()
-			ctrllog.SetLogger(logger)
-			ctx := klog.NewContext(genericapiserver.SetupSignalContext(), logger)
-			mgr, err := volume.NewManager(config, options.PoolName, manager.Options{
-				Logger:                 logger,
-				Metrics:                metricsserver.Options{BindAddress: metricsAddress},
-				HealthProbeBindAddress: healthAddress,
-			})
+			defer env.Conn.Close()
+			options.PoolLabels = env.PoolLabels
+			mgr, err := volume.NewManager(env.Config, options.PoolName, env.Manager)
 			if err != nil {
 				return err
 			}
 			p := &volume.Poollet{
 				Options:  options,
-				Runtime:  runtimev1alpha1.NewVolumeRuntimeClient(conn),
-				Recorder: controllermanager.EventRecorder(mgr, config, logger),
+				Runtime:  runtimev1alpha1.NewVolumeRuntimeClient(env.Conn),
+				Recorder: controllermanager.EventRecorder(mgr, env.Config, env.Logger),
 			}
 			if err := p.Setup(mgr); err != nil {
 				return err
 			}
-			return mgr.Start(ctx)
+			return mgr.Start(env.Context)
 		},
 	}
-	flags := cmd.Flags()
-	flags.StringVar(&kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the Ferrite API; empty means in-cluster")
-	flags.StringVar(&endpoint, "runtime-endpoint", "unix:///run/ferrite/volume-runtime.sock", "the volume runtime's socket, unix:///path")
-	flags.StringVar(&options.PoolName, "pool-name", "", "the VolumePool this poollet serves (required)")
-	flags.StringVar(&options.ProviderID, "provider-id", "", "spec.providerID of the pool when the poollet creates it (e.g. ceph://cluster/pool)")
-	flags.StringVar(&labels, "pool-labels", "", "labels of the pool when the poollet creates it, k=v[,k=v...] (e.g. topology.ferrite.dev/zone=a)")
-	flags.StringVar(&options.KeyNamespace, "key-namespace", volume.DefaultKeyNamespace, "namespace of the LUKS passphrase Secrets; tenants must not be able to read it")
-	flags.Float64Var(&options.OvercommitRatio, "overcommit-ratio", 1.0, "allocatable bytes per physical byte of each class (thin provisioning headroom)")
-	flags.DurationVar(&options.HeartbeatInterval, "heartbeat-interval", 10*time.Second, "how often the pool's lastHeartbeatTime and Ready condition are written")
-	flags.IntVar(&options.Workers, "workers", 8, "Volumes (and VolumeSnapshots) reconciled at once")
-	flags.DurationVar(&options.RuntimeTimeout, "runtime-timeout", 10*time.Second, "timeout of each unary call to the runtime")
-	flags.StringVar(&metricsAddress, "metrics-bind-address", "0", "metrics address; 0 disables")
-	flags.StringVar(&healthAddress, "health-probe-bind-address", "0", "health probe address; 0 disables")
+	fs := cmd.Flags()
+	flags.AddFlags(fs, "volume")
+	fs.StringVar(&options.PoolName, "pool-name", "", "the VolumePool this poollet serves (required)")
+	fs.StringVar(&options.ProviderID, "provider-id", "", "spec.providerID of the pool when the poollet creates it (e.g. ceph://cluster/pool)")
+	fs.StringVar(&options.KeyNamespace, "key-namespace", volume.DefaultKeyNamespace, "namespace of the LUKS passphrase Secrets; tenants must not be able to read it")
+	fs.Float64Var(&options.OvercommitRatio, "overcommit-ratio", 1.0, "allocatable bytes per physical byte of each class (thin provisioning headroom)")
+	fs.DurationVar(&options.HeartbeatInterval, "heartbeat-interval", 10*time.Second, "how often the pool's lastHeartbeatTime and Ready condition are written")
+	fs.IntVar(&options.Workers, "workers", 8, "Volumes (and VolumeSnapshots) reconciled at once")
+	fs.DurationVar(&options.RuntimeTimeout, "runtime-timeout", 10*time.Second, "timeout of each unary call to the runtime")
 	os.Exit(cli.Run(cmd))
 }
