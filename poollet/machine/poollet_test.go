@@ -2,57 +2,35 @@ package machine_test
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
 	"github.com/ferrite-dev/ferrite/apiserver/testserver"
 	"github.com/ferrite-dev/ferrite/poollet/machine"
+	"github.com/ferrite-dev/ferrite/poollet/poollettest"
 	"github.com/ferrite-dev/ferrite/poollet/runtime/machine/capacity"
 	"github.com/ferrite-dev/ferrite/poollet/runtime/machine/fake"
 	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/machine/v1alpha1"
 )
 
-const timeout = 20 * time.Second
-
 var server *testserver.Server
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "ferrite-machinepoollet-test-")
-	if err != nil {
-		panic(err)
-	}
-	if server, err = testserver.StartInDir(dir); err != nil {
-		panic(err)
-	}
-	ctrllog.SetLogger(klog.Background())
-	code := m.Run()
-	server.Stop()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { poollettest.Main(m, "ferrite-machinepoollet-test-", &server) }
+
+var (
+	waitFor = poollettest.WaitFor
+	unique  = poollettest.Unique
+)
 
 // env is one test's pool: a fake runtime on a unix socket and the poollet's options.
 type env struct {
@@ -61,7 +39,7 @@ type env struct {
 	runtime *fake.Server
 	client  runtimev1alpha1.MachineRuntimeClient
 	stopRT  func()
-	events  *recorder
+	events  *poollettest.Recorder
 	// secrets, when set, serve Secret reads (the standalone apiserver has no core/v1 Secrets).
 	secrets map[types.NamespacedName]*corev1.Secret
 }
@@ -86,26 +64,12 @@ func (r secretReader) Get(ctx context.Context, key client.ObjectKey, obj client.
 
 func newEnv(t *testing.T, pool string, opts fake.Options) *env {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "mpl") // short: unix socket paths are limited to 108 bytes
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	socket := filepath.Join(dir, "runtime.sock")
 	rt := fake.New(opts)
-	stop, err := rt.Serve(socket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	e := &env{t: t, runtime: rt, stopRT: func() { once.Do(stop) }, events: &recorder{},
-		options: machine.Options{PoolName: pool, ProviderID: "fake://" + pool, RuntimeEndpoint: "unix://" + socket,
+	endpoint, stop := poollettest.ServeRuntime(t, "mpl", rt.Serve)
+	e := &env{t: t, runtime: rt, stopRT: stop, events: &poollettest.Recorder{},
+		options: machine.Options{PoolName: pool, ProviderID: "fake://" + pool, RuntimeEndpoint: endpoint,
 			HeartbeatInterval: 200 * time.Millisecond, RuntimeTimeout: 2 * time.Second, DeviceRecheck: 300 * time.Millisecond, OrphanSweepInterval: 300 * time.Millisecond}}
-	t.Cleanup(e.stopRT)
-	conn, err := grpc.NewClient("unix://"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := poollettest.Dial(t, endpoint)
 	t.Cleanup(func() { conn.Close() })
 	e.client = runtimev1alpha1.NewMachineRuntimeClient(conn)
 	return e
@@ -116,17 +80,8 @@ func newEnv(t *testing.T, pool string, opts fake.Options) *env {
 func (e *env) start() (stop func()) {
 	t := e.t
 	t.Helper()
-	conn, err := grpc.NewClient(e.options.RuntimeEndpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	skipNameValidation := true // several managers in one process
-	mgr, err := machine.NewManager(server.Config, e.options.PoolName, manager.Options{
-		Logger:                 klog.Background(),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Controller:             ctrlconfig.Controller{SkipNameValidation: &skipNameValidation},
-	})
+	conn := poollettest.Dial(t, e.options.RuntimeEndpoint)
+	mgr, err := machine.NewManager(server.Config, e.options.PoolName, poollettest.ManagerOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,18 +92,7 @@ func (e *env) start() (stop func()) {
 	if err := p.Setup(mgr); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := mgr.Start(ctx); err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	}()
-	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); <-done; conn.Close() }) }
-	t.Cleanup(stop)
-	return stop
+	return poollettest.Start(t, mgr, conn)
 }
 
 // runtimeMachines lists the fake runtime's machines.
@@ -159,47 +103,6 @@ func (e *env) runtimeMachines() []*runtimev1alpha1.Machine {
 		e.t.Fatal(err)
 	}
 	return list.GetMachines()
-}
-
-// recorder keeps the events the poollet records.
-type recorder struct {
-	mu     sync.Mutex
-	events []string
-}
-
-func (r *recorder) Eventf(regarding runtime.Object, _ runtime.Object, eventtype, reason, _, note string, args ...interface{}) {
-	name := ""
-	if a, err := meta.Accessor(regarding); err == nil {
-		name = a.GetNamespace() + "/" + a.GetName()
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, fmt.Sprintf("%s %s %s: %s", name, eventtype, reason, fmt.Sprintf(note, args...)))
-}
-
-func (r *recorder) has(prefix string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.ContainsFunc(r.events, func(e string) bool { return len(e) >= len(prefix) && e[:len(prefix)] == prefix })
-}
-
-var runs atomic.Int32
-
-// unique returns base with a suffix unique in the process, so that -count=N reruns use new
-// pools and namespaces on the shared server.
-func unique(base string) string {
-	return fmt.Sprintf("%s-%d", base, runs.Add(1))
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func createClass(t *testing.T, name, cpu, memory string) {
@@ -352,8 +255,8 @@ func TestMachineLifecycle(t *testing.T) {
 	if spec.GetClass() != "life-small" || spec.GetResources().GetVcpus() != 1 || spec.GetResources().GetMemoryBytes() != 1<<30 || spec.GetRootDisk().GetImage() != "ghcr.io/ferrite-dev/os:1" {
 		t.Errorf("runtime spec %v", spec)
 	}
-	if !e.events.has(ns + "/vm Normal Created") {
-		t.Errorf("no Created event: %v", e.events.events)
+	if !e.events.Has(ns + "/vm Normal Created") {
+		t.Errorf("no Created event: %v", e.events.Events())
 	}
 
 	// Reboot once per request: the annotation's time is the reboot ID.
@@ -571,6 +474,6 @@ func TestRuntimeErrorAndEvent(t *testing.T) {
 	}
 	waitFor(t, "state Error and the Warning event", func() bool {
 		return getMachine(t, ns, "vm").Status.State == computev1alpha1.MachineStateError &&
-			e.events.has(ns+"/vm Warning DiskError: the root disk is unreadable")
+			e.events.Has(ns+"/vm Warning DiskError: the root disk is unreadable")
 	})
 }

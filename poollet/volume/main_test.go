@@ -2,57 +2,34 @@ package volume_test
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	fakeclient "sigs.k8s.io/controller-runtime/pkg/client/fake"
-	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	storagev1alpha1 "github.com/ferrite-dev/ferrite/apis/storage/v1alpha1"
 	"github.com/ferrite-dev/ferrite/apiserver/testserver"
+	"github.com/ferrite-dev/ferrite/poollet/poollettest"
 	"github.com/ferrite-dev/ferrite/poollet/runtime/volume/fake"
 	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/volume/v1alpha1"
 	"github.com/ferrite-dev/ferrite/poollet/volume"
 )
 
-const timeout = 20 * time.Second
-
 var server *testserver.Server
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "ferrite-volumepoollet-test-")
-	if err != nil {
-		panic(err)
-	}
-	if server, err = testserver.StartInDir(dir); err != nil {
-		panic(err)
-	}
-	ctrllog.SetLogger(klog.Background())
-	code := m.Run()
-	server.Stop()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { poollettest.Main(m, "ferrite-volumepoollet-test-", &server) }
+
+var (
+	waitFor = poollettest.WaitFor
+	unique  = poollettest.Unique
+)
 
 // env is one test's pool: a fake runtime on a unix socket, the poollet's options and the
 // Secrets it writes (the standalone apiserver serves no core/v1 Secrets, so they are kept by an
@@ -63,34 +40,20 @@ type env struct {
 	runtime  *fake.Server
 	client   runtimev1alpha1.VolumeRuntimeClient
 	stopRT   func()
-	events   *recorder
+	events   *poollettest.Recorder
 	secrets  client.Client
 	endpoint string
 }
 
 func newEnv(t *testing.T, pool string, opts fake.Options) *env {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "vpl") // short: unix socket paths are limited to 108 bytes
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	socket := filepath.Join(dir, "runtime.sock")
 	rt := fake.New(opts)
-	stop, err := rt.Serve(socket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	e := &env{t: t, runtime: rt, stopRT: func() { once.Do(stop) }, events: &recorder{}, endpoint: "unix://" + socket,
+	endpoint, stop := poollettest.ServeRuntime(t, "vpl", rt.Serve)
+	e := &env{t: t, runtime: rt, stopRT: stop, events: &poollettest.Recorder{}, endpoint: endpoint,
 		secrets: fakeclient.NewClientBuilder().WithScheme(volume.NewScheme()).Build(),
 		options: volume.Options{PoolName: pool, ProviderID: "fake://" + pool, KeyNamespace: "ferrite-system",
 			HeartbeatInterval: 200 * time.Millisecond, RuntimeTimeout: 2 * time.Second, Recheck: 300 * time.Millisecond, OrphanSweepInterval: 300 * time.Millisecond}}
-	t.Cleanup(e.stopRT)
-	conn, err := grpc.NewClient(e.endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := poollettest.Dial(t, endpoint)
 	t.Cleanup(func() { conn.Close() })
 	e.client = runtimev1alpha1.NewVolumeRuntimeClient(conn)
 	return e
@@ -101,17 +64,8 @@ func newEnv(t *testing.T, pool string, opts fake.Options) *env {
 func (e *env) start() (stop func()) {
 	t := e.t
 	t.Helper()
-	conn, err := grpc.NewClient(e.endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	skipNameValidation := true // several managers in one process
-	mgr, err := volume.NewManager(server.Config, e.options.PoolName, manager.Options{
-		Logger:                 klog.Background(),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Controller:             ctrlconfig.Controller{SkipNameValidation: &skipNameValidation},
-	})
+	conn := poollettest.Dial(t, e.endpoint)
+	mgr, err := volume.NewManager(server.Config, e.options.PoolName, poollettest.ManagerOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,18 +73,7 @@ func (e *env) start() (stop func()) {
 	if err := p.Setup(mgr); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := mgr.Start(ctx); err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	}()
-	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); <-done; conn.Close() }) }
-	t.Cleanup(stop)
-	return stop
+	return poollettest.Start(t, mgr, conn)
 }
 
 func (e *env) runtimeVolumes() []*runtimev1alpha1.Volume {
@@ -163,54 +106,6 @@ func (e *env) secret(namespace, name string) *corev1.Secret {
 		e.t.Fatal(err)
 	}
 	return s
-}
-
-// recorder keeps the events the poollet records.
-type recorder struct {
-	mu     sync.Mutex
-	events []string
-}
-
-func (r *recorder) Eventf(regarding runtime.Object, _ runtime.Object, eventtype, reason, _, note string, args ...interface{}) {
-	name := ""
-	if a, err := meta.Accessor(regarding); err == nil {
-		name = a.GetNamespace() + "/" + a.GetName()
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, fmt.Sprintf("%s %s %s: %s", name, eventtype, reason, fmt.Sprintf(note, args...)))
-}
-
-// count returns how many recorded events start with prefix.
-func (r *recorder) count(prefix string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, e := range r.events {
-		if strings.HasPrefix(e, prefix) {
-			n++
-		}
-	}
-	return n
-}
-
-var runs atomic.Int32
-
-// unique returns base with a suffix unique in the process, so that -count=N reruns use new
-// pools and namespaces on the shared server.
-func unique(base string) string {
-	return fmt.Sprintf("%s-%d", base, runs.Add(1))
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // createClass creates a VolumeClass with 1000 IOPS and 10 MB/s, resize policy and encryption.

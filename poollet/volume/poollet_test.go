@@ -108,8 +108,8 @@ func TestVolumeLifecycle(t *testing.T) {
 	if s := e.secret("ferrite-system", "volume-"+string(enc.UID)); s == nil || string(s.Data["passphrase"]) != string(passphrase) {
 		t.Fatalf("passphrase secret %+v", s)
 	}
-	if e.events.count(ns+"/enc Normal Created: created runtime volume") != 1 {
-		t.Errorf("events %v", e.events.events)
+	if e.events.Count(ns+"/enc Normal Created: created runtime volume") != 1 {
+		t.Errorf("events %v", e.events.Events())
 	}
 
 	// Growing an ExpandOnly volume expands the runtime volume.
@@ -140,8 +140,8 @@ func TestVolumeLifecycle(t *testing.T) {
 		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == volume.ReasonResizeNotAllowed
 	})
 	time.Sleep(500 * time.Millisecond)
-	if n := e.events.count(ns + "/static Warning ResizeNotAllowed"); n != 1 {
-		t.Errorf("%d ResizeNotAllowed events, want 1: %v", n, e.events.events)
+	if n := e.events.Count(ns + "/static Warning ResizeNotAllowed"); n != 1 {
+		t.Errorf("%d ResizeNotAllowed events, want 1: %v", n, e.events.Events())
 	}
 	for _, rv := range e.runtimeVolumes() {
 		if rv.GetMetadata().GetLabels()[volume.LabelVolumeName] == "static" && rv.GetStatus().GetSizeBytes() != 1<<30 {
@@ -231,7 +231,7 @@ func TestSnapshotRestoreAndImage(t *testing.T) {
 			t.Errorf("image volume %v", rv)
 		}
 	}
-	waitFor(t, "the runtime's ImageImported event on img", func() bool { return e.events.count(ns+"/img Normal ImageImported") == 1 })
+	waitFor(t, "the runtime's ImageImported event on img", func() bool { return e.events.Count(ns+"/img Normal ImageImported") == 1 })
 
 	// The snapshot outlives its volume, and goes when deleted; the restored volume stays.
 	if err := server.Client.StorageV1alpha1().Volumes(ns).Delete(ctx, "source", metav1.DeleteOptions{}); err != nil {
