@@ -10,14 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
 	"github.com/ferrite-dev/ferrite/poollet/poolstatus"
@@ -27,19 +21,16 @@ import (
 
 // setupPool adds the pool controller: it creates the pool when missing and keeps
 // status.capacity and status.allocatable current. It runs on pool and MachineClass changes and
-// when the runtime's machines change (poolEvents), never on a timer.
+// when the runtime's machines change (enqueuePool), never on a timer.
 func (p *Poollet) setupPool(mgr ctrl.Manager) error {
-	toPool := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
-		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: p.PoolName}}}
-	})
-	return ctrl.NewControllerManagedBy(mgr).
-		Named("machinepoollet-pool").
-		For(&computev1alpha1.MachinePool{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
-			return o.GetName() == p.PoolName
-		}))).
-		Watches(&computev1alpha1.MachineClass{}, toPool).
-		WatchesRawSource(source.Channel(p.poolEvents, toPool)).
-		Complete(reconcile.Func(p.reconcilePool))
+	p.poolController = &poolstatus.Controller{
+		Name:      "machinepoollet-pool",
+		Pool:      p.PoolName,
+		PoolType:  &computev1alpha1.MachinePool{},
+		ClassType: &computev1alpha1.MachineClass{},
+		Reconcile: p.reconcilePool,
+	}
+	return p.poolController.Setup(mgr)
 }
 
 func (p *Poollet) reconcilePool(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {

@@ -25,6 +25,7 @@ import (
 	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
 	networkingv1alpha1 "github.com/ferrite-dev/ferrite/apis/networking/v1alpha1"
 	storagev1alpha1 "github.com/ferrite-dev/ferrite/apis/storage/v1alpha1"
+	"github.com/ferrite-dev/ferrite/poollet/poolstatus"
 	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/machine/v1alpha1"
 )
 
@@ -152,7 +153,8 @@ type Poollet struct {
 	Options
 
 	machineEvents chan event.GenericEvent
-	poolEvents    chan event.GenericEvent
+	// poolController is the pool controller, which enqueuePool requeues.
+	poolController *poolstatus.Controller
 	// names maps runtime machine IDs to their Machines' keys (the watch goroutine's only).
 	names map[string]types.NamespacedName
 }
@@ -171,7 +173,6 @@ func (p *Poollet) Setup(mgr ctrl.Manager) error {
 		p.APIReader = mgr.GetAPIReader()
 	}
 	p.machineEvents = make(chan event.GenericEvent, 1024)
-	p.poolEvents = make(chan event.GenericEvent, 16)
 	p.names = map[string]types.NamespacedName{}
 	if err := p.setupPool(mgr); err != nil {
 		return err
@@ -207,13 +208,6 @@ func (p *Poollet) enqueueMachine(ctx context.Context, namespace, name string) {
 }
 
 // enqueuePool asks the pool controller to re-read the runtime's Status; it never blocks.
-func (p *Poollet) enqueuePool() {
-	pool := &computev1alpha1.MachinePool{}
-	pool.Name = p.PoolName
-	select {
-	case p.poolEvents <- event.GenericEvent{Object: pool}:
-	default: // one is already pending
-	}
-}
+func (p *Poollet) enqueuePool() { p.poolController.Requeue() }
 
 func logger(ctx context.Context) klog.Logger { return klog.FromContext(ctx) }

@@ -8,14 +8,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	storagev1alpha1 "github.com/ferrite-dev/ferrite/apis/storage/v1alpha1"
 	"github.com/ferrite-dev/ferrite/poollet/poolstatus"
@@ -24,19 +18,16 @@ import (
 
 // setupPool adds the pool controller: it creates the pool when missing and keeps
 // status.capacity and status.allocatable current. It runs on pool and VolumeClass changes and
-// when the runtime's volumes come or go (poolEvents), never on a timer.
+// when the runtime's volumes come or go (enqueuePool), never on a timer.
 func (p *Poollet) setupPool(mgr ctrl.Manager) error {
-	toPool := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
-		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: p.PoolName}}}
-	})
-	return ctrl.NewControllerManagedBy(mgr).
-		Named("volumepoollet-pool").
-		For(&storagev1alpha1.VolumePool{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
-			return o.GetName() == p.PoolName
-		}))).
-		Watches(&storagev1alpha1.VolumeClass{}, toPool).
-		WatchesRawSource(source.Channel(p.poolEvents, toPool)).
-		Complete(reconcile.Func(p.reconcilePool))
+	p.poolController = &poolstatus.Controller{
+		Name:      "volumepoollet-pool",
+		Pool:      p.PoolName,
+		PoolType:  &storagev1alpha1.VolumePool{},
+		ClassType: &storagev1alpha1.VolumeClass{},
+		Reconcile: p.reconcilePool,
+	}
+	return p.poolController.Setup(mgr)
 }
 
 func (p *Poollet) reconcilePool(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {

@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	storagev1alpha1 "github.com/ferrite-dev/ferrite/apis/storage/v1alpha1"
+	"github.com/ferrite-dev/ferrite/poollet/poolstatus"
 	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/volume/v1alpha1"
 )
 
@@ -151,7 +152,8 @@ type Poollet struct {
 
 	volumeEvents   chan event.GenericEvent
 	snapshotEvents chan event.GenericEvent
-	poolEvents     chan event.GenericEvent
+	// poolController is the pool controller, which enqueuePool requeues.
+	poolController *poolstatus.Controller
 	// warned holds the last Warning event per Volume UID and condition type (warnOnChange).
 	warned sync.Map
 	// names maps runtime IDs to their API objects (the watch goroutine's only).
@@ -182,7 +184,6 @@ func (p *Poollet) Setup(mgr ctrl.Manager) error {
 	}
 	p.volumeEvents = make(chan event.GenericEvent, 1024)
 	p.snapshotEvents = make(chan event.GenericEvent, 1024)
-	p.poolEvents = make(chan event.GenericEvent, 16)
 	p.names = map[string]object{}
 	for _, setup := range []func(ctrl.Manager) error{p.setupPool, p.setupVolumes, p.setupSnapshots} {
 		if err := setup(mgr); err != nil {
@@ -225,13 +226,6 @@ func (p *Poollet) enqueue(ctx context.Context, o object) {
 }
 
 // enqueuePool asks the pool controller to re-read the runtime's Status; it never blocks.
-func (p *Poollet) enqueuePool() {
-	pool := &storagev1alpha1.VolumePool{}
-	pool.Name = p.PoolName
-	select {
-	case p.poolEvents <- event.GenericEvent{Object: pool}:
-	default: // one is already pending
-	}
-}
+func (p *Poollet) enqueuePool() { p.poolController.Requeue() }
 
 func logger(ctx context.Context) klog.Logger { return klog.FromContext(ctx) }
