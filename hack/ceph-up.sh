@@ -82,6 +82,8 @@ FSID=$(uuidgen)
 CONF=$CEPH_BASE/ceph.conf
 echo "$OBJECTSTORE" > "$CEPH_BASE/objectstore"
 
+# The daemons' admin sockets have fixed names; clients keep Ceph's default, one per process, so
+# that the providers and the command-line tools never fight over one socket.
 cat > "$CONF" <<EOF
 [global]
 fsid = $FSID
@@ -94,7 +96,6 @@ auth service required = $AUTH
 auth client required = $AUTH
 keyring = $CEPH_BASE/\$cluster.\$name.keyring
 run dir = $CEPH_BASE/run
-admin socket = $CEPH_BASE/run/\$cluster-\$name.asok
 pid file = $CEPH_BASE/run/\$cluster-\$name.pid
 log file = $CEPH_BASE/log/\$cluster-\$name.log
 mon cluster log file = $CEPH_BASE/log/\$cluster.log
@@ -116,14 +117,17 @@ mon data avail crit = 0
 ms bind ipv6 = false
 
 [mon]
+admin socket = $CEPH_BASE/run/\$cluster-\$name.asok
 mon data = $CEPH_BASE/mon.\$id
 keyring = $CEPH_BASE/mon.\$id/keyring
 
 [mgr]
+admin socket = $CEPH_BASE/run/\$cluster-\$name.asok
 mgr data = $CEPH_BASE/mgr.\$id
 keyring = $CEPH_BASE/mgr.\$id/keyring
 
 [osd]
+admin socket = $CEPH_BASE/run/\$cluster-\$name.asok
 osd data = $CEPH_BASE/osd.\$id
 keyring = $CEPH_BASE/osd.\$id/keyring
 osd objectstore = $OBJECTSTORE

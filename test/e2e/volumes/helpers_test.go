@@ -3,10 +3,12 @@
 package volumes
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -83,10 +85,25 @@ func deleteVolume(t *testing.T, ns, name string) {
 // image is the RBD image of a Volume (ceph-provider names it after the runtime ID, the UID).
 func image(v *storagev1alpha1.Volume) string { return "ferrite-volume-" + string(v.UID) }
 
-// cephTool runs a Ceph command-line tool (rbd, ceph, rados) as the cluster's admin.
+// cephTool runs a Ceph command-line tool (rbd, ceph, rados) as the cluster's admin and returns
+// its standard output; the error carries its standard error.
 func cephTool(t *testing.T, tool string, args ...string) (string, error) {
 	t.Helper()
-	return suite.Run(t, "", tool, append([]string{"-c", pool.CephConf}, args...)...)
+	return command(tool, append([]string{"-c", pool.CephConf}, args...)...)
+}
+
+// command runs a command and returns its standard output; the error carries its standard
+// error (Ceph's libraries log there even when all goes well).
+func command(name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("%s: %w: %s", name, err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
 }
 
 // rbdInfo is `rbd info --format json` of an image; ok is false when it does not exist.
@@ -100,7 +117,7 @@ func rbdInfo(t *testing.T, name string) (info struct {
 	t.Helper()
 	out, err := cephTool(t, "rbd", "info", "--format", "json", cephPool+"/"+name)
 	if err != nil {
-		if strings.Contains(out, "No such file") {
+		if strings.Contains(err.Error(), "No such file") {
 			return info, false
 		}
 		t.Fatalf("rbd info %s: %v\n%s", name, err, out)
@@ -139,7 +156,7 @@ func qemuIO(t *testing.T, imageName, id, keyring string, commands ...string) (st
 	for _, c := range commands {
 		args = append(args, "-c", c)
 	}
-	out, err := suite.Run(t, "", "qemu-io", append(args, target)...)
+	out, err := command("qemu-io", append(args, target)...)
 	if err == nil && (strings.Contains(out, "failed") || strings.Contains(out, "Pattern verification")) {
 		err = fmt.Errorf("qemu-io reported a failure")
 	}
