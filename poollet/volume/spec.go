@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/status"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -98,7 +99,18 @@ func capability(class *storagev1alpha1.VolumeClass, name corev1.ResourceName) ui
 // FAILED_PRECONDITION) is a condition and a Warning event, not an error.
 func (p *Poollet) expand(ctx context.Context, v *storagev1alpha1.Volume, class *storagev1alpha1.VolumeClass, rv *runtimev1alpha1.Volume) (*runtimev1alpha1.Volume, *metav1.Condition, error) {
 	want, have := sizeBytes(v), rv.GetStatus().GetSizeBytes()
-	if want <= have || rv.GetStatus().GetState() != runtimev1alpha1.VolumeState_VOLUME_STATE_AVAILABLE {
+	if rv.GetStatus().GetState() != runtimev1alpha1.VolumeState_VOLUME_STATE_AVAILABLE {
+		return rv, nil, nil
+	}
+	if want <= have {
+		// Grown by an earlier pass whose status write was lost (a conflict, a crash): report it
+		// now. Only a spec change (generation > 1) can have asked for a size the volume did not
+		// have at create.
+		current := meta.FindStatusCondition(v.Status.Conditions, ConditionResized)
+		if want == have && v.Generation > 1 && (current == nil || current.ObservedGeneration < v.Generation) {
+			cond := condition(ConditionResized, true, ReasonExpanded, fmt.Sprintf("grown to %d bytes", have), v.Generation)
+			return rv, &cond, nil
+		}
 		return rv, nil, nil
 	}
 	if class.ResizePolicy != storagev1alpha1.ResizePolicyExpandOnly {
