@@ -22,6 +22,16 @@ func (p *Poollet) syncDevices(ctx context.Context, rm *runtimev1alpha1.Machine, 
 	for _, v := range rm.GetSpec().GetVolumes() {
 		current[v.GetName()] = v
 	}
+	// A volume that moves to another device is detached first, so that another volume can take
+	// the device it frees in this pass.
+	for _, want := range d.volumes {
+		if have, ok := current[want.GetName()]; ok && have.GetDevice() != "" && want.GetDevice() != "" && have.GetDevice() != want.GetDevice() {
+			if err := p.detachVolume(ctx, id, want.GetName()); err != nil {
+				return rm, err
+			}
+			delete(current, want.GetName())
+		}
+	}
 	for _, want := range d.volumes {
 		have, ok := current[want.GetName()]
 		if ok && want.GetNetworkDisk() != nil && want.GetNetworkDisk().GetSizeBytes() == 0 {

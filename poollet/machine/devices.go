@@ -139,6 +139,50 @@ func (p *Poollet) machineDevices(ctx context.Context, m *computev1alpha1.Machine
 	return d, nil
 }
 
+// assignDevices gives every volume of d that names no device one, so that the runtime never
+// picks a device that another entry of spec.volumes asks for by name (an entry attached later,
+// when its Volume becomes available, would find it taken). A volume keeps the device the
+// runtime machine rm (nil before the create) already gives it unless an entry asks for that
+// device; otherwise it gets the first free of vdb, vdc, ... vda is the root disk's.
+func assignDevices(m *computev1alpha1.Machine, d *devices, rm *runtimev1alpha1.Machine) {
+	taken := map[string]bool{BootDevice: true}
+	for _, entry := range m.Spec.Volumes {
+		if entry.Device != "" {
+			taken[entry.Device] = true
+		}
+	}
+	for _, v := range d.volumes {
+		if v.Device != "" {
+			taken[v.Device] = true
+		}
+	}
+	current := map[string]string{}
+	for _, v := range rm.GetSpec().GetVolumes() {
+		current[v.GetName()] = v.GetDevice()
+	}
+	for _, v := range d.volumes {
+		if dev := current[v.Name]; v.Device == "" && dev != "" && !taken[dev] {
+			v.Device, taken[dev] = dev, true
+		}
+	}
+	for _, v := range d.volumes {
+		for i := 1; v.Device == ""; i++ {
+			if dev := "vd" + diskLetters(i); !taken[dev] {
+				v.Device, taken[dev] = dev, true
+			}
+		}
+	}
+}
+
+// diskLetters names the i-th disk after vda: b, c, ..., z, aa, ab, ...
+func diskLetters(i int) string {
+	letters := ""
+	for i++; i > 0; i = (i - 1) / 26 {
+		letters = string(rune('a'+(i-1)%26)) + letters
+	}
+	return letters
+}
+
 // volume is the runtime volume of one entry of spec.volumes, or the reason it cannot be
 // attached yet, and the OS image the volume was made from (empty: none, or not known yet).
 func (p *Poollet) volume(ctx context.Context, m *computev1alpha1.Machine, entry computev1alpha1.MachineVolume) (*runtimev1alpha1.Volume, string, pending, error) {

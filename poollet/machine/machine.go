@@ -60,20 +60,21 @@ func (p *Poollet) reconcileMachine(ctx context.Context, req reconcile.Request) (
 	if err != nil {
 		return reconcile.Result{}, err
 	}
+	current, err := p.runtimeMachine(ctx, id)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
 	if d.bootPending != "" {
 		// Nothing to boot from yet: the machine is created once its boot volume is ready (one
 		// created already carries on).
-		exists, err := p.runtimeHas(ctx, id)
-		if err != nil {
-			return reconcile.Result{}, err
-		}
-		if !exists {
+		if current == nil {
 			rm := &runtimev1alpha1.Machine{Status: &runtimev1alpha1.MachineStatus{
 				State: runtimev1alpha1.MachineState_MACHINE_STATE_PENDING, Reason: ReasonBootVolumePending, Message: d.bootPending,
 			}}
 			return reconcile.Result{RequeueAfter: p.DeviceRecheck}, p.writeStatus(ctx, m, rm, d, m.Generation)
 		}
 	}
+	assignDevices(m, d, current)
 	spec, err := p.machineSpec(ctx, m, d)
 	if err != nil {
 		return reconcile.Result{}, err
@@ -232,15 +233,18 @@ func rootDisk(m *computev1alpha1.Machine, d *devices) *runtimev1alpha1.RootDisk 
 	return &runtimev1alpha1.RootDisk{Image: m.Spec.Image}
 }
 
-// runtimeHas reports whether the runtime has machine id.
-func (p *Poollet) runtimeHas(ctx context.Context, id string) (bool, error) {
+// runtimeMachine is the runtime machine id, nil when the runtime has none.
+func (p *Poollet) runtimeMachine(ctx context.Context, id string) (*runtimev1alpha1.Machine, error) {
 	resp, err := call(ctx, p, func(ctx context.Context) (*runtimev1alpha1.ListMachinesResponse, error) {
 		return p.Runtime.ListMachines(ctx, &runtimev1alpha1.ListMachinesRequest{Filter: &runtimev1alpha1.MachineFilter{Id: id}})
 	})
 	if err != nil {
-		return false, fmt.Errorf("listing runtime machine %s: %w", id, err)
+		return nil, fmt.Errorf("listing runtime machine %s: %w", id, err)
 	}
-	return len(resp.GetMachines()) > 0, nil
+	if len(resp.GetMachines()) == 0 {
+		return nil, nil
+	}
+	return resp.GetMachines()[0], nil
 }
 
 // AnnotationRebootRequest asks the poollet to reboot a running Machine: its value is an RFC 3339
