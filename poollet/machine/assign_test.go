@@ -16,9 +16,13 @@ func TestAssignDevices(t *testing.T) {
 	}}}
 	// data waits for its Volume: it is not among the volumes to attach.
 	d := &devices{volumes: []*runtimev1alpha1.Volume{{Name: "logs"}, {Name: "scratch"}, {Name: "old"}}}
-	rm := &runtimev1alpha1.Machine{Spec: &runtimev1alpha1.MachineSpec{Volumes: []*runtimev1alpha1.Volume{
-		{Name: "old", Device: "vdf"}, {Name: "scratch", Device: "vdb"},
-	}}}
+	// The runtime chose vdb for scratch (status), and old asked for vdf (spec).
+	rm := &runtimev1alpha1.Machine{
+		Spec: &runtimev1alpha1.MachineSpec{Volumes: []*runtimev1alpha1.Volume{{Name: "old", Device: "vdf"}, {Name: "scratch"}}},
+		Status: &runtimev1alpha1.MachineStatus{Volumes: []*runtimev1alpha1.VolumeStatus{
+			{Name: "old", Device: "vdf"}, {Name: "scratch", Device: "vdb"},
+		}},
+	}
 	assignDevices(m, d, rm)
 	got := map[string]string{}
 	for _, v := range d.volumes {

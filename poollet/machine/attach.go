@@ -24,8 +24,9 @@ func (p *Poollet) syncDevices(ctx context.Context, rm *runtimev1alpha1.Machine, 
 	}
 	// A volume that moves to another device is detached first, so that another volume can take
 	// the device it frees in this pass.
+	attached := attachedDevices(rm)
 	for _, want := range d.volumes {
-		if have, ok := current[want.GetName()]; ok && have.GetDevice() != "" && want.GetDevice() != "" && have.GetDevice() != want.GetDevice() {
+		if _, ok := current[want.GetName()]; ok && attached[want.GetName()] != "" && want.GetDevice() != "" && attached[want.GetName()] != want.GetDevice() {
 			if err := p.detachVolume(ctx, id, want.GetName()); err != nil {
 				return rm, err
 			}
@@ -34,6 +35,10 @@ func (p *Poollet) syncDevices(ctx context.Context, rm *runtimev1alpha1.Machine, 
 	}
 	for _, want := range d.volumes {
 		have, ok := current[want.GetName()]
+		if ok && have.GetDevice() == "" && want.GetDevice() == attached[want.GetName()] {
+			// Attached where the runtime chose: ask for it as it was asked for before.
+			want = withDevice(want, "")
+		}
 		if ok && want.GetNetworkDisk() != nil && want.GetNetworkDisk().GetSizeBytes() == 0 {
 			// The storage has not acted on the Volume's size yet: keep the attached one.
 			want = proto.Clone(want).(*runtimev1alpha1.Volume)

@@ -156,10 +156,7 @@ func assignDevices(m *computev1alpha1.Machine, d *devices, rm *runtimev1alpha1.M
 			taken[v.Device] = true
 		}
 	}
-	current := map[string]string{}
-	for _, v := range rm.GetSpec().GetVolumes() {
-		current[v.GetName()] = v.GetDevice()
-	}
+	current := attachedDevices(rm)
 	for _, v := range d.volumes {
 		if dev := current[v.Name]; v.Device == "" && dev != "" && !taken[dev] {
 			v.Device, taken[dev] = dev, true
@@ -172,6 +169,21 @@ func assignDevices(m *computev1alpha1.Machine, d *devices, rm *runtimev1alpha1.M
 			}
 		}
 	}
+}
+
+// attachedDevices maps each volume of the runtime machine rm to the guest device it has: the one
+// its spec asks for, or the one the runtime chose (status).
+func attachedDevices(rm *runtimev1alpha1.Machine) map[string]string {
+	devices := map[string]string{}
+	for _, v := range rm.GetStatus().GetVolumes() {
+		devices[v.GetName()] = v.GetDevice()
+	}
+	for _, v := range rm.GetSpec().GetVolumes() {
+		if v.GetDevice() != "" {
+			devices[v.GetName()] = v.GetDevice()
+		}
+	}
+	return devices
 }
 
 // diskLetters names the i-th disk after vda: b, c, ..., z, aa, ab, ...
