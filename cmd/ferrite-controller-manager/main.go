@@ -4,16 +4,22 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/component-base/cli"
 	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/ferrite-dev/ferrite/controllers/controllermanager"
 	"github.com/ferrite-dev/ferrite/controllers/placement"
@@ -52,7 +58,7 @@ through a per-pool ledger written with optimistic concurrency.`,
 				}
 			}
 			ctx := klog.NewContext(genericapiserver.SetupSignalContext(), klog.Background())
-			mgr, err := controllermanager.New(ctx, config, leaderConfig, options)
+			mgr, err := newManager(ctx, config, leaderConfig, options)
 			if err != nil {
 				return err
 			}
@@ -75,6 +81,24 @@ var (
 	apiQPS   float32 = 3000
 	apiBurst         = 6000
 )
+
+// newManager builds the controller manager, retrying for a minute while API discovery fails: an
+// aggregated API that kube-apiserver just reported Available can still answer 503 for a moment
+// (after a restart of both), and the manager's set-up reads discovery once.
+func newManager(ctx context.Context, config, leaderConfig *rest.Config, options *controllermanager.Options) (ctrl.Manager, error) {
+	var mgr ctrl.Manager
+	err := wait.PollUntilContextTimeout(ctx, 2*time.Second, time.Minute, true, func(ctx context.Context) (bool, error) {
+		var err error
+		if mgr, err = controllermanager.New(ctx, config, leaderConfig, options); err == nil {
+			return true, nil
+		} else if !discovery.IsGroupDiscoveryFailedError(err) && !strings.Contains(err.Error(), "unable to retrieve the complete list of server APIs") {
+			return false, err
+		}
+		klog.FromContext(ctx).Info("API discovery failed; retrying", "err", err)
+		return false, nil
+	})
+	return mgr, err
+}
 
 // loadConfig reads a kubeconfig, or the in-cluster configuration when path is empty.
 func loadConfig(path string) (*rest.Config, error) {
