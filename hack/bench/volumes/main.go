@@ -27,6 +27,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
 	storagev1alpha1 "github.com/ferrite-dev/ferrite/apis/storage/v1alpha1"
@@ -113,7 +114,10 @@ func start(o options) (*system, error) {
 	if s.pool.VolumePoolError != "" {
 		return s, fmt.Errorf("the volume pool did not start: %s", s.pool.VolumePoolError)
 	}
-	if s.ferrite, err = versioned.NewForConfig(s.cluster.Config); err != nil {
+	// The bench is the only client: no client-side throttling in what it measures.
+	config := rest.CopyConfig(s.cluster.Config)
+	config.QPS, config.Burst = 1000, 2000
+	if s.ferrite, err = versioned.NewForConfig(config); err != nil {
 		return s, err
 	}
 	kube, err := kubernetes.NewForConfig(s.cluster.Config)
