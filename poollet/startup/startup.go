@@ -33,6 +33,9 @@ type Flags struct {
 	// MetricsAddress and HealthAddress are where the manager serves metrics and health
 	// probes; "0" disables them.
 	MetricsAddress, HealthAddress string
+	// APIQPS and APIBurst are the client-side rate limits of the poollet's API requests.
+	APIQPS   float32
+	APIBurst int
 }
 
 // AddFlags adds f's flags to flags. kind ("machine" or "volume") names the runtime, whose socket
@@ -43,6 +46,11 @@ func (f *Flags) AddFlags(flags *pflag.FlagSet, kind string) {
 	flags.StringVar(&f.PoolLabels, "pool-labels", "", "labels of the pool when the poollet creates it, k=v[,k=v...] (e.g. topology.ferrite.dev/zone=a)")
 	flags.StringVar(&f.MetricsAddress, "metrics-bind-address", "0", "metrics address; 0 disables")
 	flags.StringVar(&f.HealthAddress, "health-probe-bind-address", "0", "health probe address; 0 disables")
+	// client-go's defaults (5 per second, bursts of 10) made a burst of creates wait on the
+	// poollet's own throttle (each object takes several requests); the apiserver's flow control
+	// protects it from many poollets.
+	flags.Float32Var(&f.APIQPS, "kube-api-qps", 50, "client-side limit of requests per second to the API server")
+	flags.IntVar(&f.APIBurst, "kube-api-burst", 100, "client-side burst of requests to the API server")
 }
 
 // Env is what a poollet command runs with.
@@ -73,6 +81,7 @@ func (f *Flags) Start() (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
+	config.QPS, config.Burst = f.APIQPS, f.APIBurst
 	conn, err := runtimeconn.Dial(f.RuntimeEndpoint)
 	if err != nil {
 		return nil, err
