@@ -71,7 +71,8 @@ func (p *Poollet) reconcileMachine(ctx context.Context, req reconcile.Request) (
 			rm := &runtimev1alpha1.Machine{Status: &runtimev1alpha1.MachineStatus{
 				State: runtimev1alpha1.MachineState_MACHINE_STATE_PENDING, Reason: ReasonBootVolumePending, Message: d.bootPending,
 			}}
-			return reconcile.Result{RequeueAfter: p.DeviceRecheck}, p.writeStatus(ctx, m, rm, d, m.Generation)
+			// Soon again: the boot volume is usually seconds away, and until then nothing runs.
+			return reconcile.Result{RequeueAfter: min(p.DeviceRecheck, bootVolumeRecheck)}, p.writeStatus(ctx, m, rm, d, m.Generation)
 		}
 	}
 	assignDevices(m, d, current)
@@ -232,6 +233,10 @@ func rootDisk(m *computev1alpha1.Machine, d *devices) *runtimev1alpha1.RootDisk 
 	}
 	return &runtimev1alpha1.RootDisk{Image: m.Spec.Image}
 }
+
+// bootVolumeRecheck is how soon a Machine waiting for the volume it boots from is looked at
+// again (one read of the Volume and one runtime lookup, for the machines of this host that wait).
+const bootVolumeRecheck = 2 * time.Second
 
 // runtimeMachine is the runtime machine id, nil when the runtime has none.
 func (p *Poollet) runtimeMachine(ctx context.Context, id string) (*runtimev1alpha1.Machine, error) {
