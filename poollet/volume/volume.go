@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -140,8 +141,8 @@ func (p *Poollet) deleteVolume(ctx context.Context, v *storagev1alpha1.Volume) (
 			}
 			p.Recorder.Eventf(v, nil, corev1.EventTypeNormal, "Deleting", "DeleteVolume", "deleting runtime volume %s", id)
 			if resp.GetVolume() != nil {
-				// The Watch's DELETED requeues the Volume; list again then.
-				return reconcile.Result{Requeue: true}, nil
+				// The Watch's DELETED requeues the Volume; list again then, or in a second.
+				return reconcile.Result{RequeueAfter: time.Second}, nil
 			}
 		} else {
 			return reconcile.Result{RequeueAfter: p.Recheck}, nil
