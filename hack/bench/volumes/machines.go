@@ -10,7 +10,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
-	"github.com/ferrite-dev/ferrite/hack/bench/load"
 )
 
 // machineRound creates n Machines at once that boot the guest image, from a local disk or (boot
@@ -18,24 +17,18 @@ import (
 // Running; then deletes them and waits until they (and their volumes) are gone.
 func (s *system) machineRound(ctx context.Context, kind string, n int, fromVolume bool) (result, error) {
 	machines := s.ferrite.ComputeV1alpha1().Machines(benchNamespace)
-	list, err := machines.List(ctx, metav1.ListOptions{})
+	w, err := watchNow(ctx, func(ctx context.Context, o metav1.ListOptions) (metav1.ListInterface, error) {
+		return machines.List(ctx, o)
+	}, machines.Watch)
 	if err != nil {
 		return result{}, err
 	}
-	w, err := machines.Watch(ctx, listOptionsNow(list.ResourceVersion))
-	if err != nil {
-		return result{}, err
+	isRunning := func(obj any) (string, bool) {
+		m, ok := obj.(*computev1alpha1.Machine)
+		return m.GetName(), ok && m.Status.State == computev1alpha1.MachineStateRunning
 	}
-	r := newRound()
-	followed := make(chan error, 1)
-	go func() {
-		followed <- r.follow(ctx, w, n, func(obj any) (string, bool) {
-			m, ok := obj.(*computev1alpha1.Machine)
-			return m.GetName(), ok && m.Status.State == computev1alpha1.MachineStateRunning
-		})
-	}()
 	name := func(i int) string { return fmt.Sprintf("%s-%d", kind, i) }
-	created := load.Run(ctx, load.CPUMeter{}, n, n, func(ctx context.Context, _, i int) error {
+	res, err := runRound(ctx, w, n, n, isRunning, func(ctx context.Context, r *round, i int) error {
 		m := &computev1alpha1.Machine{
 			ObjectMeta: metav1.ObjectMeta{Name: name(i), Namespace: benchNamespace},
 			Spec: computev1alpha1.MachineSpec{
@@ -56,11 +49,6 @@ func (s *system) machineRound(ctx context.Context, kind string, n int, fromVolum
 		_, err := machines.Create(ctx, m, metav1.CreateOptions{})
 		return err
 	})
-	if created.Errors > 0 {
-		return result{}, fmt.Errorf("%d creates failed, the first: %v", created.Errors, created.FirstErr)
-	}
-	err = <-followed
-	res := r.result()
 	for i := range n {
 		_ = machines.Delete(ctx, name(i), metav1.DeleteOptions{})
 	}

@@ -9,6 +9,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/ferrite-dev/ferrite/hack/bench/load"
 )
 
 // round records, per object name, when its create was sent and when it was first seen ready,
@@ -103,7 +105,29 @@ func (r result) perSecondOf() string {
 	return fmt.Sprintf("%.1f/s", float64(r.n)/r.elapsed.Seconds())
 }
 
-// listOptionsNow is a watch from now on.
-func listOptionsNow(resourceVersion string) metav1.ListOptions {
-	return metav1.ListOptions{ResourceVersion: resourceVersion, AllowWatchBookmarks: false}
+// watchNow opens a watch of what list lists, from the list's resource version on.
+func watchNow(ctx context.Context, list func(context.Context, metav1.ListOptions) (metav1.ListInterface, error),
+	watchFrom func(context.Context, metav1.ListOptions) (watch.Interface, error)) (watch.Interface, error) {
+	current, err := list(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return watchFrom(ctx, metav1.ListOptions{ResourceVersion: current.GetResourceVersion()})
+}
+
+// runRound creates n objects with workers creates at once (create notes each name with
+// r.sent before it sends it) and follows w until isReady says each is ready.
+func runRound(ctx context.Context, w watch.Interface, n, workers int, isReady func(obj any) (string, bool),
+	create func(ctx context.Context, r *round, i int) error) (result, error) {
+	r := newRound()
+	followed := make(chan error, 1)
+	go func() { followed <- r.follow(ctx, w, n, isReady) }()
+	created := load.Run(ctx, load.CPUMeter{}, n, workers, func(ctx context.Context, _, i int) error { return create(ctx, r, i) })
+	if created.Errors > 0 {
+		w.Stop()
+		<-followed
+		return result{}, fmt.Errorf("%d creates failed, the first: %v", created.Errors, created.FirstErr)
+	}
+	err := <-followed
+	return r.result(), err
 }

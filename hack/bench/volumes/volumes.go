@@ -9,7 +9,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	storagev1alpha1 "github.com/ferrite-dev/ferrite/apis/storage/v1alpha1"
-	"github.com/ferrite-dev/ferrite/hack/bench/load"
 )
 
 // volumeRound creates n Volumes of the bench class (from image when not empty) with workers
@@ -17,26 +16,19 @@ import (
 // are gone.
 func (s *system) volumeRound(ctx context.Context, kind string, n, workers int, image string) (result, error) {
 	volumes := s.ferrite.StorageV1alpha1().Volumes(benchNamespace)
-	list, err := volumes.List(ctx, metav1.ListOptions{})
+	w, err := watchNow(ctx, func(ctx context.Context, o metav1.ListOptions) (metav1.ListInterface, error) {
+		return volumes.List(ctx, o)
+	}, volumes.Watch)
 	if err != nil {
 		return result{}, err
 	}
-	w, err := volumes.Watch(ctx, listOptionsNow(list.ResourceVersion))
-	if err != nil {
-		return result{}, err
+	isAvailable := func(obj any) (string, bool) {
+		v, ok := obj.(*storagev1alpha1.Volume)
+		return v.GetName(), ok && v.Status.State == storagev1alpha1.VolumeStateAvailable
 	}
-	r := newRound()
-	followed := make(chan error, 1)
-	go func() {
-		followed <- r.follow(ctx, w, n, func(obj any) (string, bool) {
-			v, ok := obj.(*storagev1alpha1.Volume)
-			return v.GetName(), ok && v.Status.State == storagev1alpha1.VolumeStateAvailable
-		})
-	}()
-	name := func(i int) string { return fmt.Sprintf("%s-%d", kind, i) }
-	created := load.Run(ctx, load.CPUMeter{}, n, workers, func(ctx context.Context, _, i int) error {
+	res, err := runRound(ctx, w, n, workers, isAvailable, func(ctx context.Context, r *round, i int) error {
 		v := &storagev1alpha1.Volume{
-			ObjectMeta: metav1.ObjectMeta{Name: name(i), Namespace: benchNamespace},
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%d", kind, i), Namespace: benchNamespace},
 			Spec: storagev1alpha1.VolumeSpec{
 				VolumeClassRef: corev1.LocalObjectReference{Name: benchVolumeClass},
 				Resources:      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(s.opts.volumeSize)},
@@ -47,11 +39,6 @@ func (s *system) volumeRound(ctx context.Context, kind string, n, workers int, i
 		_, err := volumes.Create(ctx, v, metav1.CreateOptions{})
 		return err
 	})
-	if created.Errors > 0 {
-		return result{}, fmt.Errorf("%d creates failed, the first: %v", created.Errors, created.FirstErr)
-	}
-	err = <-followed
-	res := r.result()
 	if derr := s.deleteAll(ctx, kind, n); derr != nil && err == nil {
 		err = derr
 	}
