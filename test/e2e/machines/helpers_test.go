@@ -5,7 +5,6 @@ package machines
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -155,38 +154,17 @@ func runtimeMachines(t *testing.T, uid string) []*runtimev1alpha1.Machine {
 // consoleLog is what `kubectl ferrite console NAME --logs` prints.
 func consoleLog(t *testing.T, name string) (string, error) {
 	t.Helper()
-	return run(t, filepath.Join(root, "bin", "kubectl-ferrite"), "console", name, "--logs", "-n", namespace)
+	return suite.ConsoleLog(t, name)
 }
 
 // waitConsole waits until the machine's console log holds every one of texts.
 func waitConsole(t *testing.T, name string, timeout time.Duration, texts ...string) string {
 	t.Helper()
-	var out string
-	eventually(t, timeout, fmt.Sprintf("the console of %s to show %q", name, texts), func() error {
-		var err error
-		if out, err = consoleLog(t, name); err != nil {
-			return fmt.Errorf("%v: %s", err, out)
-		}
-		for _, text := range texts {
-			if !strings.Contains(out, text) {
-				return fmt.Errorf("no %q in %d bytes", text, len(out))
-			}
-		}
-		return nil
-	})
-	return out
+	return suite.WaitConsole(t, name, timeout, texts...)
 }
 
 // events are the Events recorded on the Machine name, as "Type Reason: note" lines.
 func events(t *testing.T, name string) []string {
 	t.Helper()
-	list, err := kube.EventsV1().Events(namespace).List(context.Background(), metav1.ListOptions{FieldSelector: "regarding.name=" + name})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range list.Items {
-		out = append(out, fmt.Sprintf("%s %s: %s", e.Type, e.Reason, e.Note))
-	}
-	return out
+	return suite.Events(t, name)
 }

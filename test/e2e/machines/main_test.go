@@ -8,11 +8,9 @@
 package machines
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,6 +27,7 @@ import (
 	"github.com/ferrite-dev/ferrite/generated/clientset/versioned"
 	"github.com/ferrite-dev/ferrite/hack/localcluster"
 	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/machine/v1alpha1"
+	"github.com/ferrite-dev/ferrite/test/e2e/localtest"
 )
 
 // Names shared by the tests.
@@ -45,52 +44,21 @@ var (
 	ferrite versioned.Interface
 	kube    kubernetes.Interface
 	runtime runtimev1alpha1.MachineRuntimeClient
+	suite   *localtest.Suite
 )
 
 func TestMain(m *testing.M) {
 	root, _ = filepath.Abs("../../..")
-	bin := filepath.Join(root, "bin")
-	if reason := localcluster.LocalPoolUnavailable(bin); reason != "" {
-		fmt.Fprintf(os.Stderr, "e2e-machines: skipped: %s\n", reason)
-		os.Exit(0)
-	}
-	dir, err := os.MkdirTemp("", "ferrite-e2e-machines-")
-	if err != nil {
-		panic(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	cluster, err = localcluster.Start(ctx, localcluster.Options{
-		DataDir: dir, BinDir: bin, RBACFile: filepath.Join(root, "config", "rbac", "roles.yaml"), Progress: os.Stderr,
+	localtest.Main(m, "e2e-machines", root, localcluster.PoolOptions{
+		// Machines are deleted right after they start, before the guest listens to the ACPI
+		// button: force them off soon.
+		ShutdownTimeout: 10 * time.Second,
+		// Volumes have their own suite (test/e2e/volumes).
+		NoVolumePool: true,
+	}, func(env *localtest.Env) int {
+		cluster, pool = env.Cluster, env.Pool
+		return setUp()
 	})
-	if err == nil {
-		pool, err = cluster.StartPool(ctx, localcluster.PoolOptions{
-			HackDir: filepath.Join(root, "hack"), RBACBindingsFile: filepath.Join(root, "config", "rbac", "bindings.yaml"),
-			// Machines are deleted right after they start, before the guest listens to the
-			// ACPI button: force them off soon.
-			ShutdownTimeout: 10 * time.Second,
-			// Volumes have their own suite (test/e2e/volumes).
-			NoVolumePool: true,
-		})
-	}
-	cancel()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "starting the control plane and the local pool: %v (logs in %s/logs)\n", err, dir)
-		if cluster != nil {
-			cluster.Stop()
-		}
-		os.Exit(1)
-	}
-	code := setUp()
-	if code == 0 {
-		code = m.Run()
-	}
-	cluster.Stop()
-	if code == 0 {
-		os.RemoveAll(dir)
-	} else {
-		fmt.Fprintf(os.Stderr, "logs kept in %s/logs\n", dir)
-	}
-	os.Exit(code)
 }
 
 // setUp makes the clients, the namespace and the machine class, and waits for the pool.
@@ -103,6 +71,7 @@ func setUp() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	suite = &localtest.Suite{Root: root, Kubeconfig: cluster.Kubeconfig, Namespace: namespace, Kube: kube}
 	conn, err := grpc.NewClient("unix://"+pool.RuntimeSocket, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -135,27 +104,17 @@ func setUp() int {
 	return 1
 }
 
-// run runs a command and returns its combined output.
+// run runs a command (a path under the repository, or one on PATH) and returns its combined
+// output.
 func run(t *testing.T, name string, args ...string) (string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+cluster.Kubeconfig)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.String(), err
+	return suite.Run(t, "", name, args...)
 }
 
 // kubectl runs bin/kubectl against the cluster and fails the test on an error.
 func kubectl(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := run(t, filepath.Join(root, "bin", "kubectl"), append([]string{"-n", namespace}, args...)...)
-	if err != nil {
-		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return out
+	return suite.MustKubectl(t, args...)
 }
 
 // virsh runs virsh on the system libvirtd; the error is returned, not fatal.
@@ -168,29 +127,13 @@ func virsh(t *testing.T, args ...string) (string, error) {
 // eventually retries f every half second until it returns nil or timeout passes.
 func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
+	localtest.Eventually(t, timeout, what, f)
 }
 
 // runInput runs a command of the repository (a path relative to its root) with stdin.
 func runInput(t *testing.T, stdin, name string, args ...string) (string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(root, name), args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+cluster.Kubeconfig)
-	cmd.Stdin = strings.NewReader(stdin)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.String(), err
+	return suite.Run(t, stdin, name, args...)
 }
 
 // filesOf lists the files under the provider's state directory whose path names the machine.

@@ -46,7 +46,6 @@ const (
 
 var (
 	root    string
-	dir     string
 	cluster *localcluster.Cluster
 	pool    *localcluster.Pool
 	ferrite versioned.Interface
@@ -56,51 +55,14 @@ var (
 
 func TestMain(m *testing.M) {
 	root, _ = filepath.Abs("../../..")
-	bin := filepath.Join(root, "bin")
-	if reason := localcluster.LocalPoolUnavailable(bin); reason != "" {
-		fmt.Fprintf(os.Stderr, "e2e-volumes: skipped: %s\n", reason)
-		os.Exit(0)
-	}
-	var err error
-	if dir, err = os.MkdirTemp("", "ferrite-e2e-volumes-"); err != nil {
-		panic(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	cluster, err = localcluster.Start(ctx, localcluster.Options{
-		DataDir: dir, BinDir: bin, RBACFile: filepath.Join(root, "config", "rbac", "roles.yaml"), Progress: os.Stderr,
+	localtest.Main(m, "e2e-volumes", root, localcluster.PoolOptions{
+		ShutdownTimeout: 10 * time.Second,
+		// Its own cluster beside a `make run` one: other ports, in memory.
+		Ceph: localcluster.CephOptions{MonV2Port: 3340, MonV1Port: 6791, ObjectStore: "memstore", SizeBytes: 3 << 30},
+	}, func(env *localtest.Env) int {
+		cluster, pool = env.Cluster, env.Pool
+		return setUp()
 	})
-	if err == nil {
-		pool, err = cluster.StartPool(ctx, localcluster.PoolOptions{
-			HackDir: filepath.Join(root, "hack"), RBACBindingsFile: filepath.Join(root, "config", "rbac", "bindings.yaml"),
-			ShutdownTimeout: 10 * time.Second,
-			// Its own cluster beside a `make run` one: other ports, in memory.
-			Ceph: localcluster.CephOptions{MonV2Port: 3340, MonV1Port: 6791, ObjectStore: "memstore", SizeBytes: 3 << 30},
-		})
-		if err == nil && pool.VolumePoolError != "" {
-			err = fmt.Errorf("the volume pool did not start: %s", pool.VolumePoolError)
-		}
-	}
-	cancel()
-	code := 1
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "starting the control plane and the local pool: %v (logs in %s/logs)\n", err, dir)
-	} else if code = setUp(); code == 0 {
-		code = m.Run()
-	}
-	if cluster != nil {
-		cluster.Stop()
-	}
-	if pool != nil && pool.CephDir != "" {
-		down := exec.Command(filepath.Join(root, "hack", "ceph-down.sh"))
-		down.Env = append(os.Environ(), "CEPH_BASE="+pool.CephDir)
-		_ = down.Run()
-	}
-	if code == 0 {
-		os.RemoveAll(dir)
-	} else {
-		fmt.Fprintf(os.Stderr, "logs kept in %s/logs\n", dir)
-	}
-	os.Exit(code)
 }
 
 // setUp makes the clients, the namespaces and the classes, and waits for both pools.
