@@ -45,9 +45,12 @@ var samples = []sample{
 	{"machineclass", "machineclasses", "compute.ferrite.dev", "x3-small"},
 	{"machinepool", "machinepools", "compute.ferrite.dev", "host-a"},
 	{"machine", "machines", "compute.ferrite.dev", "web-0"},
+	{"machine", "machines", "compute.ferrite.dev", "db-0"},
 	{"volumeclass", "volumeclasses", "storage.ferrite.dev", "fast"},
+	{"volumeclass", "volumeclasses", "storage.ferrite.dev", "encrypted"},
 	{"volumepool", "volumepools", "storage.ferrite.dev", "ceph-a"},
 	{"volume", "volumes", "storage.ferrite.dev", "data-0"},
+	{"volume", "volumes", "storage.ferrite.dev", "vault-0"},
 	{"volumesnapshot", "volumesnapshots", "storage.ferrite.dev", "data-0-snap"},
 	{"network", "networks", "networking.ferrite.dev", "frontend"},
 	{"network", "networks", "networking.ferrite.dev", "backend"},
@@ -338,9 +341,9 @@ func testTableColumns(t *testing.T) {
 	}
 
 	// The quota's cell holds spaces: every limit of the sample with its use (which depends on
-	// whether the quota saw the machine, applied before it).
+	// whether the quota saw the machines, applied before it).
 	row := parseTable(t, kubectl(t, "get", "resourcequotas.core.ferrite.dev", "default-quota")).row(t, "default-quota")
-	for _, want := range []string{`requests\.cpu: \d+/64\b`, `requests\.memory: \w+/256Gi\b`, `count/machines\.compute\.ferrite\.dev: [01]/50\b`} {
+	for _, want := range []string{`requests\.cpu: \d+/64\b`, `requests\.memory: \w+/256Gi\b`, `count/machines\.compute\.ferrite\.dev: [0-2]/50\b`} {
 		if !regexp.MustCompile(want).MatchString(row["USED/HARD"]) {
 			t.Errorf("USED/HARD %q does not match %s", row["USED/HARD"], want)
 		}
@@ -355,7 +358,7 @@ func withoutEphemeral(refs []string) []string {
 	for _, ref := range refs {
 		kind, name, _ := strings.Cut(ref, "/")
 		ephemeralKind := kind == "volume.storage.ferrite.dev" || kind == "networkinterface.networking.ferrite.dev"
-		if ephemeralKind && strings.HasPrefix(name, sampleMachine+"-") {
+		if ephemeralKind && slices.ContainsFunc(sampleMachines, func(m string) bool { return strings.HasPrefix(name, m+"-") }) {
 			continue
 		}
 		kept = append(kept, ref)
@@ -365,6 +368,10 @@ func withoutEphemeral(refs []string) []string {
 
 // sampleMachine is the machine of config/samples whose inline volumes and NICs are ephemeral.
 const sampleMachine = "web-0"
+
+// sampleMachines are all the machines of config/samples; each may make ephemeral volumes and
+// NICs named after it.
+var sampleMachines = []string{sampleMachine, "db-0"}
 
 func testCategories(t *testing.T) {
 	tests := []struct {
