@@ -91,6 +91,11 @@ type NetworkInterfaceStatus struct {
 	// Prefixes are the effective routed prefixes.
 	// +optional
 	Prefixes []string `json:"prefixes,omitempty"`
+	// MachinePoolRef is the MachinePool whose host runs the interface, written by that pool's
+	// machinepoollet when it attaches the interface; the host's network agent selects the
+	// interfaces it serves by it.
+	// +optional
+	MachinePoolRef *corev1.LocalObjectReference `json:"machinePoolRef,omitempty"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

@@ -467,6 +467,11 @@ func (in *NetworkInterfaceStatus) DeepCopyInto(out *NetworkInterfaceStatus) {
 		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
+	if in.MachinePoolRef != nil {
+		in, out := &in.MachinePoolRef, &out.MachinePoolRef
+		*out = new(v1.LocalObjectReference)
+		**out = **in
+	}
 	return
 }
 

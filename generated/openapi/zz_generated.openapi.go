@@ -2869,9 +2869,17 @@ func schema_ferrite_apis_networking_v1alpha1_NetworkInterfaceStatus(ref common.R
 							},
 						},
 					},
+					"machinePoolRef": {
+						SchemaProps: spec.SchemaProps{
+							Description: "MachinePoolRef is the MachinePool whose host runs the interface, written by that pool's machinepoollet when it attaches the interface; the host's network agent selects the interfaces it serves by it.",
+							Ref:         ref(v1.LocalObjectReference{}.OpenAPIModelName()),
+						},
+					},
 				},
 			},
 		},
+		Dependencies: []string{
+			v1.LocalObjectReference{}.OpenAPIModelName()},
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 func addFieldLabels(scheme *runtime.Scheme) error {
 	return apivalidation.AddFieldLabels(scheme, SchemeGroupVersion, map[string][]string{
 		"Network":          nil,
-		"NetworkInterface": {"spec.networkRef.name", "spec.machineRef.name"},
+		"NetworkInterface": {"spec.networkRef.name", "spec.machineRef.name", "status.machinePoolRef.name"},
 		"VirtualIP":        {"spec.targetRef.name"},
 		"NATGateway":       {"spec.networkRef.name"},
 		"LoadBalancer":     {"spec.networkRef.name"},

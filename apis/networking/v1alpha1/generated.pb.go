@@ -899,6 +899,18 @@ func (m *NetworkInterfaceStatus) MarshalToSizedBuffer(dAtA []byte) (int, error) 
 	_ = i
 	var l int
 	_ = l
+	if m.MachinePoolRef != nil {
+		{
+			size, err := m.MachinePoolRef.MarshalToSizedBuffer(dAtA[:i])
+			if err != nil {
+				return 0, err
+			}
+			i -= size
+			i = encodeVarintGenerated(dAtA, i, uint64(size))
+		}
+		i--
+		dAtA[i] = 0x32
+	}
 	if len(m.Prefixes) > 0 {
 		for iNdEx := len(m.Prefixes) - 1; iNdEx >= 0; iNdEx-- {
 			i -= len(m.Prefixes[iNdEx])
@@ -1928,6 +1940,10 @@ func (m *NetworkInterfaceStatus) Size() (n int) {
 			n += 1 + l + sovGenerated(uint64(l))
 		}
 	}
+	if m.MachinePoolRef != nil {
+		l = m.MachinePoolRef.Size()
+		n += 1 + l + sovGenerated(uint64(l))
+	}
 	return n
 }
 
@@ -2413,6 +2429,7 @@ func (this *NetworkInterfaceStatus) String() string {
 		`IPs:` + fmt.Sprintf("%v", this.IPs) + `,`,
 		`VirtualIP:` + fmt.Sprintf("%v", this.VirtualIP) + `,`,
 		`Prefixes:` + fmt.Sprintf("%v", this.Prefixes) + `,`,
+		`MachinePoolRef:` + strings.Replace(fmt.Sprintf("%v", this.MachinePoolRef), "LocalObjectReference", "v1.LocalObjectReference", 1) + `,`,
 		`}`,
 	}, "")
 	return s
@@ -5082,6 +5099,42 @@ func (m *NetworkInterfaceStatus) Unmarshal(dAtA []byte) error {
 				return io.ErrUnexpectedEOF
 			}
 			m.Prefixes = append(m.Prefixes, string(dAtA[iNdEx:postIndex]))
+			iNdEx = postIndex
+		case 6:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field MachinePoolRef", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowGenerated
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if m.MachinePoolRef == nil {
+				m.MachinePoolRef = &v1.LocalObjectReference{}
+			}
+			if err := m.MachinePoolRef.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
 			iNdEx = postIndex
 		default:
 			iNdEx = preIndex

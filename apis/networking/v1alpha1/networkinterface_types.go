@@ -98,6 +98,11 @@ type NetworkInterfaceStatus struct {
 	// +optional
 	// +listType=atomic
 	Prefixes []string `json:"prefixes,omitempty" protobuf:"bytes,5,rep,name=prefixes"`
+	// MachinePoolRef is the MachinePool whose host runs the interface, written by that pool's
+	// machinepoollet when it attaches the interface; the host's network agent selects the
+	// interfaces it serves by it.
+	// +optional
+	MachinePoolRef *corev1.LocalObjectReference `json:"machinePoolRef,omitempty" protobuf:"bytes,6,opt,name=machinePoolRef"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

@@ -137,5 +137,8 @@ func ValidateNetworkInterfaceStatusUpdate(newNIC, _ *networking.NetworkInterface
 	for i, prefix := range status.Prefixes {
 		errs = append(errs, apivalidation.ValidateCIDR(prefix, statusPath.Child("prefixes").Index(i))...)
 	}
+	if ref := status.MachinePoolRef; ref != nil {
+		errs = append(errs, apivalidation.ValidateObjectName(ref.Name, statusPath.Child("machinePoolRef", "name"))...)
+	}
 	return errs
 }

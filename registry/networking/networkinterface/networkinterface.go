@@ -54,8 +54,11 @@ var Kind = &kind.Kind[*networking.NetworkInterface]{
 		if n.Spec.MachineRef != nil {
 			machine = n.Spec.MachineRef.Name
 		}
-		return fields.Set{"spec.networkRef.name": n.Spec.NetworkRef.Name, "spec.machineRef.name": machine}
+		return fields.Set{"spec.networkRef.name": n.Spec.NetworkRef.Name, "spec.machineRef.name": machine,
+			"status.machinePoolRef.name": machinePool(n)}
 	},
+	// Each host's network agent watches status.machinePoolRef.name=<pool>.
+	IndexedField: &kind.IndexedField[*networking.NetworkInterface]{Path: "status.machinePoolRef.name", Value: machinePool},
 	Columns: []metav1.TableColumnDefinition{
 		columns.Column("Network", "string", "Network of the interface.", false),
 		columns.Column("Machine", "string", "Machine the interface is attached to.", false),
@@ -82,4 +85,11 @@ func machineName(ref *networking.MachineReference) string {
 		return columns.None
 	}
 	return columns.Text(ref.Name)
+}
+
+func machinePool(n *networking.NetworkInterface) string {
+	if n.Status.MachinePoolRef == nil {
+		return ""
+	}
+	return n.Status.MachinePoolRef.Name
 }

@@ -20,6 +20,7 @@ package v1alpha1
 
 import (
 	networkingv1alpha1 "github.com/ferrite-dev/ferrite/apis/networking/v1alpha1"
+	v1 "k8s.io/client-go/applyconfigurations/core/v1"
 )
 
 // NetworkInterfaceStatusApplyConfiguration represents a declarative configuration of the NetworkInterfaceStatus type for use
@@ -37,6 +38,10 @@ type NetworkInterfaceStatusApplyConfiguration struct {
 	VirtualIP *string `json:"virtualIP,omitempty"`
 	// Prefixes are the effective routed prefixes.
 	Prefixes []string `json:"prefixes,omitempty"`
+	// MachinePoolRef is the MachinePool whose host runs the interface, written by that pool's
+	// machinepoollet when it attaches the interface; the host's network agent selects the
+	// interfaces it serves by it.
+	MachinePoolRef *v1.LocalObjectReferenceApplyConfiguration `json:"machinePoolRef,omitempty"`
 }
 
 // NetworkInterfaceStatusApplyConfiguration constructs a declarative configuration of the NetworkInterfaceStatus type for use with
@@ -86,5 +91,13 @@ func (b *NetworkInterfaceStatusApplyConfiguration) WithPrefixes(values ...string
 	for i := range values {
 		b.Prefixes = append(b.Prefixes, values[i])
 	}
+	return b
+}
+
+// WithMachinePoolRef sets the MachinePoolRef field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the MachinePoolRef field is set to the value of the last call.
+func (b *NetworkInterfaceStatusApplyConfiguration) WithMachinePoolRef(value *v1.LocalObjectReferenceApplyConfiguration) *NetworkInterfaceStatusApplyConfiguration {
+	b.MachinePoolRef = value
 	return b
 }
