@@ -1,7 +1,9 @@
 // Package dataplane defines what netagent asks of a hypervisor's packet path: local network
-// interfaces placed in a virtual network, and overlay routes to other hypervisors. The kernel
-// package implements it with Linux netlink; the dpdk package hands it to a dpservice-style fast
-// path over gRPC; the memory package records it for tests and benchmarks.
+// interfaces placed in a virtual network, overlay routes to other hypervisors, and the tunnel
+// endpoints allowed to send overlay traffic. The agent hands the whole desired state to Apply,
+// which makes the real dataplane match it (level-triggered): the kernel package implements it
+// with Linux netlink and nftables; the dpdk package hands it to a dpservice-style fast path over
+// gRPC; the memory package records it for tests and benchmarks.
 package dataplane
 
 import (
@@ -32,20 +34,39 @@ func (i Interface) Validate() error {
 		return fmt.Errorf("interface %s: vni %d out of range", i.Name, i.VNI)
 	}
 	for _, a := range i.Addresses {
-		if !a.IsValid() || a.Masked() != a {
-			return fmt.Errorf("interface %s: bad address prefix %s", i.Name, a)
+		if err := route.ValidatePrefix(a); err != nil {
+			return fmt.Errorf("interface %s: address %w", i.Name, err)
 		}
 	}
 	return nil
 }
 
-// Dataplane programs a hypervisor. Every method is idempotent: adding what is there or deleting
-// what is not succeeds, so that an agent can replay its whole state after a restart.
-// Several routes may share a VNI and prefix with different next hops: the dataplane spreads
-// traffic over all of them (ECMP).
+// State is everything Ferrite wants in a hypervisor's dataplane. Anything Ferrite made earlier
+// that is not in it is removed by Apply.
+type State struct {
+	// Interfaces are the local interfaces and the VNIs they are in.
+	Interfaces []Interface
+	// Routes are the overlay routes learned from other hypervisors. Several routes may share a
+	// VNI and prefix with different next hops: the dataplane spreads traffic over all of them
+	// (ECMP).
+	Routes []route.Route
+	// VTEPs are the underlay addresses allowed to send overlay (VXLAN) traffic to this host.
+	VTEPs []netip.Addr
+}
+
+// Result says what Apply could not install for a reason outside the dataplane's control.
+type Result struct {
+	// Missing names the interfaces of the state whose device does not exist (yet). Their
+	// addresses must not be announced; Apply installs them once the device appears.
+	Missing []string
+}
+
+// Dataplane programs a hypervisor.
 type Dataplane interface {
-	AddInterface(ctx context.Context, iface Interface) error
-	DeleteInterface(ctx context.Context, iface Interface) error
-	AddRoute(ctx context.Context, r route.Route) error
-	DeleteRoute(ctx context.Context, r route.Route) error
+	// Apply makes the dataplane match s, reading back the real state rather than trusting what
+	// an earlier call did: it adds what is missing, fixes what differs and removes what Ferrite
+	// made that s no longer has. It is idempotent and safe to call at any time, again and
+	// again. On failure it still applies what it can and returns an error naming each failed
+	// item; the caller retries with backoff.
+	Apply(ctx context.Context, s State) (Result, error)
 }
