@@ -1,5 +1,5 @@
-// Package memory is a Dataplane that only remembers what it was told: it stands in for a real
-// dataplane in agent tests and route benchmarks.
+// Package memory is a Dataplane that only remembers the last state it was given: it stands in
+// for a real dataplane in agent tests and route benchmarks.
 package memory
 
 import (
@@ -11,63 +11,79 @@ import (
 	"github.com/ferrite-dev/ferrite/net/route"
 )
 
-// Dataplane records interfaces and routes. The zero value is ready to use.
+// Dataplane records the last applied state. The zero value is ready to use.
 type Dataplane struct {
-	mu         sync.Mutex
-	routes     map[route.Route]bool
-	interfaces map[string]dataplane.Interface
-	changed    chan struct{}
-	adds       int
-	deletes    int
+	mu      sync.Mutex
+	state   dataplane.State
+	routes  map[route.Route]bool
+	missing map[string]bool
+	err     error
+	changed chan struct{}
+	applies int
 }
 
 var _ dataplane.Dataplane = (*Dataplane)(nil)
 
-// AddInterface records iface.
-func (d *Dataplane) AddInterface(_ context.Context, iface dataplane.Interface) error {
+// Apply records s (a copy) and reports as missing the interfaces named by SetMissing. It
+// returns the error set by SetError, after recording, as a real dataplane applies what it can.
+func (d *Dataplane) Apply(_ context.Context, s dataplane.State) (dataplane.Result, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.interfaces == nil {
-		d.interfaces = map[string]dataplane.Interface{}
+	d.state = dataplane.State{
+		Interfaces: slices.Clone(s.Interfaces),
+		Routes:     slices.Clone(s.Routes),
+		VTEPs:      slices.Clone(s.VTEPs),
 	}
-	d.interfaces[iface.Name] = iface
-	d.notify()
-	return nil
-}
-
-// DeleteInterface forgets iface.
-func (d *Dataplane) DeleteInterface(_ context.Context, iface dataplane.Interface) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	delete(d.interfaces, iface.Name)
-	d.notify()
-	return nil
-}
-
-// AddRoute records r.
-func (d *Dataplane) AddRoute(_ context.Context, r route.Route) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.routes == nil {
-		d.routes = map[route.Route]bool{}
+	d.routes = make(map[route.Route]bool, len(s.Routes))
+	for _, r := range s.Routes {
+		d.routes[r] = true
 	}
-	d.routes[r] = true
-	d.adds++
-	d.notify()
-	return nil
+	var res dataplane.Result
+	for _, i := range s.Interfaces {
+		if d.missing[i.Name] {
+			res.Missing = append(res.Missing, i.Name)
+		}
+	}
+	d.applies++
+	if d.changed != nil {
+		select {
+		case d.changed <- struct{}{}:
+		default:
+		}
+	}
+	return res, d.err
 }
 
-// DeleteRoute forgets r.
-func (d *Dataplane) DeleteRoute(_ context.Context, r route.Route) error {
+// SetMissing makes Apply report the named interfaces as missing (replacing earlier names),
+// as if their devices did not exist yet.
+func (d *Dataplane) SetMissing(names ...string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	delete(d.routes, r)
-	d.deletes++
-	d.notify()
-	return nil
+	d.missing = map[string]bool{}
+	for _, n := range names {
+		d.missing[n] = true
+	}
 }
 
-// Routes returns the recorded routes in a stable order.
+// SetError makes every following Apply fail with err (nil: succeed again).
+func (d *Dataplane) SetError(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.err = err
+}
+
+// State returns a copy of the last applied state.
+func (d *Dataplane) State() dataplane.State {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return dataplane.State{
+		Interfaces: slices.Clone(d.state.Interfaces),
+		Routes:     slices.Clone(d.state.Routes),
+		VTEPs:      slices.Clone(d.state.VTEPs),
+	}
+}
+
+// Routes returns the routes of the last applied state, without duplicates, in a stable order.
 func (d *Dataplane) Routes() []route.Route {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -75,30 +91,44 @@ func (d *Dataplane) Routes() []route.Route {
 	for r := range d.routes {
 		out = append(out, r)
 	}
-	slices.SortFunc(out, func(a, b route.Route) int {
-		if c := a.Prefix.Addr().Compare(b.Prefix.Addr()); c != 0 {
-			return c
-		}
-		return a.NextHop.Compare(b.NextHop)
-	})
+	slices.SortFunc(out, compareRoutes)
 	return out
 }
 
-// Len returns the number of recorded routes.
+func compareRoutes(a, b route.Route) int {
+	if a.VNI != b.VNI {
+		return int(a.VNI) - int(b.VNI)
+	}
+	if c := a.Prefix.Addr().Compare(b.Prefix.Addr()); c != 0 {
+		return c
+	}
+	if a.Prefix.Bits() != b.Prefix.Bits() {
+		return a.Prefix.Bits() - b.Prefix.Bits()
+	}
+	if c := a.NextHop.Compare(b.NextHop); c != 0 {
+		return c
+	}
+	if a.Kind != b.Kind {
+		return int(a.Kind) - int(b.Kind)
+	}
+	return int(a.PortMin) - int(b.PortMin)
+}
+
+// Len returns the number of distinct routes in the last applied state.
 func (d *Dataplane) Len() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return len(d.routes)
 }
 
-// Has reports whether r is recorded.
+// Has reports whether r is in the last applied state.
 func (d *Dataplane) Has(r route.Route) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.routes[r]
 }
 
-// Changed returns a channel that receives (without blocking the dataplane) after each change.
+// Changed returns a channel that receives (without blocking Apply) after each Apply.
 func (d *Dataplane) Changed() <-chan struct{} {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -108,19 +138,9 @@ func (d *Dataplane) Changed() <-chan struct{} {
 	return d.changed
 }
 
-func (d *Dataplane) notify() {
-	if d.changed == nil {
-		return
-	}
-	select {
-	case d.changed <- struct{}{}:
-	default:
-	}
-}
-
-// Calls returns how many times AddRoute and DeleteRoute were called.
-func (d *Dataplane) Calls() (adds, deletes int) {
+// Applies returns how many times Apply was called.
+func (d *Dataplane) Applies() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.adds, d.deletes
+	return d.applies
 }
