@@ -51,6 +51,7 @@ const (
 	controllerManager  = "ferrite-controller-manager"
 	machinePoollet     = "ferrite-machinepoollet"
 	volumePoollet      = "ferrite-volumepoollet"
+	netAgent           = "ferrite-netagent"
 	aggregateToEdit    = "ferrite-aggregate-to-edit"
 	aggregateToView    = "ferrite-aggregate-to-view"
 	servingCertOverlay = "overlays/serving-cert"
@@ -379,7 +380,7 @@ func TestDefault(t *testing.T) {
 		t.Error("no ClusterRoleBinding of ferrite-controller-manager to its ServiceAccount")
 	}
 
-	for _, name := range []string{"ferrite-admin", "ferrite-viewer", aggregateToEdit, aggregateToView, controllerManager, machinePoollet, volumePoollet, "ferrite-apiserver"} {
+	for _, name := range []string{"ferrite-admin", "ferrite-viewer", aggregateToEdit, aggregateToView, controllerManager, machinePoollet, volumePoollet, netAgent, "ferrite-apiserver"} {
 		if find(objects, "ClusterRole", "", name) == nil {
 			t.Errorf("no ClusterRole %s", name)
 		}
@@ -578,7 +579,7 @@ func TestRolesStandalone(t *testing.T) {
 		}
 	}
 	sort.Strings(names)
-	want := []string{aggregateToEdit, aggregateToView, "ferrite-admin", controllerManager, machinePoollet, "ferrite-viewer", volumePoollet}
+	want := []string{aggregateToEdit, aggregateToView, "ferrite-admin", controllerManager, machinePoollet, "ferrite-viewer", volumePoollet, netAgent}
 	sort.Strings(want)
 	if !slices.Equal(names, want) {
 		t.Errorf("roles.yaml has ClusterRoles %v, want %v", names, want)
@@ -765,11 +766,22 @@ func TestRolesMatchServedResources(t *testing.T) {
 				{"compute.ferrite.dev", "machinepools", "create"}, {"compute.ferrite.dev", "machinepools", "update"}, {"compute.ferrite.dev", "machinepools/status", "update"},
 				{"compute.ferrite.dev", "machines", "watch"}, {"compute.ferrite.dev", "machines/status", "update"},
 				{"networking.ferrite.dev", "networkinterfaces", "watch"}, {"networking.ferrite.dev", "networks", "get"}, {"networking.ferrite.dev", "virtualips", "get"},
+				{"networking.ferrite.dev", "networkinterfaces/status", "patch"},
 				{"", "secrets", "get"}, {"", "events", "create"},
 			},
 			writes: []grant{
 				{"compute.ferrite.dev", "machinepools", "*"}, {"compute.ferrite.dev", "machinepools/status", "*"}, {"compute.ferrite.dev", "machines/status", "*"},
+				{"networking.ferrite.dev", "networkinterfaces/status", "*"},
 				{"", "events", "*"}, {"events.k8s.io", "events", "*"},
+			},
+		},
+		netAgent: {
+			must: []grant{
+				{"networking.ferrite.dev", "networkinterfaces", "watch"}, {"networking.ferrite.dev", "networkinterfaces/status", "patch"},
+				{"networking.ferrite.dev", "networks", "watch"}, {"networking.ferrite.dev", "virtualips", "watch"}, {"", "events", "create"},
+			},
+			writes: []grant{
+				{"networking.ferrite.dev", "networkinterfaces/status", "*"}, {"", "events", "*"}, {"events.k8s.io", "events", "*"},
 			},
 		},
 		volumePoollet: {
@@ -860,6 +872,7 @@ func TestOnKubeAPIServer(t *testing.T) {
 	manager := []string{"--as=system:serviceaccount:ferrite-system:ferrite-controller-manager"}
 	machinePoollet := []string{"--as=ferrite:machinepoollet:pool-a", "--as-group=ferrite:machinepoollets"}
 	volumePoollet := []string{"--as=ferrite:volumepoollet:pool-a", "--as-group=ferrite:volumepoollets"}
+	netAgent := []string{"--as=ferrite:netagent:pool-a", "--as-group=ferrite:netagents"}
 	checks := []check{
 		{apiserver, []string{"create", "tokenreviews.authentication.k8s.io"}, true},
 		{apiserver, []string{"create", "subjectaccessreviews.authorization.k8s.io"}, true},
@@ -906,6 +919,10 @@ func TestOnKubeAPIServer(t *testing.T) {
 		{volumePoollet, []string{"delete", "secrets", "-n", "default"}, true},
 		{volumePoollet, []string{"list", "secrets", "-n", "default"}, false},
 		{volumePoollet, []string{"watch", "secrets", "-n", "ferrite-system"}, false},
+		{netAgent, []string{"watch", "networkinterfaces.networking.ferrite.dev", "-A"}, true},
+		{netAgent, []string{"patch", "networkinterfaces.networking.ferrite.dev", "-n", "default", "--subresource=status"}, true},
+		{netAgent, []string{"patch", "networkinterfaces.networking.ferrite.dev", "-n", "default"}, false},
+		{netAgent, []string{"get", "secrets", "-n", "default"}, false},
 	}
 	for _, c := range checks {
 		review := subjectAccessReview(c.as, c.args)
