@@ -109,12 +109,13 @@ func (g *guest) must(args ...string) string {
 }
 
 // dhcp runs busybox udhcpc once on eth0 with the test guest's hook script.
-func (g *guest) dhcp(tries int) (string, error) {
+func (g *guest) dhcp(tries int, flags ...string) (string, error) {
 	script, err := filepath.Abs("../../hack/guest/udhcpc.sh")
 	if err != nil {
 		g.t.Fatal(err)
 	}
-	return g.run("busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-t", fmt.Sprint(tries), "-T", "1", "-s", script)
+	args := []string{"busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-t", fmt.Sprint(tries), "-T", "1", "-s", script}
+	return g.run(append(args, flags...)...)
 }
 
 // host runs a command in the test's own (server-side) namespace.

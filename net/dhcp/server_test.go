@@ -49,6 +49,13 @@ func TestGuestGetsLease(t *testing.T) {
 		t.Fatalf("udhcpc: %v\n%s", err, out)
 	}
 	checkConfigured(t, g)
+	// Again with the broadcast flag (-B): the replies go to ff:ff:ff:ff:ff:ff instead.
+	os.WriteFile(g.console, nil, 0o644)
+	g.must("ip", "-4", "addr", "flush", "dev", "eth0")
+	if out, err := g.dhcp(5, "-B"); err != nil {
+		t.Fatalf("udhcpc -B: %v\n%s", err, out)
+	}
+	checkConfigured(t, g)
 }
 
 // A MAC that holds no lease on the interface gets no offer; the lease's MAC on the same
