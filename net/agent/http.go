@@ -5,7 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
+	"net/netip"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -14,64 +15,41 @@ import (
 	"github.com/ferrite-dev/ferrite/net/route"
 )
 
-// Handler serves the agent's local API, the stand-in for NetworkInterface objects until the
-// agent watches the Ferrite API:
+// Handler serves the agent's read-only status; nothing in it changes the agent (the desired
+// state comes from SetLocal only). It shows every tenant's routes on this host, so serve it on
+// loopback only, with NewHTTPServer's limits:
 //
-//	GET    /interfaces               local interfaces
-//	PUT    /interfaces               add or replace an interface (JSON dataplane.Interface)
-//	DELETE /interfaces/{name}        remove an interface
-//	GET    /routes/announced         routes this agent originates
-//	POST   /routes/announce          originate a route (JSON route.Route)
-//	POST   /routes/withdraw          stop originating it
-//	GET    /routes/learned           routes installed from other agents
-//	PUT    /subscriptions/{vni}      subscribe to a VNI without a local interface
-//	DELETE /subscriptions/{vni}      drop that subscription
-//	GET    /subscriptions            subscribed VNIs
-//	GET    /status                   sessions and counters
-//	GET    /metrics, /healthz
+//	GET /status       sessions, synchronisation and counters
+//	GET /interfaces   local interfaces with their device and announcement state
+//	GET /routes       routes announced by this agent and routes learned from others
+//	GET /metrics, /healthz
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /interfaces", func(w http.ResponseWriter, r *http.Request) { reply(w, a.Interfaces(), nil) })
-	mux.HandleFunc("PUT /interfaces", func(w http.ResponseWriter, r *http.Request) {
-		var iface dataplane.Interface
-		if decode(w, r, &iface) {
-			reply(w, iface, a.AddInterface(r.Context(), iface))
-		}
-	})
-	mux.HandleFunc("DELETE /interfaces/{name}", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, nil, a.RemoveInterface(r.Context(), r.PathValue("name")))
-	})
-	mux.HandleFunc("GET /routes/announced", func(w http.ResponseWriter, r *http.Request) { reply(w, a.Announced(), nil) })
-	mux.HandleFunc("GET /routes/learned", func(w http.ResponseWriter, r *http.Request) { reply(w, a.Learned(), nil) })
-	mux.HandleFunc("POST /routes/announce", func(w http.ResponseWriter, r *http.Request) {
-		var rt route.Route
-		if decode(w, r, &rt) {
-			reply(w, rt, a.Announce(r.Context(), rt))
-		}
-	})
-	mux.HandleFunc("POST /routes/withdraw", func(w http.ResponseWriter, r *http.Request) {
-		var rt route.Route
-		if decode(w, r, &rt) {
-			reply(w, rt, a.Withdraw(r.Context(), rt))
-		}
-	})
-	mux.HandleFunc("GET /subscriptions", func(w http.ResponseWriter, r *http.Request) { reply(w, a.Subscriptions(), nil) })
-	mux.HandleFunc("PUT /subscriptions/{vni}", func(w http.ResponseWriter, r *http.Request) {
-		vni, err := strconv.ParseUint(r.PathValue("vni"), 10, 32)
-		if err == nil {
-			err = a.Subscribe(r.Context(), uint32(vni))
-		}
-		reply(w, nil, err)
-	})
-	mux.HandleFunc("DELETE /subscriptions/{vni}", func(w http.ResponseWriter, r *http.Request) {
-		vni, err := strconv.ParseUint(r.PathValue("vni"), 10, 32)
-		if err == nil {
-			err = a.Unsubscribe(r.Context(), uint32(vni))
-		}
-		reply(w, nil, err)
-	})
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, map[string]any{"established": a.Established(r.Context()), "reflectors": len(a.cfg.Reflectors), "stats": a.Stats()}, nil)
+		a.mu.Lock()
+		synced := a.sync.done
+		a.mu.Unlock()
+		reply(w, map[string]any{"established": a.Established(r.Context()), "reflectors": len(a.cfg.Reflectors),
+			"synced": synced, "subscriptions": a.Subscriptions(), "stats": a.Stats()})
+	})
+	mux.HandleFunc("GET /interfaces", func(w http.ResponseWriter, r *http.Request) {
+		type status struct {
+			dataplane.Interface
+			Present   bool `json:"present"`
+			Announced bool `json:"announced"`
+		}
+		var out []status
+		for _, iface := range a.Interfaces() {
+			present, announced := a.InterfaceState(iface.Name)
+			out = append(out, status{iface, present, announced})
+		}
+		reply(w, out)
+	})
+	mux.HandleFunc("GET /routes", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, struct {
+			Announced []route.Route `json:"announced"`
+			Learned   []route.Route `json:"learned"`
+		}{a.Announced(), a.Learned()})
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	reg := prometheus.NewRegistry()
@@ -80,39 +58,47 @@ func (a *Agent) Handler() http.Handler {
 	return mux
 }
 
-func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
-		http.Error(w, fmt.Sprintf("bad request body: %v", err), http.StatusBadRequest)
-		return false
+// NewHTTPServer returns a server for h on addr, which must be a loopback address: the status
+// is for the host's own tools and metrics scraper. Requests carry no bodies; the limits keep a
+// slow or large request from holding the agent's resources.
+func NewHTTPServer(addr netip.AddrPort, h http.Handler) (*http.Server, error) {
+	if !addr.Addr().IsLoopback() {
+		return nil, fmt.Errorf("agent status address %s: want a loopback address", addr)
 	}
-	return true
+	return &http.Server{
+		Addr: addr.String(),
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.Body = http.MaxBytesReader(w, r.Body, 0)
+			h.ServeHTTP(w, r)
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       time.Minute,
+		MaxHeaderBytes:    16 << 10,
+	}, nil
 }
 
-func reply(w http.ResponseWriter, v any, err error) {
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusUnprocessableEntity)
-		return
-	}
+func reply(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
-	if v == nil {
-		v = map[string]string{"status": "ok"}
-	}
 	_ = json.NewEncoder(w).Encode(v)
 }
 
 var (
-	descLearned     = prometheus.NewDesc("ferrite_agent_learned_routes", "Routes learned from other agents and installed.", nil, nil)
+	descLearned     = prometheus.NewDesc("ferrite_agent_learned_routes", "Routes learned from other agents.", nil, nil)
+	descInstalled   = prometheus.NewDesc("ferrite_agent_installed_routes", "Learned routes in the last successful dataplane Apply.", nil, nil)
 	descAnnounced   = prometheus.NewDesc("ferrite_agent_announced_routes", "Routes this agent originates.", nil, nil)
 	descEstablished = prometheus.NewDesc("ferrite_agent_established_sessions", "Reflectors with a working session.", nil, nil)
-	descEchoes      = prometheus.NewDesc("ferrite_agent_echoed_routes_total", "Own routes received back from a reflector (should stay 0).", nil, nil)
-	descDPErrors    = prometheus.NewDesc("ferrite_agent_dataplane_errors_total", "Failed dataplane calls.", nil, nil)
+	descApplies     = prometheus.NewDesc("ferrite_agent_dataplane_applies_total", "Dataplane Apply calls.", nil, nil)
+	descDPErrors    = prometheus.NewDesc("ferrite_agent_dataplane_errors_total", "Failed dataplane Apply calls (retried).", nil, nil)
+	descBGPErrors   = prometheus.NewDesc("ferrite_agent_bgp_errors_total", "Failed announcements, withdrawals and membership changes (retried).", nil, nil)
 )
 
 type collector struct{ a *Agent }
 
 // Describe sends the descriptions of every metric the collector reports.
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descLearned, descAnnounced, descEstablished, descEchoes, descDPErrors} {
+	for _, d := range []*prometheus.Desc{descLearned, descInstalled, descAnnounced, descEstablished, descApplies, descDPErrors, descBGPErrors} {
 		ch <- d
 	}
 }
@@ -121,8 +107,10 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 func (c collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.a.Stats()
 	ch <- prometheus.MustNewConstMetric(descLearned, prometheus.GaugeValue, float64(c.a.LearnedCount()))
+	ch <- prometheus.MustNewConstMetric(descInstalled, prometheus.GaugeValue, float64(s.Installed))
 	ch <- prometheus.MustNewConstMetric(descAnnounced, prometheus.GaugeValue, float64(len(c.a.Announced())))
 	ch <- prometheus.MustNewConstMetric(descEstablished, prometheus.GaugeValue, float64(c.a.Established(context.Background())))
-	ch <- prometheus.MustNewConstMetric(descEchoes, prometheus.CounterValue, float64(s.Echoes))
+	ch <- prometheus.MustNewConstMetric(descApplies, prometheus.CounterValue, float64(s.Applies))
 	ch <- prometheus.MustNewConstMetric(descDPErrors, prometheus.CounterValue, float64(s.DataplaneErrors))
+	ch <- prometheus.MustNewConstMetric(descBGPErrors, prometheus.CounterValue, float64(s.BGPErrors))
 }

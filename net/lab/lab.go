@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/ferrite-dev/ferrite/net/agent"
-	"github.com/ferrite-dev/ferrite/net/dataplane/memory"
+	"github.com/ferrite-dev/ferrite/net/dataplane"
 	"github.com/ferrite-dev/ferrite/net/reflector"
 )
 
@@ -83,21 +83,26 @@ func (l *Lab) StartReflector(ctx context.Context, i int) (*reflector.Reflector, 
 	})
 }
 
-// StartAgent starts agent i with a recording dataplane, peering with the given reflectors.
-func (l *Lab) StartAgent(ctx context.Context, i int, reflectors ...int) (*agent.Agent, *memory.Dataplane, error) {
-	dp := &memory.Dataplane{}
+// AgentConfig is the configuration of agent i with dataplane dp, peering with the given
+// reflectors; tests change it before agent.Start.
+func (l *Lab) AgentConfig(i int, dp dataplane.Dataplane, reflectors ...int) agent.Config {
 	eps := make([]netip.AddrPort, 0, len(reflectors))
 	for _, r := range reflectors {
 		eps = append(eps, l.ReflectorEndpoint(r))
 	}
-	a, err := agent.Start(ctx, agent.Config{
+	return agent.Config{
 		RouterID:     AgentAddr(i),
 		LocalAddress: AgentAddr(i),
 		Reflectors:   eps,
 		Dataplane:    dp,
 		Logger:       l.Log.With("agent", i),
-	})
-	return a, dp, err
+	}
+}
+
+// StartAgent starts agent i with dataplane dp, peering with the given reflectors. The agent
+// opens its sessions at its first SetLocal.
+func (l *Lab) StartAgent(ctx context.Context, i int, dp dataplane.Dataplane, reflectors ...int) (*agent.Agent, error) {
+	return agent.Start(ctx, l.AgentConfig(i, dp, reflectors...))
 }
 
 // Eventually polls cond every 20ms until it holds or the timeout passes (a bounded loop);
