@@ -16,8 +16,14 @@ import (
 // only; for trying the agent without touching the host).
 type dataplaneConfig struct {
 	Type string `json:"type"`
-	// DPDKAddress is the fast path's gRPC endpoint (host:port or unix:///path) for type dpdk.
+	// DPDKAddress is the fast path's gRPC endpoint for type dpdk: unix:///path (the default is
+	// dpdk.DefaultAddress) or host:port, which needs DPDKTLS unless DPDKInsecure.
 	DPDKAddress string `json:"dpdkAddress"`
+	// DPDKTLS are the CA, client certificate and key for a TCP endpoint.
+	DPDKTLS dpdk.TLSFiles `json:"dpdkTLS"`
+	// DPDKInsecure allows plaintext TCP to the fast path (logged as a warning): whoever reaches
+	// the port can program this host's packet path.
+	DPDKInsecure bool `json:"dpdkInsecure"`
 }
 
 func openDataplane(ctx context.Context, c dataplaneConfig, underlay netip.Addr, log *slog.Logger) (dataplane.Dataplane, func(), error) {
@@ -26,7 +32,8 @@ func openDataplane(ctx context.Context, c dataplaneConfig, underlay netip.Addr, 
 		d, err := kernel.New(kernel.Config{Underlay: underlay, Logger: log})
 		return d, func() {}, err
 	case "dpdk":
-		d, err := dpdk.Dial(ctx, dpdk.Config{Address: c.DPDKAddress, Underlay: underlay})
+		d, err := dpdk.Dial(dpdk.Config{Address: c.DPDKAddress, TLS: c.DPDKTLS, Insecure: c.DPDKInsecure,
+			Underlay: underlay, Logger: log})
 		if err != nil {
 			return nil, nil, err
 		}
