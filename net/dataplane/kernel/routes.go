@@ -1,139 +1,190 @@
 package kernel
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net"
 	"net/netip"
 	"slices"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
-
-	"github.com/ferrite-dev/ferrite/net/route"
 )
 
-// AddRoute adds a next hop for a prefix of a VNI; with several next hops the route becomes a
-// multipath (ECMP) route. NAT and load-balancer next hops are routed like standard ones: port
-// ranges need the fast path (the dpdk dataplane) to be honoured.
-func (d *Dataplane) AddRoute(_ context.Context, r route.Route) error {
-	if err := r.Validate(); err != nil {
-		return err
-	}
-	if !r.Prefix.Addr().Is4() || !r.NextHop.Is4() {
-		return fmt.Errorf("route %s: the kernel dataplane carries IPv4 prefixes over an IPv4 underlay only", r)
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	key := prefixKey{r.VNI, r.Prefix}
-	hops := d.nexthops[key]
-	if hops == nil {
-		hops = map[netip.Addr]route.Route{}
-		d.nexthops[key] = hops
-	}
-	if _, ok := hops[r.NextHop]; ok {
-		hops[r.NextHop] = r
-		return nil
-	}
-	link, err := d.ensureVNI(r.VNI)
-	if err != nil {
-		return err
-	}
-	if err := d.addNeighbor(link, r.VNI, r.NextHop); err != nil {
-		return err
-	}
-	hops[r.NextHop] = r
-	return d.program(key, link)
+// unreachableMetric puts the unreachable defaults behind every other route of a table.
+const unreachableMetric = 4278198272
+
+// routeKey identifies a kernel route: two routes with the same key replace each other.
+type routeKey struct {
+	table  int
+	dst    netip.Prefix
+	metric int
 }
 
-// DeleteRoute removes one next hop of a prefix, and the route with its last next hop.
-func (d *Dataplane) DeleteRoute(_ context.Context, r route.Route) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	key := prefixKey{r.VNI, r.Prefix}
-	hops := d.nexthops[key]
-	if _, ok := hops[r.NextHop]; !ok {
-		return nil
-	}
-	delete(hops, r.NextHop)
-	link, err := d.nl.LinkByName(DeviceName(r.VNI))
-	if err != nil {
-		return fmt.Errorf("vni %d device: %w", r.VNI, err)
-	}
-	if err := d.program(key, link); err != nil {
-		return err
-	}
-	if len(hops) == 0 {
-		delete(d.nexthops, key)
-	}
-	return d.releaseNeighbor(link, r.VNI, r.NextHop)
+// kroute is what Ferrite cares about in a kernel route.
+type kroute struct {
+	typ   int
+	dev   int          // output device
+	scope netlink.Scope
+	hops  []netip.Addr // on-link gateways on dev, sorted; none for a device route
 }
 
-// program writes the kernel route of key from the next hops the dataplane holds for it.
-func (d *Dataplane) program(key prefixKey, link netlink.Link) error {
-	hops := slices.SortedFunc(maps.Keys(d.nexthops[key]), netip.Addr.Compare)
-	kr := &netlink.Route{Table: d.Table(key.vni), Dst: ipNet(key.prefix)}
-	switch len(hops) {
+func (r kroute) equal(o kroute) bool {
+	return r.typ == o.typ && r.dev == o.dev && r.scope == o.scope && slices.Equal(r.hops, o.hops)
+}
+
+// wantRoutes lists the routes of every planned VNI's table. devs maps a VNI to its VXLAN
+// device and ifindex an interface name to its device (absent interfaces get no routes).
+func (d *Dataplane) wantRoutes(p *plan, devs map[uint32]int, ifindex map[string]int) map[routeKey]kroute {
+	want := map[routeKey]kroute{}
+	// IPv6 has no route scopes and gives metric 0 the kernel's default, 1024.
+	key := func(t int, dst netip.Prefix, metric int) routeKey {
+		if dst.Addr().Is6() && metric == 0 {
+			metric = 1024
+		}
+		return routeKey{t, dst, metric}
+	}
+	scope := func(dst netip.Prefix) netlink.Scope {
+		if dst.Addr().Is4() {
+			return netlink.SCOPE_LINK
+		}
+		return netlink.SCOPE_UNIVERSE
+	}
+	for vni, vp := range p.vnis {
+		t := d.Table(vni)
+		for _, def := range []string{"0.0.0.0/0", "::/0"} {
+			want[key(t, netip.MustParsePrefix(def), unreachableMetric)] = kroute{typ: unix.RTN_UNREACHABLE}
+		}
+		dev, ok := devs[vni]
+		if !ok {
+			continue // the device failed; its error is reported already
+		}
+		want[key(t, Gateway, 0)] = kroute{typ: unix.RTN_UNICAST, dev: dev, scope: netlink.SCOPE_LINK}
+		for prefix, hops := range vp.remote {
+			want[key(t, prefix, 0)] = kroute{typ: unix.RTN_UNICAST, dev: dev, hops: hops}
+		}
+		for prefix, name := range vp.local {
+			if idx, ok := ifindex[name]; ok {
+				want[key(t, prefix, 0)] = kroute{typ: unix.RTN_UNICAST, dev: idx, scope: scope(prefix)}
+			}
+		}
+	}
+	return want
+}
+
+// syncRoutes makes the kernel's routes in Ferrite's tables, and its routes with Ferrite's
+// protocol anywhere, exactly want.
+func (d *Dataplane) syncRoutes(want map[routeKey]kroute) error {
+	have := map[routeKey]kroute{}
+	var errs []error
+	for _, fam := range families {
+		rs, err := d.nl.RouteListFiltered(fam, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			return fmt.Errorf("routes: list: %w", err)
+		}
+		for _, r := range rs {
+			if r.Protocol != Protocol && !d.ownTable(r.Table) {
+				continue
+			}
+			k, kr := fromKernel(fam, r)
+			if _, dup := have[k]; dup || want[k].typ == 0 {
+				if err := d.nl.RouteDel(&r); err != nil && !errors.Is(err, unix.ESRCH) {
+					errs = append(errs, fmt.Errorf("delete stale route %s table %d: %w", k.dst, k.table, err))
+				}
+				continue
+			}
+			have[k] = kr
+		}
+	}
+	for k, kr := range want {
+		if old, ok := have[k]; ok && old.equal(kr) {
+			continue
+		}
+		if err := d.nl.RouteReplace(toKernel(k, kr)); err != nil {
+			errs = append(errs, fmt.Errorf("route %s table %d via %v: %w", k.dst, k.table, kr.hops, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func fromKernel(fam int, r netlink.Route) (routeKey, kroute) {
+	k := routeKey{table: r.Table, metric: r.Priority}
+	if r.Dst != nil {
+		a, _ := netip.AddrFromSlice(r.Dst.IP)
+		ones, _ := r.Dst.Mask.Size()
+		k.dst = netip.PrefixFrom(a.Unmap(), ones)
+		if fam == unix.AF_INET6 {
+			k.dst = netip.PrefixFrom(a, ones)
+		}
+	} else if fam == unix.AF_INET {
+		k.dst = netip.MustParsePrefix("0.0.0.0/0")
+	} else {
+		k.dst = netip.MustParsePrefix("::/0")
+	}
+	kr := kroute{typ: r.Type, dev: r.LinkIndex, scope: r.Scope}
+	if r.Type != unix.RTN_UNICAST {
+		return k, kroute{typ: r.Type} // the kernel attaches these to lo or nothing
+	}
+	if hop, ok := gateway(r.Gw); ok {
+		kr.hops = append(kr.hops, hop)
+	}
+	for _, nh := range r.MultiPath {
+		kr.dev = nh.LinkIndex
+		if hop, ok := gateway(nh.Gw); ok {
+			kr.hops = append(kr.hops, hop)
+		}
+	}
+	slices.SortFunc(kr.hops, netip.Addr.Compare)
+	return k, kr
+}
+
+// gateway returns the remote hypervisor a kernel gateway stands for (see gateway6).
+func gateway(gw net.IP) (netip.Addr, bool) {
+	a, ok := netip.AddrFromSlice(gw)
+	if !ok {
+		return a, false
+	}
+	if a.Is6() && !a.Is4In6() {
+		b := a.As16()
+		return netip.AddrFrom4([4]byte{b[10], b[13], b[14], b[15]}), true
+	}
+	return a.Unmap(), true
+}
+
+// gateway6 is the link-local address IPv6 routes use for a remote hypervisor (Linux has no
+// IPv6 route via an IPv4 gateway): the EUI-64 address of its router MAC, which a permanent
+// neighbour entry resolves to that MAC.
+func gateway6(hop netip.Addr) netip.Addr {
+	m := RouterMAC(hop)
+	return netip.AddrFrom16([16]byte{0xfe, 0x80, 8: m[0] ^ 2, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]})
+}
+
+// toKernel builds the netlink route for a planned route.
+func toKernel(k routeKey, kr kroute) *netlink.Route {
+	r := &netlink.Route{Table: k.table, Dst: ipNet(k.dst), Priority: k.metric, Type: kr.typ,
+		Protocol: Protocol, Scope: kr.scope}
+	if kr.typ != unix.RTN_UNICAST {
+		return r
+	}
+	v6 := k.dst.Addr().Is6()
+	hop := func(a netip.Addr) net.IP {
+		if v6 {
+			return gateway6(a).AsSlice()
+		}
+		return a.AsSlice()
+	}
+	switch len(kr.hops) {
 	case 0:
-		if err := d.nl.RouteDel(kr); err != nil && !errors.Is(err, unix.ESRCH) {
-			return fmt.Errorf("delete route %s in vni %d: %w", key.prefix, key.vni, err)
-		}
-		return nil
+		r.LinkIndex = kr.dev
 	case 1:
-		kr.LinkIndex, kr.Gw, kr.Flags = link.Attrs().Index, hops[0].AsSlice(), int(netlink.FLAG_ONLINK)
+		r.LinkIndex, r.Flags = kr.dev, int(netlink.FLAG_ONLINK)
+		r.Gw = hop(kr.hops[0])
 	default:
-		for _, h := range hops {
-			kr.MultiPath = append(kr.MultiPath, &netlink.NexthopInfo{
-				LinkIndex: link.Attrs().Index, Gw: h.AsSlice(), Flags: int(netlink.FLAG_ONLINK),
-			})
+		for _, a := range kr.hops {
+			nh := &netlink.NexthopInfo{LinkIndex: kr.dev, Flags: int(netlink.FLAG_ONLINK)}
+			nh.Gw = hop(a)
+			r.MultiPath = append(r.MultiPath, nh)
 		}
 	}
-	if err := d.nl.RouteReplace(kr); err != nil {
-		return fmt.Errorf("route %s in vni %d via %v: %w", key.prefix, key.vni, hops, err)
-	}
-	return nil
-}
-
-// addNeighbor maps a remote hypervisor to its router MAC on the VNI's device (neighbor entry)
-// and that MAC to the hypervisor's underlay address (forwarding entry).
-func (d *Dataplane) addNeighbor(link netlink.Link, vni uint32, hop netip.Addr) error {
-	k := neighborKey{vni, hop}
-	d.neighbors[k]++
-	if d.neighbors[k] > 1 {
-		return nil
-	}
-	for _, n := range neighborEntries(link, hop) {
-		if err := d.nl.NeighSet(n); err != nil {
-			d.neighbors[k]--
-			return fmt.Errorf("neighbor %s on %s: %w", hop, link.Attrs().Name, err)
-		}
-	}
-	return nil
-}
-
-func (d *Dataplane) releaseNeighbor(link netlink.Link, vni uint32, hop netip.Addr) error {
-	k := neighborKey{vni, hop}
-	d.neighbors[k]--
-	if d.neighbors[k] > 0 {
-		return nil
-	}
-	delete(d.neighbors, k)
-	for _, n := range neighborEntries(link, hop) {
-		if err := d.nl.NeighDel(n); err != nil && !errors.Is(err, unix.ENOENT) {
-			return fmt.Errorf("delete neighbor %s: %w", hop, err)
-		}
-	}
-	return nil
-}
-
-func neighborEntries(link netlink.Link, hop netip.Addr) []*netlink.Neigh {
-	mac := RouterMAC(hop)
-	ip := net.IP(hop.AsSlice())
-	return []*netlink.Neigh{
-		{LinkIndex: link.Attrs().Index, Family: unix.AF_INET, State: netlink.NUD_PERMANENT, IP: ip, HardwareAddr: mac},
-		{LinkIndex: link.Attrs().Index, Family: unix.AF_BRIDGE, Flags: netlink.NTF_SELF, State: netlink.NUD_PERMANENT,
-			IP: ip, HardwareAddr: mac},
-	}
+	return r
 }

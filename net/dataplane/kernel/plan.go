@@ -1,0 +1,98 @@
+package kernel
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/ferrite-dev/ferrite/net/dataplane"
+	"github.com/ferrite-dev/ferrite/net/route"
+)
+
+// plan is the kernel-shaped form of a dataplane.State: per VNI, which prefixes are local
+// (on which interface) and which are remote (over which next hops).
+type plan struct {
+	vnis       map[uint32]*vniPlan
+	interfaces []dataplane.Interface
+	vteps      []netip.Addr
+	ipv6       bool
+}
+
+type vniPlan struct {
+	local  map[netip.Prefix]string       // prefix → local interface
+	remote map[netip.Prefix][]netip.Addr // prefix → next hops, sorted
+	hops   map[netip.Addr]bool           // remote hypervisors the VNI talks to
+}
+
+func (p *plan) vni(v uint32) *vniPlan {
+	if p.vnis[v] == nil {
+		p.vnis[v] = &vniPlan{local: map[netip.Prefix]string{}, remote: map[netip.Prefix][]netip.Addr{},
+			hops: map[netip.Addr]bool{}}
+	}
+	return p.vnis[v]
+}
+
+// makePlan validates the state item by item: a bad item is left out and named in the
+// returned errors, the rest is planned. NAT routes are left out (logged once each).
+func (d *Dataplane) makePlan(s dataplane.State) (*plan, []error) {
+	p := &plan{vnis: map[uint32]*vniPlan{}}
+	var errs []error
+	seen := map[string]uint32{}
+	for _, i := range s.Interfaces {
+		if err := i.Validate(); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if v, ok := seen[i.Name]; ok {
+			errs = append(errs, fmt.Errorf("interface %s: listed twice (vni %d and %d)", i.Name, v, i.VNI))
+			continue
+		}
+		seen[i.Name] = i.VNI
+		p.interfaces = append(p.interfaces, i)
+		vp := p.vni(i.VNI)
+		for _, a := range i.Addresses {
+			vp.local[a] = i.Name
+			p.ipv6 = p.ipv6 || a.Addr().Is6()
+		}
+	}
+	nat := map[route.Route]struct{}{}
+	for _, r := range s.Routes {
+		if err := r.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("route %s: %w", r, err))
+			continue
+		}
+		if !r.NextHop.Is4() {
+			errs = append(errs, fmt.Errorf("route %s: the kernel dataplane has an IPv4 underlay only", r))
+			continue
+		}
+		if r.Kind == route.KindNAT {
+			nat[r] = struct{}{}
+			if _, ok := d.natSeen[r]; !ok {
+				d.log.Info("nat route not programmed: the kernel dataplane cannot split port ranges", "route", r.String())
+			}
+			continue
+		}
+		if r.NextHop == d.cfg.Underlay {
+			continue // this host's own route, reflected back
+		}
+		vp := p.vni(r.VNI)
+		if _, ok := vp.local[r.Prefix]; ok || r.Prefix == Gateway {
+			continue // local addresses and the gateway win over remote routes
+		}
+		if !slices.Contains(vp.remote[r.Prefix], r.NextHop) {
+			vp.remote[r.Prefix] = append(vp.remote[r.Prefix], r.NextHop)
+			slices.SortFunc(vp.remote[r.Prefix], netip.Addr.Compare)
+		}
+		vp.hops[r.NextHop] = true
+		p.ipv6 = p.ipv6 || r.Prefix.Addr().Is6()
+	}
+	d.natSeen, d.skippedNAT = nat, len(nat)
+	for _, a := range s.VTEPs {
+		if a.Is4() && !slices.Contains(p.vteps, a) {
+			p.vteps = append(p.vteps, a)
+		} else if !a.Is4() {
+			errs = append(errs, fmt.Errorf("vtep %s: the underlay is IPv4", a))
+		}
+	}
+	return p, errs
+}
