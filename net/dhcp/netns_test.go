@@ -1,10 +1,13 @@
 package dhcp
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -177,5 +180,77 @@ func eventually(t *testing.T, d time.Duration, check func() error) {
 			t.Fatal(err)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// The socket's filter passes DHCP requests and IPv6 router and neighbour solicitations
+// and nothing else, so a guest's ordinary traffic is never copied to the responder.
+func TestFilterKeepsOnlyRequests(t *testing.T) {
+	needNetns(t)
+	host(t, "ip", "link", "add", "fa", "type", "veth", "peer", "name", "fb")
+	t.Cleanup(func() { exec.Command("ip", "link", "del", "fa").Run() })
+	for _, dev := range []string{"fa", "fb"} {
+		// No kernel IPv6 traffic (DAD, solicitations) to confuse the count.
+		if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+dev+"/disable_ipv6", []byte("1"), 0); err != nil {
+			t.Fatal(err)
+		}
+		host(t, "ip", "link", "set", dev, "up")
+	}
+	fa, err := net.InterfaceByName("fa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb, _ := net.InterfaceByName("fb")
+	recv, err := listen(fa.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer recv.close()
+	send, err := listen(fb.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer send.close()
+
+	mac, gw := fb.HardwareAddr, netip.MustParseAddr("169.254.1.1")
+	ll := netip.MustParseAddr("fe80::2")
+	icmp := func(typ byte) []byte {
+		return buildICMP6(mac, multicastMAC(allNodes), ll, allNodes, append([]byte{typ}, make([]byte, 23)...))
+	}
+	frames := []struct {
+		name string
+		pass bool
+		f    []byte
+	}{
+		{"UDP to port 68", false, buildUDP4(mac, broadcastMAC, gw, gw, 67, 68, []byte("x"))},
+		{"UDP to port 53", false, buildUDP4(mac, broadcastMAC, gw, gw, 1000, 53, []byte("x"))},
+		{"ICMPv6 echo", false, icmp(128)},
+		{"router advertisement", false, icmp(icmpRouterAdvert)},
+		{"router solicitation", true, icmp(icmpRouterSolicit)},
+		{"neighbour solicitation", true, icmp(icmpNeighborSolicit)},
+		{"UDP to port 67", true, buildUDP4(mac, broadcastMAC, netip.IPv4Unspecified(), gw, 68, 67, []byte("x"))},
+	}
+	for _, f := range frames {
+		if err := send.write(f.f); err != nil {
+			t.Fatalf("send %s: %v", f.name, err)
+		}
+	}
+	buf := make([]byte, 2048)
+	for _, f := range frames {
+		if !f.pass {
+			continue
+		}
+		recv.file.SetReadDeadline(time.Now().Add(2 * time.Second))
+		n, err := recv.read(buf)
+		if err != nil {
+			t.Fatalf("want %s, read: %v", f.name, err)
+		}
+		if !bytes.Equal(buf[:n], f.f) {
+			t.Fatalf("want %s, received %x", f.name, buf[:n])
+		}
+	}
+	recv.file.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, err := recv.read(buf); err == nil {
+		t.Fatalf("filter passed an unexpected frame: %x", buf[:n])
 	}
 }
