@@ -333,6 +333,9 @@ func (p *Poollet) networkInterface(ctx context.Context, m *computev1alpha1.Machi
 	if network.Status.VNI == 0 {
 		return nil, "", pending{claimed: true, reason: fmt.Sprintf("Network %s has no VNI yet", network.Name)}, nil
 	}
+	if err := p.placeNetworkInterface(ctx, nic); err != nil {
+		return nil, "", pending{}, err
+	}
 	uid := string(nic.UID)
 	return &runtimev1alpha1.NetworkInterface{
 		Name:       entry.Name,

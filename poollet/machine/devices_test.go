@@ -121,6 +121,11 @@ func TestVolumesAndNetworkInterfaces(t *testing.T) {
 	if attached.GetTapName() != tapdevice.Name(string(nic.UID)) || attached.GetMacAddress() != tapdevice.MACAddress(string(nic.UID)) {
 		t.Errorf("tap %q MAC %q, want them derived from the NetworkInterface UID", attached.GetTapName(), attached.GetMacAddress())
 	}
+	// The host's network agent finds the interface by its pool.
+	placed, err := nics.List(ctx, metav1.ListOptions{FieldSelector: "status.machinePoolRef.name=" + e.options.PoolName})
+	if err != nil || len(placed.Items) != 1 || placed.Items[0].Name != "nic" {
+		t.Errorf("interfaces with status.machinePoolRef.name=%s: %v, %v; want nic", e.options.PoolName, placed, err)
+	}
 	if got := attached.GetAttributes()[machine.AttributeVNI]; got == "" || got == "0" {
 		t.Errorf("attributes %v: want the network's VNI", attached.GetAttributes())
 	}

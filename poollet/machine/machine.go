@@ -210,6 +210,9 @@ func (p *Poollet) deleteMachine(ctx context.Context, m *computev1alpha1.Machine)
 }
 
 func (p *Poollet) removeFinalizer(ctx context.Context, m *computev1alpha1.Machine) (reconcile.Result, error) {
+	if err := p.releaseNetworkInterfaces(ctx, m); err != nil {
+		return reconcile.Result{}, err
+	}
 	m.Finalizers = slices.DeleteFunc(m.Finalizers, func(f string) bool { return f == Finalizer })
 	if err := p.Client.Status().Update(ctx, m); err != nil {
 		if apierrors.IsNotFound(err) {
