@@ -29,6 +29,7 @@ type fastPath struct {
 	underlay    []byte
 	absent      map[string]bool // devices that do not exist on the "host"
 	full        uint32          // a VNI whose routes are refused (table full)
+	version     string          // the proto version reported, when not dpdk.ProtoVersion
 
 	interfaces map[string]*pb.Interface
 	routes     map[string]*pb.Route
@@ -142,7 +143,13 @@ func notFound(what string) error {
 }
 
 func (f *fastPath) GetVersion(context.Context, *pb.GetVersionRequest) (*pb.GetVersionResponse, error) {
-	return &pb.GetVersionResponse{ProtoVersion: dpdk.ProtoVersion, ServiceVersion: "test"}, nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v := dpdk.ProtoVersion
+	if f.version != "" {
+		v = f.version
+	}
+	return &pb.GetVersionResponse{ProtoVersion: v, ServiceVersion: "test"}, nil
 }
 
 func (f *fastPath) Initialize(_ context.Context, r *pb.InitializeRequest) (*pb.InitializeResponse, error) {
