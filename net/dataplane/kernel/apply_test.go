@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/vishvananda/netlink"
@@ -257,4 +258,47 @@ func neighbors(t *testing.T, h *netlink.Handle, vni uint32) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// A failed item is named in the error, does not stop the rest, and the next Apply fixes it; an
+// interface whose device appears later is installed by the next Apply.
+func TestApplyRetriesFailedAndMissing(t *testing.T) {
+	needRoot(t)
+	hv := newNode(t, "hv")
+	other := newNode(t, "x")
+	link(t, hv, "u1", other, "u2")
+	addAddr(t, hv, "u1", "192.0.2.1/24")
+	link(t, hv, "frtap1", other, "g1")
+	// Another VXLAN device holds VNI 300 on Ferrite's port, so fvx300 cannot be created.
+	blocker := &netlink.Vxlan{LinkAttrs: netlink.LinkAttrs{Name: "blocker"}, VxlanId: 300, Port: DefaultPort,
+		SrcAddr: netip.MustParseAddr("192.0.2.1").AsSlice()}
+	if err := hv.h.LinkAdd(blocker); err != nil {
+		t.Fatal(err)
+	}
+	d := hv.dataplane("192.0.2.1")
+	s := dataplane.State{
+		Interfaces: []dataplane.Interface{iface("frtap1", 100, "10.0.0.1/32"), iface("frlate", 300, "10.3.0.1/32")},
+		Routes:     []route.Route{rt(300, "10.3.0.2/32", "192.0.2.2", route.KindStandard)},
+	}
+	res, err := hv.apply(d, s)
+	if err == nil || !strings.Contains(err.Error(), "vni 300") {
+		t.Fatalf("apply with an unusable VNI 300: error %v, want one naming vni 300", err)
+	}
+	if !slices.Equal(res.Missing, []string{"frlate"}) {
+		t.Errorf("missing %v, want [frlate]", res.Missing)
+	}
+	if got := tableRoutes(t, hv.h, 100); !slices.Contains(got, "10.0.0.1/32") {
+		t.Errorf("vni 100 not installed beside the failed vni 300: %v", got)
+	}
+	if err := hv.h.LinkDel(blocker); err != nil {
+		t.Fatal(err)
+	}
+	link(t, hv, "frlate", other, "g2")
+	if res := hv.mustApply(d, s); len(res.Missing) != 0 {
+		t.Errorf("still missing %v", res.Missing)
+	}
+	want := []string{"10.3.0.1/32", "10.3.0.2/32 192.0.2.2", "169.254.1.1/32", "unreachable 0.0.0.0/0", "unreachable ::/0"}
+	if got := tableRoutes(t, hv.h, 300); !slices.Equal(got, want) {
+		t.Errorf("vni 300 after the retry: %v, want %v", got, want)
+	}
 }

@@ -21,4 +21,3 @@ func TestProbeFindsRequired(t *testing.T) {
 		t.Error("an unprobed type is reported present")
 	}
 }
-

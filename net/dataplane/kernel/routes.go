@@ -24,7 +24,7 @@ type routeKey struct {
 // kroute is what Ferrite cares about in a kernel route.
 type kroute struct {
 	typ   int
-	dev   int          // output device
+	dev   int // output device
 	scope netlink.Scope
 	hops  []netip.Addr // on-link gateways on dev, sorted; none for a device route
 }
