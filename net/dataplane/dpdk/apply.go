@@ -26,8 +26,8 @@ func (d *Dataplane) Apply(ctx context.Context, s dataplane.State) (dataplane.Res
 // Interfaces whose device the fast path does not have are in Result.Missing, and their virtual
 // IP, NAT and firewall rules wait for them.
 func (d *Dataplane) ApplyServices(ctx context.Context, s dataplane.State, svc Services) (dataplane.Result, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.applying.Lock()
+	defer d.applying.Unlock()
 	identity, err := d.session(ctx)
 	if err != nil {
 		return dataplane.Result{}, err
@@ -54,6 +54,16 @@ func desired(s dataplane.State, svc Services) (tables, []error) {
 	var t tables
 	var errs []error
 	names := map[string]bool{}
+	// once reports whether key is new among the objects of one kind, naming a repeated one.
+	seen := map[string]bool{}
+	once := func(kind, key string) bool {
+		if seen[kind+" "+key] {
+			errs = append(errs, fmt.Errorf("%s %s given twice", kind, key))
+			return false
+		}
+		seen[kind+" "+key] = true
+		return true
+	}
 	for _, i := range s.Interfaces {
 		switch err := i.Validate(); {
 		case err != nil:
@@ -83,17 +93,17 @@ func desired(s dataplane.State, svc Services) (tables, []error) {
 		return err == nil
 	}
 	for _, v := range svc.VirtualIPs {
-		if ofInterface("virtual ip "+v.IP.String(), v.Interface, v.Validate()) {
+		if ofInterface("virtual ip "+v.IP.String(), v.Interface, v.Validate()) && once("virtual ip of", v.Interface) {
 			t.virtualIPs = append(t.virtualIPs, VirtualIPToProto(v))
 		}
 	}
 	for _, n := range svc.NATs {
-		if ofInterface("nat "+n.IP.String(), n.Interface, n.Validate()) {
+		if ofInterface("nat "+n.IP.String(), n.Interface, n.Validate()) && once("nat of", n.Interface) {
 			t.nats = append(t.nats, NATToProto(n))
 		}
 	}
 	for _, r := range svc.FirewallRules {
-		if ofInterface("firewall rule "+r.ID, r.Interface, r.Validate()) {
+		if ofInterface("firewall rule "+r.ID, r.Interface, r.Validate()) && once("firewall rule", r.Interface+"/"+r.ID) {
 			t.rules = append(t.rules, FirewallRuleToProto(r))
 		}
 	}
@@ -102,11 +112,17 @@ func desired(s dataplane.State, svc Services) (tables, []error) {
 			errs = append(errs, err)
 			continue
 		}
+		if !once("neighbor nat", fmt.Sprintf("vni %d %s %d-%d", n.VNI, n.IP, n.Ports.Min, n.Ports.Max)) {
+			continue
+		}
 		t.neighborNATs = append(t.neighborNATs, NeighborNATToProto(n))
 	}
 	for _, l := range svc.LoadBalancers {
 		if err := l.Validate(); err != nil {
 			errs = append(errs, err)
+			continue
+		}
+		if !once("load balancer", l.ID) {
 			continue
 		}
 		lb, targets := LoadBalancerToProto(l)

@@ -215,9 +215,14 @@ func TestFailuresAreNamedAndTheRestApplied(t *testing.T) {
 	bad := route.Route{VNI: 666, Prefix: p("10.6.6.0/24"), NextHop: ip("192.0.2.7")}
 	s.Routes = append(s.Routes, bad)
 	svc.VirtualIPs = append(svc.VirtualIPs, dpdk.VirtualIP{Interface: "tap7", IP: ip("203.0.113.77")})
+	twin := svc.LoadBalancers[0]
+	twin.IP = ip("10.0.9.8")
+	svc.LoadBalancers = append(svc.LoadBalancers, twin)
 	_, err := d.ApplyServices(context.Background(), s, svc)
-	if err == nil || !strings.Contains(err.Error(), "create route "+bad.String()) || !strings.Contains(err.Error(), "interface tap7 is not in the state") {
-		t.Errorf("error does not name the failed items: %v", err)
+	for _, want := range []string{"create route " + bad.String(), "interface tap7 is not in the state", "load balancer web given twice"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say %q: %v", want, err)
+		}
 	}
 	if got := fp.sizes(); got != fullSizes {
 		t.Errorf("fast path holds %s, want %s", got, fullSizes)

@@ -58,8 +58,12 @@ type Dataplane struct {
 	timeout  time.Duration
 	log      *slog.Logger
 
+	// applying serializes Apply calls and guards identity.
+	applying sync.Mutex
+	identity string // fast-path identity the last Apply found; "" before contact
+
+	// mu guards what callers read and write while an Apply runs.
 	mu             sync.Mutex
-	identity       string                // fast-path identity the last Apply found; "" before contact
 	services       Services              // handed over by SetServices, applied by Apply
 	underlayRoutes map[string]netip.Addr // per interface, as the fast path reported it
 }

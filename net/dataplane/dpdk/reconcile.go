@@ -12,7 +12,7 @@ import (
 )
 
 // reconcile deletes what the fast path holds that is not wanted, dependents before their
-// owners, then creates what is missing, owners before dependents. Called with d.mu held.
+// owners, then creates what is missing, owners before dependents. Called with d.applying held.
 func (d *Dataplane) reconcile(ctx context.Context, want, have tables, underlay map[string]netip.Addr) (dataplane.Result, []error) {
 	var errs []error
 	c := d.client
@@ -89,7 +89,9 @@ func (d *Dataplane) reconcile(ctx context.Context, want, have tables, underlay m
 			}
 		}
 	}
+	d.mu.Lock()
 	d.underlayRoutes = routes
+	d.mu.Unlock()
 	for _, r := range rAdd {
 		add("route "+describeRoute(r), do(ctx, d, c.CreateRoute, &pb.CreateRouteRequest{Route: r}))
 	}

@@ -10,7 +10,7 @@ import (
 
 // session makes sure the fast path speaks this contract and is initialized with this host's
 // underlay, and returns its identity. A new identity means the fast path lost its tables; the
-// diff that follows then replays everything. Called with d.mu held.
+// diff that follows then replays everything. Called with d.applying held.
 func (d *Dataplane) session(ctx context.Context) (string, error) {
 	st, err := call(ctx, d, d.client.CheckInitialized, &pb.CheckInitializedRequest{})
 	if err != nil {
