@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 
@@ -83,7 +84,7 @@ func (d *Dataplane) ensureDevice(vni uint32, mtu int, have netlink.Link) (netlin
 			return nil, fmt.Errorf("vni %d: set %s mtu %d: %w", vni, name, mtu, err)
 		}
 	}
-	if have.Attrs().Flags&1 == 0 { // net.FlagUp
+	if have.Attrs().Flags&net.FlagUp == 0 {
 		if err := d.nl.LinkSetUp(have); err != nil {
 			return nil, fmt.Errorf("vni %d: set %s up: %w", vni, name, err)
 		}
@@ -107,7 +108,7 @@ func (d *Dataplane) ensureInterface(link netlink.Link, mtu int) error {
 			errs = append(errs, fmt.Errorf("interface %s: set mtu %d: %w", name, mtu, err))
 		}
 	}
-	if link.Attrs().Flags&1 == 0 {
+	if link.Attrs().Flags&net.FlagUp == 0 {
 		if err := d.nl.LinkSetUp(link); err != nil {
 			errs = append(errs, fmt.Errorf("interface %s: set up: %w", name, err))
 		}

@@ -115,8 +115,7 @@ func (n *node) ping(addr string) bool {
 	return err == nil
 }
 
-// link joins n and peer with a veth pair (names in n and peer), each end up, and addr
-// (optional, a prefix) on n's end.
+// link joins n and peer with a veth pair (name in n, peerName in peer), both ends up.
 func link(t *testing.T, n *node, name string, peer *node, peerName string) {
 	t.Helper()
 	tmp := fmt.Sprintf("fktmp%d", nodeSeq.Add(1))
