@@ -49,9 +49,9 @@ func FuzzDecode(f *testing.F) {
 	for _, r := range examples() {
 		n, _ := NLRI(r, originator)
 		b, _ := n.RouteTypeData.Serialize()
-		f.Add(b, uint32(ASN), uint32(r.Kind), uint32(r.PortMin)<<16|uint32(r.PortMax), r.NextHop.AsSlice())
+		f.Add(b, uint32(ASN), uint32(r.Kind), uint32(r.PortMin)<<16|uint32(r.PortMax), r.NextHop.AsSlice(), r.VNI)
 	}
-	f.Fuzz(func(t *testing.T, data []byte, asn, d1, d2 uint32, nexthop []byte) {
+	f.Fuzz(func(t *testing.T, data []byte, asn, d1, d2 uint32, nexthop []byte, vni uint32) {
 		var prefix bgp.EVPNIPPrefixRoute
 		if prefix.DecodeFromBytes(data) != nil {
 			return
@@ -60,6 +60,7 @@ func FuzzDecode(f *testing.F) {
 		attrs := []bgp.PathAttributeInterface{
 			&bgp.PathAttributeMpReachNLRI{Nexthop: nexthop, Value: []bgp.AddrPrefixInterface{nlri}},
 			bgp.NewPathAttributeLargeCommunities([]*bgp.LargeCommunity{bgp.NewLargeCommunity(asn, d1, d2)}),
+			bgp.NewPathAttributeExtendedCommunities([]bgp.ExtendedCommunityInterface{RouteTarget(vni)}),
 		}
 		r, _, err := Decode(nlri, attrs)
 		if err != nil {

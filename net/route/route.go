@@ -61,7 +61,10 @@ func (k *Kind) UnmarshalText(b []byte) error {
 // MaxVNI is the largest VXLAN network identifier (24 bits).
 const MaxVNI = 1<<24 - 1
 
-// Route is one overlay route. Two routes are the same route exactly when they are == equal.
+// Route is one overlay route. Two routes are the same route exactly when they are == equal:
+// Route values are the identity the agent, the dataplanes and the tests compare and key maps by.
+// On the wire an originator's route is keyed by its Key (see KeyOf); an originator announces
+// one next hop (its own) and NAT ranges that start apart, so the two identities agree.
 type Route struct {
 	// VNI is the virtual network the prefix lives in.
 	VNI uint32 `json:"vni"`
@@ -76,19 +79,32 @@ type Route struct {
 	PortMax uint16 `json:"portMax,omitempty"`
 }
 
+// NATPortAlign is the alignment of a NAT route's PortMin: the route distinguisher carries
+// PortMin/64 in 10 bits next to the kind, so every port range of one originator has its own key.
+const NATPortAlign = 64
+
+// ValidatePrefix reports why p cannot be an overlay destination or interface address: it must
+// be valid, in canonical (masked) form, without an IPv6 zone and not IPv4-mapped IPv6.
+func ValidatePrefix(p netip.Prefix) error {
+	switch {
+	case !p.IsValid():
+		return errors.New("prefix missing or invalid")
+	case p.Addr().Zone() != "" || p.Addr().Is4In6():
+		return fmt.Errorf("prefix %s: zones and IPv4-mapped IPv6 are not allowed", p)
+	case p.Masked() != p:
+		return fmt.Errorf("prefix %s has host bits set (want %s)", p, p.Masked())
+	}
+	return nil
+}
+
 // Validate reports why a route cannot be carried; only valid routes round-trip through BGP.
 func (r Route) Validate() error {
 	var errs []error
 	if r.VNI == 0 || r.VNI > MaxVNI {
 		errs = append(errs, fmt.Errorf("vni %d out of range 1..%d", r.VNI, MaxVNI))
 	}
-	switch {
-	case !r.Prefix.IsValid():
-		errs = append(errs, errors.New("prefix missing"))
-	case r.Prefix.Addr().Zone() != "" || r.Prefix.Addr().Is4In6():
-		errs = append(errs, fmt.Errorf("prefix %s: zones and IPv4-mapped IPv6 are not allowed", r.Prefix))
-	case r.Prefix.Masked() != r.Prefix:
-		errs = append(errs, fmt.Errorf("prefix %s has host bits set (want %s)", r.Prefix, r.Prefix.Masked()))
+	if err := ValidatePrefix(r.Prefix); err != nil {
+		errs = append(errs, err)
 	}
 	switch {
 	case !r.NextHop.IsValid() || r.NextHop.IsUnspecified():
@@ -101,6 +117,8 @@ func (r Route) Validate() error {
 		errs = append(errs, fmt.Errorf("unknown next-hop kind %d", uint8(r.Kind)))
 	case r.Kind == KindNAT && r.PortMin > r.PortMax:
 		errs = append(errs, fmt.Errorf("nat port range %d-%d is empty", r.PortMin, r.PortMax))
+	case r.Kind == KindNAT && r.PortMin%NATPortAlign != 0:
+		errs = append(errs, fmt.Errorf("nat port range %d-%d: the first port must be a multiple of %d", r.PortMin, r.PortMax, NATPortAlign))
 	case r.Kind != KindNAT && (r.PortMin != 0 || r.PortMax != 0):
 		errs = append(errs, fmt.Errorf("port range only applies to nat routes, not %s", r.Kind))
 	}

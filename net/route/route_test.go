@@ -2,6 +2,7 @@ package route
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"testing"
 
@@ -99,7 +100,8 @@ func TestForeignRouteIsStandard(t *testing.T) {
 	// What gobgpd or FRR send: a type-5 route with a plain RD and no Ferrite community.
 	rd, _ := bgp.ParseRouteDistinguisher("65001:5")
 	nlri := bgp.NewEVPNIPPrefixRoute(rd, bgp.EthernetSegmentIdentifier{}, 0, 24, "10.9.0.0", "0.0.0.0", 5)
-	attrs := []bgp.PathAttributeInterface{bgp.NewPathAttributeMpReachNLRI("203.0.113.9", []bgp.AddrPrefixInterface{nlri})}
+	attrs := []bgp.PathAttributeInterface{bgp.NewPathAttributeMpReachNLRI("203.0.113.9", []bgp.AddrPrefixInterface{nlri}),
+		bgp.NewPathAttributeExtendedCommunities([]bgp.ExtendedCommunityInterface{RouteTarget(5)})}
 	r, orig, err := Decode(nlri, attrs)
 	if err != nil {
 		t.Fatal(err)
@@ -126,6 +128,7 @@ func TestValidate(t *testing.T) {
 		"missing prefix":   func(r *Route) { r.Prefix = netip.Prefix{} },
 		"zoned next hop":   func(r *Route) { r.NextHop = netip.MustParseAddr("fe80::1%eth0") },
 		"kind out of enum": func(r *Route) { r.Kind = kindCount },
+		"nat unaligned":    func(r *Route) { r.Kind, r.PortMin, r.PortMax = KindNAT, 1000, 2000 },
 	}
 	if err := good.Validate(); err != nil {
 		t.Fatal(err)
@@ -163,5 +166,88 @@ func TestMembership(t *testing.T) {
 	}
 	if _, err := Membership(MaxVNI+1, originator); err == nil {
 		t.Error("membership for a VNI out of range accepted")
+	}
+}
+
+func TestValidatePrefix(t *testing.T) {
+	for _, p := range []string{"10.0.0.1/32", "0.0.0.0/0", "2001:db8::/32"} {
+		if err := ValidatePrefix(netip.MustParsePrefix(p)); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	for _, p := range []netip.Prefix{{}, netip.MustParsePrefix("10.0.0.1/24"), netip.MustParsePrefix("::ffff:10.0.0.0/104")} {
+		if ValidatePrefix(p) == nil {
+			t.Errorf("%s validated", p)
+		}
+	}
+}
+
+// TestWireFormat checks what other EVPN speakers see: RD originator:(kind<<14|PortMin>>6),
+// Ethernet tag and label = VNI, the route target, VXLAN and the Router's MAC of the next hop.
+func TestWireFormat(t *testing.T) {
+	r := Route{VNI: 300, Prefix: netip.MustParsePrefix("0.0.0.0/0"), NextHop: netip.MustParseAddr("192.0.2.7"),
+		Kind: KindNAT, PortMin: 2048, PortMax: 4095}
+	nlri, attrs, err := Encode(r, originator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := nlri.(*bgp.EVPNNLRI).RouteTypeData.(*bgp.EVPNIPPrefixRoute)
+	if got, want := p.RD.String(), "192.0.2.1:16416"; got != want { // 1<<14 | 2048/64
+		t.Errorf("rd %s, want %s", got, want)
+	}
+	if p.ETag != 300 || p.Label != 300 {
+		t.Errorf("tag %d label %d, want the vni", p.ETag, p.Label)
+	}
+	mac, ok := RouterMACOf(attrs)
+	if !ok || mac.String() != "02:fe:c0:00:02:07" {
+		t.Errorf("router's mac %v %v, want 02:fe:c0:00:02:07", mac, ok)
+	}
+	var ecs []string
+	for _, a := range attrs {
+		if ec, ok := a.(*bgp.PathAttributeExtendedCommunities); ok {
+			for _, c := range ec.Value {
+				ecs = append(ecs, c.String())
+			}
+		}
+	}
+	if want := "[65000:300 VXLAN router's mac: 02:fe:c0:00:02:07]"; fmt.Sprint(ecs) != want {
+		t.Errorf("extended communities %v, want %s", ecs, want)
+	}
+	if got := KeyOf(r, originator); got != (Key{Originator: originator, VNI: 300, Prefix: r.Prefix, Kind: KindNAT, Slot: 32}) {
+		t.Errorf("key %+v", got)
+	}
+	if RouterMAC(netip.MustParseAddr("2001:db8::a:b")).String() != "02:fe:00:0a:00:0b" {
+		t.Errorf("ipv6 router mac %s", RouterMAC(netip.MustParseAddr("2001:db8::a:b")))
+	}
+}
+
+// TestDecodeRefuses checks that routes whose parts disagree are refused rather than guessed.
+func TestDecodeRefuses(t *testing.T) {
+	r := examples()[0]
+	nlri, attrs, err := Encode(r, originator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := nlri.(*bgp.EVPNNLRI).RouteTypeData.(*bgp.EVPNIPPrefixRoute)
+	withEC := func(ecs ...bgp.ExtendedCommunityInterface) []bgp.PathAttributeInterface {
+		out := []bgp.PathAttributeInterface{attrs[1], attrs[3], bgp.NewPathAttributeExtendedCommunities(ecs)}
+		return out
+	}
+	cases := map[string]struct {
+		nlri  bgp.AddrPrefixInterface
+		attrs []bgp.PathAttributeInterface
+	}{
+		"no route target": {nlri, withEC(bgp.NewEncapExtended(Encapsulation))},
+		"two vnis":        {nlri, withEC(RouteTarget(100), RouteTarget(101))},
+		"label differs":   {nlri, withEC(RouteTarget(101))},
+		"not vxlan":       {nlri, withEC(RouteTarget(100), bgp.NewEncapExtended(bgp.TUNNEL_TYPE_MPLS))},
+		"rd not kind/ports": {bgp.NewEVPNIPPrefixRoute(bgp.NewRouteDistinguisherIPAddressAS("192.0.2.1", 5),
+			p.ESI, p.ETag, p.IPPrefixLength, p.IPPrefix.String(), "0.0.0.0", p.Label), attrs},
+		"tag neither 0 nor vni": {bgp.NewEVPNIPPrefixRoute(p.RD, p.ESI, 7, p.IPPrefixLength, p.IPPrefix.String(), "0.0.0.0", p.Label), attrs},
+	}
+	for name, c := range cases {
+		if got, _, err := Decode(c.nlri, c.attrs); err == nil {
+			t.Errorf("%s: decoded as %s", name, got)
+		}
 	}
 }
