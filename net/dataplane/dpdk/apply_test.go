@@ -22,7 +22,7 @@ var (
 
 var underlay = ip("192.0.2.1")
 
-func dial(t *testing.T, addr string) *dpdk.Dataplane {
+func dial(t testing.TB, addr string) *dpdk.Dataplane {
 	t.Helper()
 	d, err := dpdk.Dial(dpdk.Config{Address: addr, Underlay: underlay, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

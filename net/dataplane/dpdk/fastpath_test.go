@@ -82,7 +82,7 @@ func (f *fastPath) sizes() string {
 }
 
 // serve starts the fast path on a unix socket and returns its address.
-func (f *fastPath) serve(t *testing.T, opts ...grpc.ServerOption) string {
+func (f *fastPath) serve(t testing.TB, opts ...grpc.ServerOption) string {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "fp.sock")
 	ln, err := net.Listen("unix", sock)
@@ -93,7 +93,7 @@ func (f *fastPath) serve(t *testing.T, opts ...grpc.ServerOption) string {
 	return "unix://" + sock
 }
 
-func (f *fastPath) serveOn(t *testing.T, ln net.Listener, opts ...grpc.ServerOption) {
+func (f *fastPath) serveOn(t testing.TB, ln net.Listener, opts ...grpc.ServerOption) {
 	count := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 		f.mu.Lock()
 		f.calls[filepath.Base(info.FullMethod)]++
