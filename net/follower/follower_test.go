@@ -1,0 +1,173 @@
+package follower_test
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
+
+	networkingv1alpha1 "github.com/ferrite-dev/ferrite/apis/networking/v1alpha1"
+	"github.com/ferrite-dev/ferrite/apiserver/testserver"
+	"github.com/ferrite-dev/ferrite/net/dataplane"
+	"github.com/ferrite-dev/ferrite/net/dhcp"
+	"github.com/ferrite-dev/ferrite/net/follower"
+	"github.com/ferrite-dev/ferrite/poollet/poollettest"
+	"github.com/ferrite-dev/ferrite/poollet/tapdevice"
+)
+
+var server *testserver.Server
+
+func TestMain(m *testing.M) { poollettest.Main(m, "ferrite-follower-test-", &server) }
+
+// agent records the interfaces it is given and reports the ones the test marks present.
+type agent struct {
+	mu      sync.Mutex
+	ifaces  []dataplane.Interface
+	present map[string]bool
+}
+
+func (a *agent) SetInterfaces(_ context.Context, ifaces []dataplane.Interface) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.ifaces = ifaces
+	return nil
+}
+
+func (a *agent) InterfaceState(name string) (bool, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.present[name], a.present[name]
+}
+
+func (a *agent) interfaces() []dataplane.Interface {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.ifaces
+}
+
+func (a *agent) setPresent(name string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.present[name] = true
+}
+
+type leases struct {
+	mu  sync.Mutex
+	set []dhcp.Lease
+}
+
+func (l *leases) Set(set []dhcp.Lease) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.set = set
+}
+
+func (l *leases) get() []dhcp.Lease {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.set
+}
+
+// An interface placed on the pool with an address becomes a dataplane interface in its
+// network's VNI and a DHCP lease for its MAC; once the agent reports it announced, its state is
+// Available. Interfaces of other pools, and without a machine, are not served.
+func TestFollowsPoolInterfaces(t *testing.T) {
+	ctx := t.Context()
+	ns := poollettest.Unique("follow")
+	networks := server.Client.NetworkingV1alpha1().Networks(ns)
+	nics := server.Client.NetworkingV1alpha1().NetworkInterfaces(ns)
+	if _, err := networks.Create(ctx, &networkingv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Name: "net"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	place := func(name, pool, ip string) *networkingv1alpha1.NetworkInterface {
+		nic, err := nics.Create(ctx, &networkingv1alpha1.NetworkInterface{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: networkingv1alpha1.NetworkInterfaceSpec{NetworkRef: corev1.LocalObjectReference{Name: "net"}}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nic.Spec.MachineRef = &networkingv1alpha1.MachineReference{Name: "vm-" + name, UID: types.UID("uid-" + name)}
+		if nic, err = nics.UpdateClaim(ctx, name, nic, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		nic.Status.IPs = []string{ip}
+		nic.Status.MachinePoolRef = &corev1.LocalObjectReference{Name: pool}
+		if nic, err = nics.UpdateStatus(ctx, nic, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		return nic
+	}
+	mine := place("mine", ns+"-a", "10.0.0.5")
+	place("theirs", ns+"-b", "10.0.0.6")
+
+	a := &agent{present: map[string]bool{}}
+	l := &leases{}
+	f, err := follower.New(follower.Config{Client: server.Client, PoolName: ns + "-a", Agent: a, DHCP: l, MTU: 1450,
+		StatusInterval: 100 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = f.Run(ctx) }()
+
+	tap := tapdevice.Name(string(mine.UID))
+	poollettest.WaitFor(t, "the interface handed to the agent", func() bool {
+		got := a.interfaces()
+		return len(got) == 1 && got[0].Name == tap && got[0].VNI > 0 &&
+			len(got[0].Addresses) == 1 && got[0].Addresses[0] == netip.MustParsePrefix("10.0.0.5/32")
+	})
+	network, err := networks.Get(ctx, "net", metav1.GetOptions{})
+	if err != nil || uint32(network.Status.VNI) != a.interfaces()[0].VNI {
+		t.Errorf("VNI %d, want the network's %d (%v)", a.interfaces()[0].VNI, network.Status.VNI, err)
+	}
+	got := l.get()
+	if len(got) != 1 || got[0].Interface != tap || got[0].MAC.String() != tapdevice.MACAddress(string(mine.UID)) ||
+		got[0].IPv4 != netip.MustParseAddr("10.0.0.5") || got[0].MTU != 1450 || got[0].Hostname != "vm-mine" {
+		t.Errorf("leases %+v", got)
+	}
+	state := func() networkingv1alpha1.NetworkInterfaceState {
+		nic, err := nics.Get(ctx, "mine", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return nic.Status.State
+	}
+	poollettest.WaitFor(t, "Pending while the tap is missing", func() bool { return state() == networkingv1alpha1.NetworkInterfaceStatePending })
+	a.setPresent(tap)
+	poollettest.WaitFor(t, "Available once announced", func() bool { return state() == networkingv1alpha1.NetworkInterfaceStateAvailable })
+
+	// A new address reaches the agent; leaving the pool takes the interface away.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		nic, err := nics.Get(ctx, "mine", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		nic.Status.IPs = []string{"10.0.0.7"}
+		_, err = nics.UpdateStatus(ctx, nic, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	poollettest.WaitFor(t, "the new address", func() bool {
+		got := a.interfaces()
+		return len(got) == 1 && got[0].Addresses[0] == netip.MustParsePrefix("10.0.0.7/32")
+	})
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		nic, err := nics.Get(ctx, "mine", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		nic.Status.MachinePoolRef = nil
+		_, err = nics.UpdateStatus(ctx, nic, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	poollettest.WaitFor(t, "no interface once it left the pool", func() bool { return len(a.interfaces()) == 0 && len(l.get()) == 0 })
+}
