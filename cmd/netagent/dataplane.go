@@ -26,10 +26,10 @@ type dataplaneConfig struct {
 	DPDKInsecure bool `json:"dpdkInsecure"`
 }
 
-func openDataplane(ctx context.Context, c dataplaneConfig, underlay netip.Addr, log *slog.Logger) (dataplane.Dataplane, func(), error) {
+func openDataplane(ctx context.Context, c dataplaneConfig, underlay netip.Addr, mtu int, log *slog.Logger) (dataplane.Dataplane, func(), error) {
 	switch c.Type {
 	case "", "kernel":
-		d, err := kernel.New(kernel.Config{Underlay: underlay, Logger: log})
+		d, err := kernel.New(kernel.Config{Underlay: underlay, MTU: mtu, Logger: log})
 		return d, func() {}, err
 	case "dpdk":
 		d, err := dpdk.Dial(dpdk.Config{Address: c.DPDKAddress, TLS: c.DPDKTLS, Insecure: c.DPDKInsecure,

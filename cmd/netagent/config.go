@@ -1,0 +1,73 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/ferrite-dev/ferrite/net/dataplane"
+	"github.com/ferrite-dev/ferrite/net/route"
+)
+
+// config is the agent's config file (JSON). Interfaces, routes and subscriptions listed here
+// are static: they are served next to what the API gives (with --kubeconfig and
+// --machine-pool) and re-read on SIGHUP.
+type config struct {
+	RouterID     netip.Addr       `json:"routerID"`
+	LocalAddress netip.Addr       `json:"localAddress"`
+	NextHop      netip.Addr       `json:"nextHop,omitzero"`
+	Reflectors   []netip.AddrPort `json:"reflectors"`
+	// PasswordFile holds the TCP-MD5 password of the sessions to the reflectors.
+	PasswordFile string `json:"passwordFile,omitempty"`
+	// HTTP is the read-only status endpoint; it must be a loopback address.
+	HTTP      string          `json:"http"`
+	Dataplane dataplaneConfig `json:"dataplane"`
+	// MTU is the overlay MTU: taps, VXLAN devices and the guests' DHCP option (default 1450,
+	// a 1500-byte underlay less VXLAN's 50 bytes).
+	MTU           int                   `json:"mtu,omitempty"`
+	Interfaces    []dataplane.Interface `json:"interfaces"`
+	Routes        []route.Route         `json:"routes"`
+	Subscriptions []uint32              `json:"subscriptions"`
+}
+
+// defaultMTU is the overlay MTU on a 1500-byte underlay.
+const defaultMTU = 1450
+
+func readConfig(path string) (config, error) {
+	cfg := config{HTTP: "127.0.0.1:9180", MTU: defaultMTU}
+	if path == "" {
+		return cfg, errors.New("--config is required")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("--config: %w", err)
+	}
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	switch {
+	case !cfg.RouterID.Is4():
+		return cfg, fmt.Errorf("%s: routerID %v: want an IPv4 address", path, cfg.RouterID)
+	case !cfg.LocalAddress.IsValid():
+		return cfg, fmt.Errorf("%s: localAddress is required", path)
+	case len(cfg.Reflectors) == 0:
+		return cfg, fmt.Errorf("%s: reflectors: at least one is required", path)
+	case cfg.MTU < 576 || cfg.MTU > 9000:
+		return cfg, fmt.Errorf("%s: mtu %d out of range 576..9000", path, cfg.MTU)
+	}
+	return cfg, nil
+}
+
+func readPassword(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("passwordFile: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
