@@ -63,6 +63,9 @@ type GracefulRestart struct {
 	// RestartTime is how long, in seconds, a peer keeps the routes of a restarting speaker;
 	// 120 when zero (at most 4095, the field's width).
 	RestartTime uint32
+	// EndOfRIBWait bounds how long a starting agent waits for a reflector's End-of-RIB before
+	// its first Apply (reflectors without graceful restart send none); the hold time when zero.
+	EndOfRIBWait time.Duration
 }
 
 // Timing of the reconcile loop.
@@ -71,6 +74,9 @@ const (
 	debounce = 50 * time.Millisecond
 	// maxDelay bounds how long a steady stream of changes postpones a pass.
 	maxDelay = time.Second
+	// missingPoll is how often the dataplane is re-applied while an interface's device is
+	// missing, to notice when it appears.
+	missingPoll = 2 * time.Second
 	// resync is how often the dataplane is re-applied when nothing changed, to repair drift.
 	resync = 30 * time.Second
 	// minBackoff and maxBackoff bound the retry delay after a failed pass.
@@ -141,6 +147,9 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	}
 	if cfg.GracefulRestart.RestartTime > 4095 {
 		return nil, fmt.Errorf("graceful restart time %d s: at most 4095", cfg.GracefulRestart.RestartTime)
+	}
+	if cfg.GracefulRestart.EndOfRIBWait <= 0 {
+		cfg.GracefulRestart.EndOfRIBWait = time.Duration(cfg.HoldTime) * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -2,6 +2,9 @@ package agent_test
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"slices"
 	"testing"
@@ -9,7 +12,6 @@ import (
 
 	"github.com/ferrite-dev/ferrite/net/agent"
 	"github.com/ferrite-dev/ferrite/net/dataplane"
-	"github.com/ferrite-dev/ferrite/net/dataplane/memory"
 	"github.com/ferrite-dev/ferrite/net/lab"
 	"github.com/ferrite-dev/ferrite/net/reflector"
 	"github.com/ferrite-dev/ferrite/net/route"
@@ -20,8 +22,9 @@ const wait = 20 * time.Second
 
 type host struct {
 	*agent.Agent
-	dp *memory.Dataplane
-	id int
+	dp    *recorder
+	id    int
+	local agent.Local
 }
 
 func newLab(t *testing.T) *lab.Lab {
@@ -42,16 +45,35 @@ func startReflector(t *testing.T, l *lab.Lab, i int) *reflector.Reflector {
 	return r
 }
 
+// startHost starts agent id with an empty local state (which opens its sessions) and waits for
+// its sessions and its first Apply.
 func startHost(t *testing.T, l *lab.Lab, id int, reflectors ...int) *host {
 	t.Helper()
-	a, dp, err := l.StartAgent(context.Background(), id, reflectors...)
+	return startHostWith(t, l, id, newRecorder(), agent.Local{}, reflectors...)
+}
+
+func startHostWith(t *testing.T, l *lab.Lab, id int, dp *recorder, local agent.Local, reflectors ...int) *host {
+	t.Helper()
+	a, err := l.StartAgent(context.Background(), id, dp, reflectors...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(a.Stop)
 	h := &host{Agent: a, dp: dp, id: id}
+	h.setLocal(t, func(l *agent.Local) { *l = local })
 	h.waitPeers(t, len(reflectors))
+	if !lab.Eventually(wait, func() bool { return h.Stats().Applies > 0 }) {
+		t.Fatalf("agent %d never applied its dataplane state", id)
+	}
 	return h
+}
+
+func (h *host) setLocal(t *testing.T, change func(*agent.Local)) {
+	t.Helper()
+	change(&h.local)
+	if err := h.SetLocal(context.Background(), h.local); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (h *host) waitPeers(t *testing.T, n int) {
@@ -65,10 +87,9 @@ func (h *host) waitPeers(t *testing.T, n int) {
 func (h *host) nic(t *testing.T, vni uint32) route.Route {
 	t.Helper()
 	p := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(vni), 0, byte(h.id)}), 32)
-	err := h.AddInterface(context.Background(), dataplane.Interface{Name: nicName(vni), VNI: vni, Addresses: []netip.Prefix{p}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h.setLocal(t, func(l *agent.Local) {
+		l.Interfaces = append(l.Interfaces, dataplane.Interface{Name: nicName(vni), VNI: vni, Addresses: []netip.Prefix{p}})
+	})
 	return route.Route{VNI: vni, Prefix: p, NextHop: lab.AgentAddr(h.id)}
 }
 
@@ -106,7 +127,7 @@ func (h *host) waitLacks(t *testing.T, rs ...route.Route) {
 
 // settle gives stray updates a chance to arrive before checking that something did not happen.
 // It is not a timing assertion: the check after it holds however long the wait.
-func settle() { time.Sleep(300 * time.Millisecond) }
+func settle() { time.Sleep(500 * time.Millisecond) }
 
 func TestAnnounceWithdraw(t *testing.T) {
 	l := newLab(t)
@@ -114,7 +135,7 @@ func TestAnnounceWithdraw(t *testing.T) {
 	defer rr.Stop()
 	a, b, c := startHost(t, l, 1, 1), startHost(t, l, 2, 1), startHost(t, l, 3, 1)
 	ra, rb := a.nic(t, 100), b.nic(t, 100)
-	rc := c.nic(t, 200)
+	c.nic(t, 200)
 
 	b.waitHas(t, ra)
 	a.waitHas(t, rb)
@@ -125,14 +146,14 @@ func TestAnnounceWithdraw(t *testing.T) {
 	if got := a.dp.Routes(); !slices.Equal(got, []route.Route{rb}) {
 		t.Errorf("agent a installed %v, want only b's route (never its own)", got)
 	}
-	if err := a.RemoveInterface(context.Background(), nicName(100)); err != nil {
-		t.Fatal(err)
+	if present, announced := a.InterfaceState(nicName(100)); !present || !announced {
+		t.Errorf("a's interface: present %t, announced %t; want both", present, announced)
 	}
+	a.setLocal(t, func(l *agent.Local) { l.Interfaces = nil })
 	b.waitLacks(t, ra)
-	_ = rc
 }
 
-func TestSubscribeUnsubscribe(t *testing.T) {
+func TestSubscriptionsAndRoutes(t *testing.T) {
 	l := newLab(t)
 	rr := startReflector(t, l, 1)
 	defer rr.Stop()
@@ -141,26 +162,16 @@ func TestSubscribeUnsubscribe(t *testing.T) {
 	lb := route.Route{VNI: 100, Prefix: netip.MustParsePrefix("192.0.2.10/32"), NextHop: lab.AgentAddr(1), Kind: route.KindLoadBalancer}
 	nat := route.Route{VNI: 100, Prefix: netip.MustParsePrefix("0.0.0.0/0"), NextHop: lab.AgentAddr(1),
 		Kind: route.KindNAT, PortMin: 1024, PortMax: 2047}
-	for _, r := range []route.Route{lb, nat} {
-		if err := a.Announce(context.Background(), r); err != nil {
-			t.Fatal(err)
-		}
-	}
+	a.setLocal(t, func(l *agent.Local) { l.Routes = []route.Route{lb, nat} })
 	settle()
 	if n := c.dp.Len(); n != 0 {
 		t.Fatalf("unsubscribed agent learned %d routes", n)
 	}
-	if err := c.Subscribe(context.Background(), 100); err != nil {
-		t.Fatal(err)
-	}
+	c.setLocal(t, func(l *agent.Local) { l.Subscriptions = []uint32{100} })
 	c.waitHas(t, ra, lb, nat)
-	if err := a.Withdraw(context.Background(), nat); err != nil {
-		t.Fatal(err)
-	}
+	a.setLocal(t, func(l *agent.Local) { l.Routes = []route.Route{lb} })
 	c.waitLacks(t, nat)
-	if err := c.Unsubscribe(context.Background(), 100); err != nil {
-		t.Fatal(err)
-	}
+	c.setLocal(t, func(l *agent.Local) { l.Subscriptions = nil })
 	c.waitLacks(t, ra, lb)
 	if got := c.Subscriptions(); len(got) != 0 {
 		t.Errorf("subscriptions after unsubscribe: %v", got)
@@ -176,67 +187,80 @@ func TestECMPKeepsEveryNextHop(t *testing.T) {
 	var targets []route.Route
 	for _, h := range hosts[:2] {
 		r := route.Route{VNI: 7, Prefix: vip, NextHop: lab.AgentAddr(h.id), Kind: route.KindLoadBalancer}
-		if err := h.Announce(context.Background(), r); err != nil {
-			t.Fatal(err)
-		}
+		h.setLocal(t, func(l *agent.Local) { l.Routes = []route.Route{r} })
 		targets = append(targets, r)
 	}
-	if err := hosts[2].Subscribe(context.Background(), 7); err != nil {
-		t.Fatal(err)
-	}
+	hosts[2].setLocal(t, func(l *agent.Local) { l.Subscriptions = []uint32{7} })
 	hosts[2].waitHas(t, targets...)
-	if err := hosts[0].Withdraw(context.Background(), targets[0]); err != nil {
-		t.Fatal(err)
-	}
+	hosts[0].setLocal(t, func(l *agent.Local) { l.Routes = nil })
 	hosts[2].waitLacks(t, targets[0])
 	hosts[2].waitHas(t, targets[1])
 }
 
-func TestTwoReflectorsLossAndReturn(t *testing.T) {
+func TestFailingApplyIsRetried(t *testing.T) {
 	l := newLab(t)
-	rr1, rr2 := startReflector(t, l, 1), startReflector(t, l, 2)
-	defer func() { rr2.Stop() }()
-	a, b := startHost(t, l, 1, 1, 2), startHost(t, l, 2, 1, 2)
-	ra, rb := a.nic(t, 100), b.nic(t, 100)
-	a.waitHas(t, rb)
-	b.waitHas(t, ra)
-	settle()
-	_, deletesBefore := b.dp.Calls()
-
-	rr1.Stop()
-	b.waitPeers(t, 1)
-	a.waitPeers(t, 1)
-	settle()
-	if _, d := b.dp.Calls(); d != deletesBefore || !b.dp.Has(ra) {
-		t.Fatalf("losing one of two reflectors removed routes: %d deletes, routes %v", d-deletesBefore, b.dp.Routes())
+	rr := startReflector(t, l, 1)
+	defer rr.Stop()
+	a, b := startHost(t, l, 1, 1), startHost(t, l, 2, 1)
+	b.dp.set(func(r *recorder) { r.fail = 4 })
+	ra := a.nic(t, 100)
+	b.nic(t, 100)
+	b.waitHas(t, ra) // after 4 failures, backing off from 100 ms: 1.5 s
+	if s := b.Stats(); s.DataplaneErrors < 4 {
+		t.Errorf("%d dataplane errors counted, want at least 4", s.DataplaneErrors)
 	}
+}
 
-	// Routes still flow through the remaining reflector.
-	late := route.Route{VNI: 100, Prefix: netip.MustParsePrefix("10.100.1.1/32"), NextHop: lab.AgentAddr(1), Kind: route.KindLoadBalancer}
-	if err := a.Announce(context.Background(), late); err != nil {
+func TestMissingInterfaceIsNotAnnounced(t *testing.T) {
+	l := newLab(t)
+	rr := startReflector(t, l, 1)
+	defer rr.Stop()
+	a, b := startHost(t, l, 1, 1), startHost(t, l, 2, 1)
+	b.nic(t, 100)
+	a.dp.set(func(r *recorder) { r.missing[nicName(100)] = true })
+	ra := a.nic(t, 100)
+	settle()
+	if b.dp.Has(ra) {
+		t.Fatal("route of an interface whose device is missing was announced")
+	}
+	if present, announced := a.InterfaceState(nicName(100)); present || announced {
+		t.Fatalf("missing interface: present %t, announced %t", present, announced)
+	}
+	a.dp.set(func(r *recorder) { delete(r.missing, nicName(100)) })
+	b.waitHas(t, ra) // the agent re-applies while a device is missing and notices it
+	if present, announced := a.InterfaceState(nicName(100)); !present || !announced {
+		t.Errorf("interface that appeared: present %t, announced %t", present, announced)
+	}
+}
+
+func TestHTTPIsReadOnly(t *testing.T) {
+	l := newLab(t)
+	rr := startReflector(t, l, 1)
+	defer rr.Stop()
+	a := startHost(t, l, 1, 1)
+	a.nic(t, 100)
+	srv := httptest.NewServer(a.Handler())
+	defer srv.Close()
+	for _, path := range []string{"/status", "/interfaces", "/routes", "/metrics"} {
+		res, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || len(body) == 0 {
+			t.Errorf("GET %s: %s %q", path, res.Status, body)
+		}
+	}
+	res, err := http.Post(srv.URL+"/routes", "application/json", nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	b.waitHas(t, late)
-
-	// The lost reflector returns; then the other one goes: still nothing is withdrawn.
-	rr1 = startReflector(t, l, 1)
-	defer rr1.Stop()
-	a.waitPeers(t, 2)
-	b.waitPeers(t, 2)
-	if !lab.Eventually(wait, func() bool { n, _ := rr1.Size(context.Background()); return n == 3 }) {
-		n, _ := rr1.Size(context.Background())
-		t.Fatalf("returned reflector holds %d paths, want 3", n)
+	res.Body.Close()
+	if res.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST /routes: %s, want 405", res.Status)
 	}
-	rr2.Stop()
-	b.waitPeers(t, 1)
-	settle()
-	if _, d := b.dp.Calls(); d != deletesBefore || !b.dp.Has(ra) || !b.dp.Has(late) {
-		t.Fatalf("switching reflectors removed routes: %d deletes, routes %v", d-deletesBefore, b.dp.Routes())
-	}
-	rr2 = startReflector(t, l, 2)
-	for _, h := range []*host{a, b} {
-		if s := h.Stats(); s.Echoes != 0 {
-			t.Errorf("agent %d received %d of its own routes back", h.id, s.Echoes)
-		}
+	if _, err := agent.NewHTTPServer(netip.MustParseAddrPort("192.0.2.1:80"), a.Handler()); err == nil {
+		t.Error("status server on a non-loopback address was accepted")
 	}
 }

@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"time"
@@ -89,7 +90,7 @@ func (a *Agent) pass() (time.Duration, error) {
 	now := time.Now()
 	if a.sync.deadline.IsZero() {
 		// The wait for End-of-RIB starts with the sessions (none: nothing to wait for).
-		a.sync.deadline = now.Add(time.Duration(a.cfg.HoldTime) * time.Second)
+		a.sync.deadline = now.Add(a.cfg.GracefulRestart.EndOfRIBWait)
 		a.sync.done = a.sync.done || len(a.cfg.Reflectors) == 0
 	}
 	if !a.sync.done {
@@ -102,8 +103,13 @@ func (a *Agent) pass() (time.Duration, error) {
 	}
 	var state *dataplane.State
 	ribGen, localGen := a.rib.gen, a.localGen
-	if a.sync.done && (a.dp.failing || a.dp.ribGen != ribGen || a.dp.localGen != localGen || now.Sub(a.dp.last) >= resync-debounce) {
+	missing := slices.Contains(slices.Collect(maps.Values(a.dp.present)), false)
+	if a.sync.done && (a.dp.failing || a.dp.ribGen != ribGen || a.dp.localGen != localGen ||
+		now.Sub(a.dp.last) >= resync-debounce || missing && now.Sub(a.dp.last) >= missingPoll-debounce) {
 		state = a.desiredState()
+	}
+	if missing {
+		next = min(next, missingPoll)
 	}
 	a.mu.Unlock()
 

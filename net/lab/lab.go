@@ -96,6 +96,9 @@ func (l *Lab) AgentConfig(i int, dp dataplane.Dataplane, reflectors ...int) agen
 		Reflectors:   eps,
 		Dataplane:    dp,
 		Logger:       l.Log.With("agent", i),
+		// Reflectors with graceful restart send End-of-RIB within milliseconds; without it the
+		// agents would wait the whole hold time before their first Apply.
+		GracefulRestart: agent.GracefulRestart{EndOfRIBWait: 3 * time.Second},
 	}
 }
 
