@@ -42,11 +42,13 @@ func main() {
 	} else if pool, err := cluster.StartPool(ctx, localcluster.PoolOptions{
 		HackDir: *hackDir, RBACBindingsFile: *bindings, RegistryPort: localcluster.DefaultRegistryPort,
 		NoVolumePool: !*volumePool,
+		Network:      true,
 	}); err != nil {
 		poolLine = fmt.Sprintf("No local machine pool: %v\n", err)
 	} else {
 		poolLine = fmt.Sprintf("The MachinePool %q runs real machines (libvirt and QEMU); its guest image is %s.\n"+
-			"Read a machine's console with bin/kubectl-ferrite console NAME --logs (or put bin/ on PATH: kubectl ferrite console NAME).\n",
+			"Read a machine's console with bin/kubectl-ferrite console NAME --logs (or put bin/ on PATH: kubectl ferrite console NAME).\n"+
+			"Its netagent puts machines' network interfaces in their Network's VNI and answers their DHCP (status on http://127.0.0.1:9180/interfaces).\n",
 			localcluster.LocalPoolName, pool.GuestImage)
 		switch {
 		case !*volumePool:

@@ -42,6 +42,10 @@ type PoolOptions struct {
 	ShutdownTimeout time.Duration
 	// NoVolumePool leaves out the local VolumePool (Ceph, ceph-provider, volumepoollet).
 	NoVolumePool bool
+	// Network also starts a route reflector and the pool's netagent, which program this
+	// machine's own network namespace (`make run`). Two of them on one machine would undo each
+	// other's kernel state, so suites and benchmarks leave it off.
+	Network bool
 	// Ceph configures the volume pool's Ceph cluster.
 	Ceph CephOptions
 }
@@ -58,6 +62,7 @@ const DefaultRegistryPort = 5050
 // a single-node Ceph cluster, ceph-provider and a volumepoollet serving the VolumePool "local".
 type Pool struct {
 	registry, provider, poollet         *process
+	reflector, netAgent                 *process
 	cephProvider, volumePoollet         *process
 	providerArgs, poolletArgs           []string
 	cephProviderArgs, volumePoolletArgs []string
@@ -86,7 +91,7 @@ func LocalPoolUnavailable(binDir string) string {
 	if _, err := exec.LookPath("apt-get"); err != nil {
 		return "not a Debian system (no apt-get to install libvirt and QEMU)"
 	}
-	for _, name := range []string{"libvirt-provider", "machinepoollet", "ferrite-registry"} {
+	for _, name := range []string{"libvirt-provider", "machinepoollet", "ferrite-registry", "route-reflector", "netagent"} {
 		if _, err := os.Stat(filepath.Join(binDir, name)); err != nil {
 			return name + " is not built"
 		}
@@ -184,6 +189,11 @@ func (c *Cluster) startPool(ctx context.Context, opts PoolOptions, p *Pool) erro
 	if err := c.StartPoollet(); err != nil {
 		return err
 	}
+	if opts.Network {
+		if err := c.startNetwork(ctx, p); err != nil {
+			return err
+		}
+	}
 	if !opts.NoVolumePool {
 		// Machines run without it (their volumes wait); say why instead of failing.
 		if err := c.startVolumePool(ctx, opts, p); err != nil {
@@ -225,7 +235,7 @@ func (c *Cluster) KillProvider() { c.pool.provider.kill() }
 // Stop stops the pool's processes (the machines keep running in libvirt, as on a hypervisor
 // whose agents restart, and the Ceph cluster keeps running with its volumes).
 func (p *Pool) Stop() {
-	for _, proc := range []*process{p.volumePoollet, p.cephProvider, p.poollet, p.provider, p.registry} {
+	for _, proc := range []*process{p.netAgent, p.reflector, p.volumePoollet, p.cephProvider, p.poollet, p.provider, p.registry} {
 		if proc != nil {
 			proc.stop(15 * time.Second)
 		}
@@ -249,7 +259,7 @@ func (p *Pool) processes() []*process {
 	if p == nil {
 		return nil
 	}
-	return []*process{p.registry, p.provider, p.poollet, p.cephProvider, p.volumePoollet}
+	return []*process{p.registry, p.provider, p.poollet, p.cephProvider, p.volumePoollet, p.reflector, p.netAgent}
 }
 
 // recordedPort reuses the port recorded in path while it is free, and picks a free one
