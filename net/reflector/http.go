@@ -10,8 +10,10 @@ import (
 )
 
 // Handler serves the reflector's state: GET /routes (the table as JSON), /peers (sessions),
-// /subscriptions (route targets and how many peers want each), /metrics (Prometheus) and
-// /healthz.
+// /subscriptions (route targets and how many peers want each), /quarantined (clients whose
+// routes are refused, and why), /metrics (Prometheus) and /healthz. It is read-only: the
+// reflector takes no orders over HTTP (the command binds it to loopback by default, since the
+// table shows every tenant's topology).
 func (r *Reflector) Handler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collector{r})
@@ -24,6 +26,9 @@ func (r *Reflector) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /subscriptions", func(w http.ResponseWriter, req *http.Request) {
 		serveJSON(w, func() (any, error) { return r.Subscriptions(req.Context()) })
+	})
+	mux.HandleFunc("GET /quarantined", func(w http.ResponseWriter, req *http.Request) {
+		serveJSON(w, func() (any, error) { return r.Quarantined(), nil })
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, req *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
@@ -51,6 +56,10 @@ var (
 		"BGP sessions of the reflector, by state.", []string{"state"}, nil)
 	descSubscriptions = prometheus.NewDesc("ferrite_reflector_subscriptions",
 		"Route-target memberships the reflector holds from its clients.", nil, nil)
+	descRefused = prometheus.NewDesc("ferrite_reflector_refused_routes_total",
+		"Client routes that broke an import rule (wrong originator, default or underlay prefix).", nil, nil)
+	descQuarantined = prometheus.NewDesc("ferrite_reflector_quarantined_clients",
+		"Clients whose routes are refused until their session restarts.", nil, nil)
 	descReceived = prometheus.NewDesc("ferrite_reflector_received_paths",
 		"Paths received from a peer, per peer.", []string{"peer"}, nil)
 )
@@ -64,11 +73,15 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descPeers
 	ch <- descSubscriptions
 	ch <- descReceived
+	ch <- descRefused
+	ch <- descQuarantined
 }
 
 // Collect reads the current figures at scrape time.
 func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ctx := context.Background()
+	ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(c.r.Refused()))
+	ch <- prometheus.MustNewConstMetric(descQuarantined, prometheus.GaugeValue, float64(len(c.r.Quarantined())))
 	if n, err := c.r.Size(ctx); err == nil {
 		ch <- prometheus.MustNewConstMetric(descPaths, prometheus.GaugeValue, float64(n))
 	}

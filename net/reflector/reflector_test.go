@@ -11,10 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferrite-dev/ferrite/net/dataplane"
-	"github.com/ferrite-dev/ferrite/net/lab"
 	"github.com/ferrite-dev/ferrite/net/reflector"
+	"github.com/ferrite-dev/ferrite/net/route"
 )
+
+const wait = 20 * time.Second
 
 func get(t *testing.T, url string) []byte {
 	t.Helper()
@@ -31,32 +32,19 @@ func get(t *testing.T, url string) []byte {
 }
 
 func TestTableOverHTTP(t *testing.T) {
-	ctx := context.Background()
-	l, err := lab.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rr, err := l.StartReflector(ctx, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rr.Stop()
+	port := freePort(t)
+	rr := startRR(t, rrConfig(1, port))
+	ep := netip.AddrPortFrom(rrAddr(1), uint16(port))
 	for id := 1; id <= 2; id++ {
-		a, _, err := l.StartAgent(ctx, id, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer a.Stop()
-		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(id)}), 32)
-		if err := a.AddInterface(ctx, dataplane.Interface{Name: "nic", VNI: 42, Addresses: []netip.Prefix{p}}); err != nil {
-			t.Fatal(err)
-		}
+		sp := startSpeaker(t, clientAddr(id), "", ep)
+		sp.subscribe(t, 42)
+		sp.announce(t, hostRoute(42, netip.AddrFrom4([4]byte{10, 0, 0, byte(id)}).String()+"/32", sp.addr), sp.addr)
 	}
 	srv := httptest.NewServer(rr.Handler())
 	defer srv.Close()
 
 	var entries []reflector.Entry
-	ok := lab.Eventually(20*time.Second, func() bool {
+	ok := eventually(wait, func() bool {
 		entries = nil
 		_ = json.Unmarshal(get(t, srv.URL+"/routes"), &entries)
 		return len(entries) == 2
@@ -65,7 +53,7 @@ func TestTableOverHTTP(t *testing.T) {
 		t.Fatalf("table: %+v", entries)
 	}
 	for _, e := range entries {
-		if e.Route.VNI != 42 || e.Originator != e.Route.NextHop || e.Error != "" {
+		if e.Route.VNI != 42 || e.Originator != e.Route.NextHop || e.Error != "" || e.RouterMAC != route.RouterMAC(e.Route.NextHop).String() {
 			t.Errorf("unexpected entry %+v", e)
 		}
 	}
@@ -82,10 +70,19 @@ func TestTableOverHTTP(t *testing.T) {
 		}
 	}
 	metrics := string(get(t, srv.URL+"/metrics"))
-	for _, want := range []string{"ferrite_reflector_paths 2", `ferrite_reflector_peers{state="ESTABLISHED"} 2`, "ferrite_reflector_subscriptions 2"} {
+	for _, want := range []string{"ferrite_reflector_paths 2", `ferrite_reflector_peers{state="ESTABLISHED"} 2`,
+		"ferrite_reflector_subscriptions 2", "ferrite_reflector_quarantined_clients 0"} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q:\n%s", want, metrics)
 		}
+	}
+	resp, err := http.Post(srv.URL+"/routes", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST /routes: %s, want 405 (read-only)", resp.Status)
 	}
 }
 

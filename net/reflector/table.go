@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	api "github.com/osrg/gobgp/v3/api"
+	"github.com/osrg/gobgp/v3/pkg/apiutil"
 
 	"github.com/ferrite-dev/ferrite/net/route"
 )
@@ -14,6 +15,8 @@ type Entry struct {
 	Route route.Route `json:"route"`
 	// Originator is the agent that announced the route (from the route distinguisher).
 	Originator netip.Addr `json:"originator,omitzero"`
+	// RouterMAC is the EVPN Router's MAC the route carries (empty when it has none).
+	RouterMAC string `json:"routerMAC,omitempty"`
 	// Neighbor is the session the route was learned on.
 	Neighbor string `json:"neighbor"`
 	// Raw is GoBGP's rendering of the route key, kept for routes that do not decode.
@@ -44,6 +47,11 @@ func (r *Reflector) Routes(ctx context.Context) ([]Entry, error) {
 					e.Raw, e.Error = d.Prefix, err.Error()
 				}
 				e.Route, e.Originator = rt, orig
+				if attrs, err := apiutil.GetNativePathAttributes(p); err == nil {
+					if mac, ok := route.RouterMACOf(attrs); ok {
+						e.RouterMAC = mac.String()
+					}
+				}
 				out = append(out, e)
 			}
 		})
