@@ -48,6 +48,8 @@ type Cluster struct {
 	kubeControllerManager, controllerManager *process
 	// pool is the local machine pool, once StartPool ran.
 	pool *Pool
+	// extraPools are further machine pools on the same libvirtd (StartExtraPool).
+	extraPools []*ExtraPool
 
 	// Kubeconfig is the admin kubeconfig of kube-apiserver.
 	Kubeconfig string
@@ -317,6 +319,10 @@ func (c *Cluster) StartFerrite() error {
 
 // Stop stops the processes in the reverse order of their start.
 func (c *Cluster) Stop() {
+	for _, e := range c.extraPools {
+		c.step("stopping the machine pool %s", e.Name)
+		e.Stop()
+	}
 	if c.pool != nil {
 		c.step("stopping the local pool (its machines keep running in libvirt)")
 		c.pool.Stop()

@@ -125,14 +125,20 @@ func (c *Cluster) KillCephProvider() { c.pool.cephProvider.kill() }
 // "volumepoollet"): a client certificate in the group its role is bound to
 // (config/rbac/bindings.yaml).
 func (c *Cluster) poolletKubeconfig(dir, kind string) (string, error) {
-	user := "ferrite:" + kind + ":" + LocalPoolName
-	pair, err := c.creds.clusterCA.Ensure(kind+"-"+LocalPoolName, pki.Spec{
+	return c.daemonKubeconfig(dir, kind, LocalPoolName)
+}
+
+// daemonKubeconfig writes the kubeconfig of a pool's daemon (kind: machinepoollet, netagent) with
+// its own client certificate, CN ferrite:<kind>:<pool> in group ferrite:<kind>s.
+func (c *Cluster) daemonKubeconfig(dir, kind, pool string) (string, error) {
+	user := "ferrite:" + kind + ":" + pool
+	pair, err := c.creds.clusterCA.Ensure(kind+"-"+pool, pki.Spec{
 		CommonName: user, Organizations: []string{"ferrite:" + kind + "s"}, Client: true,
 	})
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, kind+".kubeconfig")
+	path := filepath.Join(dir, kind+"-"+pool+".kubeconfig")
 	kubeURL := "https://127.0.0.1:" + strconv.Itoa(c.ports.kubeAPIServer)
 	return path, standalone.WriteKubeconfig(path, kubeURL, c.creds.clusterCA.CertFile, pair.CertFile, pair.KeyFile, user)
 }

@@ -216,6 +216,11 @@ func (f *Follower) resolve(ctx context.Context, nic *networkingv1alpha1.NetworkI
 			d.lease.IPv6 = a
 		}
 	}
+	for _, s := range nic.Status.Prefixes {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			d.iface.Addresses = append(d.iface.Addresses, p.Masked())
+		}
+	}
 	if len(d.iface.Addresses) == 0 {
 		d.pending = "no address yet"
 	}
