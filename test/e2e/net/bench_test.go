@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/ferrite-dev/ferrite/net/agent"
-	"github.com/ferrite-dev/ferrite/net/dataplane/memory"
+	"github.com/ferrite-dev/ferrite/net/dataplane"
 	"github.com/ferrite-dev/ferrite/net/lab"
 	"github.com/ferrite-dev/ferrite/net/route"
 )
@@ -54,10 +54,15 @@ type benchResult struct {
 	peakKiB   []int64 // reflector peak resident memory
 	heap      uint64  // heap in use by all clients (this process) after convergence
 	completed int
+	// After every reflector is killed and started again: how long until every client has
+	// every session and every route again, and the lowest share of routes the clients held.
+	reconverge time.Duration
+	lowest     float64
 }
 
 // client is what the benchmark needs of an agent or a bare GoBGP speaker.
 type client interface {
+	ready() bool // sessions up and, for an agent, its first Apply done
 	established() int
 	announceAll() error
 	complete() bool
@@ -73,32 +78,38 @@ func TestBenchRoutes(t *testing.T) {
 	load := benchLoad{agents: envInt("FERRITE_BENCH_AGENTS", 100), routes: envInt("FERRITE_BENCH_ROUTES_PER_AGENT", 1000),
 		vnis: envInt("FERRITE_BENCH_VNIS", 10), reflectors: 2}
 	bin := binaries(t)
+	ferrite := func(l *lab.Lab, i int) []string {
+		a := lab.ReflectorAddr(i).String()
+		return []string{bin + "/route-reflector", "--router-id", a, "--listen", a, "--port", fmt.Sprint(l.Port),
+			"--client-prefixes", "127.1.0.0/16", "--http", fmt.Sprintf("%s:%d", a, freePort(t))}
+	}
 	ceiling := runBench(t, load, "GoBGP route reflection alone (ceiling)", func(l *lab.Lab, i int) []string {
 		return []string{os.Args[0], "-test.run=^$"}
 	}, func(ctx context.Context, l *lab.Lab, i int) (client, error) {
 		return newBareBenchClient(ctx, l, load, i)
 	})
-	ours := runBench(t, load, "Ferrite route-reflector + netagent", func(l *lab.Lab, i int) []string {
-		a := lab.ReflectorAddr(i).String()
-		return []string{bin + "/route-reflector", "--router-id", a, "--listen", a, "--port", fmt.Sprint(l.Port),
-			"--client-prefixes", "127.1.0.0/16", "--http", fmt.Sprintf("%s:%d", a, freePort(t))}
-	}, func(ctx context.Context, l *lab.Lab, i int) (client, error) {
-		return newAgentBenchClient(ctx, l, load, i)
+	plain := runBench(t, load, "Ferrite, no graceful restart", ferrite, func(ctx context.Context, l *lab.Lab, i int) (client, error) {
+		return newAgentBenchClient(ctx, l, load, i, false)
+	})
+	ours := runBench(t, load, "Ferrite, graceful restart", ferrite, func(ctx context.Context, l *lab.Lab, i int) (client, error) {
+		return newAgentBenchClient(ctx, l, load, i, true)
 	})
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nbench-routes: %d reflectors, %d agents, %d routes each (%d routes), %d VNIs: each agent learns %d routes\n",
 		load.reflectors, load.agents, load.routes, load.agents*load.routes, load.vnis, load.expected(0))
-	fmt.Fprintf(&b, "%-40s %12s %28s %16s\n", "", "all learned", "reflector peak RSS (each)", "clients' heap")
-	for _, r := range []benchResult{ceiling, ours} {
+	fmt.Fprintf(&b, "%-40s %12s %26s %14s %16s %14s\n", "", "all learned", "reflector peak RSS (each)", "clients' heap",
+		"after restart", "lowest held")
+	for _, r := range []benchResult{ceiling, plain, ours} {
 		var mem []string
 		for _, k := range r.peakKiB {
 			mem = append(mem, fmt.Sprintf("%d MiB", k/1024))
 		}
-		fmt.Fprintf(&b, "%-40s %12s %28s %12d MiB\n", r.name, r.converge.Round(10*time.Millisecond), strings.Join(mem, ", "), r.heap>>20)
+		fmt.Fprintf(&b, "%-40s %12s %26s %10d MiB %16s %13.1f%%\n", r.name, r.converge.Round(10*time.Millisecond),
+			strings.Join(mem, ", "), r.heap>>20, r.reconverge.Round(10*time.Millisecond), 100*r.lowest)
 	}
 	if ceiling.converge > 0 && len(ceiling.peakKiB) > 0 && ceiling.peakKiB[0] > 0 {
-		fmt.Fprintf(&b, "%-40s %11.2fx %27.2fx %15.2fx\n", "Ferrite / ceiling",
+		fmt.Fprintf(&b, "%-40s %11.2fx %25.2fx %13.2fx\n", "Ferrite (graceful restart) / ceiling",
 			float64(ours.converge)/float64(ceiling.converge),
 			float64(sum(ours.peakKiB))/float64(sum(ceiling.peakKiB)), float64(ours.heap)/float64(max(1, ceiling.heap)))
 	}
@@ -126,16 +137,15 @@ func runBench(t *testing.T, load benchLoad, name string, reflectorCmd func(*lab.
 	if err != nil {
 		t.Fatal(err)
 	}
-	var procs []*exec.Cmd
-	for i := 1; i <= load.reflectors; i++ {
+	procs := make([]*exec.Cmd, load.reflectors)
+	start := func(i int) {
 		args := reflectorCmd(l, i)
 		cmd := exec.Command(args[0], args[1:]...)
 		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d", bareReflectorEnv, lab.ReflectorAddr(i), l.Port))
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		procs = append(procs, cmd)
-		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+		procs[i-1] = cmd
 		ep := l.ReflectorEndpoint(i).String()
 		if !lab.Eventually(30*time.Second, func() bool {
 			c, err := net.DialTimeout("tcp", ep, time.Second)
@@ -146,6 +156,17 @@ func runBench(t *testing.T, load benchLoad, name string, reflectorCmd func(*lab.
 		}) {
 			t.Fatalf("%s: reflector %d never listened on %s", name, i, ep)
 		}
+	}
+	defer func() {
+		for _, cmd := range procs {
+			if cmd != nil {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+			}
+		}
+	}()
+	for i := 1; i <= load.reflectors; i++ {
+		start(i)
 	}
 	clients := make([]client, load.agents)
 	for i := range clients {
@@ -163,6 +184,16 @@ func runBench(t *testing.T, load benchLoad, name string, reflectorCmd func(*lab.
 	}) {
 		t.Fatalf("%s: not every client reached every reflector", name)
 	}
+	if !lab.Eventually(2*time.Minute, func() bool {
+		for _, c := range clients {
+			if !c.ready() {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatalf("%s: not every client became ready (synchronised with the reflectors)", name)
+	}
 	time.Sleep(time.Second) // let the subscriptions settle before the clock starts
 
 	begin := time.Now()
@@ -176,29 +207,7 @@ func runBench(t *testing.T, load benchLoad, name string, reflectorCmd func(*lab.
 			}
 		}()
 	}
-	// Poll every 250 ms (a bare client answers by scanning its table, which must not starve
-	// its BGP loop), bounded by 45 minutes; figures are to the poll interval.
-	done := make([]bool, len(clients))
-	deadline, lastLog := begin.Add(45*time.Minute), begin
-	for res.completed < len(clients) && time.Now().Before(deadline) {
-		time.Sleep(250 * time.Millisecond)
-		for i, c := range clients {
-			if !done[i] && c.complete() {
-				done[i] = true
-				res.completed++
-			}
-		}
-		if time.Since(lastLog) > 15*time.Second {
-			lastLog = time.Now()
-			total := 0
-			for _, c := range clients {
-				total += c.learned()
-			}
-			t.Logf("%s: %d of %d clients complete after %s (%.1f%% of all routes learned)", name, res.completed, len(clients),
-				time.Since(begin).Round(time.Second), 100*float64(total)/float64(len(clients)*load.expected(0)))
-		}
-	}
-	res.converge = time.Since(begin)
+	res.converge, res.completed, _ = follow(t, name, load, clients, begin)
 	wg.Wait()
 	if res.completed != len(clients) {
 		t.Errorf("%s: only %d of %d clients learned every route within 45 minutes", name, res.completed, len(clients))
@@ -211,6 +220,23 @@ func runBench(t *testing.T, load benchLoad, name string, reflectorCmd func(*lab.
 		res.peakKiB = append(res.peakKiB, peakRSS(p.Process.Pid))
 	}
 	t.Logf("%s: converged in %s, reflectors peak RSS %v KiB", name, res.converge, res.peakKiB)
+
+	// Every reflector dies (no Cease: the sessions just break) and starts again.
+	begin = time.Now()
+	for i, cmd := range procs {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		procs[i] = nil
+	}
+	for i := 1; i <= load.reflectors; i++ {
+		start(i)
+	}
+	var restarted int
+	res.reconverge, restarted, res.lowest = follow(t, name+" (reflectors restarted)", load, clients, begin)
+	if restarted != len(clients) {
+		t.Errorf("%s: only %d of %d clients had every route again within 45 minutes of the reflector restart", name, restarted, len(clients))
+	}
+	t.Logf("%s: after the reflector restart, complete again in %s, lowest share held %.1f%%", name, res.reconverge, 100*res.lowest)
 	for _, c := range clients {
 		c.stop()
 	}
@@ -218,6 +244,35 @@ func runBench(t *testing.T, load benchLoad, name string, reflectorCmd func(*lab.
 	runtime.GC()
 	debug.FreeOSMemory()
 	return res
+}
+
+// follow polls the clients every 250 ms (a bare client answers by scanning its table, which
+// must not starve its BGP loop), bounded by 45 minutes, until each has every session and every
+// route; figures are to the poll interval. It returns the time taken, how many clients got
+// there, and the lowest share of all expected routes that the clients held at one poll.
+func follow(t *testing.T, name string, load benchLoad, clients []client, begin time.Time) (time.Duration, int, float64) {
+	done := make([]bool, len(clients))
+	completed, lowest := 0, 1.0
+	deadline, lastLog := begin.Add(45*time.Minute), begin
+	for completed < len(clients) && time.Now().Before(deadline) {
+		time.Sleep(250 * time.Millisecond)
+		total := 0
+		for i, c := range clients {
+			total += min(c.learned(), load.expected(i))
+			if !done[i] && c.complete() && c.established() == load.reflectors {
+				done[i] = true
+				completed++
+			}
+		}
+		share := float64(total) / float64(len(clients)*load.expected(0))
+		lowest = min(lowest, share)
+		if time.Since(lastLog) > 15*time.Second {
+			lastLog = time.Now()
+			t.Logf("%s: %d of %d clients complete after %s (%.1f%% of all routes held)", name, completed, len(clients),
+				time.Since(begin).Round(time.Second), 100*share)
+		}
+	}
+	return time.Since(begin), completed, lowest
 }
 
 // peakRSS reads a process's peak resident set (VmHWM) in KiB.
@@ -237,36 +292,55 @@ func peakRSS(pid int) int64 {
 }
 
 type agentBenchClient struct {
-	a    *agent.Agent
-	load benchLoad
-	i    int
+	a     *agent.Agent
+	load  benchLoad
+	i     int
+	local agent.Local
 }
 
-func newAgentBenchClient(ctx context.Context, l *lab.Lab, load benchLoad, i int) (client, error) {
+func newAgentBenchClient(ctx context.Context, l *lab.Lab, load benchLoad, i int, graceful bool) (client, error) {
 	eps := []netip.AddrPort{}
 	for r := 1; r <= load.reflectors; r++ {
 		eps = append(eps, l.ReflectorEndpoint(r))
 	}
 	a, err := agent.Start(ctx, agent.Config{RouterID: lab.AgentAddr(i), LocalAddress: lab.AgentAddr(i),
-		Reflectors: eps, Dataplane: &memory.Dataplane{}, Logger: l.Log, HoldTime: benchHoldTime})
+		Reflectors: eps, Dataplane: &countingDataplane{}, Logger: l.Log, HoldTime: benchHoldTime,
+		GracefulRestart: agent.GracefulRestart{Disabled: !graceful, EndOfRIBWait: 5 * time.Second}})
 	if err != nil {
 		return nil, err
 	}
-	if err := a.Subscribe(ctx, load.vni(i)); err != nil {
+	c := &agentBenchClient{a: a, load: load, i: i, local: agent.Local{Subscriptions: []uint32{load.vni(i)}}}
+	if err := a.SetLocal(ctx, c.local); err != nil {
 		return nil, err
 	}
-	return &agentBenchClient{a: a, load: load, i: i}, nil
+	return c, nil
 }
 
+func (c *agentBenchClient) ready() bool {
+	return c.established() == c.load.reflectors && c.a.Stats().Applies > 0
+}
 func (c *agentBenchClient) established() int { return c.a.Established(context.Background()) }
-func (c *agentBenchClient) complete() bool   { return c.a.LearnedCount() >= c.load.expected(c.i) }
+func (c *agentBenchClient) complete() bool   { return c.learned() >= c.load.expected(c.i) }
 func (c *agentBenchClient) stop()            { c.a.Stop() }
-func (c *agentBenchClient) learned() int     { return c.a.LearnedCount() }
+
+// learned counts the routes in the agent's last successful Apply: what a dataplane would have.
+func (c *agentBenchClient) learned() int { return c.a.Stats().Installed }
 func (c *agentBenchClient) announceAll() error {
 	for j := range c.load.routes {
-		if err := c.a.Announce(context.Background(), c.load.route(c.i, j)); err != nil {
-			return err
-		}
+		c.local.Routes = append(c.local.Routes, c.load.route(c.i, j))
 	}
-	return nil
+	return c.a.SetLocal(context.Background(), c.local)
 }
+
+// countingDataplane takes the agent's state and keeps nothing: the benchmark measures route
+// distribution, not a dataplane.
+type countingDataplane struct{}
+
+// Apply accepts s.
+func (countingDataplane) Apply(context.Context, dataplane.State) (dataplane.Result, error) {
+	return dataplane.Result{}, nil
+}
+
+// ready: runBench has already waited for the bare client's sessions, and it has nothing else
+// to wait for.
+func (b *bareBenchClient) ready() bool { return true }
