@@ -61,6 +61,7 @@ var samples = []sample{
 	{"networkpolicy", "networkpolicies", "networking.ferrite.dev", "backend-db"},
 	{"prefix", "prefixes", "ipam.ferrite.dev", "backend-root"},
 	{"prefix", "prefixes", "ipam.ferrite.dev", "backend-v4"},
+	{"prefix", "prefixes", "ipam.ferrite.dev", "frontend-v4"},
 	{"resourcequota", "resourcequotas", "core.ferrite.dev", "default-quota"},
 }
 
