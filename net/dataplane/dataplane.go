@@ -23,6 +23,43 @@ type Interface struct {
 	VNI uint32 `json:"vni"`
 	// Addresses are the prefixes the machine owns on this interface (usually /32 and /128).
 	Addresses []netip.Prefix `json:"addresses"`
+	// Policy filters the interface's traffic; nil allows everything.
+	Policy *Policy `json:"policy,omitempty"`
+}
+
+// Policy is the firewall of one interface, from the NetworkPolicies that select it: a direction
+// that is isolated allows only what one of its rules allows (and replies to allowed traffic);
+// a direction that is not isolated allows everything.
+type Policy struct {
+	// IngressIsolated filters traffic to the machine; Ingress lists what it may receive.
+	IngressIsolated bool   `json:"ingressIsolated,omitempty"`
+	Ingress         []Rule `json:"ingress,omitempty"`
+	// EgressIsolated filters traffic from the machine; Egress lists what it may send.
+	EgressIsolated bool   `json:"egressIsolated,omitempty"`
+	Egress         []Rule `json:"egress,omitempty"`
+}
+
+// Rule allows traffic with a peer in one of Peers (any peer when empty) on one of Ports (any
+// port when empty).
+type Rule struct {
+	// Peers are the remote prefixes, each with the prefixes inside it that are excluded.
+	Peers []Peer `json:"peers,omitempty"`
+	// Ports are the allowed destination ports of the machine (ingress) or of the peer (egress).
+	Ports []PortRange `json:"ports,omitempty"`
+}
+
+// Peer is a remote prefix less some prefixes inside it.
+type Peer struct {
+	Prefix netip.Prefix   `json:"prefix"`
+	Except []netip.Prefix `json:"except,omitempty"`
+}
+
+// PortRange is a range of ports of one protocol: "TCP", "UDP" or "SCTP". First 0 means every
+// port of the protocol; Last 0 means First alone.
+type PortRange struct {
+	Protocol string `json:"protocol"`
+	First    uint16 `json:"first,omitempty"`
+	Last     uint16 `json:"last,omitempty"`
 }
 
 // Validate reports why an interface cannot be installed.
