@@ -53,9 +53,7 @@ func (d *Dataplane) Apply(ctx context.Context, s dataplane.State) (dataplane.Res
 		devs[vni], vxlans[vni] = l.Attrs().Index, l
 	}
 	ifindex := map[string]int{}
-	var names []string
 	for _, i := range p.interfaces {
-		names = append(names, i.Name)
 		l, ok := byName[i.Name]
 		if !ok {
 			res.Missing = append(res.Missing, i.Name)
@@ -82,7 +80,7 @@ func (d *Dataplane) Apply(ctx context.Context, s dataplane.State) (dataplane.Res
 		rules[DeviceName(vni)] = d.Table(vni)
 	}
 	fail(d.syncRules(rules))
-	fail(d.syncNFT(p.vteps, names))
+	fail(d.syncNFT(p.vteps, p.interfaces))
 
 	fail(d.syncRoutes(d.wantRoutes(p, devs, ifindex)))
 	for vni, l := range vxlans {

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 
+	"github.com/ferrite-dev/ferrite/net/dataplane"
 	"github.com/ferrite-dev/ferrite/poollet/tapdevice"
 )
 
@@ -32,7 +34,10 @@ var devicePrefixes = []string{tapdevice.Prefix, "fvx"}
 //
 // DHCP and router advertisements for machines are served on packet sockets, which see frames
 // before this hook, and ARP is not IP.
-func (d *Dataplane) syncNFT(vteps []netip.Addr, interfaces []string) error {
+//
+// The interfaces' policies add a forward chain (see addPolicies). An invalid policy rule is
+// left out and named in the returned error; the rest of the table is still written.
+func (d *Dataplane) syncNFT(vteps []netip.Addr, interfaces []dataplane.Interface) error {
 	c, err := nftables.New()
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
@@ -52,8 +57,8 @@ func (d *Dataplane) syncNFT(vteps []netip.Addr, interfaces []string) error {
 	}
 	ifSet := &nftables.Set{Table: t, Name: "interfaces", KeyType: nftables.TypeIFName}
 	elems = nil
-	for _, n := range slices.Sorted(slices.Values(interfaces)) {
-		elems = append(elems, nftables.SetElement{Key: ifname(n)})
+	for _, i := range interfaces {
+		elems = append(elems, nftables.SetElement{Key: ifname(i.Name)})
 	}
 	if err := c.AddSet(ifSet, elems); err != nil {
 		return fmt.Errorf("nftables set interfaces: %w", err)
@@ -86,10 +91,11 @@ func (d *Dataplane) syncNFT(vteps []netip.Addr, interfaces []string) error {
 		&expr.Lookup{SourceRegister: 1, SetName: vtepSet.Name, SetID: vtepSet.ID},
 		&expr.Verdict{Kind: expr.VerdictAccept})...)})
 	c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: append(vxlan, drop)})
+	policyErr := addPolicies(c, t, interfaces)
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("nftables table inet %s: %w", NFTable, err)
+		return errors.Join(policyErr, fmt.Errorf("nftables table inet %s: %w", NFTable, err))
 	}
-	return nil
+	return policyErr
 }
 
 // ifname pads an interface name to the kernel's IFNAMSIZ, as nftables compares names.
