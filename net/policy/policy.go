@@ -36,7 +36,7 @@ func Compute(policies []*networkingv1alpha1.NetworkPolicy, nics []*networkingv1a
 		if p.Namespace != target.Namespace || p.Spec.NetworkRef.Name != network {
 			continue
 		}
-		if !selects(&p.Spec.NetworkInterfaceSelector, target.Labels, true) {
+		if !selects(&p.Spec.NetworkInterfaceSelector, target.Labels) {
 			continue
 		}
 		if out == nil {
@@ -76,12 +76,12 @@ func governs(spec *networkingv1alpha1.NetworkPolicySpec) (ingress, egress bool) 
 	return ingress, egress
 }
 
-// selects reports whether a label selector matches a set of labels; onError is the answer
-// when the selector cannot be read.
-func selects(s *metav1.LabelSelector, set map[string]string, onError bool) bool {
+// selects reports whether a policy's selector matches a set of labels; a selector that cannot
+// be read selects everything (fail closed: the policy's rules then apply).
+func selects(s *metav1.LabelSelector, set map[string]string) bool {
 	sel, err := metav1.LabelSelectorAsSelector(s)
 	if err != nil {
-		return onError
+		return true
 	}
 	return sel.Matches(labels.Set(set))
 }

@@ -188,3 +188,25 @@ func TestComputeFailsClosed(t *testing.T) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
 }
+
+// An empty peer selector means every interface of the network (the target too), and
+// expressions work as in Kubernetes.
+func TestComputeSelectorForms(t *testing.T) {
+	target := nic("a", "db-0", "net", db, "10.0.0.2")
+	nics := []*networkingv1alpha1.NetworkInterface{target, nic("a", "web-0", "net", web, "10.0.0.3"),
+		nic("a", "x", "other", web, "10.5.0.3")}
+	everyone := networkingv1alpha1.NetworkPolicyPeer{NetworkInterfaceSelector: &metav1.LabelSelector{}}
+	notWeb := networkingv1alpha1.NetworkPolicyPeer{NetworkInterfaceSelector: &metav1.LabelSelector{
+		MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"web"}}}}}
+	policies := []*networkingv1alpha1.NetworkPolicy{pol("a", "net", db, networkingv1alpha1.NetworkPolicySpec{
+		Ingress: []networkingv1alpha1.NetworkPolicyRule{from(everyone)},
+		Egress:  []networkingv1alpha1.NetworkPolicyRule{from(notWeb)},
+	})}
+	want := &dataplane.Policy{
+		IngressIsolated: true, Ingress: []dataplane.Rule{{Peers: []dataplane.Peer{peer("10.0.0.2/32"), peer("10.0.0.3/32")}}},
+		EgressIsolated: true, Egress: []dataplane.Rule{{Peers: []dataplane.Peer{peer("10.0.0.2/32")}}},
+	}
+	if got := Compute(policies, nics, target); !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
+}

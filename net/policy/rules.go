@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	networkingv1alpha1 "github.com/ferrite-dev/ferrite/apis/networking/v1alpha1"
 	"github.com/ferrite-dev/ferrite/net/dataplane"
@@ -64,10 +66,13 @@ func (x *peerIndex) peer(p networkingv1alpha1.NetworkPolicyPeer) []dataplane.Pee
 	if p.NetworkInterfaceSelector == nil {
 		return nil
 	}
+	sel, err := metav1.LabelSelectorAsSelector(p.NetworkInterfaceSelector)
+	if err != nil {
+		return nil
+	}
 	var out []dataplane.Peer
 	for _, n := range x.nics {
-		if n.Namespace != x.namespace || n.Spec.NetworkRef.Name != x.network ||
-			!selects(p.NetworkInterfaceSelector, n.Labels, false) {
+		if n.Namespace != x.namespace || n.Spec.NetworkRef.Name != x.network || !sel.Matches(labels.Set(n.Labels)) {
 			continue
 		}
 		for _, s := range n.Status.IPs {
