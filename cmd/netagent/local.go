@@ -12,6 +12,11 @@ import (
 // the interfaces the API gives, and hands the union to the agent whenever either changes.
 type local struct {
 	agent *agent.Agent
+	// followsAPI holds the state back until the API's part has come once: an agent's first
+	// state opens its sessions, and one without the API's interfaces would withdraw their
+	// routes from every other host after a restart.
+	followsAPI bool
+	apiKnown   bool
 
 	mu     sync.Mutex
 	static agent.Local
@@ -31,6 +36,7 @@ func (l *local) SetInterfaces(ctx context.Context, ifaces []dataplane.Interface)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.api = ifaces
+	l.apiKnown = true
 	return l.push(ctx)
 }
 
@@ -40,6 +46,9 @@ func (l *local) InterfaceState(name string) (present, announced bool) {
 }
 
 func (l *local) push(ctx context.Context) error {
+	if l.followsAPI && !l.apiKnown {
+		return nil
+	}
 	merged := agent.Local{
 		Interfaces:    append(append([]dataplane.Interface(nil), l.static.Interfaces...), l.api...),
 		Routes:        l.static.Routes,

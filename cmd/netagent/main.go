@@ -90,7 +90,7 @@ func run() error {
 	// Stop leaves the dataplane as it is and ends the sessions gracefully: the reflectors keep
 	// this host's routes while it restarts, so no other host stops forwarding to it.
 	defer a.Stop()
-	l := &local{agent: a}
+	l := &local{agent: a, followsAPI: client != nil}
 	if err := l.SetStatic(ctx, cfg.static()); err != nil {
 		return fmt.Errorf("%s: %w", *path, err)
 	}

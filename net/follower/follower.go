@@ -70,6 +70,7 @@ type Follower struct {
 	log      *slog.Logger
 	informer cache.SharedIndexInformer
 	networks *networkCache
+	policies *policyWatches
 	wake     chan struct{}
 
 	mu      sync.Mutex
@@ -103,6 +104,7 @@ func New(cfg Config) (*Follower, error) {
 		wake:     make(chan struct{}, 1),
 		written:  map[string]networkingv1alpha1.NetworkInterfaceState{},
 	}
+	f.policies = newPolicyWatches(cfg.Client, f.poke)
 	_, err := f.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { f.poke() },
 		UpdateFunc: func(any, any) { f.poke() },
@@ -147,6 +149,9 @@ type desired struct {
 	lease dhcp.Lease
 	// why the interface cannot be served yet, empty when it can
 	pending string
+	// transient says the reason is a failed read, not the API's state: the pass is retried
+	// rather than the interface dropped
+	transient bool
 }
 
 // sync computes the desired interfaces and leases from the informer's cache, hands them to the
@@ -159,6 +164,37 @@ func (f *Follower) sync(ctx context.Context) error {
 			continue
 		}
 		want = append(want, f.resolve(ctx, nic))
+	}
+	// The firewall of each interface, from the policies of its network.
+	networks := map[networkKey]bool{}
+	for _, d := range want {
+		if d.nic.Spec.MachineRef != nil {
+			networks[networkKey{d.nic.Namespace, d.nic.Spec.NetworkRef.Name}] = true
+		}
+	}
+	f.policies.keep(ctx, networks)
+	for key := range networks {
+		if !f.policies.synced(key) {
+			// Never hand the agent a partial view: an interface left out would be withdrawn
+			// (right after a restart, every other host would drop its routes).
+			return nil
+		}
+	}
+	for _, d := range want {
+		if d.transient {
+			return fmt.Errorf("network interface %s/%s: %s", d.nic.Namespace, d.nic.Name, d.pending)
+		}
+	}
+	for i := range want {
+		if want[i].pending != "" {
+			continue
+		}
+		p, known := f.policies.policy(want[i].nic)
+		if !known {
+			want[i].pending = "network policies not read yet"
+			continue
+		}
+		want[i].iface.Policy = p
 	}
 	slices.SortFunc(want, func(a, b desired) int { return strings.Compare(a.iface.Name, b.iface.Name) })
 	var ifaces []dataplane.Interface
@@ -198,6 +234,7 @@ func (f *Follower) resolve(ctx context.Context, nic *networkingv1alpha1.NetworkI
 	vni, err := f.networks.vni(ctx, nic.Namespace, nic.Spec.NetworkRef.Name)
 	if err != nil {
 		d.pending = err.Error()
+		d.transient = errors.Is(err, errRead)
 		return d
 	}
 	d.iface.VNI = vni

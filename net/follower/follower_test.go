@@ -171,3 +171,70 @@ func TestFollowsPoolInterfaces(t *testing.T) {
 	}
 	poollettest.WaitFor(t, "no interface once it left the pool", func() bool { return len(a.interfaces()) == 0 && len(l.get()) == 0 })
 }
+
+// A NetworkPolicy of the interface's network reaches the agent as the interface's Policy, with
+// the selected peers resolved to their addresses; deleting it lifts the Policy.
+func TestPolicyOfInterface(t *testing.T) {
+	ctx := t.Context()
+	ns := poollettest.Unique("policy")
+	networks := server.Client.NetworkingV1alpha1().Networks(ns)
+	nics := server.Client.NetworkingV1alpha1().NetworkInterfaces(ns)
+	if _, err := networks.Create(ctx, &networkingv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Name: "net"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	create := func(name, ip string, labels map[string]string, pool string) {
+		nic, err := nics.Create(ctx, &networkingv1alpha1.NetworkInterface{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+			Spec: networkingv1alpha1.NetworkInterfaceSpec{NetworkRef: corev1.LocalObjectReference{Name: "net"}}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nic.Spec.MachineRef = &networkingv1alpha1.MachineReference{Name: "vm-" + name, UID: types.UID("uid-" + name)}
+		if nic, err = nics.UpdateClaim(ctx, name, nic, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		nic.Status.IPs = []string{ip}
+		if pool != "" {
+			nic.Status.MachinePoolRef = &corev1.LocalObjectReference{Name: pool}
+		}
+		if _, err = nics.UpdateStatus(ctx, nic, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create("db", "10.0.0.5", map[string]string{"role": "db"}, ns+"-a")
+	create("web", "10.0.0.6", map[string]string{"role": "web"}, ns+"-b") // on another host
+	policies := server.Client.NetworkingV1alpha1().NetworkPolicies(ns)
+	if _, err := policies.Create(ctx, &networkingv1alpha1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "db"},
+		Spec: networkingv1alpha1.NetworkPolicySpec{
+			NetworkRef:               corev1.LocalObjectReference{Name: "net"},
+			NetworkInterfaceSelector: metav1.LabelSelector{MatchLabels: map[string]string{"role": "db"}},
+			PolicyTypes:              []networkingv1alpha1.PolicyType{networkingv1alpha1.PolicyTypeIngress},
+			Ingress: []networkingv1alpha1.NetworkPolicyRule{{
+				Peers: []networkingv1alpha1.NetworkPolicyPeer{{NetworkInterfaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"role": "web"}}}},
+				Ports: []networkingv1alpha1.LoadBalancerPort{{Protocol: corev1.ProtocolTCP, Port: 5432}},
+			}},
+		}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	a := &agent{present: map[string]bool{}}
+	f, err := follower.New(follower.Config{Client: server.Client, PoolName: ns + "-a", Agent: a, StatusInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = f.Run(ctx) }()
+	poollettest.WaitFor(t, "db's interface with its policy", func() bool {
+		got := a.interfaces()
+		if len(got) != 1 || got[0].Policy == nil || !got[0].Policy.IngressIsolated || len(got[0].Policy.Ingress) != 1 {
+			return false
+		}
+		rule := got[0].Policy.Ingress[0]
+		return len(rule.Peers) == 1 && rule.Peers[0].Prefix == netip.MustParsePrefix("10.0.0.6/32") &&
+			len(rule.Ports) == 1 && rule.Ports[0].Protocol == "TCP" && rule.Ports[0].First == 5432
+	})
+	if err := policies.Delete(ctx, "db", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poollettest.WaitFor(t, "no policy once it is deleted", func() bool {
+		got := a.interfaces()
+		return len(got) == 1 && got[0].Policy == nil
+	})
+}

@@ -2,6 +2,7 @@ package follower
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -29,6 +30,10 @@ type networkEntry struct {
 	read time.Time
 }
 
+// errRead marks a Network that could not be read (as opposed to one that does not exist or has
+// no VNI yet).
+var errRead = errors.New("reading network")
+
 func newNetworkCache(client versioned.Interface, refresh time.Duration) *networkCache {
 	return &networkCache{client: client, refresh: refresh, entries: map[string]networkEntry{}}
 }
@@ -50,7 +55,7 @@ func (c *networkCache) vni(ctx context.Context, namespace, name string) (uint32,
 	case err != nil && ok:
 		return e.vni, nil // keep serving what was known while the API is unreachable
 	case err != nil:
-		return 0, fmt.Errorf("reading network %s: %w", key, err)
+		return 0, fmt.Errorf("%w %s: %v", errRead, key, err)
 	case network.Status.VNI <= 0:
 		return 0, fmt.Errorf("network %s has no VNI yet", key)
 	}
