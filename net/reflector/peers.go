@@ -10,7 +10,8 @@ import (
 	"github.com/ferrite-dev/ferrite/net/route"
 )
 
-// addPeers configures the other reflectors as iBGP non-clients (see Config.Peers). The sessions
+// addPeers configures the other reflectors as iBGP non-clients (see Config.Peers), in the route
+// family only. The sessions
 // start in GoBGP's restarting mode: the reflector takes its peers' routes and End-of-RIB before
 // it sends its own, and a peer keeps this reflector's routes through its restart.
 func (r *Reflector) addPeers(ctx context.Context) error {
@@ -27,10 +28,14 @@ func (r *Reflector) addPeers(ctx context.Context) error {
 				AuthPassword:    r.cfg.Password,
 				Description:     peerGroup,
 			},
-			Transport:       &api.Transport{LocalAddress: local, RemotePort: uint32(p.Port())},
+			// Only the reflector with the lower router ID dials: when both do, GoBGP's 5 s idle
+			// after each refused attempt can keep the two sides out of step for good.
+			Transport:       &api.Transport{LocalAddress: local, RemotePort: uint32(p.Port()), PassiveMode: r.cfg.RouterID.Compare(p.Addr()) > 0},
 			Timers:          &api.Timers{Config: &api.TimersConfig{ConnectRetry: 2, IdleHoldTimeAfterReset: 1}},
 			GracefulRestart: GracefulRestart(r.cfg.RestartTime, true),
-			AfiSafis:        AfiSafis(0),
+			// Routes only, no route-target constraint: a reflector wants every route, and with
+			// RTC a peer's End-of-RIB would come before the routes our membership asks for.
+			AfiSafis: AfiSafis(0)[:1],
 		}})
 		if err != nil {
 			return fmt.Errorf("add peer reflector %s: %w", p, err)
@@ -66,7 +71,11 @@ func (r *Reflector) waitPeersSynced(ctx context.Context) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	r.log.Warn("peer reflectors not synced, accepting clients anyway", "after", r.cfg.SyncTimeout)
+	var states []string
+	_ = r.bgp.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
+		states = append(states, p.GetConf().GetNeighborAddress()+" "+p.GetState().GetSessionState().String())
+	})
+	r.log.Warn("peer reflectors not synced, accepting clients anyway", "after", r.cfg.SyncTimeout, "peers", states)
 }
 
 // isPeer reports whether addr is one of the other reflectors.

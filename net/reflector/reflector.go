@@ -45,7 +45,8 @@ type Config struct {
 	// zero.
 	RestartTime time.Duration
 	// SyncTimeout bounds how long a starting reflector waits for its peers' End-of-RIB before
-	// it accepts clients; 10 s when zero.
+	// it accepts clients; 30 s when zero (GoBGP idles 5 s after a session drops, so a peer
+	// takes over 5 s to reconnect to a restarted reflector).
 	SyncTimeout time.Duration
 	// ASN is the shared iBGP AS; route.ASN when zero.
 	ASN uint32
@@ -77,6 +78,11 @@ func Start(ctx context.Context, cfg Config) (*Reflector, error) {
 	if len(cfg.ClientPrefixes) == 0 {
 		return nil, errors.New("no client prefixes: the reflector would accept nobody")
 	}
+	if cfg.Password != "" {
+		if err := MD5Supported(); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.ASN == 0 {
 		cfg.ASN = route.ASN
 	}
@@ -90,7 +96,7 @@ func Start(ctx context.Context, cfg Config) (*Reflector, error) {
 		cfg.RestartTime = 120 * time.Second
 	}
 	if cfg.SyncTimeout == 0 {
-		cfg.SyncTimeout = 10 * time.Second
+		cfg.SyncTimeout = 30 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -106,13 +112,17 @@ func Start(ctx context.Context, cfg Config) (*Reflector, error) {
 }
 
 // GracefulRestart is the graceful-restart configuration of the reflector's sessions (RFC 4724
-// with RFC 8538's notification bit): End-of-RIB per family, routes of a restarting peer kept
-// stale for the restart time. Agents use the same.
+// with RFC 8538's notification bit, and long-lived graceful restart, RFC 9494): End-of-RIB per
+// family, routes of a restarting peer kept stale for the restart time. Long-lived GR matters
+// with GoBGP: without it GoBGP drops a restarting peer's stale routes as soon as one attempt
+// to reconnect fails, which is what happens while a reflector comes back. Agents use the same
+// (with AfiSafis).
 func GracefulRestart(restart time.Duration, localRestarting bool) *api.GracefulRestart {
 	return &api.GracefulRestart{
 		Enabled:             true,
 		RestartTime:         uint32(restart / time.Second),
 		NotificationEnabled: true,
+		LonglivedEnabled:    true,
 		DeferralTime:        uint32(restart / time.Second),
 		LocalRestarting:     localRestarting,
 	}
@@ -122,17 +132,26 @@ func GracefulRestart(restart time.Duration, localRestarting bool) *api.GracefulR
 // the EVPN prefix limit when maxPrefixes is not zero.
 func AfiSafis(maxPrefixes uint32) []*api.AfiSafi {
 	evpn := &api.AfiSafi{
-		Config:            &api.AfiSafiConfig{Family: route.Family, Enabled: true},
-		MpGracefulRestart: &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}},
+		Config:                   &api.AfiSafiConfig{Family: route.Family, Enabled: true},
+		MpGracefulRestart:        &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}},
+		LongLivedGracefulRestart: longLived,
 	}
 	if maxPrefixes != 0 {
 		evpn.PrefixLimits = &api.PrefixLimit{Family: route.Family, MaxPrefixes: maxPrefixes}
 	}
 	return []*api.AfiSafi{evpn, {
-		Config:            &api.AfiSafiConfig{Family: route.SubscriptionFamily, Enabled: true},
-		MpGracefulRestart: &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}},
+		Config:                   &api.AfiSafiConfig{Family: route.SubscriptionFamily, Enabled: true},
+		MpGracefulRestart:        &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}},
+		LongLivedGracefulRestart: longLived,
 	}}
 }
+
+// LongLivedStaleTime is how long routes of a peer that went away are kept (long-lived stale).
+const LongLivedStaleTime = 120 * time.Second
+
+var longLived = &api.LongLivedGracefulRestart{Config: &api.LongLivedGracefulRestartConfig{
+	Enabled: true, RestartTime: uint32(LongLivedStaleTime / time.Second),
+}}
 
 func (r *Reflector) configure(ctx context.Context) error {
 	listen := make([]string, 0, len(r.cfg.ListenAddresses))

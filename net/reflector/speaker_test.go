@@ -1,3 +1,5 @@
+//go:debug multipathtcp=0
+
 package reflector_test
 
 import (
@@ -59,7 +61,7 @@ func freePort(t *testing.T) int {
 func rrConfig(i, port int, peers ...int) reflector.Config {
 	cfg := reflector.Config{
 		RouterID: rrAddr(i), ListenAddresses: []netip.Addr{rrAddr(i)}, Port: port,
-		ClientPrefixes: []netip.Prefix{clientPrefix}, SyncTimeout: 5 * time.Second, Logger: testLog(),
+		ClientPrefixes: []netip.Prefix{clientPrefix}, SyncTimeout: 15 * time.Second, Logger: testLog(),
 	}
 	for _, p := range peers {
 		cfg.Peers = append(cfg.Peers, netip.AddrPortFrom(rrAddr(p), uint16(port)))
@@ -85,14 +87,15 @@ type speaker struct {
 
 	mu        sync.Mutex
 	best      map[route.Route]bool
-	withdrawn map[route.Route]int
+	lost      map[route.Route]time.Time // withdrawn, maybe for a moment
+	withdrawn map[route.Route]int       // withdrawn for longer than debounce
 }
 
 func startSpeaker(t *testing.T, addr netip.Addr, password string, reflectors ...netip.AddrPort) *speaker {
 	t.Helper()
 	ctx := context.Background()
 	sp := &speaker{addr: addr, s: server.NewBgpServer(server.LoggerOption(bgplog.New(testLog()))),
-		best: map[route.Route]bool{}, withdrawn: map[route.Route]int{}}
+		best: map[route.Route]bool{}, lost: map[route.Route]time.Time{}, withdrawn: map[route.Route]int{}}
 	go sp.s.Serve()
 	t.Cleanup(func() { _ = sp.s.StopBgp(ctx, &api.StopBgpRequest{}); sp.s.Stop() })
 	if err := sp.s.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{Asn: route.ASN, RouterId: addr.String(), ListenPort: -1}}); err != nil {
@@ -119,6 +122,12 @@ func startSpeaker(t *testing.T, addr netip.Addr, password string, reflectors ...
 	return sp
 }
 
+// debounce is how long a route may be missing between a withdrawal and its return without
+// counting as withdrawn: GoBGP reports a stale path replaced after a restart as a withdrawal and
+// an announcement a millisecond apart, and an agent applies changes debounced (~50 ms).
+const debounce = 100 * time.Millisecond
+
+// onBest records best-path changes.
 func (sp *speaker) onBest(ev *api.WatchEventResponse) {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
@@ -130,11 +139,20 @@ func (sp *speaker) onBest(ev *api.WatchEventResponse) {
 		if err != nil {
 			continue
 		}
+		if os.Getenv("FERRITE_LAB_LOG") != "" {
+			fmt.Fprintf(os.Stderr, "%s speaker %s: %s withdraw=%v stale=%v\n", time.Now().Format("05.000"), sp.addr, r, p.IsWithdraw, p.Stale)
+		}
 		if p.IsWithdraw {
 			delete(sp.best, r)
-			sp.withdrawn[r]++
-		} else {
-			sp.best[r] = true
+			sp.lost[r] = time.Now()
+			continue
+		}
+		sp.best[r] = true
+		if at, ok := sp.lost[r]; ok {
+			if time.Since(at) > debounce {
+				sp.withdrawn[r]++
+			}
+			delete(sp.lost, r)
 		}
 	}
 }
@@ -148,7 +166,11 @@ func (sp *speaker) has(r route.Route) bool {
 func (sp *speaker) withdrawals(r route.Route) int {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
-	return sp.withdrawn[r]
+	n := sp.withdrawn[r]
+	if at, ok := sp.lost[r]; ok && time.Since(at) > debounce {
+		n++
+	}
+	return n
 }
 
 // announce originates r with the given route distinguisher originator.
