@@ -778,7 +778,8 @@ func TestRolesMatchServedResources(t *testing.T) {
 		netAgent: {
 			must: []grant{
 				{"networking.ferrite.dev", "networkinterfaces", "watch"}, {"networking.ferrite.dev", "networkinterfaces/status", "patch"},
-				{"networking.ferrite.dev", "networks", "watch"}, {"networking.ferrite.dev", "virtualips", "watch"}, {"", "events", "create"},
+				{"networking.ferrite.dev", "networks", "watch"}, {"networking.ferrite.dev", "virtualips", "watch"},
+				{"networking.ferrite.dev", "networkpolicies", "watch"}, {"", "events", "create"},
 			},
 			writes: []grant{
 				{"networking.ferrite.dev", "networkinterfaces/status", "*"}, {"", "events", "*"}, {"events.k8s.io", "events", "*"},
