@@ -47,6 +47,8 @@ func (g guest) manifest() string {
 kind: NetworkInterface
 metadata:
   name: %[1]s
+  labels:
+    app: %[1]s
 spec:
   networkRef:
     name: %[2]s
