@@ -147,7 +147,7 @@ func (t *topology) startReflector(i int) error {
 	other := reflectorAddrs[1-i]
 	cmd, err := t.startProcess(underlayNS, fmt.Sprintf("route-reflector-%d", i+1), filepath.Join(root, "bin", "route-reflector"),
 		"--router-id="+reflectorAddrs[i], "--listen="+reflectorAddrs[i], "--port=179",
-		"--client-prefixes=10.252.0.0/24", "--http=127.0.0.1:0", "--peers="+other+":179",
+		"--client-prefixes=10.252.0.0/24", "--http=127.0.0.1:0", "--peer="+other+":179",
 		"--password-file="+t.passwordFile())
 	if err != nil {
 		return err
