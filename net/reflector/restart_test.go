@@ -1,10 +1,13 @@
 package reflector_test
 
 import (
+	"context"
 	"net/netip"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ferrite-dev/ferrite/net/reflector"
 )
 
 // TestPeeredReflectors: client A peers only with reflector 1 and client B only with reflector
@@ -12,10 +15,26 @@ import (
 func TestPeeredReflectors(t *testing.T) {
 	port := freePort(t)
 	// Each waits for the other's routes before it accepts clients: start them together.
-	done := make(chan struct{})
-	go func() { startRR(t, rrConfig(1, port, 2)); close(done) }()
-	startRR(t, rrConfig(2, port, 1))
-	<-done
+	// t.Fatal must not run on another goroutine: that one only reports its error.
+	type started struct {
+		rr  *reflector.Reflector
+		err error
+	}
+	done := make(chan started, 1)
+	go func() {
+		rr, err := reflector.Start(context.Background(), rrConfig(1, port, 2))
+		done <- started{rr, err}
+	}()
+	rr2, err := reflector.Start(context.Background(), rrConfig(2, port, 1))
+	first := <-done
+	for _, rr := range []*reflector.Reflector{first.rr, rr2} {
+		if rr != nil {
+			t.Cleanup(rr.Stop)
+		}
+	}
+	if first.err != nil || err != nil {
+		t.Fatalf("reflector 1: %v; reflector 2: %v", first.err, err)
+	}
 	a := startSpeaker(t, clientAddr(1), "", netip.AddrPortFrom(rrAddr(1), uint16(port)))
 	b := startSpeaker(t, clientAddr(2), "", netip.AddrPortFrom(rrAddr(2), uint16(port)))
 	ra, rb := hostRoute(9, "10.9.0.1/32", a.addr), hostRoute(9, "10.9.0.2/32", b.addr)
