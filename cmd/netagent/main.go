@@ -1,3 +1,5 @@
+//go:debug multipathtcp=0
+
 // Command netagent runs on each hypervisor: it announces the routes of the local network
 // interfaces to the route reflectors, installs the routes it learns into the dataplane, and
 // answers the guests' DHCP. With --kubeconfig and --machine-pool it follows the API: the
