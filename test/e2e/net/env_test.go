@@ -7,6 +7,7 @@ package net_test
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -150,4 +151,15 @@ func inNetns(t *testing.T, name string, fn func()) {
 	if err := <-done; err != nil {
 		t.Fatalf("enter netns %s: %v", name, err)
 	}
+}
+
+// freePort returns a TCP port free on the loopback device now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
