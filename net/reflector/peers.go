@@ -10,8 +10,12 @@ import (
 	"github.com/ferrite-dev/ferrite/net/route"
 )
 
-// addPeers configures the other reflectors as iBGP non-clients (see Config.Peers), in the route
-// family only. The sessions
+// addPeers configures the other reflectors as route-reflector clients of this one (see
+// Config.Peers), in the route family only. Clients, not plain iBGP non-clients: GoBGP v3.37 sends
+// a non-client no withdrawal when the new best path came from that very peer and the old one
+// from a client, so a route an agent withdrew stayed at the other reflector, each keeping the
+// copy the other had sent. Each reflector's own cluster ID and the cluster list stop loops. The
+// sessions
 // start in GoBGP's restarting mode: the reflector takes its peers' routes and End-of-RIB before
 // it sends its own, and a peer keeps this reflector's routes through its restart.
 func (r *Reflector) addPeers(ctx context.Context) error {
@@ -28,6 +32,7 @@ func (r *Reflector) addPeers(ctx context.Context) error {
 				AuthPassword:    r.cfg.Password,
 				Description:     peerGroup,
 			},
+			RouteReflector: &api.RouteReflector{RouteReflectorClient: true, RouteReflectorClusterId: r.cfg.RouterID.String()},
 			// Only the reflector with the lower router ID dials: when both do, GoBGP's 5 s idle
 			// after each refused attempt can keep the two sides out of step for good.
 			Transport:       &api.Transport{LocalAddress: local, RemotePort: uint32(p.Port()), PassiveMode: r.cfg.RouterID.Compare(p.Addr()) > 0},
