@@ -304,13 +304,8 @@ func (p *Poollet) secret(ctx context.Context, namespace, name, what string) (*co
 // address, or the reason it cannot be attached yet. The tap name and MAC address derive from
 // the NetworkInterface's UID (package tapdevice), so the host's network agent finds the tap.
 func (p *Poollet) networkInterface(ctx context.Context, m *computev1alpha1.Machine, entry computev1alpha1.MachineNetworkInterface) (*runtimev1alpha1.NetworkInterface, string, pending, error) {
-	name := ""
-	switch {
-	case entry.NetworkInterfaceRef != nil:
-		name = entry.NetworkInterfaceRef.Name
-	case entry.Ephemeral != nil:
-		name = templates.NetworkInterfaceName(m.Name, entry.Name)
-	default:
+	name := networkInterfaceName(m, entry)
+	if name == "" {
 		return nil, "", pending{reason: "has no source"}, nil
 	}
 	nic := &networkingv1alpha1.NetworkInterface{}
@@ -350,4 +345,16 @@ func (p *Poollet) networkInterface(ctx context.Context, m *computev1alpha1.Machi
 			AttributeVNI:                 strconv.Itoa(int(network.Status.VNI)),
 		},
 	}, nic.Status.VirtualIP, pending{}, nil
+}
+
+// networkInterfaceName is the NetworkInterface an entry of spec.networkInterfaces names or makes
+// (ephemeral), "" when it has no source.
+func networkInterfaceName(m *computev1alpha1.Machine, entry computev1alpha1.MachineNetworkInterface) string {
+	switch {
+	case entry.NetworkInterfaceRef != nil:
+		return entry.NetworkInterfaceRef.Name
+	case entry.Ephemeral != nil:
+		return templates.NetworkInterfaceName(m.Name, entry.Name)
+	}
+	return ""
 }

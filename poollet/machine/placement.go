@@ -9,7 +9,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/ferrite-dev/ferrite/apis/compute/templates"
 	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
 	networkingv1alpha1 "github.com/ferrite-dev/ferrite/apis/networking/v1alpha1"
 )
@@ -35,13 +34,8 @@ func (p *Poollet) placeNetworkInterface(ctx context.Context, nic *networkingv1al
 // stops serving them. An interface already taken by another pool is left alone.
 func (p *Poollet) releaseNetworkInterfaces(ctx context.Context, m *computev1alpha1.Machine) error {
 	for _, entry := range m.Spec.NetworkInterfaces {
-		name := ""
-		switch {
-		case entry.NetworkInterfaceRef != nil:
-			name = entry.NetworkInterfaceRef.Name
-		case entry.Ephemeral != nil:
-			name = templates.NetworkInterfaceName(m.Name, entry.Name)
-		default:
+		name := networkInterfaceName(m, entry)
+		if name == "" {
 			continue
 		}
 		nic := &networkingv1alpha1.NetworkInterface{}
