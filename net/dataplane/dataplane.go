@@ -89,6 +89,11 @@ type State struct {
 	Routes []route.Route
 	// VTEPs are the underlay addresses allowed to send overlay (VXLAN) traffic to this host.
 	VTEPs []netip.Addr
+	// Peerings lists, per VNI, the VNIs whose addresses its interfaces may reach (a network
+	// peering, agreed by both networks): their local interfaces' addresses and their routes
+	// are reachable from the VNI too, still through the peered VNI's own devices. A peering
+	// is one-way here; the agent lists both directions.
+	Peerings map[uint32][]uint32
 }
 
 // Result says what Apply could not install for a reason outside the dataplane's control.
