@@ -33,6 +33,7 @@ func (d *Dataplane) Apply(_ context.Context, s dataplane.State) (dataplane.Resul
 		Interfaces: slices.Clone(s.Interfaces),
 		Routes:     slices.Clone(s.Routes),
 		VTEPs:      slices.Clone(s.VTEPs),
+		Peerings:   clonePeerings(s.Peerings),
 	}
 	d.routes = make(map[route.Route]bool, len(s.Routes))
 	for _, r := range s.Routes {
@@ -80,7 +81,21 @@ func (d *Dataplane) State() dataplane.State {
 		Interfaces: slices.Clone(d.state.Interfaces),
 		Routes:     slices.Clone(d.state.Routes),
 		VTEPs:      slices.Clone(d.state.VTEPs),
+		Peerings:   clonePeerings(d.state.Peerings),
 	}
+}
+
+// clonePeerings copies a peering map deeply, so neither the caller nor a reader of State can
+// change what was recorded.
+func clonePeerings(p map[uint32][]uint32) map[uint32][]uint32 {
+	if p == nil {
+		return nil
+	}
+	out := make(map[uint32][]uint32, len(p))
+	for vni, peers := range p {
+		out[vni] = slices.Clone(peers)
+	}
+	return out
 }
 
 // Routes returns the routes of the last applied state, without duplicates, in a stable order.

@@ -17,6 +17,7 @@ func TestApplyRecordsLastState(t *testing.T) {
 	s := dataplane.State{
 		Interfaces: []dataplane.Interface{{Name: "tap0", VNI: 7}, {Name: "tap1", VNI: 7}},
 		Routes:     []route.Route{r, r},
+		Peerings:   map[uint32][]uint32{7: {8}},
 	}
 	d.SetMissing("tap1")
 	res, err := d.Apply(context.Background(), s)
@@ -26,6 +27,10 @@ func TestApplyRecordsLastState(t *testing.T) {
 	<-changed
 	if !d.Has(r) || d.Len() != 1 || len(d.State().Interfaces) != 2 || d.Applies() != 1 {
 		t.Fatalf("recorded %v, %d routes, %d applies", d.State(), d.Len(), d.Applies())
+	}
+	s.Peerings[7][0] = 9 // the caller's map changes after Apply: the record must not
+	if got := d.State().Peerings; len(got) != 1 || len(got[7]) != 1 || got[7][0] != 8 {
+		t.Fatalf("recorded peerings %v, want map[7:[8]]", got)
 	}
 	d.SetError(errors.New("boom"))
 	if _, err := d.Apply(context.Background(), dataplane.State{}); err == nil {
