@@ -1,8 +1,9 @@
 // Package agent is netagent's core: a GoBGP speaker on a hypervisor that keeps BGP and the
 // dataplane in line with a desired state. The caller sets the local part of that state
-// (interfaces, extra routes, subscriptions) with SetLocal; the agent announces the routes of the
-// local interfaces whose devices exist, subscribes to their VNIs with route-target constraint,
-// and hands the dataplane the local interfaces plus every route learned from the reflectors.
+// (interfaces, extra routes, subscriptions, peerings) with SetLocal; the agent announces the
+// routes of the local interfaces whose devices exist, subscribes to their VNIs and the peered
+// VNIs with route-target constraint, and hands the dataplane the local interfaces and peerings
+// plus every route learned from the reflectors.
 // One reconcile loop does all of it, retries what failed and re-applies periodically.
 package agent
 

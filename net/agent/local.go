@@ -23,6 +23,11 @@ type Local struct {
 	// Subscriptions are VNIs to learn routes of without a local interface in them (a NAT
 	// gateway's public VNI, a peered network).
 	Subscriptions []uint32
+	// Peerings lists, per VNI, the VNIs whose addresses its interfaces may reach (network
+	// peerings; one direction each, so a peering agreed by both networks appears under both
+	// VNIs). The agent subscribes to every peered VNI, to learn its routes, and hands the map
+	// to the dataplane.
+	Peerings map[uint32][]uint32
 }
 
 // Validate reports why a local state cannot be taken.
@@ -47,6 +52,19 @@ func (l Local) Validate() error {
 			return fmt.Errorf("subscription: vni %d out of range", vni)
 		}
 	}
+	for vni, peers := range l.Peerings {
+		if vni == 0 || vni > route.MaxVNI {
+			return fmt.Errorf("peering: vni %d out of range", vni)
+		}
+		for _, peer := range peers {
+			if peer == 0 || peer > route.MaxVNI {
+				return fmt.Errorf("peering of vni %d: vni %d out of range", vni, peer)
+			}
+			if peer == vni {
+				return fmt.Errorf("peering: vni %d peers with itself", vni)
+			}
+		}
+	}
 	return nil
 }
 
@@ -62,6 +80,7 @@ func (a *Agent) SetLocal(_ context.Context, l Local) error {
 		Interfaces:    slices.Clone(l.Interfaces),
 		Routes:        slices.Clone(l.Routes),
 		Subscriptions: slices.Clone(l.Subscriptions),
+		Peerings:      clonePeerings(l.Peerings),
 	}
 	for i := range l.Interfaces {
 		l.Interfaces[i].Addresses = slices.Clone(l.Interfaces[i].Addresses)
@@ -73,6 +92,18 @@ func (a *Agent) SetLocal(_ context.Context, l Local) error {
 	a.mu.Unlock()
 	a.wake()
 	return nil
+}
+
+// clonePeerings copies a peering map deeply, so the caller may change its own afterwards.
+func clonePeerings(p map[uint32][]uint32) map[uint32][]uint32 {
+	if p == nil {
+		return nil
+	}
+	out := make(map[uint32][]uint32, len(p))
+	for vni, peers := range p {
+		out[vni] = slices.Clone(peers)
+	}
+	return out
 }
 
 // interfaceRoutes are the routes announced for a local interface.

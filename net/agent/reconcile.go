@@ -122,13 +122,15 @@ func (a *Agent) pass() (time.Duration, error) {
 	return next, errors.Join(errs...)
 }
 
-// desiredState is the whole dataplane state: local interfaces, learned routes, and the next
-// hops of the learned routes as the VTEPs allowed to send overlay traffic. Called with a.mu held.
+// desiredState is the whole dataplane state: local interfaces, learned routes, the next hops
+// of the learned routes as the VTEPs allowed to send overlay traffic, and the peerings. Called
+// with a.mu held.
 func (a *Agent) desiredState() *dataplane.State {
 	s := &dataplane.State{
 		Interfaces: slices.Clone(a.local.Interfaces),
 		Routes:     make([]route.Route, 0, len(a.rib.routes)),
 		VTEPs:      make([]netip.Addr, 0, len(a.rib.vteps)),
+		Peerings:   clonePeerings(a.local.Peerings),
 	}
 	for r := range a.rib.routes {
 		s.Routes = append(s.Routes, r)
@@ -192,6 +194,12 @@ func (a *Agent) reconcileBGP() error {
 	}
 	for _, vni := range a.local.Subscriptions {
 		members[vni] = true
+	}
+	// A peered VNI's routes are reachable from the importing VNI, so they must be learned.
+	for _, peers := range a.local.Peerings {
+		for _, vni := range peers {
+			members[vni] = true
+		}
 	}
 	addR, delR := diff(routes, a.bgpIn)
 	addM, delM := diff(members, a.rtIn)

@@ -13,12 +13,13 @@ import (
 // recorder is a dataplane that keeps the state of its last successful Apply, can pretend that
 // devices are missing or that Apply fails, and lets a test look at every state it is given.
 type recorder struct {
-	mu      sync.Mutex
-	routes  map[route.Route]bool
-	applies int
-	fail    int             // how many of the next Applies fail
-	missing map[string]bool // interface devices that do not exist
-	watch   func(dataplane.State)
+	mu       sync.Mutex
+	routes   map[route.Route]bool
+	peerings map[uint32][]uint32 // of the last successful Apply
+	applies  int
+	fail     int             // how many of the next Applies fail
+	missing  map[string]bool // interface devices that do not exist
+	watch    func(dataplane.State)
 }
 
 func newRecorder() *recorder {
@@ -43,6 +44,7 @@ func (r *recorder) Apply(_ context.Context, s dataplane.State) (dataplane.Result
 		r.fail--
 		return res, errors.New("route 10.0.0.1/32: injected failure")
 	}
+	r.peerings = s.Peerings
 	r.routes = map[route.Route]bool{}
 	for _, rt := range s.Routes {
 		r.routes[rt] = true
@@ -71,6 +73,13 @@ func (r *recorder) Routes() []route.Route {
 	}
 	slices.SortFunc(out, func(a, b route.Route) int { return a.Prefix.Addr().Compare(b.Prefix.Addr()) })
 	return out
+}
+
+// Peerings returns the peerings of the last successful Apply.
+func (r *recorder) Peerings() map[uint32][]uint32 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.peerings
 }
 
 func (r *recorder) set(f func(r *recorder)) {
