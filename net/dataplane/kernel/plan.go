@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 
@@ -19,9 +20,18 @@ type plan struct {
 }
 
 type vniPlan struct {
-	local  map[netip.Prefix]string       // prefix → local interface
-	remote map[netip.Prefix][]netip.Addr // prefix → next hops, sorted
-	hops   map[netip.Addr]bool           // remote hypervisors the VNI talks to
+	local    map[netip.Prefix]string       // prefix → local interface
+	remote   map[netip.Prefix][]netip.Addr // prefix → next hops, sorted
+	hops     map[netip.Addr]bool           // remote hypervisors the VNI talks to
+	imported map[netip.Prefix]imported     // prefixes of peered VNIs reachable from this one
+}
+
+// imported is a prefix of a peered VNI as its own table routes it: to a local interface, or
+// over next hops through the peered VNI's VXLAN device, so the packet leaves in that VNI.
+type imported struct {
+	vni   uint32
+	iface string       // local interface in vni, or ""
+	hops  []netip.Addr // next hops (sorted) when remote
 }
 
 func (p *plan) vni(v uint32) *vniPlan {
@@ -87,6 +97,7 @@ func (d *Dataplane) makePlan(s dataplane.State) (*plan, []error) {
 		p.ipv6 = p.ipv6 || r.Prefix.Addr().Is6()
 	}
 	d.natSeen, d.skippedNAT = nat, len(nat)
+	errs = append(errs, p.importPeerings(s.Peerings)...)
 	for _, a := range s.VTEPs {
 		if a.Is4() && !slices.Contains(p.vteps, a) {
 			p.vteps = append(p.vteps, a)
@@ -95,4 +106,45 @@ func (d *Dataplane) makePlan(s dataplane.State) (*plan, []error) {
 		}
 	}
 	return p, errs
+}
+
+// importPeerings plans, for each VNI of the plan, the local and remote prefixes of the VNIs it
+// peers with (not what those import in turn: a peering is not transitive). The VNI's own
+// prefixes and the gateway win; between peered VNIs, the lowest VNI wins, and within one its
+// local addresses before its remote prefixes. A VNI that is not in the plan has nothing here to
+// import into or from.
+func (p *plan) importPeerings(peerings map[uint32][]uint32) []error {
+	var errs []error
+	for _, vni := range slices.Sorted(maps.Keys(peerings)) {
+		vp := p.vnis[vni]
+		peers := slices.Sorted(slices.Values(peerings[vni]))
+		for _, peer := range slices.Compact(peers) {
+			if vni == 0 || vni > route.MaxVNI || peer == 0 || peer > route.MaxVNI || peer == vni {
+				errs = append(errs, fmt.Errorf("peering of vni %d with vni %d: invalid", vni, peer))
+				continue
+			}
+			pp := p.vnis[peer]
+			if vp == nil || pp == nil {
+				continue
+			}
+			if vp.imported == nil {
+				vp.imported = map[netip.Prefix]imported{}
+			}
+			take := func(prefix netip.Prefix, im imported) {
+				_, local := vp.local[prefix]
+				_, remote := vp.remote[prefix]
+				_, taken := vp.imported[prefix]
+				if !local && !remote && !taken && prefix != Gateway {
+					vp.imported[prefix] = im
+				}
+			}
+			for prefix, name := range pp.local {
+				take(prefix, imported{vni: peer, iface: name})
+			}
+			for prefix, hops := range pp.remote {
+				take(prefix, imported{vni: peer, hops: hops})
+			}
+		}
+	}
+	return errs
 }

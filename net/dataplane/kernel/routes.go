@@ -68,6 +68,16 @@ func (d *Dataplane) wantRoutes(p *plan, devs map[uint32]int, ifindex map[string]
 				want[key(t, prefix, 0)] = kroute{typ: unix.RTN_UNICAST, dev: idx, scope: scope(prefix)}
 			}
 		}
+		// A peered VNI's prefixes leave through that VNI's own devices, as in its table.
+		for prefix, im := range vp.imported {
+			if im.iface != "" {
+				if idx, ok := ifindex[im.iface]; ok {
+					want[key(t, prefix, 0)] = kroute{typ: unix.RTN_UNICAST, dev: idx, scope: scope(prefix)}
+				}
+			} else if pdev, ok := devs[im.vni]; ok {
+				want[key(t, prefix, 0)] = kroute{typ: unix.RTN_UNICAST, dev: pdev, hops: im.hops}
+			}
+		}
 	}
 	return want
 }
