@@ -7,7 +7,10 @@
 // LocalRulePriority), so a machine can never reach the host's own addresses. A remote prefix is
 // a route in the VNI's table to the remote hypervisors' underlay addresses, on link through the
 // VXLAN device (ECMP when several); a permanent neighbour entry and a forwarding entry map each
-// remote hypervisor to its router MAC, so no ARP ever crosses the overlay. The nftables table
+// remote hypervisor to its router MAC, so no ARP ever crosses the overlay. A VNI that peers
+// with another (State.Peerings) also routes, in its own table, the other VNI's local addresses
+// to their interfaces and its remote prefixes through the other VNI's VXLAN device, so packets
+// travel in the VNI of their destination; the VNI's own prefixes win. The nftables table
 // `inet ferrite` drops input from machines and VXLAN from hosts that are not known VTEPs.
 //
 // Apply is level-triggered: it lists what the kernel has, adds what the state wants and removes
