@@ -743,6 +743,7 @@ func TestRolesMatchServedResources(t *testing.T) {
 				{"storage.ferrite.dev", "volumes", "update"}, {"storage.ferrite.dev", "volumepools/status", "update"},
 				{"storage.ferrite.dev", "volumes/claim", "update"}, {"networking.ferrite.dev", "networkinterfaces/claim", "update"},
 				{"networking.ferrite.dev", "networks", "patch"}, // the network protection finalizer
+				{"networking.ferrite.dev", "networks/status", "patch"}, // agreed peerings
 				{"ipam.ferrite.dev", "prefixes", "create"}, {"ipam.ferrite.dev", "prefixes/status", "update"},
 				{"core.ferrite.dev", "resourcequotas", "watch"}, {"core.ferrite.dev", "resourcequotas/status", "update"},
 				{"", "events", "create"}, {"events.k8s.io", "events", "create"},
@@ -754,7 +755,7 @@ func TestRolesMatchServedResources(t *testing.T) {
 				{"storage.ferrite.dev", "volumes", "*"}, {"storage.ferrite.dev", "volumes/status", "*"}, {"storage.ferrite.dev", "volumepools/status", "*"},
 				{"storage.ferrite.dev", "volumes/claim", "*"}, {"networking.ferrite.dev", "networkinterfaces/claim", "*"},
 				{"networking.ferrite.dev", "networkinterfaces", "*"}, {"networking.ferrite.dev", "virtualips", "*"},
-				{"networking.ferrite.dev", "networks", "patch"},
+				{"networking.ferrite.dev", "networks", "patch"}, {"networking.ferrite.dev", "networks/status", "*"},
 				{"networking.ferrite.dev", "networkinterfaces/status", "*"}, {"networking.ferrite.dev", "virtualips/status", "*"},
 				{"networking.ferrite.dev", "natgateways/status", "*"}, {"networking.ferrite.dev", "loadbalancers/status", "*"},
 				{"ipam.ferrite.dev", "prefixes", "*"}, {"ipam.ferrite.dev", "prefixes/status", "*"}, {"core.ferrite.dev", "resourcequotas/status", "*"},

@@ -17,6 +17,7 @@ import (
 	"github.com/ferrite-dev/ferrite/controllers/ephemeral"
 	"github.com/ferrite-dev/ferrite/controllers/ipam"
 	"github.com/ferrite-dev/ferrite/controllers/machinescheduler"
+	"github.com/ferrite-dev/ferrite/controllers/networkpeering"
 	"github.com/ferrite-dev/ferrite/controllers/networkprotection"
 	"github.com/ferrite-dev/ferrite/controllers/poolbinding"
 	"github.com/ferrite-dev/ferrite/controllers/poolhealth"
@@ -37,6 +38,7 @@ func AddControllers(ctx context.Context, mgr ctrl.Manager, recorder events.Event
 		AddIPAM,
 		AddClassProtection,
 		AddNetworkProtection,
+		AddNetworkPeering,
 		AddPoolBinding,
 	} {
 		if err := add(ctx, mgr, recorder, o); err != nil {
@@ -152,6 +154,18 @@ func AddNetworkProtection(ctx context.Context, mgr ctrl.Manager, recorder events
 	r := &networkprotection.Controller{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("network protection: %w", err)
+	}
+	return nil
+}
+
+// AddNetworkPeering adds the controller that records which peerings of a Network both sides
+// agreed to.
+func AddNetworkPeering(ctx context.Context, mgr ctrl.Manager, _ events.EventRecorder, _ *Options) error {
+	if err := networkpeering.Index(ctx, mgr); err != nil {
+		return err
+	}
+	if err := (&networkpeering.Controller{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("network peering: %w", err)
 	}
 	return nil
 }
