@@ -12,7 +12,8 @@ import (
 )
 
 // Apply makes the fast path hold exactly s plus the services last given to SetServices.
-// VTEPs are not handed over: the fast path accepts overlay traffic on its own terms.
+// VTEPs are not handed over: the fast path accepts overlay traffic on its own terms. Peerings
+// become routes of the importing VNI with the peered VNI as next-hop VNI (see peeredRoutes).
 func (d *Dataplane) Apply(ctx context.Context, s dataplane.State) (dataplane.Result, error) {
 	d.mu.Lock()
 	svc := d.services
@@ -82,6 +83,8 @@ func desired(s dataplane.State, svc Services) (tables, []error) {
 		}
 		t.routes = append(t.routes, RouteToProto(r))
 	}
+	peered, perrs := peeredRoutes(s)
+	t.routes, errs = append(t.routes, peered...), append(errs, perrs...)
 	// ofInterface checks an item that belongs to a local interface.
 	ofInterface := func(what, iface string, err error) bool {
 		if err == nil && !names[iface] {
