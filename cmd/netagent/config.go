@@ -31,6 +31,9 @@ type config struct {
 	Interfaces    []dataplane.Interface `json:"interfaces"`
 	Routes        []route.Route         `json:"routes"`
 	Subscriptions []uint32              `json:"subscriptions"`
+	// Peerings lists per VNI the VNIs its interfaces may reach (static peerings; the API's
+	// come from the Networks' agreed status.peerings).
+	Peerings map[uint32][]uint32 `json:"peerings,omitempty"`
 }
 
 // defaultMTU is the overlay MTU on a 1500-byte underlay.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/ferrite-dev/ferrite/net/agent"
@@ -18,9 +19,10 @@ type local struct {
 	followsAPI bool
 	apiKnown   bool
 
-	mu     sync.Mutex
-	static agent.Local
-	api    []dataplane.Interface
+	mu          sync.Mutex
+	static      agent.Local
+	api         []dataplane.Interface
+	apiPeerings map[uint32][]uint32
 }
 
 // SetStatic replaces the config file's part.
@@ -32,10 +34,10 @@ func (l *local) SetStatic(ctx context.Context, static agent.Local) error {
 }
 
 // SetInterfaces replaces the API's part (follower.Agent).
-func (l *local) SetInterfaces(ctx context.Context, ifaces []dataplane.Interface) error {
+func (l *local) SetInterfaces(ctx context.Context, ifaces []dataplane.Interface, peerings map[uint32][]uint32) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.api = ifaces
+	l.api, l.apiPeerings = ifaces, peerings
 	l.apiKnown = true
 	return l.push(ctx)
 }
@@ -53,6 +55,16 @@ func (l *local) push(ctx context.Context) error {
 		Interfaces:    append(append([]dataplane.Interface(nil), l.static.Interfaces...), l.api...),
 		Routes:        l.static.Routes,
 		Subscriptions: l.static.Subscriptions,
+		Peerings:      map[uint32][]uint32{},
+	}
+	for _, source := range []map[uint32][]uint32{l.static.Peerings, l.apiPeerings} {
+		for vni, peers := range source {
+			for _, peer := range peers {
+				if !slices.Contains(merged.Peerings[vni], peer) {
+					merged.Peerings[vni] = append(merged.Peerings[vni], peer)
+				}
+			}
+		}
 	}
 	return l.agent.SetLocal(ctx, merged)
 }

@@ -138,7 +138,7 @@ func run() error {
 
 // static is the config file's part of the local state.
 func (c config) static() agent.Local {
-	return agent.Local{Interfaces: c.Interfaces, Routes: c.Routes, Subscriptions: c.Subscriptions}
+	return agent.Local{Interfaces: c.Interfaces, Routes: c.Routes, Subscriptions: c.Subscriptions, Peerings: c.Peerings}
 }
 
 // reloadOnHangup re-reads the config file's static interfaces, routes and subscriptions on

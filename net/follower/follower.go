@@ -32,8 +32,9 @@ import (
 
 // Agent is what the follower asks of the network agent.
 type Agent interface {
-	// SetInterfaces replaces the interfaces that come from the API.
-	SetInterfaces(ctx context.Context, ifaces []dataplane.Interface) error
+	// SetInterfaces replaces the interfaces that come from the API and, per VNI of theirs, the
+	// VNIs of the networks peered with it.
+	SetInterfaces(ctx context.Context, ifaces []dataplane.Interface, peerings map[uint32][]uint32) error
 	// InterfaceState says whether an interface's device is in its VNI and its addresses are
 	// announced.
 	InterfaceState(name string) (present, announced bool)
@@ -56,7 +57,8 @@ type Config struct {
 	DHCP Leases
 	// MTU is the guests' MTU (DHCP option 26); 0 sends none.
 	MTU int
-	// NetworkRefresh is how often a Network's VNI is read again; 30 s when zero.
+	// NetworkRefresh is how often a Network (VNI, agreed peerings) is read again; 10 s when
+	// zero.
 	NetworkRefresh time.Duration
 	// StatusInterval is how often interface states are compared with the agent's; 1 s when zero.
 	StatusInterval time.Duration
@@ -86,7 +88,7 @@ func New(cfg Config) (*Follower, error) {
 		return nil, errors.New("follower needs the machine pool's name")
 	}
 	if cfg.NetworkRefresh == 0 {
-		cfg.NetworkRefresh = 30 * time.Second
+		cfg.NetworkRefresh = 10 * time.Second
 	}
 	if cfg.StatusInterval == 0 {
 		cfg.StatusInterval = time.Second
@@ -199,15 +201,21 @@ func (f *Follower) sync(ctx context.Context) error {
 	slices.SortFunc(want, func(a, b desired) int { return strings.Compare(a.iface.Name, b.iface.Name) })
 	var ifaces []dataplane.Interface
 	var leases []dhcp.Lease
+	peerings := map[uint32][]uint32{}
 	for _, d := range want {
 		if d.pending != "" {
 			continue
 		}
 		ifaces = append(ifaces, d.iface)
 		leases = append(leases, d.lease)
+		if _, done := peerings[d.iface.VNI]; !done {
+			if peers := f.networks.peerVNIs(ctx, d.nic.Namespace, d.nic.Spec.NetworkRef.Name); len(peers) > 0 {
+				peerings[d.iface.VNI] = peers
+			}
+		}
 	}
 	errs := []error{}
-	if err := f.cfg.Agent.SetInterfaces(ctx, ifaces); err != nil {
+	if err := f.cfg.Agent.SetInterfaces(ctx, ifaces, peerings); err != nil {
 		errs = append(errs, fmt.Errorf("agent: %w", err))
 	}
 	if f.cfg.DHCP != nil {

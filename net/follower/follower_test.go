@@ -29,16 +29,23 @@ func TestMain(m *testing.M) { poollettest.Main(m, "ferrite-follower-test-", &ser
 
 // agent records the interfaces it is given and reports the ones the test marks present.
 type agent struct {
-	mu      sync.Mutex
-	ifaces  []dataplane.Interface
-	present map[string]bool
+	mu       sync.Mutex
+	ifaces   []dataplane.Interface
+	peerings map[uint32][]uint32
+	present  map[string]bool
 }
 
-func (a *agent) SetInterfaces(_ context.Context, ifaces []dataplane.Interface) error {
+func (a *agent) SetInterfaces(_ context.Context, ifaces []dataplane.Interface, peerings map[uint32][]uint32) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.ifaces = ifaces
+	a.ifaces, a.peerings = ifaces, peerings
 	return nil
+}
+
+func (a *agent) peered() map[uint32][]uint32 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.peerings
 }
 
 func (a *agent) InterfaceState(name string) (bool, bool) {
@@ -236,5 +243,71 @@ func TestPolicyOfInterface(t *testing.T) {
 	poollettest.WaitFor(t, "no policy once it is deleted", func() bool {
 		got := a.interfaces()
 		return len(got) == 1 && got[0].Policy == nil
+	})
+}
+
+// A peering agreed by both networks (status.peerings, which the network-peering controller
+// writes) reaches the agent as the peered network's VNI; one the other side did not agree to
+// does not.
+func TestPeeringsOfInterfaceNetworks(t *testing.T) {
+	ctx := t.Context()
+	ns := poollettest.Unique("peer")
+	networks := server.Client.NetworkingV1alpha1().Networks(ns)
+	nics := server.Client.NetworkingV1alpha1().NetworkInterfaces(ns)
+	peer := func(name, target string) networkingv1alpha1.NetworkPeering {
+		return networkingv1alpha1.NetworkPeering{Name: name, NetworkRef: networkingv1alpha1.NetworkPeeringReference{Name: target}}
+	}
+	for _, n := range []*networkingv1alpha1.Network{
+		{ObjectMeta: metav1.ObjectMeta{Name: "net"}, Spec: networkingv1alpha1.NetworkSpec{Peerings: []networkingv1alpha1.NetworkPeering{peer("to-other", "other"), peer("to-third", "third")}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "other"}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "third"}},
+	} {
+		if _, err := networks.Create(ctx, n, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Only to-other is in effect.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		n, err := networks.Get(ctx, "net", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		n.Status.Peerings = []string{"to-other"}
+		_, err = networks.UpdateStatus(ctx, n, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	nic, err := nics.Create(ctx, &networkingv1alpha1.NetworkInterface{ObjectMeta: metav1.ObjectMeta{Name: "nic"},
+		Spec: networkingv1alpha1.NetworkInterfaceSpec{NetworkRef: corev1.LocalObjectReference{Name: "net"}}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nic.Spec.MachineRef = &networkingv1alpha1.MachineReference{Name: "vm", UID: "uid-vm"}
+	if nic, err = nics.UpdateClaim(ctx, "nic", nic, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	nic.Status.IPs = []string{"10.0.0.5"}
+	nic.Status.MachinePoolRef = &corev1.LocalObjectReference{Name: ns}
+	if _, err = nics.UpdateStatus(ctx, nic, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	vni := func(name string) uint32 {
+		n, err := networks.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return uint32(n.Status.VNI)
+	}
+	a := &agent{present: map[string]bool{}}
+	f, err := follower.New(follower.Config{Client: server.Client, PoolName: ns, Agent: a, StatusInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = f.Run(ctx) }()
+	own, other := vni("net"), vni("other")
+	poollettest.WaitFor(t, "the agreed peering", func() bool {
+		got := a.peered()
+		return len(got) == 1 && len(got[own]) == 1 && got[own][0] == other
 	})
 }
