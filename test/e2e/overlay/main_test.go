@@ -62,6 +62,7 @@ func TestMain(m *testing.M) {
 	} else if code = setUp(); code == 0 {
 		code = m.Run()
 	}
+	deleteMachines()
 	if lab != nil {
 		lab.stop()
 	}
@@ -120,4 +121,27 @@ func waitPool(ctx context.Context, name string) error {
 		time.Sleep(time.Second)
 	}
 	return fmt.Errorf("the MachinePool %s never offered the class %s", name, class)
+}
+
+// deleteMachines deletes the suite's Machines and waits until their domains are gone: guests
+// left running would keep the machine's CPUs busy for the suites after this one.
+func deleteMachines() {
+	if ferrite == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	machines := ferrite.ComputeV1alpha1().Machines(namespace)
+	if err := machines.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e-overlay: deleting the machines:", err)
+		return
+	}
+	for ctx.Err() == nil {
+		list, err := machines.List(ctx, metav1.ListOptions{})
+		if err == nil && len(list.Items) == 0 {
+			return
+		}
+		time.Sleep(time.Second)
+	}
+	fmt.Fprintln(os.Stderr, "e2e-overlay: machines still there after 3 minutes")
 }
