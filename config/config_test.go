@@ -742,7 +742,7 @@ func TestRolesMatchServedResources(t *testing.T) {
 				{"compute.ferrite.dev", "machinepools", "watch"}, {"compute.ferrite.dev", "machinepools/status", "update"},
 				{"storage.ferrite.dev", "volumes", "update"}, {"storage.ferrite.dev", "volumepools/status", "update"},
 				{"storage.ferrite.dev", "volumes/claim", "update"}, {"networking.ferrite.dev", "networkinterfaces/claim", "update"},
-				{"networking.ferrite.dev", "networks", "patch"}, // the network protection finalizer
+				{"networking.ferrite.dev", "networks", "patch"},        // the network protection finalizer
 				{"networking.ferrite.dev", "networks/status", "patch"}, // agreed peerings
 				{"ipam.ferrite.dev", "prefixes", "create"}, {"ipam.ferrite.dev", "prefixes/status", "update"},
 				{"core.ferrite.dev", "resourcequotas", "watch"}, {"core.ferrite.dev", "resourcequotas/status", "update"},
