@@ -94,25 +94,8 @@ func TestFollowsPoolInterfaces(t *testing.T) {
 	if _, err := networks.Create(ctx, &networkingv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Name: "net"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	place := func(name, pool, ip string) *networkingv1alpha1.NetworkInterface {
-		nic, err := nics.Create(ctx, &networkingv1alpha1.NetworkInterface{ObjectMeta: metav1.ObjectMeta{Name: name},
-			Spec: networkingv1alpha1.NetworkInterfaceSpec{NetworkRef: corev1.LocalObjectReference{Name: "net"}}}, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		nic.Spec.MachineRef = &networkingv1alpha1.MachineReference{Name: "vm-" + name, UID: types.UID("uid-" + name)}
-		if nic, err = nics.UpdateClaim(ctx, name, nic, metav1.UpdateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		nic.Status.IPs = []string{ip}
-		nic.Status.MachinePoolRef = &corev1.LocalObjectReference{Name: pool}
-		if nic, err = nics.UpdateStatus(ctx, nic, metav1.UpdateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		return nic
-	}
-	mine := place("mine", ns+"-a", "10.0.0.5")
-	place("theirs", ns+"-b", "10.0.0.6")
+	mine := placeNIC(t, ns, "mine", "10.0.0.5", ns+"-a", nil)
+	placeNIC(t, ns, "theirs", "10.0.0.6", ns+"-b", nil)
 
 	a := &agent{present: map[string]bool{}}
 	l := &leases{}
@@ -185,30 +168,11 @@ func TestPolicyOfInterface(t *testing.T) {
 	ctx := t.Context()
 	ns := poollettest.Unique("policy")
 	networks := server.Client.NetworkingV1alpha1().Networks(ns)
-	nics := server.Client.NetworkingV1alpha1().NetworkInterfaces(ns)
 	if _, err := networks.Create(ctx, &networkingv1alpha1.Network{ObjectMeta: metav1.ObjectMeta{Name: "net"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	create := func(name, ip string, labels map[string]string, pool string) {
-		nic, err := nics.Create(ctx, &networkingv1alpha1.NetworkInterface{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
-			Spec: networkingv1alpha1.NetworkInterfaceSpec{NetworkRef: corev1.LocalObjectReference{Name: "net"}}}, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		nic.Spec.MachineRef = &networkingv1alpha1.MachineReference{Name: "vm-" + name, UID: types.UID("uid-" + name)}
-		if nic, err = nics.UpdateClaim(ctx, name, nic, metav1.UpdateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		nic.Status.IPs = []string{ip}
-		if pool != "" {
-			nic.Status.MachinePoolRef = &corev1.LocalObjectReference{Name: pool}
-		}
-		if _, err = nics.UpdateStatus(ctx, nic, metav1.UpdateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	create("db", "10.0.0.5", map[string]string{"role": "db"}, ns+"-a")
-	create("web", "10.0.0.6", map[string]string{"role": "web"}, ns+"-b") // on another host
+	placeNIC(t, ns, "db", "10.0.0.5", ns+"-a", map[string]string{"role": "db"})
+	placeNIC(t, ns, "web", "10.0.0.6", ns+"-b", map[string]string{"role": "web"}) // on another host
 	policies := server.Client.NetworkingV1alpha1().NetworkPolicies(ns)
 	if _, err := policies.Create(ctx, &networkingv1alpha1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "db"},
 		Spec: networkingv1alpha1.NetworkPolicySpec{
@@ -253,7 +217,6 @@ func TestPeeringsOfInterfaceNetworks(t *testing.T) {
 	ctx := t.Context()
 	ns := poollettest.Unique("peer")
 	networks := server.Client.NetworkingV1alpha1().Networks(ns)
-	nics := server.Client.NetworkingV1alpha1().NetworkInterfaces(ns)
 	peer := func(name, target string) networkingv1alpha1.NetworkPeering {
 		return networkingv1alpha1.NetworkPeering{Name: name, NetworkRef: networkingv1alpha1.NetworkPeeringReference{Name: target}}
 	}
@@ -278,20 +241,7 @@ func TestPeeringsOfInterfaceNetworks(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	nic, err := nics.Create(ctx, &networkingv1alpha1.NetworkInterface{ObjectMeta: metav1.ObjectMeta{Name: "nic"},
-		Spec: networkingv1alpha1.NetworkInterfaceSpec{NetworkRef: corev1.LocalObjectReference{Name: "net"}}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nic.Spec.MachineRef = &networkingv1alpha1.MachineReference{Name: "vm", UID: "uid-vm"}
-	if nic, err = nics.UpdateClaim(ctx, "nic", nic, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	nic.Status.IPs = []string{"10.0.0.5"}
-	nic.Status.MachinePoolRef = &corev1.LocalObjectReference{Name: ns}
-	if _, err = nics.UpdateStatus(ctx, nic, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	placeNIC(t, ns, "nic", "10.0.0.5", ns, nil)
 	vni := func(name string) uint32 {
 		n, err := networks.Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
@@ -310,4 +260,27 @@ func TestPeeringsOfInterfaceNetworks(t *testing.T) {
 		got := a.peered()
 		return len(got) == 1 && len(got[own]) == 1 && got[own][0] == other
 	})
+}
+
+// placeNIC creates a NetworkInterface in network "net" claimed by machine vm-<name>, with the
+// address ip and, as its pool's machinepoollet would record it, status.machinePoolRef pool.
+func placeNIC(t *testing.T, ns, name, ip, pool string, labels map[string]string) *networkingv1alpha1.NetworkInterface {
+	t.Helper()
+	ctx := t.Context()
+	nics := server.Client.NetworkingV1alpha1().NetworkInterfaces(ns)
+	nic, err := nics.Create(ctx, &networkingv1alpha1.NetworkInterface{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+		Spec: networkingv1alpha1.NetworkInterfaceSpec{NetworkRef: corev1.LocalObjectReference{Name: "net"}}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nic.Spec.MachineRef = &networkingv1alpha1.MachineReference{Name: "vm-" + name, UID: types.UID("uid-" + name)}
+	if nic, err = nics.UpdateClaim(ctx, name, nic, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	nic.Status.IPs = []string{ip}
+	nic.Status.MachinePoolRef = &corev1.LocalObjectReference{Name: pool}
+	if nic, err = nics.UpdateStatus(ctx, nic, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return nic
 }
