@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -86,6 +87,12 @@ func (a *Agent) SetLocal(_ context.Context, l Local) error {
 		l.Interfaces[i].Addresses = slices.Clone(l.Interfaces[i].Addresses)
 	}
 	a.mu.Lock()
+	if a.set && reflect.DeepEqual(a.local, l) {
+		// Callers hand over their whole state on every pass (the API follower does every
+		// second); an unchanged one must not cost a reconcile pass and a dataplane Apply.
+		a.mu.Unlock()
+		return nil
+	}
 	a.local = l
 	a.set = true
 	a.localGen++
