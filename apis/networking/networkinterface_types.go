@@ -96,6 +96,22 @@ type NetworkInterfaceStatus struct {
 	// interfaces it serves by it.
 	// +optional
 	MachinePoolRef *corev1.LocalObjectReference `json:"machinePoolRef,omitempty"`
+	// NAT is the interface's share of a NATGateway of its network, written by the controller
+	// manager: a range of source ports of the gateway's public address, used for the
+	// interface's traffic to public addresses while it has no VirtualIP.
+	// +optional
+	NAT *NATAssignment `json:"nat,omitempty"`
+}
+
+// NATAssignment is one network interface's source ports of a NATGateway's public address.
+type NATAssignment struct {
+	// NATGatewayRef names the NATGateway (in the interface's namespace).
+	NATGatewayRef corev1.LocalObjectReference `json:"natGatewayRef"`
+	// IP is the gateway's public address.
+	IP string `json:"ip"`
+	// PortMin and PortMax bound the source ports (inclusive); PortMin is a multiple of 64.
+	PortMin int32 `json:"portMin"`
+	PortMax int32 `json:"portMax"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

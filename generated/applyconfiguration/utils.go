@@ -110,6 +110,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &applyconfigurationnetworkingv1alpha1.LoadBalancerStatusApplyConfiguration{}
 	case networkingv1alpha1.SchemeGroupVersion.WithKind("MachineReference"):
 		return &applyconfigurationnetworkingv1alpha1.MachineReferenceApplyConfiguration{}
+	case networkingv1alpha1.SchemeGroupVersion.WithKind("NATAssignment"):
+		return &applyconfigurationnetworkingv1alpha1.NATAssignmentApplyConfiguration{}
 	case networkingv1alpha1.SchemeGroupVersion.WithKind("NATGateway"):
 		return &applyconfigurationnetworkingv1alpha1.NATGatewayApplyConfiguration{}
 	case networkingv1alpha1.SchemeGroupVersion.WithKind("NATGatewaySpec"):

@@ -77,6 +77,7 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		networkingv1alpha1.LoadBalancerSpec{}.OpenAPIModelName():        schema_ferrite_apis_networking_v1alpha1_LoadBalancerSpec(ref),
 		networkingv1alpha1.LoadBalancerStatus{}.OpenAPIModelName():      schema_ferrite_apis_networking_v1alpha1_LoadBalancerStatus(ref),
 		networkingv1alpha1.MachineReference{}.OpenAPIModelName():        schema_ferrite_apis_networking_v1alpha1_MachineReference(ref),
+		networkingv1alpha1.NATAssignment{}.OpenAPIModelName():           schema_ferrite_apis_networking_v1alpha1_NATAssignment(ref),
 		networkingv1alpha1.NATGateway{}.OpenAPIModelName():              schema_ferrite_apis_networking_v1alpha1_NATGateway(ref),
 		networkingv1alpha1.NATGatewayList{}.OpenAPIModelName():          schema_ferrite_apis_networking_v1alpha1_NATGatewayList(ref),
 		networkingv1alpha1.NATGatewaySpec{}.OpenAPIModelName():          schema_ferrite_apis_networking_v1alpha1_NATGatewaySpec(ref),
@@ -2375,6 +2376,52 @@ func schema_ferrite_apis_networking_v1alpha1_MachineReference(ref common.Referen
 	}
 }
 
+func schema_ferrite_apis_networking_v1alpha1_NATAssignment(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "NATAssignment is one network interface's source ports of a NATGateway's public address.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"natGatewayRef": {
+						SchemaProps: spec.SchemaProps{
+							Description: "NATGatewayRef names the NATGateway (in the interface's namespace).",
+							Default:     map[string]interface{}{},
+							Ref:         ref(v1.LocalObjectReference{}.OpenAPIModelName()),
+						},
+					},
+					"ip": {
+						SchemaProps: spec.SchemaProps{
+							Description: "IP is the gateway's public address.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"portMin": {
+						SchemaProps: spec.SchemaProps{
+							Description: "PortMin and PortMax bound the source ports (inclusive); PortMin is a multiple of 64.",
+							Default:     0,
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"portMax": {
+						SchemaProps: spec.SchemaProps{
+							Default: 0,
+							Type:    []string{"integer"},
+							Format:  "int32",
+						},
+					},
+				},
+				Required: []string{"natGatewayRef", "ip", "portMin", "portMax"},
+			},
+		},
+		Dependencies: []string{
+			v1.LocalObjectReference{}.OpenAPIModelName()},
+	}
+}
+
 func schema_ferrite_apis_networking_v1alpha1_NATGateway(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -2875,11 +2922,17 @@ func schema_ferrite_apis_networking_v1alpha1_NetworkInterfaceStatus(ref common.R
 							Ref:         ref(v1.LocalObjectReference{}.OpenAPIModelName()),
 						},
 					},
+					"nat": {
+						SchemaProps: spec.SchemaProps{
+							Description: "NAT is the interface's share of a NATGateway of its network, written by the controller manager: a range of source ports of the gateway's public address, used for the interface's traffic to public addresses while it has no VirtualIP.",
+							Ref:         ref(networkingv1alpha1.NATAssignment{}.OpenAPIModelName()),
+						},
+					},
 				},
 			},
 		},
 		Dependencies: []string{
-			v1.LocalObjectReference{}.OpenAPIModelName()},
+			networkingv1alpha1.NATAssignment{}.OpenAPIModelName(), v1.LocalObjectReference{}.OpenAPIModelName()},
 	}
 }
 

@@ -51,6 +51,8 @@ func (m *LoadBalancerStatus) Reset() { *m = LoadBalancerStatus{} }
 
 func (m *MachineReference) Reset() { *m = MachineReference{} }
 
+func (m *NATAssignment) Reset() { *m = NATAssignment{} }
+
 func (m *NATGateway) Reset() { *m = NATGateway{} }
 
 func (m *NATGatewayList) Reset() { *m = NATGatewayList{} }
@@ -448,6 +450,50 @@ func (m *MachineReference) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	i -= len(m.Name)
 	copy(dAtA[i:], m.Name)
 	i = encodeVarintGenerated(dAtA, i, uint64(len(m.Name)))
+	i--
+	dAtA[i] = 0xa
+	return len(dAtA) - i, nil
+}
+
+func (m *NATAssignment) Marshal() (dAtA []byte, err error) {
+	size := m.Size()
+	dAtA = make([]byte, size)
+	n, err := m.MarshalToSizedBuffer(dAtA[:size])
+	if err != nil {
+		return nil, err
+	}
+	return dAtA[:n], nil
+}
+
+func (m *NATAssignment) MarshalTo(dAtA []byte) (int, error) {
+	size := m.Size()
+	return m.MarshalToSizedBuffer(dAtA[:size])
+}
+
+func (m *NATAssignment) MarshalToSizedBuffer(dAtA []byte) (int, error) {
+	i := len(dAtA)
+	_ = i
+	var l int
+	_ = l
+	i = encodeVarintGenerated(dAtA, i, uint64(m.PortMax))
+	i--
+	dAtA[i] = 0x20
+	i = encodeVarintGenerated(dAtA, i, uint64(m.PortMin))
+	i--
+	dAtA[i] = 0x18
+	i -= len(m.IP)
+	copy(dAtA[i:], m.IP)
+	i = encodeVarintGenerated(dAtA, i, uint64(len(m.IP)))
+	i--
+	dAtA[i] = 0x12
+	{
+		size, err := m.NATGatewayRef.MarshalToSizedBuffer(dAtA[:i])
+		if err != nil {
+			return 0, err
+		}
+		i -= size
+		i = encodeVarintGenerated(dAtA, i, uint64(size))
+	}
 	i--
 	dAtA[i] = 0xa
 	return len(dAtA) - i, nil
@@ -899,6 +945,18 @@ func (m *NetworkInterfaceStatus) MarshalToSizedBuffer(dAtA []byte) (int, error) 
 	_ = i
 	var l int
 	_ = l
+	if m.NAT != nil {
+		{
+			size, err := m.NAT.MarshalToSizedBuffer(dAtA[:i])
+			if err != nil {
+				return 0, err
+			}
+			i -= size
+			i = encodeVarintGenerated(dAtA, i, uint64(size))
+		}
+		i--
+		dAtA[i] = 0x3a
+	}
 	if m.MachinePoolRef != nil {
 		{
 			size, err := m.MachinePoolRef.MarshalToSizedBuffer(dAtA[:i])
@@ -1768,6 +1826,21 @@ func (m *MachineReference) Size() (n int) {
 	return n
 }
 
+func (m *NATAssignment) Size() (n int) {
+	if m == nil {
+		return 0
+	}
+	var l int
+	_ = l
+	l = m.NATGatewayRef.Size()
+	n += 1 + l + sovGenerated(uint64(l))
+	l = len(m.IP)
+	n += 1 + l + sovGenerated(uint64(l))
+	n += 1 + sovGenerated(uint64(m.PortMin))
+	n += 1 + sovGenerated(uint64(m.PortMax))
+	return n
+}
+
 func (m *NATGateway) Size() (n int) {
 	if m == nil {
 		return 0
@@ -1942,6 +2015,10 @@ func (m *NetworkInterfaceStatus) Size() (n int) {
 	}
 	if m.MachinePoolRef != nil {
 		l = m.MachinePoolRef.Size()
+		n += 1 + l + sovGenerated(uint64(l))
+	}
+	if m.NAT != nil {
+		l = m.NAT.Size()
 		n += 1 + l + sovGenerated(uint64(l))
 	}
 	return n
@@ -2306,6 +2383,19 @@ func (this *MachineReference) String() string {
 	}, "")
 	return s
 }
+func (this *NATAssignment) String() string {
+	if this == nil {
+		return "nil"
+	}
+	s := strings.Join([]string{`&NATAssignment{`,
+		`NATGatewayRef:` + strings.Replace(strings.Replace(fmt.Sprintf("%v", this.NATGatewayRef), "LocalObjectReference", "v1.LocalObjectReference", 1), `&`, ``, 1) + `,`,
+		`IP:` + fmt.Sprintf("%v", this.IP) + `,`,
+		`PortMin:` + fmt.Sprintf("%v", this.PortMin) + `,`,
+		`PortMax:` + fmt.Sprintf("%v", this.PortMax) + `,`,
+		`}`,
+	}, "")
+	return s
+}
 func (this *NATGateway) String() string {
 	if this == nil {
 		return "nil"
@@ -2430,6 +2520,7 @@ func (this *NetworkInterfaceStatus) String() string {
 		`VirtualIP:` + fmt.Sprintf("%v", this.VirtualIP) + `,`,
 		`Prefixes:` + fmt.Sprintf("%v", this.Prefixes) + `,`,
 		`MachinePoolRef:` + strings.Replace(fmt.Sprintf("%v", this.MachinePoolRef), "LocalObjectReference", "v1.LocalObjectReference", 1) + `,`,
+		`NAT:` + strings.Replace(this.NAT.String(), "NATAssignment", "NATAssignment", 1) + `,`,
 		`}`,
 	}, "")
 	return s
@@ -3683,6 +3774,159 @@ func (m *MachineReference) Unmarshal(dAtA []byte) error {
 			}
 			m.UID = k8s_io_apimachinery_pkg_types.UID(dAtA[iNdEx:postIndex])
 			iNdEx = postIndex
+		default:
+			iNdEx = preIndex
+			skippy, err := skipGenerated(dAtA[iNdEx:])
+			if err != nil {
+				return err
+			}
+			if (skippy < 0) || (iNdEx+skippy) < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			if (iNdEx + skippy) > l {
+				return io.ErrUnexpectedEOF
+			}
+			iNdEx += skippy
+		}
+	}
+
+	if iNdEx > l {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
+func (m *NATAssignment) Unmarshal(dAtA []byte) error {
+	l := len(dAtA)
+	iNdEx := 0
+	for iNdEx < l {
+		preIndex := iNdEx
+		var wire uint64
+		for shift := uint(0); ; shift += 7 {
+			if shift >= 64 {
+				return ErrIntOverflowGenerated
+			}
+			if iNdEx >= l {
+				return io.ErrUnexpectedEOF
+			}
+			b := dAtA[iNdEx]
+			iNdEx++
+			wire |= uint64(b&0x7F) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		fieldNum := int32(wire >> 3)
+		wireType := int(wire & 0x7)
+		if wireType == 4 {
+			return fmt.Errorf("proto: NATAssignment: wiretype end group for non-group")
+		}
+		if fieldNum <= 0 {
+			return fmt.Errorf("proto: NATAssignment: illegal tag %d (wire type %d)", fieldNum, wire)
+		}
+		switch fieldNum {
+		case 1:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field NATGatewayRef", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowGenerated
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if err := m.NATGatewayRef.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		case 2:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field IP", wireType)
+			}
+			var stringLen uint64
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowGenerated
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				stringLen |= uint64(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			intStringLen := int(stringLen)
+			if intStringLen < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			postIndex := iNdEx + intStringLen
+			if postIndex < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			m.IP = string(dAtA[iNdEx:postIndex])
+			iNdEx = postIndex
+		case 3:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field PortMin", wireType)
+			}
+			m.PortMin = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowGenerated
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.PortMin |= int32(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+		case 4:
+			if wireType != 0 {
+				return fmt.Errorf("proto: wrong wireType = %d for field PortMax", wireType)
+			}
+			m.PortMax = 0
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowGenerated
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				m.PortMax |= int32(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
 		default:
 			iNdEx = preIndex
 			skippy, err := skipGenerated(dAtA[iNdEx:])
@@ -5133,6 +5377,42 @@ func (m *NetworkInterfaceStatus) Unmarshal(dAtA []byte) error {
 				m.MachinePoolRef = &v1.LocalObjectReference{}
 			}
 			if err := m.MachinePoolRef.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		case 7:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field NAT", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowGenerated
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if m.NAT == nil {
+				m.NAT = &NATAssignment{}
+			}
+			if err := m.NAT.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
 			iNdEx = postIndex

@@ -103,6 +103,22 @@ type NetworkInterfaceStatus struct {
 	// interfaces it serves by it.
 	// +optional
 	MachinePoolRef *corev1.LocalObjectReference `json:"machinePoolRef,omitempty" protobuf:"bytes,6,opt,name=machinePoolRef"`
+	// NAT is the interface's share of a NATGateway of its network, written by the controller
+	// manager: a range of source ports of the gateway's public address, used for the
+	// interface's traffic to public addresses while it has no VirtualIP.
+	// +optional
+	NAT *NATAssignment `json:"nat,omitempty" protobuf:"bytes,7,opt,name=nat"`
+}
+
+// NATAssignment is one network interface's source ports of a NATGateway's public address.
+type NATAssignment struct {
+	// NATGatewayRef names the NATGateway (in the interface's namespace).
+	NATGatewayRef corev1.LocalObjectReference `json:"natGatewayRef" protobuf:"bytes,1,opt,name=natGatewayRef"`
+	// IP is the gateway's public address.
+	IP string `json:"ip" protobuf:"bytes,2,opt,name=ip"`
+	// PortMin and PortMax bound the source ports (inclusive); PortMin is a multiple of 64.
+	PortMin int32 `json:"portMin" protobuf:"varint,3,opt,name=portMin"`
+	PortMax int32 `json:"portMax" protobuf:"varint,4,opt,name=portMax"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

@@ -62,6 +62,11 @@ func (in MachineReference) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in NATAssignment) OpenAPIModelName() string {
+	return "dev.ferrite.networking.v1alpha1.NATAssignment"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in NATGateway) OpenAPIModelName() string {
 	return "dev.ferrite.networking.v1alpha1.NATGateway"
 }

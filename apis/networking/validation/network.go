@@ -140,5 +140,22 @@ func ValidateNetworkInterfaceStatusUpdate(newNIC, _ *networking.NetworkInterface
 	if ref := status.MachinePoolRef; ref != nil {
 		errs = append(errs, apivalidation.ValidateObjectName(ref.Name, statusPath.Child("machinePoolRef", "name"))...)
 	}
+	if nat := status.NAT; nat != nil {
+		errs = append(errs, validateNATAssignment(nat, statusPath.Child("nat"))...)
+	}
+	return errs
+}
+
+// validateNATAssignment checks an interface's share of a NAT gateway: a named gateway, an
+// address, and a port range starting on a multiple of 64 (routes carry PortMin/64).
+func validateNATAssignment(nat *networking.NATAssignment, path *field.Path) field.ErrorList {
+	errs := apivalidation.ValidateObjectName(nat.NATGatewayRef.Name, path.Child("natGatewayRef", "name"))
+	errs = append(errs, apivalidation.ValidateIP(nat.IP, path.Child("ip"))...)
+	switch {
+	case nat.PortMin < 0 || nat.PortMin > 65535 || nat.PortMin%64 != 0:
+		errs = append(errs, field.Invalid(path.Child("portMin"), nat.PortMin, "must be a multiple of 64 from 0 to 65472"))
+	case nat.PortMax < nat.PortMin || nat.PortMax > 65535:
+		errs = append(errs, field.Invalid(path.Child("portMax"), nat.PortMax, "must be from portMin to 65535"))
+	}
 	return errs
 }

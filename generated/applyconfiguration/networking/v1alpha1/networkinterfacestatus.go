@@ -42,6 +42,10 @@ type NetworkInterfaceStatusApplyConfiguration struct {
 	// machinepoollet when it attaches the interface; the host's network agent selects the
 	// interfaces it serves by it.
 	MachinePoolRef *v1.LocalObjectReferenceApplyConfiguration `json:"machinePoolRef,omitempty"`
+	// NAT is the interface's share of a NATGateway of its network, written by the controller
+	// manager: a range of source ports of the gateway's public address, used for the
+	// interface's traffic to public addresses while it has no VirtualIP.
+	NAT *NATAssignmentApplyConfiguration `json:"nat,omitempty"`
 }
 
 // NetworkInterfaceStatusApplyConfiguration constructs a declarative configuration of the NetworkInterfaceStatus type for use with
@@ -99,5 +103,13 @@ func (b *NetworkInterfaceStatusApplyConfiguration) WithPrefixes(values ...string
 // If called multiple times, the MachinePoolRef field is set to the value of the last call.
 func (b *NetworkInterfaceStatusApplyConfiguration) WithMachinePoolRef(value *v1.LocalObjectReferenceApplyConfiguration) *NetworkInterfaceStatusApplyConfiguration {
 	b.MachinePoolRef = value
+	return b
+}
+
+// WithNAT sets the NAT field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the NAT field is set to the value of the last call.
+func (b *NetworkInterfaceStatusApplyConfiguration) WithNAT(value *NATAssignmentApplyConfiguration) *NetworkInterfaceStatusApplyConfiguration {
+	b.NAT = value
 	return b
 }
