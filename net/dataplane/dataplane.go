@@ -25,6 +25,37 @@ type Interface struct {
 	Addresses []netip.Prefix `json:"addresses"`
 	// Policy filters the interface's traffic; nil allows everything.
 	Policy *Policy `json:"policy,omitempty"`
+	// VirtualIP is the interface's public address (1:1 NAT in State.PublicVNI): traffic to it
+	// from the public VNI reaches the interface's address of the same family, and the
+	// interface's traffic to public addresses leaves from it. Zero when none.
+	VirtualIP netip.Addr `json:"virtualIP,omitzero"`
+	// NAT is the interface's share of a NAT gateway, used for its traffic to public addresses
+	// when it has no VirtualIP; nil when none.
+	NAT *NAT `json:"nat,omitempty"`
+	// LoadBalancers are the public load balancers the interface is a target of: connections
+	// to their address (and ports) that reach this hypervisor are spread over its local targets.
+	LoadBalancers []LoadBalancer `json:"loadBalancers,omitempty"`
+}
+
+// NAT is a range of source ports of a shared public address.
+type NAT struct {
+	IP netip.Addr `json:"ip"`
+	// PortMin and PortMax bound the source ports (inclusive); PortMin is a multiple of
+	// route.NATPortAlign.
+	PortMin uint16 `json:"portMin"`
+	PortMax uint16 `json:"portMax"`
+}
+
+// LoadBalancer is a public load-balanced address.
+type LoadBalancer struct {
+	IP netip.Addr `json:"ip"`
+	// Ports are the balanced destination ports; empty balances every port and protocol.
+	Ports []PortRange `json:"ports,omitempty"`
+}
+
+// Public reports whether the interface has any public service (VirtualIP, NAT or load balancer).
+func (i Interface) Public() bool {
+	return i.VirtualIP.IsValid() || i.NAT != nil || len(i.LoadBalancers) > 0
 }
 
 // Policy is the firewall of one interface, from the NetworkPolicies that select it: a direction
@@ -75,6 +106,22 @@ func (i Interface) Validate() error {
 			return fmt.Errorf("interface %s: address %w", i.Name, err)
 		}
 	}
+	if v := i.VirtualIP; v.IsValid() && (v.Zone() != "" || v.Is4In6() || v.IsUnspecified()) {
+		return fmt.Errorf("interface %s: virtual IP %s is not a plain address", i.Name, v)
+	}
+	if n := i.NAT; n != nil {
+		switch {
+		case !n.IP.IsValid() || n.IP.Zone() != "" || n.IP.Is4In6() || n.IP.IsUnspecified():
+			return fmt.Errorf("interface %s: nat address %v is not a plain address", i.Name, n.IP)
+		case n.PortMin > n.PortMax || n.PortMin%route.NATPortAlign != 0:
+			return fmt.Errorf("interface %s: nat ports %d-%d: want a non-empty range starting on a multiple of %d", i.Name, n.PortMin, n.PortMax, route.NATPortAlign)
+		}
+	}
+	for _, lb := range i.LoadBalancers {
+		if !lb.IP.IsValid() || lb.IP.Zone() != "" || lb.IP.Is4In6() || lb.IP.IsUnspecified() {
+			return fmt.Errorf("interface %s: load balancer address %v is not a plain address", i.Name, lb.IP)
+		}
+	}
 	return nil
 }
 
@@ -94,6 +141,10 @@ type State struct {
 	// are reachable from the VNI too, still through the peered VNI's own devices. A peering
 	// is one-way here; the agent lists both directions.
 	Peerings map[uint32][]uint32
+	// PublicVNI is the virtual network of public addresses (VirtualIPs, NAT gateway and
+	// load-balancer addresses, and the outside world's prefixes, announced by edge routers);
+	// zero when this hypervisor serves no public addresses. Interfaces' public services need it.
+	PublicVNI uint32
 }
 
 // Result says what Apply could not install for a reason outside the dataplane's control.
