@@ -234,7 +234,9 @@ func (c *Cluster) startFerrite(kubeconfig, etcdURL string) error {
 		"--authentication-kubeconfig="+kubeconfig, "--authorization-kubeconfig="+kubeconfig, "--kubeconfig="+kubeconfig,
 		"--poollet-client-certificate="+c.Poollet.ClientCert, "--poollet-client-key="+c.Poollet.ClientKey,
 		"--poollet-certificate-authority="+c.Poollet.CA,
-		"--data-dir="+filepath.Join(c.opts.DataDir, "ferrite-apiserver"))
+		"--data-dir="+filepath.Join(c.opts.DataDir, "ferrite-apiserver"),
+		// The public VNI is reserved for public addresses.
+		"--vni-max="+strconv.Itoa(PublicVNI-1))
 	return err
 }
 

@@ -18,6 +18,10 @@ const (
 	// agentAddress (GoBGP tells peers apart by address).
 	reflectorAddress = "127.0.0.2"
 	agentAddress     = "127.0.0.1"
+	// PublicVNI is the virtual network of public addresses (VirtualIPs, NAT gateways, load
+	// balancers and the outside world's prefixes). The apiserver hands Networks only VNIs
+	// below it (--vni-max), so no tenant network ever gets it.
+	PublicVNI = 1<<24 - 1
 	// reflectorPort keeps clear of a BGP daemon the machine may run on 179.
 	reflectorPort = 1790
 )
@@ -42,6 +46,7 @@ func (c *Cluster) startNetwork(ctx context.Context, p *Pool) error {
 		"routerID": agentAddress, "localAddress": agentAddress,
 		"reflectors": []string{fmt.Sprintf("%s:%d", reflectorAddress, reflectorPort)},
 		"http":       "127.0.0.1:9180",
+		"publicVNI":  PublicVNI,
 	}
 	data, _ := json.MarshalIndent(config, "", "  ")
 	configPath := filepath.Join(dir, "netagent.json")

@@ -62,6 +62,7 @@ var samples = []sample{
 	{"prefix", "prefixes", "ipam.ferrite.dev", "backend-root"},
 	{"prefix", "prefixes", "ipam.ferrite.dev", "backend-v4"},
 	{"prefix", "prefixes", "ipam.ferrite.dev", "frontend-v4"},
+	{"prefix", "prefixes", "ipam.ferrite.dev", "public-v4"},
 	{"resourcequota", "resourcequotas", "core.ferrite.dev", "default-quota"},
 }
 

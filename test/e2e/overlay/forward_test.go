@@ -6,13 +6,11 @@ import (
 	"context"
 	"io"
 	"net"
-	"runtime"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 
 	"github.com/ferrite-dev/ferrite/poollet/tapdevice"
 )
@@ -21,34 +19,13 @@ import (
 // namespace ns and forwards each connection to the same address in this namespace, so that a
 // netagent in the hypervisor namespace reaches the API with an unchanged kubeconfig.
 func forwardInto(ns, address string) (stop func(), err error) {
-	type result struct {
-		ln  net.Listener
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		// The thread enters ns and is never unlocked: it ends with this goroutine, so no other
-		// goroutine ever runs in ns. The listening socket stays in ns.
-		runtime.LockOSThread()
-		handle, err := netns.GetFromName(ns)
-		if err == nil {
-			err = netns.Set(handle)
-			handle.Close()
-		}
-		if err != nil {
-			ch <- result{err: err}
-			return
-		}
-		ln, err := net.Listen("tcp", address)
-		ch <- result{ln, err}
-	}()
-	r := <-ch
-	if r.err != nil {
-		return nil, r.err
+	ln, err := listenIn(ns, address)
+	if err != nil {
+		return nil, err
 	}
 	go func() {
 		for {
-			in, err := r.ln.Accept()
+			in, err := ln.Accept()
 			if err != nil {
 				return
 			}
@@ -64,7 +41,7 @@ func forwardInto(ns, address string) (stop func(), err error) {
 			}()
 		}
 	}()
-	return func() { r.ln.Close() }, nil
+	return func() { ln.Close() }, nil
 }
 
 // moveTaps moves each guest's tap, which libvirt makes in this namespace, into the namespace of

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +39,18 @@ var hypervisors = []hypervisor{
 // reflectorAddrs are the route reflectors' addresses in the underlay namespace.
 var reflectorAddrs = []string{"10.252.0.254", "10.252.0.253"}
 
+// The edge: a router between the public VNI and the outside world, here a third hypervisor
+// whose netagent has one static interface in the public VNI, a veth to the internet namespace,
+// where one outside host lives. It announces the outside world's prefix in the public VNI.
+const (
+	edgeNS       = "fo-edge"
+	edgeAddr     = "10.252.0.3"
+	internetNS   = "fo-inet"
+	internetHost = "203.0.113.10"
+	internetNet  = "203.0.113.0/24"
+	edgeDevice   = "inet0"
+)
+
 // topology is the running lab.
 type topology struct {
 	dir        string
@@ -58,7 +71,7 @@ func ip(args ...string) error {
 }
 
 func deleteNamespaces() {
-	for _, ns := range []string{underlayNS, hypervisors[0].ns, hypervisors[1].ns} {
+	for _, ns := range []string{underlayNS, hypervisors[0].ns, hypervisors[1].ns, edgeNS, internetNS} {
 		_ = exec.Command("ip", "netns", "del", ns).Run()
 	}
 }
@@ -80,7 +93,8 @@ func startTopology(ctx context.Context) (*topology, error) {
 	for _, a := range reflectorAddrs {
 		steps = append(steps, []string{"-n", underlayNS, "addr", "add", a + "/24", "dev", "br0"})
 	}
-	for i, h := range hypervisors {
+	underlay := append(slices.Clone(hypervisors), hypervisor{ns: edgeNS, addr: edgeAddr})
+	for i, h := range underlay {
 		port := fmt.Sprintf("p%d", i+1)
 		steps = append(steps,
 			[]string{"netns", "add", h.ns},
@@ -91,6 +105,18 @@ func startTopology(ctx context.Context) (*topology, error) {
 			[]string{"-n", h.ns, "link", "set", "ul0", "up"},
 		)
 	}
+	// The internet namespace's host reaches the edge like a guest its hypervisor: a /32 and
+	// the gateway 169.254.1.1, which the edge answers by proxy ARP.
+	steps = append(steps,
+		[]string{"netns", "add", internetNS},
+		[]string{"-n", internetNS, "link", "set", "lo", "up"},
+		[]string{"link", "add", edgeDevice, "netns", edgeNS, "type", "veth", "peer", "name", "eth0", "netns", internetNS},
+		[]string{"-n", edgeNS, "link", "set", edgeDevice, "up"},
+		[]string{"-n", internetNS, "addr", "add", internetHost + "/32", "dev", "eth0"},
+		[]string{"-n", internetNS, "link", "set", "eth0", "up"},
+		[]string{"-n", internetNS, "route", "add", "169.254.1.1/32", "dev", "eth0", "scope", "link"},
+		[]string{"-n", internetNS, "route", "add", "default", "via", "169.254.1.1", "dev", "eth0"},
+	)
 	for _, s := range steps {
 		if err := ip(s...); err != nil {
 			return t, err
@@ -117,6 +143,9 @@ func startTopology(ctx context.Context) (*topology, error) {
 		if err := t.startAgent(i); err != nil {
 			return t, err
 		}
+	}
+	if err := t.startEdge(); err != nil {
+		return t, err
 	}
 	moverCtx, cancel := context.WithCancel(context.Background())
 	t.stopMover = cancel
@@ -171,7 +200,7 @@ func (t *topology) startAgent(i int) error {
 	}
 	config, _ := json.Marshal(map[string]any{
 		"routerID": h.addr, "localAddress": h.addr, "reflectors": reflectors,
-		"passwordFile": t.passwordFile(), "http": "127.0.0.1:9180",
+		"passwordFile": t.passwordFile(), "http": "127.0.0.1:9180", "publicVNI": localcluster.PublicVNI,
 	})
 	configPath := filepath.Join(t.dir, "netagent-"+h.pool+".json")
 	if err := os.WriteFile(configPath, config, 0o600); err != nil {
@@ -193,6 +222,32 @@ func (t *topology) startAgent(i int) error {
 	} else {
 		t.agents[i] = cmd
 	}
+	return nil
+}
+
+// startEdge starts the edge's netagent: no API, one static interface in the public VNI that
+// routes the internet's prefix to the internet namespace.
+func (t *topology) startEdge() error {
+	reflectors := []string{}
+	for _, a := range reflectorAddrs {
+		reflectors = append(reflectors, a+":179")
+	}
+	config, _ := json.Marshal(map[string]any{
+		"routerID": edgeAddr, "localAddress": edgeAddr, "reflectors": reflectors,
+		"passwordFile": t.passwordFile(), "http": "127.0.0.1:9180", "publicVNI": localcluster.PublicVNI,
+		"interfaces": []map[string]any{{"name": edgeDevice, "vni": localcluster.PublicVNI, "addresses": []string{internetNet}}},
+	})
+	configPath := filepath.Join(t.dir, "netagent-edge.json")
+	if err := os.WriteFile(configPath, config, 0o600); err != nil {
+		return err
+	}
+	cmd, err := t.startProcess(edgeNS, "netagent-edge", filepath.Join(root, "bin", "netagent"), "--config="+configPath)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.agents = append(t.agents, cmd)
 	return nil
 }
 
