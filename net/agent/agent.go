@@ -3,7 +3,8 @@
 // (interfaces, extra routes, subscriptions, peerings) with SetLocal; the agent announces the
 // routes of the local interfaces whose devices exist, subscribes to their VNIs and the peered
 // VNIs with route-target constraint, and hands the dataplane the local interfaces and peerings
-// plus every route learned from the reflectors.
+// plus every route learned from the reflectors. Interfaces with public services (VirtualIP, NAT
+// share, load-balancer target) have their public addresses announced in the public VNI.
 // One reconcile loop does all of it, retries what failed and re-applies periodically.
 package agent
 
@@ -46,6 +47,11 @@ type Config struct {
 	Password string
 	// GracefulRestart configures BGP graceful restart (RFC 4724) with the reflectors.
 	GracefulRestart GracefulRestart
+	// PublicVNI is the virtual network of public addresses, the same on every hypervisor and
+	// edge; zero when this host serves none. The agent announces its interfaces' VirtualIPs,
+	// NAT port ranges and load-balancer addresses in it, subscribes to it while any local
+	// interface has such a public service, and hands it to the dataplane.
+	PublicVNI uint32
 	// Dataplane receives the desired state.
 	Dataplane dataplane.Dataplane
 	// Logger receives the agent's and GoBGP's messages; slog.Default when nil.
@@ -136,6 +142,9 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	}
 	if cfg.Dataplane == nil {
 		return nil, errors.New("no dataplane")
+	}
+	if cfg.PublicVNI > route.MaxVNI {
+		return nil, fmt.Errorf("public vni %d out of range 1..%d", cfg.PublicVNI, route.MaxVNI)
 	}
 	if cfg.ASN == 0 {
 		cfg.ASN = route.ASN

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -16,7 +17,8 @@ import (
 type Local struct {
 	// Interfaces are the local network interfaces. Each is installed in the dataplane; once
 	// the dataplane reports its device present, a standard route for each of its addresses is
-	// announced with this hypervisor as next hop, and its VNI is subscribed.
+	// announced with this hypervisor as next hop, and its VNI is subscribed. Its public
+	// services are announced in the public VNI at the same time (see Agent.interfaceRoutes).
 	Interfaces []dataplane.Interface
 	// Routes are further routes this hypervisor originates: NAT port ranges, load-balancer
 	// targets, virtual addresses.
@@ -31,12 +33,16 @@ type Local struct {
 	Peerings map[uint32][]uint32
 }
 
-// Validate reports why a local state cannot be taken.
-func (l Local) Validate() error {
+// Validate reports why a local state cannot be taken by an agent whose public VNI is
+// publicVNI (Config.PublicVNI): public services need one.
+func (l Local) Validate(publicVNI uint32) error {
 	names := map[string]bool{}
 	for _, iface := range l.Interfaces {
 		if err := iface.Validate(); err != nil {
 			return err
+		}
+		if iface.Public() && publicVNI == 0 {
+			return fmt.Errorf("interface %s has public services (virtual IP, NAT or load balancer) but the agent has no public VNI", iface.Name)
 		}
 		if names[iface.Name] {
 			return fmt.Errorf("interface %s given twice", iface.Name)
@@ -74,7 +80,7 @@ func (l Local) Validate() error {
 // it returns an error only when l is invalid, and then changes nothing. The first call opens the
 // sessions to the reflectors.
 func (a *Agent) SetLocal(_ context.Context, l Local) error {
-	if err := l.Validate(); err != nil {
+	if err := l.Validate(a.cfg.PublicVNI); err != nil {
 		return err
 	}
 	l = Local{
@@ -85,6 +91,11 @@ func (a *Agent) SetLocal(_ context.Context, l Local) error {
 	}
 	for i := range l.Interfaces {
 		l.Interfaces[i].Addresses = slices.Clone(l.Interfaces[i].Addresses)
+		l.Interfaces[i].LoadBalancers = slices.Clone(l.Interfaces[i].LoadBalancers)
+		if n := l.Interfaces[i].NAT; n != nil {
+			nat := *n
+			l.Interfaces[i].NAT = &nat
+		}
 	}
 	a.mu.Lock()
 	if a.set && reflect.DeepEqual(a.local, l) {
@@ -113,11 +124,31 @@ func clonePeerings(p map[uint32][]uint32) map[uint32][]uint32 {
 	return out
 }
 
-// interfaceRoutes are the routes announced for a local interface.
+// interfaceRoutes are the routes announced for a local interface: a standard route per
+// address in its VNI and, in the public VNI, its VirtualIP (standard: packets to it are DNATed
+// here), else its NAT share (kind NAT with its ports: replies are steered here by port), and
+// each load-balancer address (kind LoadBalancer: senders spread flows over every host with
+// targets). Two interfaces that are targets of one load balancer give the same route, which
+// the caller's set holds once; it is withdrawn only when no announcing interface gives it.
 func (a *Agent) interfaceRoutes(iface dataplane.Interface) []route.Route {
-	out := make([]route.Route, 0, len(iface.Addresses))
+	out := make([]route.Route, 0, len(iface.Addresses)+2+len(iface.LoadBalancers))
 	for _, p := range iface.Addresses {
 		out = append(out, route.Route{VNI: iface.VNI, Prefix: p.Masked(), NextHop: a.cfg.NextHop})
+	}
+	vni := a.cfg.PublicVNI
+	if vni == 0 {
+		return out // SetLocal refuses public services without a public VNI
+	}
+	host := func(ip netip.Addr) netip.Prefix { return netip.PrefixFrom(ip, ip.BitLen()) }
+	switch {
+	case iface.VirtualIP.IsValid():
+		out = append(out, route.Route{VNI: vni, Prefix: host(iface.VirtualIP), NextHop: a.cfg.NextHop})
+	case iface.NAT != nil:
+		out = append(out, route.Route{VNI: vni, Prefix: host(iface.NAT.IP), NextHop: a.cfg.NextHop,
+			Kind: route.KindNAT, PortMin: iface.NAT.PortMin, PortMax: iface.NAT.PortMax})
+	}
+	for _, lb := range iface.LoadBalancers {
+		out = append(out, route.Route{VNI: vni, Prefix: host(lb.IP), NextHop: a.cfg.NextHop, Kind: route.KindLoadBalancer})
 	}
 	return out
 }
@@ -133,7 +164,8 @@ func (a *Agent) announceable(name string) bool {
 }
 
 // InterfaceState reports whether the dataplane found the device of a local interface (at the
-// last Apply) and whether all of the interface's addresses are announced.
+// last Apply) and whether all of the interface's routes are announced: its addresses and its
+// public services.
 func (a *Agent) InterfaceState(name string) (present, announced bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -123,7 +123,8 @@ func (a *Agent) pass() (time.Duration, error) {
 }
 
 // desiredState is the whole dataplane state: local interfaces, learned routes, the next hops
-// of the learned routes as the VTEPs allowed to send overlay traffic, and the peerings. Called
+// of the learned routes as the VTEPs allowed to send overlay traffic, the peerings and the
+// public VNI. Called
 // with a.mu held.
 func (a *Agent) desiredState() *dataplane.State {
 	s := &dataplane.State{
@@ -131,6 +132,7 @@ func (a *Agent) desiredState() *dataplane.State {
 		Routes:     make([]route.Route, 0, len(a.rib.routes)),
 		VTEPs:      make([]netip.Addr, 0, len(a.rib.vteps)),
 		Peerings:   clonePeerings(a.local.Peerings),
+		PublicVNI:  a.cfg.PublicVNI,
 	}
 	for r := range a.rib.routes {
 		s.Routes = append(s.Routes, r)
@@ -183,6 +185,11 @@ func (a *Agent) reconcileBGP() error {
 	routes, members := map[route.Route]bool{}, map[uint32]bool{}
 	for _, iface := range a.local.Interfaces {
 		members[iface.VNI] = true
+		if iface.Public() {
+			// Learn where the other public addresses are: the replies of the interface's
+			// public traffic leave through P.
+			members[a.cfg.PublicVNI] = true
+		}
 		if a.announceable(iface.Name) {
 			for _, r := range a.interfaceRoutes(iface) {
 				routes[r] = true

@@ -34,6 +34,7 @@ func (d *Dataplane) Apply(_ context.Context, s dataplane.State) (dataplane.Resul
 		Routes:     slices.Clone(s.Routes),
 		VTEPs:      slices.Clone(s.VTEPs),
 		Peerings:   clonePeerings(s.Peerings),
+		PublicVNI:  s.PublicVNI,
 	}
 	d.routes = make(map[route.Route]bool, len(s.Routes))
 	for _, r := range s.Routes {
@@ -82,6 +83,7 @@ func (d *Dataplane) State() dataplane.State {
 		Routes:     slices.Clone(d.state.Routes),
 		VTEPs:      slices.Clone(d.state.VTEPs),
 		Peerings:   clonePeerings(d.state.Peerings),
+		PublicVNI:  d.state.PublicVNI,
 	}
 }
 

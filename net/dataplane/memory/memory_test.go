@@ -18,6 +18,7 @@ func TestApplyRecordsLastState(t *testing.T) {
 		Interfaces: []dataplane.Interface{{Name: "tap0", VNI: 7}, {Name: "tap1", VNI: 7}},
 		Routes:     []route.Route{r, r},
 		Peerings:   map[uint32][]uint32{7: {8}},
+		PublicVNI:  route.MaxVNI,
 	}
 	d.SetMissing("tap1")
 	res, err := d.Apply(context.Background(), s)
@@ -25,7 +26,8 @@ func TestApplyRecordsLastState(t *testing.T) {
 		t.Fatalf("apply: %v, missing %v", err, res.Missing)
 	}
 	<-changed
-	if !d.Has(r) || d.Len() != 1 || len(d.State().Interfaces) != 2 || d.Applies() != 1 {
+	if !d.Has(r) || d.Len() != 1 || len(d.State().Interfaces) != 2 || d.Applies() != 1 ||
+		d.State().PublicVNI != route.MaxVNI {
 		t.Fatalf("recorded %v, %d routes, %d applies", d.State(), d.Len(), d.Applies())
 	}
 	s.Peerings[7][0] = 9 // the caller's map changes after Apply: the record must not
