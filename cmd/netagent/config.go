@@ -20,6 +20,9 @@ type config struct {
 	LocalAddress netip.Addr       `json:"localAddress"`
 	NextHop      netip.Addr       `json:"nextHop,omitzero"`
 	Reflectors   []netip.AddrPort `json:"reflectors"`
+	// PublicVNI is the virtual network of public addresses, the same on every hypervisor and
+	// edge (the apiserver's --vni-max must exclude it); 0 serves no public addresses.
+	PublicVNI uint32 `json:"publicVNI,omitempty"`
 	// PasswordFile holds the TCP-MD5 password of the sessions to the reflectors.
 	PasswordFile string `json:"passwordFile,omitempty"`
 	// HTTP is the read-only status endpoint; it must be a loopback address.
@@ -58,6 +61,8 @@ func readConfig(path string) (config, error) {
 		return cfg, fmt.Errorf("%s: localAddress is required", path)
 	case len(cfg.Reflectors) == 0:
 		return cfg, fmt.Errorf("%s: reflectors: at least one is required", path)
+	case cfg.PublicVNI > route.MaxVNI:
+		return cfg, fmt.Errorf("%s: publicVNI %d out of range 1..%d", path, cfg.PublicVNI, route.MaxVNI)
 	case cfg.MTU < 576 || cfg.MTU > 9000:
 		return cfg, fmt.Errorf("%s: mtu %d out of range 576..9000", path, cfg.MTU)
 	}

@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/ferrite-dev/ferrite/net/agent"
@@ -18,6 +22,10 @@ type local struct {
 	// routes from every other host after a restart.
 	followsAPI bool
 	apiKnown   bool
+	// public says the agent has a public VNI. Without one it refuses public services; the
+	// API's are left out (and reported) rather than have one tenant's VirtualIP stop every
+	// update of this host.
+	public bool
 
 	mu          sync.Mutex
 	static      agent.Local
@@ -51,8 +59,12 @@ func (l *local) push(ctx context.Context) error {
 	if l.followsAPI && !l.apiKnown {
 		return nil
 	}
+	api, refused := l.api, []string(nil)
+	if !l.public {
+		api, refused = withoutPublic(l.api)
+	}
 	merged := agent.Local{
-		Interfaces:    append(append([]dataplane.Interface(nil), l.static.Interfaces...), l.api...),
+		Interfaces:    append(append([]dataplane.Interface(nil), l.static.Interfaces...), api...),
 		Routes:        l.static.Routes,
 		Subscriptions: l.static.Subscriptions,
 		Peerings:      map[uint32][]uint32{},
@@ -66,5 +78,24 @@ func (l *local) push(ctx context.Context) error {
 			}
 		}
 	}
-	return l.agent.SetLocal(ctx, merged)
+	err := l.agent.SetLocal(ctx, merged)
+	if len(refused) > 0 {
+		err = errors.Join(err, fmt.Errorf("interfaces %s: public services left out: netagent has no publicVNI", strings.Join(refused, ", ")))
+	}
+	return err
+}
+
+// withoutPublic returns the interfaces with their public services removed, and the names of
+// those that had some.
+func withoutPublic(ifaces []dataplane.Interface) ([]dataplane.Interface, []string) {
+	var names []string
+	out := make([]dataplane.Interface, 0, len(ifaces))
+	for _, iface := range ifaces {
+		if iface.Public() {
+			names = append(names, iface.Name)
+			iface.VirtualIP, iface.NAT, iface.LoadBalancers = netip.Addr{}, nil, nil
+		}
+		out = append(out, iface)
+	}
+	return out, names
 }

@@ -5,6 +5,13 @@
 // answers the guests' DHCP. With --kubeconfig and --machine-pool it follows the API: the
 // NetworkInterfaces that pool's machinepoollet attached become local interfaces in their
 // Network's VNI, and their status.state is written back.
+//
+// The config file's publicVNI (e.g. 16777215; the apiserver's --vni-max must exclude it) is
+// the virtual network of public addresses: the VirtualIPs, NAT gateway shares and public
+// load-balancer addresses of this host's interfaces are announced in it, and the dataplane
+// translates between them and the interfaces' own addresses. Without it, public services are
+// refused: the config file's make it fail to start, the API's are left out with an error in
+// the log.
 package main
 
 import (
@@ -84,7 +91,7 @@ func run() error {
 	defer closeDP()
 	a, err := agent.Start(ctx, agent.Config{
 		RouterID: cfg.RouterID, LocalAddress: cfg.LocalAddress, NextHop: cfg.NextHop,
-		Reflectors: cfg.Reflectors, Password: password, Dataplane: dp, Logger: log,
+		Reflectors: cfg.Reflectors, Password: password, PublicVNI: cfg.PublicVNI, Dataplane: dp, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -92,7 +99,7 @@ func run() error {
 	// Stop leaves the dataplane as it is and ends the sessions gracefully: the reflectors keep
 	// this host's routes while it restarts, so no other host stops forwarding to it.
 	defer a.Stop()
-	l := &local{agent: a, followsAPI: client != nil}
+	l := &local{agent: a, followsAPI: client != nil, public: cfg.PublicVNI != 0}
 	if err := l.SetStatic(ctx, cfg.static()); err != nil {
 		return fmt.Errorf("%s: %w", *path, err)
 	}
