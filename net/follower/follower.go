@@ -1,9 +1,11 @@
 // Package follower connects a hypervisor's network agent to the API: it watches the
 // NetworkInterfaces that the host's machinepoollet attached (field selector
 // status.machinePoolRef.name=<pool>), reads their Networks' VNIs, and turns them into the
-// agent's desired local interfaces and the DHCP leases of their guests. It writes each
-// interface's status.state back: Available once the tap is in its VNI and its addresses are
-// announced, Pending before. Everything is rebuilt from the API after a restart.
+// agent's desired local interfaces and the DHCP leases of their guests, with their public
+// services: status.virtualIP, status.nat, and the public LoadBalancers of their network that
+// select them. It writes each interface's status.state back: Available once the tap is in its
+// VNI and its addresses (public ones included) are announced, Pending before. Everything is
+// rebuilt from the API after a restart.
 package follower
 
 import (
@@ -72,7 +74,7 @@ type Follower struct {
 	log      *slog.Logger
 	informer cache.SharedIndexInformer
 	networks *networkCache
-	policies *policyWatches
+	watches  *networkWatches
 	wake     chan struct{}
 
 	mu      sync.Mutex
@@ -106,7 +108,7 @@ func New(cfg Config) (*Follower, error) {
 		wake:     make(chan struct{}, 1),
 		written:  map[string]networkingv1alpha1.NetworkInterfaceState{},
 	}
-	f.policies = newPolicyWatches(cfg.Client, f.poke)
+	f.watches = newNetworkWatches(cfg.Client, f.poke)
 	_, err := f.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { f.poke() },
 		UpdateFunc: func(any, any) { f.poke() },
@@ -167,16 +169,16 @@ func (f *Follower) sync(ctx context.Context) error {
 		}
 		want = append(want, f.resolve(ctx, nic))
 	}
-	// The firewall of each interface, from the policies of its network.
+	// The firewall and the load balancers of each interface, from its network's watches.
 	networks := map[networkKey]bool{}
 	for _, d := range want {
 		if d.nic.Spec.MachineRef != nil {
 			networks[networkKey{d.nic.Namespace, d.nic.Spec.NetworkRef.Name}] = true
 		}
 	}
-	f.policies.keep(ctx, networks)
+	f.watches.keep(ctx, networks)
 	for key := range networks {
-		if !f.policies.synced(key) {
+		if f.watches.synced(key) == nil {
 			// Never hand the agent a partial view: an interface left out would be withdrawn
 			// (right after a restart, every other host would drop its routes).
 			return nil
@@ -191,12 +193,16 @@ func (f *Follower) sync(ctx context.Context) error {
 		if want[i].pending != "" {
 			continue
 		}
-		p, known := f.policies.policy(want[i].nic)
+		nic := want[i].nic
+		p, known := f.watches.policy(nic)
 		if !known {
 			want[i].pending = "network policies not read yet"
 			continue
 		}
 		want[i].iface.Policy = p
+		if w := f.watches.synced(networkKey{nic.Namespace, nic.Spec.NetworkRef.Name}); w != nil {
+			want[i].iface.LoadBalancers = loadBalancers(w, nic, want[i].families())
+		}
 	}
 	slices.SortFunc(want, func(a, b desired) int { return strings.Compare(a.iface.Name, b.iface.Name) })
 	var ifaces []dataplane.Interface
@@ -269,5 +275,13 @@ func (f *Follower) resolve(ctx context.Context, nic *networkingv1alpha1.NetworkI
 	if len(d.iface.Addresses) == 0 {
 		d.pending = "no address yet"
 	}
+	d.iface.VirtualIP = virtualIP(nic, d.families())
+	d.iface.NAT = natShare(nic, d.families(), d.iface.VirtualIP)
 	return d
+}
+
+// families are the address families of the interface's own addresses (status.ips), which
+// public addresses are translated to.
+func (d desired) families() families {
+	return families{v4: d.lease.IPv4.IsValid(), v6: d.lease.IPv6.IsValid()}
 }
