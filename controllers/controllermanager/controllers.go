@@ -21,6 +21,7 @@ import (
 	"github.com/ferrite-dev/ferrite/controllers/networkprotection"
 	"github.com/ferrite-dev/ferrite/controllers/poolbinding"
 	"github.com/ferrite-dev/ferrite/controllers/poolhealth"
+	"github.com/ferrite-dev/ferrite/controllers/publicaddress"
 	"github.com/ferrite-dev/ferrite/controllers/quota"
 	"github.com/ferrite-dev/ferrite/controllers/scheduler"
 	"github.com/ferrite-dev/ferrite/controllers/volumescheduler"
@@ -39,6 +40,7 @@ func AddControllers(ctx context.Context, mgr ctrl.Manager, recorder events.Event
 		AddClassProtection,
 		AddNetworkProtection,
 		AddNetworkPeering,
+		AddPublicAddresses,
 		AddPoolBinding,
 	} {
 		if err := add(ctx, mgr, recorder, o); err != nil {
@@ -166,6 +168,24 @@ func AddNetworkPeering(ctx context.Context, mgr ctrl.Manager, _ events.EventReco
 	}
 	if err := (&networkpeering.Controller{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("network peering: %w", err)
+	}
+	return nil
+}
+
+// AddPublicAddresses adds the controllers that bind VirtualIPs to NetworkInterfaces and give
+// NATGateways and LoadBalancers their VirtualIPs (the addresses come from AddIPAM).
+func AddPublicAddresses(ctx context.Context, mgr ctrl.Manager, recorder events.EventRecorder, _ *Options) error {
+	if err := publicaddress.Index(ctx, mgr); err != nil {
+		return err
+	}
+	if err := (&publicaddress.Binding{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("virtual ip binding: %w", err)
+	}
+	if err := (&publicaddress.NATGateways{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("nat gateway: %w", err)
+	}
+	if err := (&publicaddress.LoadBalancers{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("load balancer: %w", err)
 	}
 	return nil
 }
