@@ -72,15 +72,8 @@ func (d *Dataplane) Apply(ctx context.Context, s dataplane.State) (dataplane.Res
 	// Isolation first, so that a new interface is never routed outside its VNI: rules for
 	// every interface of the state (present or not, so a tap that appears later is isolated
 	// at once) and every VNI device, then nftables.
-	rules := map[string]int{}
-	for _, i := range p.interfaces {
-		rules[i.Name] = d.Table(i.VNI)
-	}
-	for vni := range p.vnis {
-		rules[DeviceName(vni)] = d.Table(vni)
-	}
-	fail(d.syncRules(rules))
-	fail(d.syncNFT(p.vteps, p.interfaces))
+	fail(d.syncRules(d.wantRules(p)))
+	fail(d.syncNFT(p.vteps, p.interfaces, &p.public))
 
 	fail(d.syncRoutes(d.wantRoutes(p, devs, ifindex)))
 	for vni, l := range vxlans {

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -48,7 +49,8 @@ func (n *node) mustApply(d *Dataplane, s dataplane.State) dataplane.Result {
 	return res
 }
 
-// ferriteRules lists Ferrite's rules of a family as "iif->table@priority".
+// ferriteRules lists Ferrite's rules of a family as "iif->table@priority" (table relative to
+// DefaultTableBase), "iif->unreachable@priority", or "mark/mask->table@priority".
 func ferriteRules(t *testing.T, h *netlink.Handle, fam int) []string {
 	t.Helper()
 	rules, err := h.RuleList(fam)
@@ -57,9 +59,17 @@ func ferriteRules(t *testing.T, h *netlink.Handle, fam int) []string {
 	}
 	var out []string
 	for _, r := range rules {
-		if r.Protocol == Protocol || r.Table > DefaultTableBase {
-			out = append(out, r.IifName+"->"+strconv.Itoa(r.Table-DefaultTableBase)+"@"+strconv.Itoa(r.Priority))
+		if r.Protocol != Protocol && r.Table <= DefaultTableBase {
+			continue
 		}
+		sel, action := r.IifName, "unreachable"
+		if r.Mask != nil {
+			sel = fmt.Sprintf("%#x/%#x", r.Mark, *r.Mask)
+		}
+		if r.Table > 0 {
+			action = strconv.Itoa(r.Table - DefaultTableBase)
+		}
+		out = append(out, sel+"->"+action+"@"+strconv.Itoa(r.Priority))
 	}
 	slices.Sort(out)
 	return out
@@ -93,8 +103,8 @@ func tableRoutes(t *testing.T, h *netlink.Handle, vni uint32) []string {
 		for _, r := range rs {
 			k, kr := fromKernel(fam, r)
 			s := k.dst.String()
-			if kr.typ == unix.RTN_UNREACHABLE {
-				s = "unreachable " + s
+			if kr.typ == unix.RTN_THROW {
+				s = "throw " + s
 			}
 			for _, hop := range kr.hops {
 				s += " " + hop.String()
@@ -153,7 +163,9 @@ func TestApplyConvergesAndSweeps(t *testing.T) {
 	if d.SkippedNAT() != 1 {
 		t.Errorf("skipped nat = %d, want 1", d.SkippedNAT())
 	}
-	wantRules := []string{"frgone->100@100", "frtap1->100@100", "frtap2->200@100", "fvx100->100@100", "fvx200->200@100"}
+	wantRules := []string{"frgone->100@100", "frgone->unreachable@102", "frtap1->100@100", "frtap1->unreachable@102",
+		"frtap2->200@100", "frtap2->unreachable@102", "fvx100->100@100", "fvx100->unreachable@102", "fvx200->200@100",
+		"fvx200->unreachable@102"}
 	for _, fam := range families {
 		if got := ferriteRules(t, hv.h, fam); !slices.Equal(got, wantRules) {
 			t.Errorf("family %d rules %v, want %v (the old frtap1 rule must be gone)", fam, got, wantRules)
@@ -163,7 +175,7 @@ func TestApplyConvergesAndSweeps(t *testing.T) {
 		}
 	}
 	want100 := []string{"10.0.0.1/32", "10.0.0.2/32 192.0.2.2 192.0.2.3", "10.0.5.0/24 192.0.2.4", "169.254.1.1/32",
-		"fd00::1/128", "fd00::2/128 192.0.2.2", "unreachable 0.0.0.0/0", "unreachable ::/0"}
+		"fd00::1/128", "fd00::2/128 192.0.2.2", "throw 0.0.0.0/0", "throw ::/0"}
 	if got := tableRoutes(t, hv.h, 100); !slices.Equal(got, want100) {
 		t.Errorf("vni 100 table:\n got %v\nwant %v", got, want100)
 	}
@@ -207,8 +219,9 @@ func TestApplyConvergesAndSweeps(t *testing.T) {
 	if got := tableRoutes(t, hv.h, 200); len(got) != 0 {
 		t.Errorf("table 200 kept %v", got)
 	}
-	if got := ferriteRules(t, hv.h, unix.AF_INET); !slices.Equal(got, []string{"frgone->100@100", "frtap1->100@100",
-		"frtap2->100@100", "fvx100->100@100"}) {
+	if got := ferriteRules(t, hv.h, unix.AF_INET); !slices.Equal(got, []string{"frgone->100@100", "frgone->unreachable@102",
+		"frtap1->100@100", "frtap1->unreachable@102", "frtap2->100@100", "frtap2->unreachable@102", "fvx100->100@100",
+		"fvx100->unreachable@102"}) {
 		t.Errorf("rules after removing vni 200: %v", got)
 	}
 	if got := neighbors(t, hv.h, 100); !slices.Equal(got, []string{"192.0.2.2", "192.0.2.4"}) {
@@ -297,7 +310,7 @@ func TestApplyRetriesFailedAndMissing(t *testing.T) {
 	if res := hv.mustApply(d, s); len(res.Missing) != 0 {
 		t.Errorf("still missing %v", res.Missing)
 	}
-	want := []string{"10.3.0.1/32", "10.3.0.2/32 192.0.2.2", "169.254.1.1/32", "unreachable 0.0.0.0/0", "unreachable ::/0"}
+	want := []string{"10.3.0.1/32", "10.3.0.2/32 192.0.2.2", "169.254.1.1/32", "throw 0.0.0.0/0", "throw ::/0"}
 	if got := tableRoutes(t, hv.h, 300); !slices.Equal(got, want) {
 		t.Errorf("vni 300 after the retry: %v, want %v", got, want)
 	}

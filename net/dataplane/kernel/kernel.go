@@ -1,9 +1,10 @@
 // Package kernel is the default dataplane: it programs Linux through netlink and nftables.
 //
 // Each VNI gets a VXLAN device (fvx<VNI>, learning off, the router MAC derived from the
-// underlay address) and a routing table (TableBase+VNI) that ends in unreachable defaults.
+// underlay address) and a routing table (TableBase+VNI) that ends in throw defaults.
 // Policy rules at RulePriority send traffic arriving on the VNI's local interfaces and on its
-// VXLAN device to that table; the kernel's `lookup local` rule is moved behind them (to
+// VXLAN device to that table, and a terminal `unreachable` rule per device at RulePriority+2
+// catches what the table throws back; the kernel's `lookup local` rule is moved behind them (to
 // LocalRulePriority), so a machine can never reach the host's own addresses. A remote prefix is
 // a route in the VNI's table to the remote hypervisors' underlay addresses, on link through the
 // VXLAN device (ECMP when several); a permanent neighbour entry and a forwarding entry map each
@@ -13,9 +14,15 @@
 // travel in the VNI of their destination; the VNI's own prefixes win. The nftables table
 // `inet ferrite` drops input from machines and VXLAN from hosts that are not known VTEPs.
 //
+// Public services (State.PublicVNI: VirtualIPs, NAT shares, load-balancer targets) route an
+// interface's traffic that its own table throws back in the public VNI's table, translate it
+// with nftables (DNAT/SNAT, marks that route replies back into the tenant's table) and steer
+// replies to other hosts' NAT port ranges with per-next-hop marks and tables.
+//
 // Apply is level-triggered: it lists what the kernel has, adds what the state wants and removes
 // whatever Ferrite made that the state does not want. Ferrite's routes and rules carry route
-// protocol Protocol; its tables are TableBase+1..TableBase+MaxVNI. docs/net-dataplane.md
+// protocol Protocol; its tables are TableBase+1..TableBase+MaxVNI (one per VNI) and, after
+// them, one per NAT next hop (see NATHopTable). docs/net-dataplane.md
 // describes the result.
 package kernel
 
@@ -32,6 +39,26 @@ import (
 	"github.com/ferrite-dev/ferrite/net/dataplane"
 	"github.com/ferrite-dev/ferrite/net/route"
 )
+
+// MaxNATHops bounds the NAT next hops a host steers to (one mark and one table each).
+const MaxNATHops = 1 << 16
+
+// Marks route packets by their firewall mark (rules at RulePriority-1): TenantMark(v) sends a
+// packet translated for a public service of VNI v to v's table; NATHopMark(k) steers a reply
+// to another host's NAT port range to that host's table. Bit TenantBit is set on every packet
+// that comes from a tenant's interface with public services (a steered one too), which the
+// anti-spoof filter checks.
+const (
+	TenantBit  = 0x01000000
+	natHopBit  = 0x02000000
+	natHopMask = 0x02ffffff // matches a NAT hop mark with or without TenantBit
+)
+
+// TenantMark is the mark of VNI v's public traffic.
+func TenantMark(v uint32) uint32 { return TenantBit | v }
+
+// NATHopMark is the mark that steers to the k-th NAT next hop.
+func NATHopMark(k int) uint32 { return natHopBit | uint32(k) }
 
 // Protocol is the route protocol number (rtm_protocol, FRA_PROTOCOL) on every route and rule
 // Ferrite makes, so they can be told apart from everyone else's ("ferrite" in rt_protos).
@@ -100,16 +127,19 @@ func New(cfg Config) (*Dataplane, error) {
 	if cfg.TableBase == 0 {
 		cfg.TableBase = DefaultTableBase
 	}
-	if cfg.TableBase+route.MaxVNI < cfg.TableBase {
-		return nil, fmt.Errorf("table base %d: tables for every VNI do not fit in 32 bits", cfg.TableBase)
+	if uint64(cfg.TableBase)+route.MaxVNI+1+MaxNATHops > 1<<32-1 {
+		return nil, fmt.Errorf("table base %d: tables for every VNI and NAT next hop do not fit in 32 bits", cfg.TableBase)
 	}
 	if cfg.RulePriority == 0 {
 		cfg.RulePriority = DefaultRulePriority
 	}
+	if cfg.RulePriority < 2 {
+		return nil, fmt.Errorf("rule priority %d: the mark rules need the priority below it", cfg.RulePriority)
+	}
 	if cfg.LocalRulePriority == 0 {
 		cfg.LocalRulePriority = DefaultLocalRulePriority
 	}
-	if cfg.LocalRulePriority <= cfg.RulePriority {
+	if cfg.LocalRulePriority <= cfg.RulePriority+2 {
 		return nil, fmt.Errorf("local rule priority %d must come after the rule priority %d",
 			cfg.LocalRulePriority, cfg.RulePriority)
 	}
@@ -136,15 +166,23 @@ func New(cfg Config) (*Dataplane, error) {
 	if err := sysctl("net/ipv4/ip_forward", "1"); err != nil {
 		return nil, err
 	}
+	// Load-balancer and other ECMP routes spread flows by their ports too (L4 hash).
+	if err := sysctl("net/ipv4/fib_multipath_hash_policy", "1"); err != nil {
+		return nil, err
+	}
 	return &Dataplane{cfg: cfg, nl: nl, log: cfg.Logger, natSeen: map[route.Route]struct{}{}}, nil
 }
 
 // Table returns the routing table of a VNI.
 func (d *Dataplane) Table(vni uint32) int { return int(d.cfg.TableBase + vni) }
 
-// ownTable reports whether a routing table is one of Ferrite's VNI tables.
+// NATHopTable returns the routing table of the k-th NAT next hop (in the sorted next hops of
+// other hosts' NAT routes in the public VNI): after every VNI's table.
+func (d *Dataplane) NATHopTable(k int) int { return int(d.cfg.TableBase) + route.MaxVNI + 1 + k }
+
+// ownTable reports whether a routing table is one of Ferrite's VNI or NAT next-hop tables.
 func (d *Dataplane) ownTable(t int) bool {
-	return uint32(t) > d.cfg.TableBase && uint32(t) <= d.cfg.TableBase+route.MaxVNI
+	return t > int(d.cfg.TableBase) && t < d.NATHopTable(MaxNATHops)
 }
 
 // SkippedNAT returns how many NAT routes the last Apply left out: the kernel cannot honour

@@ -17,6 +17,7 @@ type plan struct {
 	interfaces []dataplane.Interface
 	vteps      []netip.Addr
 	ipv6       bool
+	public     publicPlan
 }
 
 type vniPlan struct {
@@ -43,9 +44,10 @@ func (p *plan) vni(v uint32) *vniPlan {
 }
 
 // makePlan validates the state item by item: a bad item is left out and named in the
-// returned errors, the rest is planned. NAT routes are left out (logged once each).
+// returned errors, the rest is planned. NAT routes of the public VNI become steering (see
+// publicPlan); other NAT routes are left out (logged once each).
 func (d *Dataplane) makePlan(s dataplane.State) (*plan, []error) {
-	p := &plan{vnis: map[uint32]*vniPlan{}}
+	p := &plan{vnis: map[uint32]*vniPlan{}, public: publicPlan{vni: s.PublicVNI}}
 	var errs []error
 	seen := map[string]uint32{}
 	for _, i := range s.Interfaces {
@@ -75,6 +77,16 @@ func (d *Dataplane) makePlan(s dataplane.State) (*plan, []error) {
 			errs = append(errs, fmt.Errorf("route %s: the kernel dataplane has an IPv4 underlay only", r))
 			continue
 		}
+		if r.Kind == route.KindNAT && s.PublicVNI != 0 && r.VNI == s.PublicVNI {
+			if r.NextHop != d.cfg.Underlay {
+				if err := p.public.addSteering(r); err != nil {
+					errs = append(errs, err)
+				} else {
+					p.vni(r.VNI).hops[r.NextHop] = true
+				}
+			}
+			continue
+		}
 		if r.Kind == route.KindNAT {
 			nat[r] = struct{}{}
 			if _, ok := d.natSeen[r]; !ok {
@@ -97,6 +109,7 @@ func (d *Dataplane) makePlan(s dataplane.State) (*plan, []error) {
 		p.ipv6 = p.ipv6 || r.Prefix.Addr().Is6()
 	}
 	d.natSeen, d.skippedNAT = nat, len(nat)
+	errs = append(errs, p.planPublic()...)
 	errs = append(errs, p.importPeerings(s.Peerings)...)
 	for _, a := range s.VTEPs {
 		if a.Is4() && !slices.Contains(p.vteps, a) {

@@ -11,8 +11,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// unreachableMetric puts the unreachable defaults behind every other route of a table.
-const unreachableMetric = 4278198272
+// throwMetric puts the throw defaults behind every other route of a table.
+const throwMetric = 4278198272
 
 // routeKey identifies a kernel route: two routes with the same key replace each other.
 type routeKey struct {
@@ -52,8 +52,10 @@ func (d *Dataplane) wantRoutes(p *plan, devs map[uint32]int, ifindex map[string]
 	}
 	for vni, vp := range p.vnis {
 		t := d.Table(vni)
+		// What the table does not route goes back to the rules: the device's next rule
+		// (the public VNI's table, or its terminal unreachable rule).
 		for _, def := range []string{"0.0.0.0/0", "::/0"} {
-			want[key(t, netip.MustParsePrefix(def), unreachableMetric)] = kroute{typ: unix.RTN_UNREACHABLE}
+			want[key(t, netip.MustParsePrefix(def), throwMetric)] = kroute{typ: unix.RTN_THROW}
 		}
 		dev, ok := devs[vni]
 		if !ok {
@@ -77,6 +79,13 @@ func (d *Dataplane) wantRoutes(p *plan, devs map[uint32]int, ifindex map[string]
 			} else if pdev, ok := devs[im.vni]; ok {
 				want[key(t, prefix, 0)] = kroute{typ: unix.RTN_UNICAST, dev: pdev, hops: im.hops}
 			}
+		}
+	}
+	// Each NAT next hop's table sends everything to it through the public VNI's device.
+	if dev, ok := devs[p.public.vni]; ok && p.public.active() {
+		for k, hop := range p.public.hops {
+			want[key(d.NATHopTable(k), netip.MustParsePrefix("0.0.0.0/0"), 0)] = kroute{typ: unix.RTN_UNICAST,
+				dev: dev, hops: []netip.Addr{hop}}
 		}
 	}
 	return want
