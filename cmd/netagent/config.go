@@ -66,6 +66,11 @@ func readConfig(path string) (config, error) {
 	case cfg.MTU < 576 || cfg.MTU > 9000:
 		return cfg, fmt.Errorf("%s: mtu %d out of range 576..9000", path, cfg.MTU)
 	}
+	for _, iface := range cfg.Interfaces {
+		if iface.Public() && cfg.PublicVNI == 0 {
+			return cfg, fmt.Errorf("%s: interface %s has public services but publicVNI is not set", path, iface.Name)
+		}
+	}
 	return cfg, nil
 }
 

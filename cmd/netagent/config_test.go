@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ferrite-dev/ferrite/net/dataplane"
@@ -24,6 +25,13 @@ func TestPublicVNIConfig(t *testing.T) {
 	}
 	if _, err := readConfig(write(base + `"publicVNI": 16777216}`)); err == nil {
 		t.Error("publicVNI beyond 24 bits accepted")
+	}
+	vip := `"interfaces": [{"name": "tap0", "vni": 7, "addresses": ["10.0.0.1/32"], "virtualIP": "203.0.113.1"}]`
+	if _, err := readConfig(write(base + vip + `}`)); err == nil || !strings.Contains(err.Error(), "tap0") {
+		t.Errorf("a public service without publicVNI: %v, want an error naming tap0", err)
+	}
+	if _, err := readConfig(write(base + vip + `, "publicVNI": 16777215}`)); err != nil {
+		t.Errorf("a public service with publicVNI: %v", err)
 	}
 }
 

@@ -10,7 +10,7 @@
 // the virtual network of public addresses: the VirtualIPs, NAT gateway shares and public
 // load-balancer addresses of this host's interfaces are announced in it, and the dataplane
 // translates between them and the interfaces' own addresses. Without it, public services are
-// refused: the config file's make it fail to start, the API's are left out with an error in
+// refused: the config file's make the file invalid, the API's are left out with an error in
 // the log.
 package main
 
