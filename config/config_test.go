@@ -727,6 +727,13 @@ func TestRolesMatchServedResources(t *testing.T) {
 			}
 		}
 	}
+	// Spelled out, as the netagents and the NAT gateway controller trust it: a namespace editor
+	// cannot write an interface's status (its public address or NAT ports).
+	for _, verb := range []string{"update", "patch"} {
+		if allows(roles[aggregateToEdit].Rules, "networking.ferrite.dev", "networkinterfaces/status", verb) {
+			t.Errorf("%s may %s networkinterfaces/status", aggregateToEdit, verb)
+		}
+	}
 	if !slices.ContainsFunc(served, func(r servedResource) bool { return r.name == "machines/console" }) {
 		t.Error("ferrite-apiserver does not serve machines/console")
 	}
@@ -744,6 +751,12 @@ func TestRolesMatchServedResources(t *testing.T) {
 				{"storage.ferrite.dev", "volumes/claim", "update"}, {"networking.ferrite.dev", "networkinterfaces/claim", "update"},
 				{"networking.ferrite.dev", "networks", "patch"},        // the network protection finalizer
 				{"networking.ferrite.dev", "networks/status", "patch"}, // agreed peerings
+				// public addresses: VirtualIP binding (spec.targetRef), the VirtualIPs of NAT gateways
+				// and load balancers, their finalizers and status, interfaces' virtualIP and nat
+				{"networking.ferrite.dev", "virtualips", "update"}, {"networking.ferrite.dev", "virtualips", "create"}, {"networking.ferrite.dev", "virtualips", "delete"},
+				{"networking.ferrite.dev", "natgateways", "patch"}, {"networking.ferrite.dev", "loadbalancers", "patch"},
+				{"networking.ferrite.dev", "natgateways/status", "patch"}, {"networking.ferrite.dev", "loadbalancers/status", "patch"},
+				{"networking.ferrite.dev", "networkinterfaces/status", "patch"},
 				{"ipam.ferrite.dev", "prefixes", "create"}, {"ipam.ferrite.dev", "prefixes/status", "update"},
 				{"core.ferrite.dev", "resourcequotas", "watch"}, {"core.ferrite.dev", "resourcequotas/status", "update"},
 				{"", "events", "create"}, {"events.k8s.io", "events", "create"},
@@ -756,6 +769,8 @@ func TestRolesMatchServedResources(t *testing.T) {
 				{"storage.ferrite.dev", "volumes/claim", "*"}, {"networking.ferrite.dev", "networkinterfaces/claim", "*"},
 				{"networking.ferrite.dev", "networkinterfaces", "*"}, {"networking.ferrite.dev", "virtualips", "*"},
 				{"networking.ferrite.dev", "networks", "patch"}, {"networking.ferrite.dev", "networks/status", "*"},
+				{"networking.ferrite.dev", "natgateways", "update"}, {"networking.ferrite.dev", "natgateways", "patch"},
+				{"networking.ferrite.dev", "loadbalancers", "update"}, {"networking.ferrite.dev", "loadbalancers", "patch"},
 				{"networking.ferrite.dev", "networkinterfaces/status", "*"}, {"networking.ferrite.dev", "virtualips/status", "*"},
 				{"networking.ferrite.dev", "natgateways/status", "*"}, {"networking.ferrite.dev", "loadbalancers/status", "*"},
 				{"ipam.ferrite.dev", "prefixes", "*"}, {"ipam.ferrite.dev", "prefixes/status", "*"}, {"core.ferrite.dev", "resourcequotas/status", "*"},
@@ -780,7 +795,8 @@ func TestRolesMatchServedResources(t *testing.T) {
 			must: []grant{
 				{"networking.ferrite.dev", "networkinterfaces", "watch"}, {"networking.ferrite.dev", "networkinterfaces/status", "patch"},
 				{"networking.ferrite.dev", "networks", "watch"}, {"networking.ferrite.dev", "virtualips", "watch"},
-				{"networking.ferrite.dev", "networkpolicies", "watch"}, {"", "events", "create"},
+				{"networking.ferrite.dev", "networkpolicies", "watch"}, {"networking.ferrite.dev", "loadbalancers", "watch"},
+				{"", "events", "create"},
 			},
 			writes: []grant{
 				{"networking.ferrite.dev", "networkinterfaces/status", "*"}, {"", "events", "*"}, {"events.k8s.io", "events", "*"},
@@ -924,6 +940,11 @@ func TestOnKubeAPIServer(t *testing.T) {
 		{netAgent, []string{"watch", "networkinterfaces.networking.ferrite.dev", "-A"}, true},
 		{netAgent, []string{"patch", "networkinterfaces.networking.ferrite.dev", "-n", "default", "--subresource=status"}, true},
 		{netAgent, []string{"patch", "networkinterfaces.networking.ferrite.dev", "-n", "default"}, false},
+		{netAgent, []string{"watch", "loadbalancers.networking.ferrite.dev", "-A"}, true},
+		{manager, []string{"patch", "natgateways.networking.ferrite.dev", "-n", "default"}, true},
+		{manager, []string{"update", "loadbalancers.networking.ferrite.dev", "-n", "default", "--subresource=status"}, true},
+		{manager, []string{"update", "virtualips.networking.ferrite.dev", "-n", "default"}, true},
+		{manager, []string{"create", "natgateways.networking.ferrite.dev", "-n", "default"}, false},
 		{netAgent, []string{"get", "secrets", "-n", "default"}, false},
 	}
 	for _, c := range checks {
