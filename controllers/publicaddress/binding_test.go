@@ -45,7 +45,7 @@ func waitTarget(t *testing.T, namespace, vip string, target *networkingv1alpha1.
 // An interface that names a free VirtualIP becomes its target and gets its address; a second
 // interface naming it gets a Warning event and no address until the first is gone.
 func TestBindingFromInterface(t *testing.T) {
-	const ns = "bind-nic"
+	ns := namespace("bind-nic")
 	ctx := t.Context()
 	vips := server.Client.NetworkingV1alpha1().VirtualIPs(ns)
 	if _, err := vips.Create(ctx, &networkingv1alpha1.VirtualIP{ObjectMeta: metav1.ObjectMeta{Name: "vip"}}, metav1.CreateOptions{}); err != nil {
@@ -78,7 +78,7 @@ func TestBindingFromInterface(t *testing.T) {
 // takes it away. A VirtualIP owned by a NATGateway or LoadBalancer is never bound (see
 // TestLoadBalancerAddresses).
 func TestBindingFromVirtualIP(t *testing.T) {
-	const ns = "bind-vip"
+	ns := namespace("bind-vip")
 	ctx := t.Context()
 	mustCreateNIC(t, ns, nic("c", "net", ""))
 	vips := server.Client.NetworkingV1alpha1().VirtualIPs(ns)

@@ -16,7 +16,7 @@ import (
 // an Internal one gets a Warning event and no address; deleting the load balancer deletes its
 // VirtualIP.
 func TestLoadBalancerAddresses(t *testing.T) {
-	const ns = "lb"
+	ns := namespace("lb")
 	ctx := t.Context()
 	lbs := server.Client.NetworkingV1alpha1().LoadBalancers(ns)
 	if _, err := lbs.Create(ctx, &networkingv1alpha1.LoadBalancer{

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -110,6 +111,15 @@ func startManager() (context.CancelFunc, chan struct{}, error) {
 		}
 	}()
 	return cancel, done, nil
+}
+
+// namespaces counts the namespaces made, so repeated runs (-count) on the one server do not
+// collide.
+var namespaces atomic.Int32
+
+// namespace returns a fresh namespace name starting with prefix.
+func namespace(prefix string) string {
+	return fmt.Sprintf("%s-%d", prefix, namespaces.Add(1))
 }
 
 // waitFor polls condition until it holds, failing the test with what and the last state.

@@ -81,7 +81,7 @@ func waitGone(t *testing.T, what string, get func(ctx context.Context) error) {
 // range and a new interface reuses it; interfaces of another network get none; deleting the
 // gateway clears every range and its VirtualIP.
 func TestNATSlots(t *testing.T) {
-	const ns = "nat-slots"
+	ns := namespace("nat-slots")
 	ctx := t.Context()
 	for _, name := range []string{"n1", "n2", "n3"} {
 		mustCreateNIC(t, ns, nic(name, "net", ""))
@@ -131,7 +131,7 @@ func TestNATSlots(t *testing.T) {
 // With ranges of 32768 ports there is one slot: the second interface gets none and a Warning
 // event, until the first is gone.
 func TestNATCapacity(t *testing.T) {
-	const ns = "nat-capacity"
+	ns := namespace("nat-capacity")
 	ctx := t.Context()
 	mustCreateNIC(t, ns, nic("x1", "net", ""))
 	mustCreateNIC(t, ns, nic("x2", "net", ""))
@@ -150,7 +150,7 @@ func TestNATCapacity(t *testing.T) {
 // Of two gateways of one network the older serves and the other gets a Warning event; when the
 // older goes, the other takes over.
 func TestSecondGatewayWaits(t *testing.T) {
-	const ns = "nat-second"
+	ns := namespace("nat-second")
 	ctx := t.Context()
 	mustCreateNIC(t, ns, nic("y1", "net", ""))
 	gateways := server.Client.NetworkingV1alpha1().NATGateways(ns)
