@@ -94,9 +94,15 @@ func localRules(t *testing.T, h *netlink.Handle, fam int) []int {
 // tableRoutes lists the routes of a VNI's table as "dst via hops dev" strings, sorted.
 func tableRoutes(t *testing.T, h *netlink.Handle, vni uint32) []string {
 	t.Helper()
+	return tableRoutesAt(t, h, DefaultTableBase+int(vni))
+}
+
+// tableRoutesAt lists the routes of a table as tableRoutes does.
+func tableRoutesAt(t *testing.T, h *netlink.Handle, table int) []string {
+	t.Helper()
 	var out []string
 	for _, fam := range families {
-		rs, err := h.RouteListFiltered(fam, &netlink.Route{Table: DefaultTableBase + int(vni)}, netlink.RT_FILTER_TABLE)
+		rs, err := h.RouteListFiltered(fam, &netlink.Route{Table: table}, netlink.RT_FILTER_TABLE)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,16 +19,12 @@ import (
 //	                                               (also 192.0.2.3: not a VTEP)
 func TestPacketsFlowAndIsolation(t *testing.T) {
 	needRoot(t)
-	hv1, hv2 := newNode(t, "hv1"), newNode(t, "hv2")
-	link(t, hv1, "u1", hv2, "u2")
-	addAddr(t, hv1, "u1", "192.0.2.1/24")
-	addAddr(t, hv2, "u2", "192.0.2.2/24")
+	hv1, hv2, d1, d2 := hypervisors(t)
 	addAddr(t, hv2, "u2", "192.0.2.3/24")
 	g1a := newGuest(t, hv1, "fra", "10.0.0.1")
 	g1b := newGuest(t, hv1, "frb", "10.0.0.1")
 	newGuest(t, hv2, "frc", "10.0.0.2")
 	g2b := newGuest(t, hv2, "frd", "10.0.0.3")
-	d1, d2 := hv1.dataplane("192.0.2.1"), hv2.dataplane("192.0.2.2")
 	vtep1, vtep2 := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
 	// Each host's state: its interfaces, the other's addresses as routes, the other as VTEP.
 	s1 := dataplane.State{

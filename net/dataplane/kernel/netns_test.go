@@ -103,6 +103,17 @@ func (n *node) dataplane(underlay string) *Dataplane {
 	return d
 }
 
+// hypervisors makes the two-hypervisor topology the flow tests share: hv1 (192.0.2.1 on u1)
+// and hv2 (192.0.2.2 on u2) joined by a veth underlay, each with a kernel dataplane.
+func hypervisors(t *testing.T) (hv1, hv2 *node, d1, d2 *Dataplane) {
+	t.Helper()
+	hv1, hv2 = newNode(t, "hv1"), newNode(t, "hv2")
+	link(t, hv1, "u1", hv2, "u2")
+	addAddr(t, hv1, "u1", "192.0.2.1/24")
+	addAddr(t, hv2, "u2", "192.0.2.2/24")
+	return hv1, hv2, hv1.dataplane("192.0.2.1"), hv2.dataplane("192.0.2.2")
+}
+
 // run runs a command inside the node and returns its combined output.
 func (n *node) run(args ...string) (string, error) {
 	out, err := exec.Command("ip", append([]string{"netns", "exec", n.name}, args...)...).CombinedOutput()

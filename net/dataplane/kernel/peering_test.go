@@ -20,14 +20,10 @@ import (
 // hv2 has no interface in VNI 100, only its routes: it makes fvx100 for them.
 func TestPeeringPackets(t *testing.T) {
 	needRoot(t)
-	hv1, hv2 := newNode(t, "hv1"), newNode(t, "hv2")
-	link(t, hv1, "u1", hv2, "u2")
-	addAddr(t, hv1, "u1", "192.0.2.1/24")
-	addAddr(t, hv2, "u2", "192.0.2.2/24")
+	hv1, hv2, d1, d2 := hypervisors(t)
 	a1 := newGuest(t, hv1, "fra", "10.1.0.1")
 	b1 := newGuest(t, hv1, "frb", "10.2.0.1")
 	b2 := newGuest(t, hv2, "frc", "10.2.0.2")
-	d1, d2 := hv1.dataplane("192.0.2.1"), hv2.dataplane("192.0.2.2")
 	s1 := dataplane.State{
 		Interfaces: []dataplane.Interface{iface("fra", 100, "10.1.0.1/32"), iface("frb", 200, "10.2.0.1/32")},
 		Routes: []route.Route{

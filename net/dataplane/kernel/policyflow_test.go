@@ -20,14 +20,10 @@ import (
 //	gB 10.0.0.2 ─ frb ┴ hv1 192.0.2.1 ─ hv2 192.0.2.2 ─ frc ─ gC 10.0.0.3
 func TestPolicyFiltersPackets(t *testing.T) {
 	needRoot(t)
-	hv1, hv2 := newNode(t, "hv1"), newNode(t, "hv2")
-	link(t, hv1, "u1", hv2, "u2")
-	addAddr(t, hv1, "u1", "192.0.2.1/24")
-	addAddr(t, hv2, "u2", "192.0.2.2/24")
+	hv1, hv2, d1, d2 := hypervisors(t)
 	gA := newGuest(t, hv1, "fra", "10.0.0.1")
 	gB := newGuest(t, hv1, "frb", "10.0.0.2")
 	gC := newGuest(t, hv2, "frc", "10.0.0.3")
-	d1, d2 := hv1.dataplane("192.0.2.1"), hv2.dataplane("192.0.2.2")
 	s1 := dataplane.State{
 		Interfaces: []dataplane.Interface{iface("fra", 100, "10.0.0.1/32"), iface("frb", 100, "10.0.0.2/32")},
 		Routes:     []route.Route{rt(100, "10.0.0.3/32", "192.0.2.2", route.KindStandard)},
