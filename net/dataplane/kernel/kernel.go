@@ -185,8 +185,9 @@ func (d *Dataplane) ownTable(t int) bool {
 	return t > int(d.cfg.TableBase) && t < d.NATHopTable(MaxNATHops)
 }
 
-// SkippedNAT returns how many NAT routes the last Apply left out: the kernel cannot honour
-// port ranges (the dpdk dataplane can).
+// SkippedNAT returns how many NAT routes the last Apply left out: those outside the public
+// VNI (the kernel dataplane steers NAT port ranges only there, for replies to public NAT
+// addresses).
 func (d *Dataplane) SkippedNAT() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()

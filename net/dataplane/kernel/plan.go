@@ -90,7 +90,7 @@ func (d *Dataplane) makePlan(s dataplane.State) (*plan, []error) {
 		if r.Kind == route.KindNAT {
 			nat[r] = struct{}{}
 			if _, ok := d.natSeen[r]; !ok {
-				d.log.Info("nat route not programmed: the kernel dataplane cannot split port ranges", "route", r.String())
+				d.log.Info("nat route not programmed: outside the public VNI", "route", r.String())
 			}
 			continue
 		}
