@@ -62,6 +62,7 @@ spec:
   ipFamily: IPv4
 `)
 	nics := ferrite.NetworkingV1alpha1().NetworkInterfaces(namespace)
+	bound := time.Now()
 	if _, err := nics.Patch(ctx, guestA.name, types.MergePatchType, []byte(`{"spec":{"virtualIPRef":{"name":"a-public"}}}`), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -87,12 +88,14 @@ spec:
 		}
 		return nil
 	})
+	t.Logf("FIGURE virtualIPRef set to the outside host reaching a at its VirtualIP: %.1f s", time.Since(bound).Seconds())
 	before := in.count()
 	if !inGuest(t, guestA, fmt.Sprintf(outside, vip), time.Minute) {
 		t.Errorf("a's request to the outside host does not come from its VirtualIP %s (seen: %v)", vip, in.since(before))
 	}
 
 	// NATGateway.
+	natCreated := time.Now()
 	suite.Apply(t, `apiVersion: networking.ferrite.dev/v1alpha1
 kind: NATGateway
 metadata:
@@ -125,6 +128,7 @@ spec:
 	for !ok && time.Now().Before(deadline) {
 		ok = inGuest(t, guestB, fmt.Sprintf(outside, share.IP), time.Minute)
 	}
+	t.Logf("FIGURE NATGateway created to b reaching the outside host through it: %.1f s", time.Since(natCreated).Seconds())
 	if !ok {
 		t.Errorf("b's request to the outside host does not come from the NAT address %s (seen: %v)", share.IP, in.since(before))
 	}
@@ -142,6 +146,7 @@ spec:
 	}
 
 	// LoadBalancer over a and b.
+	lbCreated := time.Now()
 	suite.Apply(t, fmt.Sprintf(`apiVersion: networking.ferrite.dev/v1alpha1
 kind: LoadBalancer
 metadata:
@@ -172,12 +177,15 @@ spec:
 	t.Logf("load balancer address: %s", lbIP)
 	answered := map[string]int{}
 	deadline = time.Now().Add(2 * time.Minute)
-	for (answered["guest-a"] == 0 || answered["guest-b"] == 0) && time.Now().Before(deadline) {
+	for requests := 0; (requests < 20 || answered["guest-a"] == 0 || answered["guest-b"] == 0) && time.Now().Before(deadline); requests++ {
 		body, err := fetchFromInternet(ctx, fmt.Sprintf("http://%s:%d/", lbIP, guestPort))
 		if err != nil {
 			answered["error"]++
 			time.Sleep(500 * time.Millisecond)
 			continue
+		}
+		if answered["guest-a"]+answered["guest-b"] == 0 {
+			t.Logf("FIGURE LoadBalancer created to its first answer from the outside: %.1f s", time.Since(lbCreated).Seconds())
 		}
 		answered[strings.TrimSpace(body)]++
 	}
