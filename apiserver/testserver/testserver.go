@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,7 +72,21 @@ func StartInDir(dir string) (*Server, error) {
 }
 
 // StartInDirWith is StartInDir with options changed by configure, when it is not nil.
+//
+// A free port can be taken by another process between FreePort and the server's listen (tests
+// run in parallel packages), so a start that fails with "address already in use" is tried
+// again on another port.
 func StartInDirWith(dir string, configure func(*apiserver.Options)) (*Server, error) {
+	for attempt := 1; ; attempt++ {
+		s, err := startOnce(dir, configure)
+		if err == nil || attempt == 5 || !strings.Contains(err.Error(), "address already in use") {
+			return s, err
+		}
+	}
+}
+
+// startOnce starts the server on a port found free and waits until it is ready.
+func startOnce(dir string, configure func(*apiserver.Options)) (*Server, error) {
 	port, err := standalone.FreePort()
 	if err != nil {
 		return nil, err
@@ -95,8 +110,10 @@ func StartInDirWith(dir string, configure func(*apiserver.Options)) (*Server, er
 		default:
 		}
 		if s.Config == nil {
+			// The kubeconfig of an earlier run in dir names another port: read it until it
+			// names this one.
 			config, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-			if err != nil {
+			if err != nil || config.Host != options.ServerURL() {
 				return false, nil
 			}
 			config.QPS, config.Burst = 1000, 2000
