@@ -172,9 +172,10 @@ func AddNetworkPeering(ctx context.Context, mgr ctrl.Manager, _ events.EventReco
 	return nil
 }
 
-// AddPublicAddresses adds the controllers that bind VirtualIPs to NetworkInterfaces and give
-// NATGateways and LoadBalancers their VirtualIPs (the addresses come from AddIPAM).
-func AddPublicAddresses(ctx context.Context, mgr ctrl.Manager, recorder events.EventRecorder, _ *Options) error {
+// AddPublicAddresses adds the controllers that bind VirtualIPs to NetworkInterfaces, give
+// NATGateways and LoadBalancers their VirtualIPs (the addresses come from AddIPAM) and hold
+// deleted VirtualIPs' addresses in quarantine.
+func AddPublicAddresses(ctx context.Context, mgr ctrl.Manager, recorder events.EventRecorder, o *Options) error {
 	if err := publicaddress.Index(ctx, mgr); err != nil {
 		return err
 	}
@@ -186,6 +187,9 @@ func AddPublicAddresses(ctx context.Context, mgr ctrl.Manager, recorder events.E
 	}
 	if err := (&publicaddress.LoadBalancers{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("load balancer: %w", err)
+	}
+	if err := (&publicaddress.Quarantine{Client: mgr.GetClient(), Duration: o.PublicAddressQuarantine}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("virtual ip quarantine: %w", err)
 	}
 	return nil
 }

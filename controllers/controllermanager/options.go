@@ -51,6 +51,11 @@ type Options struct {
 	// ipam.ferrite.dev/virtual-ips=true are the public address pools of VirtualIPs. Labelled
 	// prefixes in any other namespace are ignored, with a Warning event.
 	PublicPrefixNamespace string
+	// PublicAddressQuarantine is how long the address of a deleted VirtualIP stays claimed
+	// before it may be handed out again: longer than the netagents' BGP graceful restart keeps
+	// a dead host's stale routes (120 s), so no other tenant's traffic follows them. Zero lets
+	// addresses go at once.
+	PublicAddressQuarantine time.Duration
 	// SeveralManagersInProcess lets tests and benchmarks run more than one manager in one process
 	// (controller names are otherwise unique per process, for their metrics).
 	SeveralManagersInProcess bool
@@ -74,6 +79,7 @@ func NewOptions() *Options {
 		IPAMReleaseGrace:        10 * time.Second,
 		IPAMWorkers:             8,
 		PublicPrefixNamespace:   "ferrite-system",
+		PublicAddressQuarantine: 3 * time.Minute,
 	}
 }
 
@@ -94,5 +100,6 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.LedgerMissingGrace, "ledger-missing-grace", o.LedgerMissingGrace, "how long a pool ledger entry whose object the cache does not know is kept (another manager's fresh create) before it is dropped")
 	fs.IntVar(&o.IPAMWorkers, "ipam-workers", o.IPAMWorkers, "concurrent address allocations per kind")
 	fs.DurationVar(&o.IPAMReleaseGrace, "ipam-release-grace", o.IPAMReleaseGrace, "how long an unclaimed address stays reserved before it returns to its prefix")
+	fs.DurationVar(&o.PublicAddressQuarantine, "public-address-quarantine", o.PublicAddressQuarantine, "how long the address of a deleted VirtualIP stays claimed before it may be handed out again (longer than the netagents' 120 s BGP graceful restart; 0 lets it go at once)")
 	fs.StringVar(&o.PublicPrefixNamespace, "public-prefix-namespace", o.PublicPrefixNamespace, "the operator's namespace whose root Prefixes labelled ipam.ferrite.dev/virtual-ips=true are the public address pools of VirtualIPs")
 }

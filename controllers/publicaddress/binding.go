@@ -45,7 +45,7 @@ func (r *Binding) Reconcile(ctx context.Context, request reconcile.Request) (rec
 	}
 	chosen := r.choose(nic, bound)
 	want := ""
-	if chosen != nil {
+	if chosen != nil && usable(chosen, nic.Status.VirtualIP) {
 		want = chosen.Status.IP
 	}
 	if nic.Status.VirtualIP == want {

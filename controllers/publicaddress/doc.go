@@ -1,4 +1,4 @@
-// Package publicaddress connects public addresses to network interfaces. Three controllers:
+// Package publicaddress connects public addresses to network interfaces. Four controllers:
 //
 //   - virtualip-binding (Binding): a VirtualIP is bound to the NetworkInterface its
 //     spec.targetRef names (same namespace; the uid must match when set). A NIC whose
@@ -9,6 +9,9 @@
 //     (NetworkInterface.status.nat).
 //   - loadbalancer (LoadBalancers): a public LoadBalancer owns one VirtualIP per family,
 //     "<lb>-lb-ipv4" and "<lb>-lb-ipv6".
+//   - virtualip-quarantine (Quarantine): a deleted VirtualIP keeps its address claimed for a
+//     while (AddressQuarantineFinalizer), so stale routes and DNAT rules of a dead host never
+//     carry another tenant's traffic to the old one.
 //
 // The addresses themselves come from controllers/ipam (virtualip-ipam). VirtualIPs owned by a
 // NATGateway or LoadBalancer (controller owner reference) are never bound to an interface.

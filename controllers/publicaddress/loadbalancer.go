@@ -69,7 +69,7 @@ func (r *LoadBalancers) Reconcile(ctx context.Context, request reconcile.Request
 			if err != nil {
 				return reconcile.Result{}, err
 			}
-			if vip != nil && vip.Status.IP != "" {
+			if vip != nil && usable(vip, lb.Status.IPs...) {
 				ips = append(ips, vip.Status.IP)
 			}
 		}

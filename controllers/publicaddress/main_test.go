@@ -24,6 +24,10 @@ import (
 	"github.com/ferrite-dev/ferrite/controllers/ipam"
 )
 
+// quarantine is the manager's address quarantine: short, and long enough that a test sees
+// the address held.
+const quarantine = 5 * time.Second
+
 // server runs for the whole package, with one manager running the IPAM and public address
 // controllers and a public pool 203.0.113.0/24.
 var (
@@ -81,6 +85,7 @@ func startManager() (context.CancelFunc, chan struct{}, error) {
 	o := controllermanager.NewOptions()
 	o.MetricsAddress, o.HealthAddress, o.LeaderElect, o.SeveralManagersInProcess = "0", "0", &off, true
 	o.IPAMReleaseGrace = 3 * time.Second
+	o.PublicAddressQuarantine = quarantine
 	ctx, cancel := context.WithCancel(klog.NewContext(context.Background(), klog.Background()))
 	mgr, err := controllermanager.NewManager(ctx, server.Config, nil, o)
 	if err != nil {

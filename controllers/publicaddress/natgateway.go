@@ -52,7 +52,7 @@ func (r *NATGateways) Reconcile(ctx context.Context, request reconcile.Request) 
 		return reconcile.Result{}, err
 	}
 	ip := ""
-	if vip != nil {
+	if vip != nil && usable(vip, gateway.Status.IPs...) {
 		ip = vip.Status.IP
 	}
 	serving, err := r.serving(ctx, gateway)

@@ -45,6 +45,8 @@ func (o owned) ensure(ctx context.Context, owner client.Object, name string, fam
 			ObjectMeta: metav1.ObjectMeta{Namespace: owner.GetNamespace(), Name: name},
 			Spec:       networkingv1alpha1.VirtualIPSpec{Type: networkingv1alpha1.VirtualIPTypePublic, IPFamily: family},
 		}
+		// Created guarded: its address is usable as soon as it is allocated.
+		controllerutil.AddFinalizer(vip, AddressQuarantineFinalizer)
 		controller := true
 		vip.OwnerReferences = []metav1.OwnerReference{{
 			APIVersion: networkingv1alpha1.SchemeGroupVersion.String(), Kind: o.kind,
@@ -60,6 +62,12 @@ func (o owned) ensure(ctx context.Context, owner client.Object, name string, fam
 	if err != nil {
 		return nil, err
 	}
+	if vip.DeletionTimestamp != nil {
+		// In quarantine (deleted directly, or left by an earlier owner of the same name): its
+		// address is not used; the VirtualIP's deletion requeues the owner, which creates a
+		// new one.
+		return nil, nil
+	}
 	if !metav1.IsControlledBy(vip, owner) {
 		o.recorder.Eventf(owner, nil, corev1.EventTypeWarning, ReasonNameTaken, "CreateVirtualIP",
 			"VirtualIP %s exists and is not controlled by this %s; delete or rename it", name, o.kind)
@@ -69,8 +77,9 @@ func (o owned) ensure(ctx context.Context, owner client.Object, name string, fam
 }
 
 // release deletes the VirtualIPs named that owner controls, reading them live so one created
-// a moment ago is not missed. It reports whether the deletion of every one is under way or done
-// (a VirtualIP has no finalizer of its own, so that is for good).
+// a moment ago is not missed. It reports whether the deletion of every one is under way or done:
+// the owner does not wait for the VirtualIPs' address quarantine (see Quarantine), which runs on
+// after the owner is gone.
 func (o owned) release(ctx context.Context, owner client.Object, names ...string) (bool, error) {
 	for _, name := range names {
 		vip := &networkingv1alpha1.VirtualIP{}

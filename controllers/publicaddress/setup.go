@@ -147,3 +147,11 @@ func (r *LoadBalancers) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&networkingv1alpha1.VirtualIP{}).
 		Complete(r)
 }
+
+// SetupWithManager registers the controller (named virtualip-quarantine).
+func (r *Quarantine) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("virtualip-quarantine").
+		For(&networkingv1alpha1.VirtualIP{}).
+		Complete(r)
+}
