@@ -220,7 +220,10 @@ func (e *environment) startManager(binary string) error {
 	if err != nil {
 		return err
 	}
-	e.manager = exec.Command(binary, "--kubeconfig", e.kubeconfig, "--metrics-bind-address", "0", "--health-probe-bind-address", "0")
+	// No address quarantine: testDelete waits for every sample, the VirtualIP web-public too,
+	// and finds nothing left, the load balancer's and gateway's VirtualIPs included.
+	e.manager = exec.Command(binary, "--kubeconfig", e.kubeconfig, "--metrics-bind-address", "0", "--health-probe-bind-address", "0",
+		"--public-address-quarantine", "0")
 	e.manager.Stdout, e.manager.Stderr = logFile, logFile
 	e.manager.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := e.manager.Start(); err != nil {

@@ -200,7 +200,8 @@ spec:
 	// Deleting takes every path away.
 	suite.MustKubectl(t, "delete", "loadbalancer.networking.ferrite.dev", "blue-web")
 	suite.MustKubectl(t, "delete", "natgateway.networking.ferrite.dev", "blue-nat")
-	suite.MustKubectl(t, "delete", "virtualip.networking.ferrite.dev", "a-public")
+	// The VirtualIP stays terminating for the address quarantine (3 minutes); its binding goes at once.
+	suite.MustKubectl(t, "delete", "--wait=false", "virtualip.networking.ferrite.dev", "a-public")
 	localtest.Eventually(t, time.Minute, "the public services to be gone", func() error {
 		if _, err := fetchFromInternet(ctx, fmt.Sprintf("http://%s:%d/", vip, guestPort)); err == nil {
 			return fmt.Errorf("the outside host still reaches a at %s", vip)
