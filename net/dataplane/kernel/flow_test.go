@@ -104,12 +104,12 @@ func TestPacketsFlowAndIsolation(t *testing.T) {
 	}
 }
 
-// listenUDP opens a UDP socket in n and delivers what it receives.
+// listenUDP opens a UDP socket in n (IPv4 and IPv6) and delivers what it receives.
 func listenUDP(t *testing.T, n *node, port int) <-chan []byte {
 	t.Helper()
 	var c *net.UDPConn
 	var err error
-	n.do(func() { c, err = net.ListenUDP("udp4", &net.UDPAddr{Port: port}) })
+	n.do(func() { c, err = net.ListenUDP("udp", &net.UDPAddr{Port: port}) })
 	if err != nil {
 		t.Fatalf("%s: listen: %v", n.name, err)
 	}
@@ -137,13 +137,13 @@ func received(c <-chan []byte) bool {
 	}
 }
 
-// sendUDP sends one datagram from n, from address src, to dst.
+// sendUDP sends one datagram from n, from address src, to dst (IPv4 or IPv6).
 func sendUDP(t *testing.T, n *node, src, dst string, payload []byte) {
 	t.Helper()
 	var err error
 	n.do(func() {
 		var c *net.UDPConn
-		c, err = net.DialUDP("udp4", &net.UDPAddr{IP: net.ParseIP(src)}, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(dst)))
+		c, err = net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP(src)}, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(dst)))
 		if err == nil {
 			_, err = c.Write(payload)
 			c.Close()

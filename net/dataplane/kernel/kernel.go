@@ -12,7 +12,9 @@
 // with another (State.Peerings) also routes, in its own table, the other VNI's local addresses
 // to their interfaces and its remote prefixes through the other VNI's VXLAN device, so packets
 // travel in the VNI of their destination; the VNI's own prefixes win. The nftables table
-// `inet ferrite` drops input from machines and VXLAN from hosts that are not known VTEPs.
+// `inet ferrite` drops input from machines and VXLAN from hosts that are not known VTEPs, and,
+// before conntrack, every packet of a machine whose source is not one of its interface's
+// addresses (anti-spoofing).
 //
 // Public services (State.PublicVNI: VirtualIPs, NAT shares, load-balancer targets) route an
 // interface's traffic that its own table throws back in the public VNI's table, translate it

@@ -35,8 +35,9 @@ var devicePrefixes = []string{tapdevice.Prefix, "fvx"}
 // DHCP and router advertisements for machines are served on packet sockets, which see frames
 // before this hook, and ARP is not IP.
 //
-// The interfaces' policies add a forward chain (see addPolicies), and public services their
-// sets and chains (see addPublic). An invalid policy rule is left out and named in the
+// The guests' interfaces get a source check at prerouting (see addAntiSpoof), the
+// interfaces' policies a forward chain (see addPolicies), and public services their sets and
+// chains (see addPublic). An invalid policy rule is left out and named in the
 // returned error; the rest of the table is still written.
 func (d *Dataplane) syncNFT(vteps []netip.Addr, interfaces []dataplane.Interface, pub *publicPlan) error {
 	c, err := nftables.New()
@@ -92,7 +93,8 @@ func (d *Dataplane) syncNFT(vteps []netip.Addr, interfaces []dataplane.Interface
 		&expr.Lookup{SourceRegister: 1, SetName: vtepSet.Name, SetID: vtepSet.ID},
 		&expr.Verdict{Kind: expr.VerdictAccept})...)})
 	c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: append(vxlan, drop)})
-	policyErr := errors.Join(addPolicies(c, t, interfaces), addPublic(c, t, pub))
+	policyErr := errors.Join(addAntiSpoof(c, t, interfaces, ifSet, pub.vni),
+		addPolicies(c, t, interfaces), addPublic(c, t, pub))
 	if err := c.Flush(); err != nil {
 		return errors.Join(policyErr, fmt.Errorf("nftables table inet %s: %w", NFTable, err))
 	}

@@ -289,6 +289,10 @@ func containsAll(have, want []string) bool {
 	return true
 }
 
+// nonPublicSets are the named sets of the `inet ferrite` table that public services do not
+// make.
+var nonPublicSets = []string{"vteps", "interfaces", "egress", "ingress", "guests", "guest_addrs4", "guest_addrs6"}
+
 // publicNFT lists the public chains and sets left in the node's `inet ferrite` table.
 func publicNFT(t *testing.T, n *node) []string {
 	t.Helper()
@@ -314,7 +318,7 @@ func publicNFT(t *testing.T, n *node) []string {
 			return
 		}
 		for _, s := range sets {
-			if !s.Anonymous && s.Name != "vteps" && s.Name != "interfaces" && s.Name != "egress" && s.Name != "ingress" {
+			if !s.Anonymous && !slices.Contains(nonPublicSets, s.Name) {
 				out = append(out, "set "+s.Name)
 			}
 		}
