@@ -30,6 +30,8 @@ const (
 	AttributeNetworkInterface    = "ferrite.dev/network-interface"
 	AttributeNetworkInterfaceUID = "ferrite.dev/network-interface-uid"
 	AttributeVNI                 = "ferrite.dev/vni"
+	// AttributeNetworkUID is the Network's UID: a machinebroker names the lower Network after it.
+	AttributeNetworkUID = "ferrite.dev/network-uid"
 )
 
 // Volume access contract of storage.ferrite.dev Volumes whose status.access.driver is
@@ -340,6 +342,7 @@ func (p *Poollet) networkInterface(ctx context.Context, m *computev1alpha1.Machi
 		Attributes: map[string]string{
 			AttributeNamespace:           m.Namespace,
 			AttributeNetwork:             network.Name,
+			AttributeNetworkUID:          string(network.UID),
 			AttributeNetworkInterface:    nic.Name,
 			AttributeNetworkInterfaceUID: uid,
 			AttributeVNI:                 strconv.Itoa(int(network.Status.VNI)),

@@ -1,0 +1,75 @@
+package machine
+
+import (
+	"context"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// sweepLoop runs Sweep every SweepInterval until ctx ends.
+func (b *Broker) sweepLoop(ctx context.Context) {
+	ticker := time.NewTicker(b.opts.SweepInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			if err := b.Sweep(ctx); err != nil {
+				log.Error(err, "sweeping half-created objects")
+			}
+		}
+	}
+}
+
+// Sweep deletes the objects a create made whose Machine does not exist, older than SweepGrace:
+// what a create cut short (a crash, a timeout never retried) or a deletion left behind. The
+// interfaces come from the informer; the Secrets, which no informer watches, from one LIST by
+// the ID label per sweep.
+func (b *Broker) Sweep(ctx context.Context) error {
+	ns := b.opts.Namespace
+	cutoff := time.Now().Add(-b.opts.SweepGrace)
+	nics, err := b.nics.NetworkInterfaces(ns).List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	for _, nic := range nics {
+		id := nic.Annotations[AnnotationID]
+		if id == "" || nic.CreationTimestamp.After(cutoff) || nic.DeletionTimestamp != nil || b.machineExists(ctx, id) {
+			continue
+		}
+		log.Info("deleting a half-created network interface", "networkInterface", nic.Name, "id", id)
+		if err := b.opts.Client.NetworkingV1alpha1().NetworkInterfaces(ns).Delete(ctx, nic.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	if b.opts.Secrets == nil {
+		return nil
+	}
+	secrets, err := b.opts.Secrets.Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: LabelID})
+	if err != nil {
+		return err
+	}
+	for _, secret := range secrets.Items {
+		id := secret.Annotations[AnnotationID]
+		if id == "" || secret.CreationTimestamp.After(cutoff) || secret.DeletionTimestamp != nil || b.machineExists(ctx, id) {
+			continue
+		}
+		log.Info("deleting a half-created user-data secret", "secret", secret.Name, "id", id)
+		if err := b.opts.Secrets.Secrets(ns).Delete(ctx, secret.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+// machineExists reports whether the Machine of runtime ID id exists: from the informer, then
+// (for one it has not seen yet) by a GET. An error counts as existing, so nothing is deleted on
+// doubt.
+func (b *Broker) machineExists(ctx context.Context, id string) bool {
+	_, err := b.cached(ctx, id)
+	return !apierrors.IsNotFound(err)
+}
