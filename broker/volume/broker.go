@@ -103,7 +103,8 @@ type Broker struct {
 	classes                     storagelisters.VolumeClassLister
 	synced                      []toolscache.InformerSynced
 
-	history history.Volumes
+	credentials credentialCache
+	history     history.Volumes
 	// mu guards the mirror and orders the history's records with it, so that a list and its
 	// revision agree.
 	mu     sync.Mutex

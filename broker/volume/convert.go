@@ -151,19 +151,32 @@ func pendingReason(lv *storagev1alpha1.Volume) (string, string) {
 // passphrase.
 func (b *Broker) access(ctx context.Context, lv *storagev1alpha1.Volume) (*runtimev1alpha1.VolumeAccess, error) {
 	a := lv.Status.Access
-	out := &runtimev1alpha1.VolumeAccess{Driver: a.Driver, Handle: a.Handle, Attributes: map[string]string{}, Secrets: map[string][]byte{}}
+	out := &runtimev1alpha1.VolumeAccess{Driver: a.Driver, Handle: a.Handle, Attributes: map[string]string{}}
 	for k, v := range a.Attributes {
 		if k != attributeEncryptionSecret {
 			out.Attributes[k] = v
 		}
 	}
+	secrets, err := b.credentials.get(lv, func() (map[string][]byte, error) { return b.readCredentials(ctx, lv) })
+	if err != nil {
+		return nil, err
+	}
+	out.Secrets = secrets
+	return out, nil
+}
+
+// readCredentials reads the credentials of an Available lower Volume from its access Secret
+// and its passphrase Secret.
+func (b *Broker) readCredentials(ctx context.Context, lv *storagev1alpha1.Volume) (map[string][]byte, error) {
+	a := lv.Status.Access
+	out := map[string][]byte{}
 	if a.SecretRef != nil {
 		secret := &corev1.Secret{}
 		if err := b.secrets.Get(ctx, client.ObjectKey{Namespace: lv.Namespace, Name: a.SecretRef.Name}, secret); err != nil {
 			return nil, fmt.Errorf("reading access secret %s/%s: %w", lv.Namespace, a.SecretRef.Name, err)
 		}
 		for k, v := range secret.Data {
-			out.Secrets[k] = v
+			out[k] = v
 		}
 	}
 	if name := a.Attributes[attributeEncryptionSecret]; name != "" {
@@ -175,7 +188,7 @@ func (b *Broker) access(ctx context.Context, lv *storagev1alpha1.Volume) (*runti
 		if !ok {
 			return nil, fmt.Errorf("passphrase secret %s/%s: no key %q", b.opts.KeyNamespace, name, secretKeyPassphrase)
 		}
-		out.Secrets[secretKeyPassphrase] = passphrase
+		out[secretKeyPassphrase] = passphrase
 	}
 	return out, nil
 }

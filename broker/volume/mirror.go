@@ -63,6 +63,7 @@ func (b *Broker) observeVolume(obj any, deleted bool) {
 	defer b.mu.Unlock()
 	current := b.mirror.volumes[id]
 	if deleted {
+		b.credentials.forget(string(lv.UID))
 		if current == nil || current.lower.UID != lv.UID {
 			return
 		}
