@@ -195,6 +195,28 @@ func TestBrokerLifecycle(t *testing.T) {
 		Metadata: &runtimev1alpha1.ObjectMetadata{Id: unique("nosuch-snap")}, Spec: &runtimev1alpha1.SnapshotSpec{VolumeId: "no-such-volume"}}}); status.Code(err) != codes.NotFound {
 		t.Errorf("snapshot of a missing volume: %v, want NotFound", err)
 	}
+	// A volume restored from the snapshot: the lower Volume names the lower VolumeSnapshot.
+	restoredID := unique("7a2b-restored")
+	restored, err := rt.CreateVolume(ctx, &runtimev1alpha1.CreateVolumeRequest{Volume: &runtimev1alpha1.Volume{
+		Metadata: &runtimev1alpha1.ObjectMetadata{Id: restoredID},
+		Spec: &runtimev1alpha1.VolumeSpec{Class: "bk-enc", SizeBytes: 2 * gib,
+			Source: &runtimev1alpha1.VolumeSpec_Snapshot{Snapshot: &runtimev1alpha1.SnapshotSource{SnapshotId: snapID}}}}})
+	if err != nil || restored.GetVolume().GetSpec().GetSnapshot().GetSnapshotId() != snapID {
+		t.Fatalf("restore: %v, %v", restored, err)
+	}
+	if lvs := lowerVolumes(t, ns, restoredID); len(lvs) != 1 || lvs[0].Spec.SnapshotRef == nil || lvs[0].Spec.SnapshotRef.Name != "s-"+snapID {
+		t.Fatalf("restored lower volume %+v", lvs)
+	}
+	awaitVolume(t, changes, restoredID, "the restored volume Available", func(c *runtimev1alpha1.VolumeChange) bool {
+		return c.GetVolume().GetStatus().GetState() == runtimev1alpha1.VolumeState_VOLUME_STATE_AVAILABLE
+	})
+	if _, err := rt.DeleteVolume(ctx, &runtimev1alpha1.DeleteVolumeRequest{VolumeId: restoredID}); err != nil {
+		t.Fatal(err)
+	}
+	awaitVolume(t, changes, restoredID, "the restored volume DELETED", func(c *runtimev1alpha1.VolumeChange) bool {
+		return c.GetType() == runtimev1alpha1.ChangeType_CHANGE_TYPE_DELETED
+	})
+
 	if _, err := rt.DeleteSnapshot(ctx, &runtimev1alpha1.DeleteSnapshotRequest{SnapshotId: snapID}); err != nil {
 		t.Fatalf("DeleteSnapshot: %v", err)
 	}
@@ -282,4 +304,56 @@ func TestUpperVolumepoollet(t *testing.T) {
 		_, err := upper.Client.StorageV1alpha1().Volumes(ns).Get(ctx, "data", metav1.GetOptions{})
 		return apierrors.IsNotFound(err)
 	})
+}
+
+// A restarted broker knows the volumes of the one before: a create retried against it makes no
+// second lower Volume, its list shows the volume Available, and a watch from the old broker's
+// revision is told RevisionTooOld.
+func TestRestart(t *testing.T) {
+	ctx := context.Background()
+	ns := unique("rs")
+	createClass(t, lower, "bk-static", storagev1alpha1.ResizePolicyStatic, false)
+	secrets := newSecrets()
+	selector := map[string]string{"broker-test": ns}
+	startLowerPool(t, ns, selector, 100*gib, secrets)
+	startScheduler(t, lower)
+	opts := brokervolume.Options{Namespace: ns, VolumePoolSelector: selector, KeyNamespace: keyNamespace}
+	first, _ := startBroker(t, opts, secrets)
+	id := unique("9c0e-vol")
+	req := &runtimev1alpha1.CreateVolumeRequest{Volume: &runtimev1alpha1.Volume{
+		Metadata: &runtimev1alpha1.ObjectMetadata{Id: id}, Spec: &runtimev1alpha1.VolumeSpec{Class: "bk-static", SizeBytes: gib}}}
+	if _, err := first.CreateVolume(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	old, err := first.ListVolumes(ctx, &runtimev1alpha1.ListVolumesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	second, _ := startBroker(t, opts, secrets)
+	again, err := second.CreateVolume(ctx, req)
+	if err != nil || again.GetCreated() {
+		t.Fatalf("create on the restarted broker: %v, %v", again, err)
+	}
+	if n := len(lowerVolumes(t, ns, id)); n != 1 {
+		t.Fatalf("%d lower volumes", n)
+	}
+	waitFor(t, "the volume Available on the restarted broker", func() bool {
+		l, err := second.ListVolumes(ctx, &runtimev1alpha1.ListVolumesRequest{Filter: &runtimev1alpha1.ObjectFilter{Id: id}})
+		return err == nil && len(l.GetVolumes()) == 1 && l.GetVolumes()[0].GetStatus().GetState() == runtimev1alpha1.VolumeState_VOLUME_STATE_AVAILABLE &&
+			len(l.GetVolumes()[0].GetStatus().GetAccess().GetSecrets()["key"]) > 0
+	})
+	stream, err := second.Watch(ctx, &runtimev1alpha1.WatchRequest{FromRevision: old.GetRevision()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err == nil {
+		t.Fatal("watch from the old broker's revision: want RevisionTooOld")
+	} else if _, ok := runtimev1alpha1.AsRevisionTooOld(err); !ok {
+		t.Fatalf("watch from the old broker's revision: %v, want RevisionTooOld", err)
+	}
+	if _, err := second.DeleteVolume(ctx, &runtimev1alpha1.DeleteVolumeRequest{VolumeId: id}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the lower Volume gone", func() bool { return len(lowerVolumes(t, ns, id)) == 0 })
 }
