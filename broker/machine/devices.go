@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 
 	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
 	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/machine/v1alpha1"
@@ -189,35 +190,40 @@ func (b *Broker) DetachNetworkInterface(ctx context.Context, req *runtimev1alpha
 }
 
 // edit reads the lower Machine of id from the API, lets change alter it and the stored runtime
-// spec, and writes both back when change says so. A concurrent write is ABORTED: the caller
-// retries.
+// spec, and writes both back when change says so; on a conflict with another writer (the lower
+// scheduler or poollet) it reads and tries again.
 func (b *Broker) edit(ctx context.Context, id string, change func(*computev1alpha1.Machine, *runtimev1alpha1.MachineSpec) (bool, error)) (*computev1alpha1.Machine, error) {
 	if _, err := b.machineFor(ctx, id); err != nil {
 		return nil, err
 	}
 	machines := b.opts.Client.ComputeV1alpha1().Machines(b.opts.Namespace)
-	m, err := machines.Get(ctx, MachineName(id), metav1.GetOptions{})
-	if err != nil {
+	var out *computev1alpha1.Machine
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		m, err := machines.Get(ctx, MachineName(id), metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		spec := &runtimev1alpha1.MachineSpec{}
+		if err := protojson.Unmarshal([]byte(m.Annotations[AnnotationSpec]), spec); err != nil {
+			return status.Errorf(codes.Internal, "lower Machine %s: annotation %s: %v", m.Name, AnnotationSpec, err)
+		}
+		changed, err := change(m, spec)
+		if err != nil || !changed {
+			out = m
+			return err
+		}
+		stored, err := storedSpec(spec)
+		if err != nil {
+			return status.Errorf(codes.Internal, "encoding the spec: %v", err)
+		}
+		m.Annotations[AnnotationSpec] = stored
+		out, err = machines.Update(ctx, m, metav1.UpdateOptions{})
+		return err
+	})
+	if _, ok := status.FromError(err); err != nil && !ok {
 		return nil, apiStatus(err)
 	}
-	spec := &runtimev1alpha1.MachineSpec{}
-	if err := protojson.Unmarshal([]byte(m.Annotations[AnnotationSpec]), spec); err != nil {
-		return nil, status.Errorf(codes.Internal, "lower Machine %s: annotation %s: %v", m.Name, AnnotationSpec, err)
-	}
-	changed, err := change(m, spec)
-	if err != nil || !changed {
-		return m, err
-	}
-	stored, err := storedSpec(spec)
-	if err != nil {
-		return nil, status.Errorf(codes.Internal, "encoding the spec: %v", err)
-	}
-	m.Annotations[AnnotationSpec] = stored
-	out, err := machines.Update(ctx, m, metav1.UpdateOptions{})
-	if err != nil {
-		return nil, apiStatus(err)
-	}
-	return out, nil
+	return out, err
 }
 
 // withoutKeys is v without secret key data, to compare a request with the stored spec.

@@ -2,6 +2,7 @@ package machine_test
 
 import (
 	"context"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
 	"github.com/ferrite-dev/ferrite/apiserver/testserver"
@@ -31,7 +33,25 @@ import (
 // lowerServer is the lower cluster every test shares.
 var lowerServer *testserver.Server
 
-func TestMain(m *testing.M) { poollettest.Main(m, "ferrite-machinebroker-test-", &lowerServer) }
+// stopScheduler stops the lower scheduler (before the server, which otherwise waits a minute
+// for its watches).
+var stopScheduler = func() {}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ferrite-machinebroker-test-")
+	if err != nil {
+		panic(err)
+	}
+	if lowerServer, err = testserver.StartInDir(dir); err != nil {
+		panic(err)
+	}
+	ctrllog.SetLogger(klog.Background())
+	code := m.Run()
+	stopScheduler()
+	lowerServer.Stop()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
 
 var (
 	waitFor = poollettest.WaitFor
@@ -52,7 +72,7 @@ func startLowerScheduler(t *testing.T) {
 		o.MetricsAddress, o.HealthAddress, o.LeaderElect = "0", "0", &off
 		o.RetryInterval, o.LedgerResync = time.Second, time.Second
 		o.SeveralManagersInProcess = true
-		ctx := klog.NewContext(context.Background(), klog.Background())
+		ctx, cancel := context.WithCancel(klog.NewContext(context.Background(), klog.Background()))
 		mgr, err := controllermanager.NewManager(ctx, lowerServer.Config, nil, o)
 		if err != nil {
 			t.Fatal(err)
@@ -60,7 +80,9 @@ func startLowerScheduler(t *testing.T) {
 		if err := controllermanager.AddMachineScheduler(ctx, mgr, events.NewFakeRecorder(1000), o); err != nil {
 			t.Fatal(err)
 		}
-		go func() { _ = mgr.Start(ctx) }()
+		done := make(chan struct{})
+		go func() { defer close(done); _ = mgr.Start(ctx) }()
+		stopScheduler = func() { cancel(); <-done }
 	})
 }
 

@@ -2,6 +2,7 @@ package machine
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -38,7 +39,8 @@ func (b *Broker) Sweep(ctx context.Context) error {
 	}
 	for _, nic := range nics {
 		id := nic.Annotations[AnnotationID]
-		if id == "" || nic.CreationTimestamp.After(cutoff) || nic.DeletionTimestamp != nil || b.machineExists(ctx, id) {
+		// Only what this broker names: other brokers over the namespace use the ID label too.
+		if id == "" || !strings.HasPrefix(nic.Name, MachineName(id)+"-") || nic.CreationTimestamp.After(cutoff) || nic.DeletionTimestamp != nil || b.machineExists(ctx, id) {
 			continue
 		}
 		log.Info("deleting a half-created network interface", "networkInterface", nic.Name, "id", id)
@@ -55,7 +57,7 @@ func (b *Broker) Sweep(ctx context.Context) error {
 	}
 	for _, secret := range secrets.Items {
 		id := secret.Annotations[AnnotationID]
-		if id == "" || secret.CreationTimestamp.After(cutoff) || secret.DeletionTimestamp != nil || b.machineExists(ctx, id) {
+		if id == "" || secret.Name != SecretName(id) || secret.CreationTimestamp.After(cutoff) || secret.DeletionTimestamp != nil || b.machineExists(ctx, id) {
 			continue
 		}
 		log.Info("deleting a half-created user-data secret", "secret", secret.Name, "id", id)

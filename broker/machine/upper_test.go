@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
 	"github.com/ferrite-dev/ferrite/apiserver/testserver"
@@ -55,9 +56,7 @@ func TestUpperMachineRunsBelow(t *testing.T) {
 		t.Fatalf("%d lower Machines for the upper one, want 1", n)
 	}
 
-	m, _ = machines.Get(ctx, "vm", metav1.GetOptions{})
-	m.Spec.Power = computev1alpha1.PowerOff
-	if _, err := machines.Update(ctx, m, metav1.UpdateOptions{}); err != nil {
+	if _, err := machines.Patch(ctx, "vm", types.MergePatchType, []byte(`{"spec":{"power":"Off"}}`), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the upper Machine shut down", func() bool { return state() == computev1alpha1.MachineStateShutdown })
