@@ -345,3 +345,43 @@ func TestRetryCompletesCutShortCreate(t *testing.T) {
 	}
 	waitFor(t, "the machine running", func() bool { return e.state(id) == runtimev1alpha1.MachineState_MACHINE_STATE_RUNNING })
 }
+
+// A broker started again (its history lost) lists the machine from the lower cluster, tells a
+// watcher of the old run to resync (RevisionTooOld), and a retried create makes no second
+// Machine.
+func TestRestart(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	id := string(uuid.NewUUID())
+	req := &runtimev1alpha1.CreateMachineRequest{Machine: &runtimev1alpha1.Machine{Metadata: &runtimev1alpha1.ObjectMetadata{Id: id}, Spec: spec()}}
+	if _, err := e.client.CreateMachine(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the machine running", func() bool { return e.state(id) == runtimev1alpha1.MachineState_MACHINE_STATE_RUNNING })
+	old, err := e.client.ListMachines(ctx, &runtimev1alpha1.ListMachinesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	e.stopBroker()
+	e.startBroker()
+	if e.runtimeMachine(id).GetStatus().GetState() != runtimev1alpha1.MachineState_MACHINE_STATE_RUNNING {
+		t.Fatalf("after restart: %v", e.runtimeMachine(id))
+	}
+	watch, err := e.client.Watch(ctx, &runtimev1alpha1.WatchRequest{FromRevision: old.GetRevision()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := watch.Recv(); status.Code(err) != codes.OutOfRange {
+		t.Fatalf("watch from the old run's revision: %v, want OutOfRange", err)
+	} else if _, ok := runtimev1alpha1.AsRevisionTooOld(err); !ok {
+		t.Fatalf("watch from the old run's revision: %v, want a RevisionTooOld detail", err)
+	}
+	resp, err := e.client.CreateMachine(ctx, req)
+	if err != nil || resp.GetCreated() {
+		t.Fatalf("create after restart: %v created=%v", err, resp.GetCreated())
+	}
+	if n := len(e.lowerMachines(id)); n != 1 {
+		t.Fatalf("%d lower Machines, want 1", n)
+	}
+}

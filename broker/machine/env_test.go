@@ -162,14 +162,16 @@ func startPoollet(t *testing.T, server *testserver.Server, pool string, labels m
 
 // env is one test's lower namespace, lower pool and broker.
 type env struct {
-	t        *testing.T
-	ns       string
-	labels   map[string]string
-	secrets  *kubefake.Clientset
-	lowerRT  *fake.Server
-	broker   *broker.Broker
-	endpoint string
-	client   runtimev1alpha1.MachineRuntimeClient
+	t       *testing.T
+	ns      string
+	labels  map[string]string
+	secrets *kubefake.Clientset
+	lowerRT *fake.Server
+	broker  *broker.Broker
+	// stopBroker stops the running broker as a killed process would.
+	stopBroker func()
+	endpoint   string
+	client     runtimev1alpha1.MachineRuntimeClient
 }
 
 // newEnv starts a lower pool of 4 vCPUs labelled for this test, and a broker over it.
@@ -180,8 +182,19 @@ func newEnv(t *testing.T) *env {
 	createClass(t, lowerServer)
 	startLowerScheduler(t)
 	e.lowerRT = startPoollet(t, lowerServer, ns+"-a", e.labels, 4, e.secrets, "")
+	e.startBroker()
+	// The lower pool reports its allocatable before machines are created.
+	waitFor(t, "the lower pool's allocatable", func() bool { return e.available() > 0 })
+	return e
+}
+
+// startBroker starts a broker over the env's namespace and points e.client at it; the
+// returned function stops it as a killed process would (informers and socket gone).
+func (e *env) startBroker() (stop func()) {
+	t := e.t
+	t.Helper()
 	b, err := broker.New(broker.Options{
-		Client: lowerServer.Client, Secrets: e.secrets.CoreV1(), Namespace: ns,
+		Client: lowerServer.Client, Secrets: e.secrets.CoreV1(), Namespace: e.ns,
 		MachinePoolSelector: e.labels, Classes: []string{class},
 		SweepInterval: 200 * time.Millisecond, SweepGrace: time.Second, Resync: time.Minute,
 	})
@@ -194,13 +207,13 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.broker = b
-	e.endpoint, _ = poollettest.ServeRuntime(t, "mb", b.Serve)
+	var stopServing func()
+	e.endpoint, stopServing = poollettest.ServeRuntime(t, "mb", b.Serve)
 	conn := poollettest.Dial(t, e.endpoint)
 	t.Cleanup(func() { conn.Close() })
 	e.client = runtimev1alpha1.NewMachineRuntimeClient(conn)
-	// The lower pool reports its allocatable before machines are created.
-	waitFor(t, "the lower pool's allocatable", func() bool { return e.available() > 0 })
-	return e
+	e.stopBroker = func() { stopServing(); cancel(); conn.Close() }
+	return e.stopBroker
 }
 
 // available is the broker's Status room for the test class.
