@@ -116,6 +116,13 @@ func (a *Agent) pass() (time.Duration, error) {
 	var errs []error
 	if state != nil {
 		errs = append(errs, a.apply(*state, ribGen, localGen))
+		// This Apply may have found a device missing (a new interface whose tap is not there
+		// yet): poll for it from now on, not only after the next resync.
+		a.mu.Lock()
+		if slices.Contains(slices.Collect(maps.Values(a.dp.present)), false) {
+			next = min(next, missingPoll)
+		}
+		a.mu.Unlock()
 	}
 	errs = append(errs, a.reconcileBGP())
 	errs = append(errs, a.addPeers())
