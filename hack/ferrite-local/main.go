@@ -48,8 +48,9 @@ func main() {
 	} else {
 		poolLine = fmt.Sprintf("The MachinePool %q runs real machines (libvirt and QEMU); its guest image is %s.\n"+
 			"Read a machine's console with bin/kubectl-ferrite console NAME --logs (or put bin/ on PATH: kubectl ferrite console NAME).\n"+
-			"Its netagent puts machines' network interfaces in their Network's VNI and answers their DHCP (status on http://127.0.0.1:9180/interfaces).\n",
-			localcluster.LocalPoolName, pool.GuestImage)
+			"Its netagent puts machines' network interfaces in their Network's VNI and answers their DHCP (status on http://127.0.0.1:9180/interfaces).\n"+
+			"Public addresses (VirtualIPs, load balancers) answer from the outside host %s: ip netns exec %s ping <address>.\n",
+			localcluster.LocalPoolName, pool.GuestImage, localcluster.OutsideAddress, localcluster.OutsideNamespace)
 		switch {
 		case !*volumePool:
 			poolLine += "No local volume pool (--volume-pool=false).\n"
