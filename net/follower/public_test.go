@@ -40,7 +40,7 @@ func TestPublicServicesOfInterfaces(t *testing.T) {
 		{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: networkingv1alpha1.LoadBalancerSpec{
 			Type: networkingv1alpha1.LoadBalancerTypePublic, NetworkRef: corev1.LocalObjectReference{Name: "net"},
 			NetworkInterfaceSelector: &web80,
-			Ports: []networkingv1alpha1.LoadBalancerPort{{Port: 80}, {Protocol: corev1.ProtocolUDP, Port: 5000, EndPort: &endPort}},
+			Ports:                    []networkingv1alpha1.LoadBalancerPort{{Port: 80}, {Protocol: corev1.ProtocolUDP, Port: 5000, EndPort: &endPort}},
 		}, Status: networkingv1alpha1.LoadBalancerStatus{IPs: []string{"2001:db8::30", "203.0.113.30"}}},
 		// Neither internal ones, nor one without a selector, nor one of another network count.
 		{ObjectMeta: metav1.ObjectMeta{Name: "internal"}, Spec: networkingv1alpha1.LoadBalancerSpec{
