@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/ferrite-dev/ferrite/broker/machine"
 	"github.com/ferrite-dev/ferrite/generated/clientset/versioned"
+	"github.com/ferrite-dev/ferrite/poollet/poolstatus"
 )
 
 func main() {
@@ -33,7 +33,7 @@ func main() {
 		RunE: func(*cobra.Command, []string) error {
 			log := klog.Background()
 			ctx := genericapiserver.SetupSignalContext()
-			pools, err := parseSelector(selector)
+			pools, err := poolstatus.ParseLabels(selector)
 			if err != nil {
 				return fmt.Errorf("--machine-pool-selector: %w", err)
 			}
@@ -82,20 +82,4 @@ func main() {
 	flags.DurationVar(&opts.SweepGrace, "sweep-grace", 2*time.Minute, "how old a half-created lower object must be to be deleted")
 	_ = cmd.MarkFlagRequired("namespace")
 	os.Exit(cli.Run(cmd))
-}
-
-// parseSelector parses k=v[,k=v].
-func parseSelector(s string) (map[string]string, error) {
-	out := map[string]string{}
-	for _, kv := range strings.Split(s, ",") {
-		if kv = strings.TrimSpace(kv); kv == "" {
-			continue
-		}
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return nil, fmt.Errorf("%q: want key=value", kv)
-		}
-		out[k] = v
-	}
-	return out, nil
 }

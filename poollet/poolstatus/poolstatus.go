@@ -63,7 +63,8 @@ func MergeList(old, new corev1.ResourceList) map[string]any {
 	return out
 }
 
-// ParseLabels parses the --pool-labels flag, k=v[,k=v...].
+// ParseLabels parses a label flag, k=v[,k=v...] (--pool-labels, a broker's pool selector); the
+// caller names the flag in the error.
 func ParseLabels(s string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, kv := range strings.Split(s, ",") {
@@ -72,7 +73,7 @@ func ParseLabels(s string) (map[string]string, error) {
 		}
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return nil, fmt.Errorf("--pool-labels: %q is not key=value", kv)
+			return nil, fmt.Errorf("%q is not key=value", kv)
 		}
 		out[k] = v
 	}

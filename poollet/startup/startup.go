@@ -6,6 +6,7 @@ package startup
 
 import (
 	"context"
+	"fmt"
 	"os"
 
 	"github.com/spf13/pflag"
@@ -75,7 +76,7 @@ type Env struct {
 func (f *Flags) Start() (*Env, error) {
 	poolLabels, err := poolstatus.ParseLabels(f.PoolLabels)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--pool-labels: %w", err)
 	}
 	config, err := clientcmd.BuildConfigFromFlags("", f.Kubeconfig)
 	if err != nil {
