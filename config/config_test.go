@@ -206,7 +206,7 @@ func kustomizations(t *testing.T, root string) (buildable, components []string) 
 func TestRenderEveryKustomization(t *testing.T) {
 	kubectlPath := kubectl(t)
 	buildable, components := kustomizations(t, ".")
-	for _, want := range []string{"apiserver", "rbac", "controller-manager", "default", servingCertOverlay} {
+	for _, want := range []string{"apiserver", "rbac", "controller-manager", "default", "brokers", servingCertOverlay} {
 		if !slices.Contains(buildable, want) {
 			t.Errorf("no Kustomization in config/%s (found %v)", want, buildable)
 		}
@@ -380,7 +380,7 @@ func TestDefault(t *testing.T) {
 		t.Error("no ClusterRoleBinding of ferrite-controller-manager to its ServiceAccount")
 	}
 
-	for _, name := range []string{"ferrite-admin", "ferrite-viewer", aggregateToEdit, aggregateToView, controllerManager, machinePoollet, volumePoollet, netAgent, "ferrite-apiserver"} {
+	for _, name := range append([]string{"ferrite-admin", "ferrite-viewer", aggregateToEdit, aggregateToView, controllerManager, machinePoollet, volumePoollet, netAgent, "ferrite-apiserver"}, brokerRoleNames()...) {
 		if find(objects, "ClusterRole", "", name) == nil {
 			t.Errorf("no ClusterRole %s", name)
 		}
@@ -579,7 +579,7 @@ func TestRolesStandalone(t *testing.T) {
 		}
 	}
 	sort.Strings(names)
-	want := []string{aggregateToEdit, aggregateToView, "ferrite-admin", controllerManager, machinePoollet, "ferrite-viewer", volumePoollet, netAgent}
+	want := append([]string{aggregateToEdit, aggregateToView, "ferrite-admin", controllerManager, machinePoollet, "ferrite-viewer", volumePoollet, netAgent}, brokerRoleNames()...)
 	sort.Strings(want)
 	if !slices.Equal(names, want) {
 		t.Errorf("roles.yaml has ClusterRoles %v, want %v", names, want)
@@ -839,12 +839,15 @@ func TestRolesMatchServedResources(t *testing.T) {
 			}
 		}
 	}
+	// The brokers: exactly the requests they make, each role in the scope it is bound in.
+	checkBrokerRoles(t, roles, served)
 }
 
-// TestOnKubeAPIServer applies roles.yaml alone, then the whole of config/default, to a real
-// kube-apiserver (bin/kube-apiserver on bin/etcd, from hack/build-kube-apiserver.sh) with
-// strict field validation, and asks it (SubjectAccessReviews) whether the bindings give each identity what it needs and no more. Skipped when either
-// binary is missing: building kube-apiserver takes about ten minutes.
+// TestOnKubeAPIServer applies roles.yaml alone, then the whole of config/default and
+// config/brokers, to a real kube-apiserver (bin/kube-apiserver on bin/etcd, from
+// hack/build-kube-apiserver.sh) with strict field validation, and asks it
+// (SubjectAccessReviews) whether the bindings give each identity what it needs and no more.
+// Skipped when either binary is missing: building kube-apiserver takes about ten minutes.
 func TestOnKubeAPIServer(t *testing.T) {
 	kubectlPath := kubectl(t)
 	bin, err := filepath.Abs(filepath.Join("..", "bin"))
@@ -879,6 +882,10 @@ func TestOnKubeAPIServer(t *testing.T) {
 	}
 	if output, err := run("apply", "--validate=strict", "-f", rendered); err != nil {
 		t.Fatalf("kubectl apply of config/default: %v\n%s", err, output)
+	}
+	// The brokers' RoleBindings, in the namespaces config/default and config/brokers make.
+	if output, err := run("apply", "--validate=strict", "-k", "brokers"); err != nil {
+		t.Fatalf("kubectl apply -k brokers: %v\n%s", err, output)
 	}
 
 	type check struct {
@@ -946,6 +953,9 @@ func TestOnKubeAPIServer(t *testing.T) {
 		{manager, []string{"update", "virtualips.networking.ferrite.dev", "-n", "default"}, true},
 		{manager, []string{"create", "natgateways.networking.ferrite.dev", "-n", "default"}, false},
 		{netAgent, []string{"get", "secrets", "-n", "default"}, false},
+	}
+	for _, c := range brokerAccessChecks() {
+		checks = append(checks, check(c))
 	}
 	for _, c := range checks {
 		review := subjectAccessReview(c.as, c.args)
