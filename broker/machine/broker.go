@@ -3,7 +3,8 @@
 // runtime machine becomes, in one namespace of the lower cluster, a Machine with its network
 // interfaces and user-data Secret, named and labelled after the runtime ID so that a repeated
 // create finds them. It reads the lower cluster through informers only, and its Watch stream is
-// fed from them. docs/brokers.md describes the design.
+// fed from them, with the lower Events about its Machines passed up as runtime events.
+// docs/brokers.md describes the design.
 package machine
 
 import (
@@ -15,11 +16,13 @@ import (
 	"google.golang.org/grpc"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
+	"github.com/ferrite-dev/ferrite/broker/lowerevents"
 	"github.com/ferrite-dev/ferrite/generated/clientset/versioned"
 	"github.com/ferrite-dev/ferrite/generated/informers/externalversions"
 	computelisters "github.com/ferrite-dev/ferrite/generated/listers/compute/v1alpha1"
@@ -45,6 +48,9 @@ type Options struct {
 	// Secrets writes the user-data Secrets (core/v1) of the lower cluster; nil when the lower
 	// cluster serves none, and then a machine with user data is refused.
 	Secrets corev1client.SecretsGetter
+	// Events reads the lower cluster's events.k8s.io/v1 Events in Namespace; those about the
+	// broker's Machines pass up as runtime events. nil: none do.
+	Events kubernetes.Interface
 	// Namespace is the lower namespace every object is made in.
 	Namespace string
 	// MachinePoolSelector goes into each lower Machine's spec.machinePoolSelector, and selects the
@@ -92,6 +98,8 @@ type Broker struct {
 	nics      networkinglisters.NetworkInterfaceLister
 	volumes   toolscache.Indexer
 	synced    []toolscache.InformerSynced
+	// events is the lower Events informer; nil without Options.Events.
+	events *lowerevents.Source
 
 	// mu guards known, the runtime view of every lower Machine with an ID label, and keeps it
 	// consistent with the history's revision (ListMachines reads both under it).
@@ -135,7 +143,8 @@ func New(opts Options) (*Broker, error) {
 	if err := volumeInformer.AddIndexers(toolscache.Indexers{volumeAccessIndex: volumeAccessKeys}); err != nil {
 		return nil, err
 	}
-	if _, err := machineInformer.Informer().AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+	var err error
+	if _, err = machineInformer.Informer().AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		AddFunc:    b.machineChanged,
 		UpdateFunc: func(_, obj any) { b.machineChanged(obj) },
 		DeleteFunc: b.machineDeleted,
@@ -149,17 +158,28 @@ func New(opts Options) (*Broker, error) {
 		machineInformer.Informer().HasSynced, nicInformer.Informer().HasSynced, volumeInformer.HasSynced,
 		poolInformer.Informer().HasSynced, classInformer.Informer().HasSynced,
 	}
+	if opts.Events != nil {
+		if b.events, err = lowerevents.New(opts.Events, opts.Namespace, b.lowerEvent); err != nil {
+			return nil, err
+		}
+	}
 	return b, nil
 }
 
-// Start runs the informers until ctx ends, waits until they have synced, and runs the sweep of
-// half-created objects.
+// Start runs the informers until ctx ends, waits until they have synced (the Events informer
+// for at most lowerevents.SyncWait), and runs the sweep of half-created objects.
 func (b *Broker) Start(ctx context.Context) error {
 	for _, f := range b.factories {
 		f.Start(ctx.Done())
 	}
+	if b.events != nil {
+		b.events.Start(ctx)
+	}
 	if !toolscache.WaitForCacheSync(ctx.Done(), b.synced...) {
 		return fmt.Errorf("machine broker: the lower cluster's informers did not sync")
+	}
+	if b.events != nil {
+		b.events.WaitForSync(ctx)
 	}
 	go b.sweepLoop(ctx)
 	return nil

@@ -117,7 +117,8 @@ func (r secretReader) Get(ctx context.Context, key client.ObjectKey, obj client.
 	return r.Reader.Get(ctx, key, obj, opts...)
 }
 
-// newSecrets is a core/v1 clientset for Secrets that, like an apiserver, sets the creation time.
+// newSecrets is the lower cluster's kube clientset, for Secrets and Events (the standalone
+// apiserver serves neither); like an apiserver, it sets a Secret's creation time.
 func newSecrets() *kubefake.Clientset {
 	secrets := kubefake.NewSimpleClientset()
 	secrets.PrependReactor("create", "secrets", func(action k8stesting.Action) (bool, runtime.Object, error) {
@@ -129,9 +130,29 @@ func newSecrets() *kubefake.Clientset {
 	return secrets
 }
 
+// eventRecorder records Events into clientset as a poollet does into its cluster: through a
+// real events.k8s.io/v1 broadcaster, series and all.
+func eventRecorder(t *testing.T, clientset *kubefake.Clientset, scheme *runtime.Scheme) events.EventRecorder {
+	t.Helper()
+	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: clientset.EventsV1()})
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := broadcaster.StartRecordingToSinkWithContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); broadcaster.Shutdown() })
+	return broadcaster.NewRecorder(scheme, "machinepoollet")
+}
+
 // startPoollet runs an unchanged machinepoollet for pool in server over a new fake runtime with
-// vcpus vCPUs (a GiB of memory each), and returns the runtime.
+// vcpus vCPUs (a GiB of memory each), and returns the runtime. With secrets (a lower pool), the
+// poollet records its Events into secrets, where the broker reads them.
 func startPoollet(t *testing.T, server *testserver.Server, pool string, labels map[string]string, vcpus uint64, secrets *kubefake.Clientset, endpoint string) *fake.Server {
+	t.Helper()
+	return startPoolletRecording(t, server, pool, labels, vcpus, secrets, endpoint, nil)
+}
+
+// startPoolletRecording is startPoollet with the poollet's event recorder (nil: the default).
+func startPoolletRecording(t *testing.T, server *testserver.Server, pool string, labels map[string]string, vcpus uint64, secrets *kubefake.Clientset, endpoint string, recorder events.EventRecorder) *fake.Server {
 	t.Helper()
 	var rt *fake.Server
 	if endpoint == "" {
@@ -143,9 +164,15 @@ func startPoollet(t *testing.T, server *testserver.Server, pool string, labels m
 	if err != nil {
 		t.Fatal(err)
 	}
+	if recorder == nil {
+		recorder = &poollettest.Recorder{}
+		if secrets != nil {
+			recorder = eventRecorder(t, secrets, mgr.GetScheme())
+		}
+	}
 	p := &poollet.Poollet{
 		Runtime:  runtimev1alpha1.NewMachineRuntimeClient(conn),
-		Recorder: &poollettest.Recorder{},
+		Recorder: recorder,
 		Options: poollet.Options{PoolName: pool, ProviderID: "fake://" + pool, PoolLabels: labels, RuntimeEndpoint: "",
 			HeartbeatInterval: 200 * time.Millisecond, RuntimeTimeout: 5 * time.Second, DeviceRecheck: 300 * time.Millisecond,
 			OrphanSweepInterval: time.Second},
@@ -194,7 +221,7 @@ func (e *env) startBroker() (stop func()) {
 	t := e.t
 	t.Helper()
 	b, err := broker.New(broker.Options{
-		Client: lowerServer.Client, Secrets: e.secrets.CoreV1(), Namespace: e.ns,
+		Client: lowerServer.Client, Secrets: e.secrets.CoreV1(), Events: e.secrets, Namespace: e.ns,
 		MachinePoolSelector: e.labels, Classes: []string{class},
 		SweepInterval: 200 * time.Millisecond, SweepGrace: time.Second, Resync: time.Minute,
 	})

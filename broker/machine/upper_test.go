@@ -11,18 +11,21 @@ import (
 
 	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
 	"github.com/ferrite-dev/ferrite/apiserver/testserver"
+	"github.com/ferrite-dev/ferrite/poollet/poollettest"
 )
 
 // An upper cluster whose unchanged machinepoollet has the broker as its runtime: an upper
-// Machine bound to the upper pool runs in the lower cluster and its Running state passes up;
-// power off passes down; deleting it removes the lower Machine.
+// Machine bound to the upper pool runs in the lower cluster and its Running state passes up, and
+// so do the lower Machine's Events (here the lower runtime's Created, which the lower poollet
+// recorded); power off passes down; deleting it removes the lower Machine.
 func TestUpperMachineRunsBelow(t *testing.T) {
 	e := newEnv(t)
 	upper := testserver.Start(t)
 	ctx := context.Background()
 	createClass(t, upper)
 	pool := "upper-" + e.ns
-	startPoollet(t, upper, pool, nil, 0, nil, e.endpoint)
+	recorder := &poollettest.Recorder{}
+	startPoolletRecording(t, upper, pool, nil, 0, nil, e.endpoint, recorder)
 	waitFor(t, "the upper pool's allocatable from the broker", func() bool {
 		p, err := upper.Client.ComputeV1alpha1().MachinePools().Get(ctx, pool, metav1.GetOptions{})
 		if err != nil {
@@ -52,9 +55,13 @@ func TestUpperMachineRunsBelow(t *testing.T) {
 		return m.Status.State
 	}
 	waitFor(t, "the upper Machine running", func() bool { return state() == computev1alpha1.MachineStateRunning })
-	if n := len(e.lowerMachines(string(m.UID))); n != 1 {
-		t.Fatalf("%d lower Machines for the upper one, want 1", n)
+	lower := e.lowerMachines(string(m.UID))
+	if len(lower) != 1 {
+		t.Fatalf("%d lower Machines for the upper one, want 1", len(lower))
 	}
+	waitFor(t, "the lower runtime's Created event on the upper Machine", func() bool {
+		return recorder.Has("tenant/vm Normal Created: created machine " + string(lower[0].UID))
+	})
 
 	if _, err := machines.Patch(ctx, "vm", types.MergePatchType, []byte(`{"spec":{"power":"Off"}}`), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)

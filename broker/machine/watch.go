@@ -99,9 +99,8 @@ func (b *Broker) Watch(req *runtimev1alpha1.WatchRequest, stream runtimev1alpha1
 	return b.history.Watch(req, stream)
 }
 
-// ListEvents returns the events the broker retains. The broker records no events of its own
-// and does not pass the lower Machines' events up, so the list is empty (with the current
-// revision).
+// ListEvents returns the events the broker retains: the lower Events about its Machines that
+// happened since it started (events.go); it records none of its own.
 func (b *Broker) ListEvents(_ context.Context, req *runtimev1alpha1.ListEventsRequest) (*runtimev1alpha1.ListEventsResponse, error) {
 	events, revision := b.history.Events(req.GetMachineId(), req.GetAfterRevision())
 	return &runtimev1alpha1.ListEventsResponse{Events: events, Revision: revision}, nil

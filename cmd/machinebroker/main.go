@@ -1,6 +1,7 @@
 // Command machinebroker serves the machine runtime on a unix socket on top of another Ferrite
 // cluster (the lower cluster): an unchanged machinepoollet drives it, and every runtime machine
-// becomes a Machine in the lower cluster's target namespace. docs/brokers.md describes it.
+// becomes a Machine in the lower cluster's target namespace; the lower Events about those
+// Machines pass up as runtime events. docs/brokers.md describes it.
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"k8s.io/component-base/cli"
 	"k8s.io/klog/v2"
 
+	"github.com/ferrite-dev/ferrite/broker/lowerevents"
 	"github.com/ferrite-dev/ferrite/broker/machine"
 	"github.com/ferrite-dev/ferrite/generated/clientset/versioned"
 	"github.com/ferrite-dev/ferrite/poollet/poolstatus"
@@ -50,6 +52,11 @@ func main() {
 				return err
 			}
 			opts.Secrets, opts.Config = core.CoreV1(), config
+			if lowerevents.Served(core.Discovery()) {
+				opts.Events = core
+			} else {
+				log.Info("the lower cluster serves no events.k8s.io/v1 Events; lower events are not passed up")
+			}
 			b, err := machine.New(opts)
 			if err != nil {
 				return err
