@@ -3,7 +3,8 @@
 // runtime volume is a lower Volume `v-<id>` and each snapshot a lower VolumeSnapshot `s-<id>` in
 // one namespace, labelled with the runtime ID; the lower cluster's scheduler and volumepoollets
 // make them real. Reads come from informers on the lower cluster, never from a LIST per
-// request, and Watch is fed from those informers (docs/brokers.md).
+// request, and Watch is fed from those informers, with the lower Events about the broker's
+// objects passed up as runtime events (docs/brokers.md).
 package volume
 
 import (
@@ -18,9 +19,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/client-go/kubernetes"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/ferrite-dev/ferrite/broker/lowerevents"
 	"github.com/ferrite-dev/ferrite/generated/clientset/versioned"
 	"github.com/ferrite-dev/ferrite/generated/informers/externalversions"
 	storagelisters "github.com/ferrite-dev/ferrite/generated/listers/storage/v1alpha1"
@@ -68,6 +71,9 @@ type Options struct {
 	DeleteWait time.Duration
 	// HistoryLimit is how many changes Watch can replay. Default 1000.
 	HistoryLimit int
+	// Events reads the lower cluster's events.k8s.io/v1 Events in Namespace; those about the
+	// broker's Volumes and VolumeSnapshots pass up as runtime events. nil: none do.
+	Events kubernetes.Interface
 }
 
 func (o *Options) setDefaults() {
@@ -102,6 +108,8 @@ type Broker struct {
 	pools                       storagelisters.VolumePoolLister
 	classes                     storagelisters.VolumeClassLister
 	synced                      []toolscache.InformerSynced
+	// events is the lower Events informer; nil without Options.Events.
+	events *lowerevents.Source
 
 	credentials credentialCache
 	history     history.Volumes
@@ -160,16 +168,28 @@ func New(lower versioned.Interface, secrets client.Reader, opts Options) (*Broke
 	}
 	b.synced = []toolscache.InformerSynced{volumeHandler.HasSynced, snapshotHandler.HasSynced,
 		pools.Informer().HasSynced, classes.Informer().HasSynced}
+	if opts.Events != nil {
+		if b.events, err = lowerevents.New(opts.Events, opts.Namespace, b.lowerEvent); err != nil {
+			return nil, err
+		}
+	}
 	return b, nil
 }
 
-// Start runs the informers until ctx ends and returns once they have synced.
+// Start runs the informers until ctx ends and returns once they have synced (the Events
+// informer waited for at most lowerevents.SyncWait).
 func (b *Broker) Start(ctx context.Context) error {
 	b.namespaced.Start(ctx.Done())
 	b.cluster.Start(ctx.Done())
 	b.pooled.Start(ctx.Done())
+	if b.events != nil {
+		b.events.Start(ctx)
+	}
 	if !toolscache.WaitForCacheSync(ctx.Done(), b.synced...) {
 		return fmt.Errorf("the lower cluster's informers did not sync")
+	}
+	if b.events != nil {
+		b.events.WaitForSync(ctx)
 	}
 	return nil
 }

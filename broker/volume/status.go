@@ -72,9 +72,8 @@ func bytesOf(list corev1.ResourceList, class string) uint64 {
 	return uint64(q.Value())
 }
 
-// ListEvents returns the events the broker retains. The broker records none of its own and
-// passes no events of the lower cluster up (the lower objects' events stay there), so the list
-// is empty; the call exists so that a resyncing caller is answered.
+// ListEvents returns the events the broker retains: the lower Events about its Volumes and
+// VolumeSnapshots that happened since it started (events.go); it records none of its own.
 func (b *Broker) ListEvents(_ context.Context, req *runtimev1alpha1.ListEventsRequest) (*runtimev1alpha1.ListEventsResponse, error) {
 	if id := req.GetObjectId(); id != "" {
 		if err := validation.ID("object_id", id); err != nil {
@@ -86,7 +85,7 @@ func (b *Broker) ListEvents(_ context.Context, req *runtimev1alpha1.ListEventsRe
 }
 
 // Watch streams the broker's changes: the informers' events for its lower objects, as runtime
-// volumes and snapshots.
+// volumes and snapshots, and the lower Events about them, as runtime events.
 func (b *Broker) Watch(req *runtimev1alpha1.WatchRequest, stream runtimev1alpha1.VolumeRuntime_WatchServer) error {
 	return b.history.Watch(req, stream)
 }

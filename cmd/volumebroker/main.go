@@ -1,7 +1,7 @@
 // Command volumebroker serves the volume runtime (poollet/runtime/volume/v1alpha1) on a unix
 // socket on top of another Ferrite cluster: every runtime volume and snapshot is a Volume or
-// VolumeSnapshot in one namespace of that lower cluster (docs/brokers.md). An unchanged
-// volumepoollet of the upper cluster drives it.
+// VolumeSnapshot in one namespace of that lower cluster, and the lower Events about them pass up
+// as runtime events (docs/brokers.md). An unchanged volumepoollet of the upper cluster drives it.
 package main
 
 import (
@@ -14,11 +14,13 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/component-base/cli"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/ferrite-dev/ferrite/broker/lowerevents"
 	brokervolume "github.com/ferrite-dev/ferrite/broker/volume"
 	"github.com/ferrite-dev/ferrite/generated/clientset/versioned"
 )
@@ -56,6 +58,15 @@ func main() {
 			secrets, err := client.New(config, client.Options{Scheme: scheme})
 			if err != nil {
 				return err
+			}
+			core, err := kubernetes.NewForConfig(config)
+			if err != nil {
+				return err
+			}
+			if lowerevents.Served(core.Discovery()) {
+				opts.Events = core
+			} else {
+				log.Info("the lower cluster serves no events.k8s.io/v1 Events; lower events are not passed up")
 			}
 			b, err := brokervolume.New(lower, secrets, opts)
 			if err != nil {
