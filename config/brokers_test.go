@@ -47,7 +47,7 @@ var brokerRequests = map[string][]request{
 		// informer of the Volumes network disks refer to
 		{"storage.ferrite.dev", "volumes", "list"}, {"storage.ferrite.dev", "volumes", "watch"},
 		// user data: create, delete; the sweep's LIST by the ID label
-		{"", "secrets", "create"}, {"", "secrets", "list"}, {"", "secrets", "delete"},
+		{"", "secrets", "get"}, {"", "secrets", "create"}, {"", "secrets", "list"}, {"", "secrets", "delete"},
 	},
 	machineBrokerPools: {
 		{"compute.ferrite.dev", "machinepools", "get"}, {"compute.ferrite.dev", "machinepools", "list"}, {"compute.ferrite.dev", "machinepools", "watch"},
