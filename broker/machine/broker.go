@@ -185,9 +185,12 @@ func (b *Broker) Start(ctx context.Context) error {
 	return nil
 }
 
-// Serve serves the runtime on a unix socket at path until stop is called. stop ends open
-// Watch streams first.
-func (b *Broker) Serve(path string) (stop func(), err error) {
+// Serve starts the broker (Start) and serves the runtime on a new unix socket at path until
+// stop is called; stop ends open Watch streams first. The informers run until ctx ends.
+func (b *Broker) Serve(ctx context.Context, path string) (stop func(), err error) {
+	if err := b.Start(ctx); err != nil {
+		return nil, err
+	}
 	return socket.Serve(path, func(s grpc.ServiceRegistrar) {
 		runtimev1alpha1.RegisterMachineRuntimeServer(s, b)
 	}, b.history.Close)

@@ -42,10 +42,7 @@ func TestConsole(t *testing.T) {
 	}
 	bctx, cancel := context.WithCancel(ctx)
 	t.Cleanup(cancel)
-	if err := b.Start(bctx); err != nil {
-		t.Fatal(err)
-	}
-	endpoint, _ := poollettest.ServeRuntime(t, "mbc", b.Serve)
+	endpoint, _ := poollettest.ServeRuntime(t, "mbc", func(path string) (func(), error) { return b.Serve(bctx, path) })
 	client := runtimev1alpha1.NewMachineRuntimeClient(poollettest.Dial(t, endpoint))
 
 	id := string(uuid.NewUUID())

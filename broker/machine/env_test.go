@@ -230,12 +230,9 @@ func (e *env) startBroker() (stop func()) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	if err := b.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
 	e.broker = b
 	var stopServing func()
-	e.endpoint, stopServing = poollettest.ServeRuntime(t, "mb", b.Serve)
+	e.endpoint, stopServing = poollettest.ServeRuntime(t, "mb", func(path string) (func(), error) { return b.Serve(ctx, path) })
 	conn := poollettest.Dial(t, e.endpoint)
 	t.Cleanup(func() { conn.Close() })
 	e.client = runtimev1alpha1.NewMachineRuntimeClient(conn)
