@@ -23,6 +23,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/ferrite-dev/ferrite/broker/lowerevents"
+	"github.com/ferrite-dev/ferrite/broker/lowersync"
 	"github.com/ferrite-dev/ferrite/generated/clientset/versioned"
 	"github.com/ferrite-dev/ferrite/generated/informers/externalversions"
 	computelisters "github.com/ferrite-dev/ferrite/generated/listers/compute/v1alpha1"
@@ -166,20 +167,11 @@ func New(opts Options) (*Broker, error) {
 	return b, nil
 }
 
-// Start runs the informers until ctx ends, waits until they have synced (the Events informer
-// for at most lowerevents.SyncWait), and runs the sweep of half-created objects.
+// Start runs the informers until ctx ends, waits until they have synced (lowersync.Start), and
+// runs the sweep of half-created objects.
 func (b *Broker) Start(ctx context.Context) error {
-	for _, f := range b.factories {
-		f.Start(ctx.Done())
-	}
-	if b.events != nil {
-		b.events.Start(ctx)
-	}
-	if !toolscache.WaitForCacheSync(ctx.Done(), b.synced...) {
-		return fmt.Errorf("machine broker: the lower cluster's informers did not sync")
-	}
-	if b.events != nil {
-		b.events.WaitForSync(ctx)
+	if err := lowersync.Start(ctx, b.events, b.synced, b.factories...); err != nil {
+		return fmt.Errorf("machine broker: %w", err)
 	}
 	go b.sweepLoop(ctx)
 	return nil

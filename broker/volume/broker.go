@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ferrite-dev/ferrite/broker/lowerevents"
+	"github.com/ferrite-dev/ferrite/broker/lowersync"
 	"github.com/ferrite-dev/ferrite/generated/clientset/versioned"
 	"github.com/ferrite-dev/ferrite/generated/informers/externalversions"
 	storagelisters "github.com/ferrite-dev/ferrite/generated/listers/storage/v1alpha1"
@@ -176,22 +177,9 @@ func New(lower versioned.Interface, secrets client.Reader, opts Options) (*Broke
 	return b, nil
 }
 
-// Start runs the informers until ctx ends and returns once they have synced (the Events
-// informer waited for at most lowerevents.SyncWait).
+// Start runs the informers until ctx ends and returns once they have synced (lowersync.Start).
 func (b *Broker) Start(ctx context.Context) error {
-	b.namespaced.Start(ctx.Done())
-	b.cluster.Start(ctx.Done())
-	b.pooled.Start(ctx.Done())
-	if b.events != nil {
-		b.events.Start(ctx)
-	}
-	if !toolscache.WaitForCacheSync(ctx.Done(), b.synced...) {
-		return fmt.Errorf("the lower cluster's informers did not sync")
-	}
-	if b.events != nil {
-		b.events.WaitForSync(ctx)
-	}
-	return nil
+	return lowersync.Start(ctx, b.events, b.synced, b.namespaced, b.cluster, b.pooled)
 }
 
 // Register registers the broker's gRPC service.
