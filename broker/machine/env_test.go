@@ -2,8 +2,6 @@ package machine_test
 
 import (
 	"context"
-	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,12 +13,11 @@ import (
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/events"
-	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
 	"github.com/ferrite-dev/ferrite/apiserver/testserver"
+	"github.com/ferrite-dev/ferrite/broker/brokertest"
 	broker "github.com/ferrite-dev/ferrite/broker/machine"
 	"github.com/ferrite-dev/ferrite/controllers/controllermanager"
 	poollet "github.com/ferrite-dev/ferrite/poollet/machine"
@@ -33,25 +30,7 @@ import (
 // lowerServer is the lower cluster every test shares.
 var lowerServer *testserver.Server
 
-// stopScheduler stops the lower scheduler (before the server, which otherwise waits a minute
-// for its watches).
-var stopScheduler = func() {}
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "ferrite-machinebroker-test-")
-	if err != nil {
-		panic(err)
-	}
-	if lowerServer, err = testserver.StartInDir(dir); err != nil {
-		panic(err)
-	}
-	ctrllog.SetLogger(klog.Background())
-	code := m.Run()
-	stopScheduler()
-	lowerServer.Stop()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { poollettest.Main(m, "ferrite-machinebroker-test-", &lowerServer) }
 
 var (
 	waitFor = poollettest.WaitFor
@@ -60,31 +39,6 @@ var (
 
 // class is the machine class the tests use, in both clusters.
 const class = "mb-small"
-
-var schedulerOnce sync.Once
-
-// startLowerScheduler runs the lower cluster's machine scheduler, once for the test binary (one
-// scheduler per cluster); it runs until the process ends.
-func startLowerScheduler(t *testing.T) {
-	schedulerOnce.Do(func() {
-		off := false
-		o := controllermanager.NewOptions()
-		o.MetricsAddress, o.HealthAddress, o.LeaderElect = "0", "0", &off
-		o.RetryInterval, o.LedgerResync = time.Second, time.Second
-		o.SeveralManagersInProcess = true
-		ctx, cancel := context.WithCancel(klog.NewContext(context.Background(), klog.Background()))
-		mgr, err := controllermanager.NewManager(ctx, lowerServer.Config, nil, o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := controllermanager.AddMachineScheduler(ctx, mgr, events.NewFakeRecorder(1000), o); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan struct{})
-		go func() { defer close(done); _ = mgr.Start(ctx) }()
-		stopScheduler = func() { cancel(); <-done }
-	})
-}
 
 // createClass creates the test class (1 vCPU, 1 GiB) in a cluster.
 func createClass(t *testing.T, server *testserver.Server) {
@@ -207,7 +161,7 @@ func newEnv(t *testing.T) *env {
 	ns := unique("mb")
 	e := &env{t: t, ns: ns, labels: map[string]string{"broker-test": ns}, secrets: newSecrets()}
 	createClass(t, lowerServer)
-	startLowerScheduler(t)
+	brokertest.StartScheduler(t, lowerServer, controllermanager.AddMachineScheduler)
 	e.lowerRT = startPoollet(t, lowerServer, ns+"-a", e.labels, 4, e.secrets, "")
 	e.startBroker()
 	// The lower pool reports its allocatable before machines are created.

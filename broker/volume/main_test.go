@@ -9,12 +9,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	fakeclient "sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	storagev1alpha1 "github.com/ferrite-dev/ferrite/apis/storage/v1alpha1"
 	"github.com/ferrite-dev/ferrite/apiserver/testserver"
+	"github.com/ferrite-dev/ferrite/broker/brokertest"
 	brokervolume "github.com/ferrite-dev/ferrite/broker/volume"
 	"github.com/ferrite-dev/ferrite/controllers/controllermanager"
 	"github.com/ferrite-dev/ferrite/poollet/poollettest"
@@ -74,27 +74,7 @@ func startVolumepoollet(t *testing.T, server *testserver.Server, endpoint string
 // startScheduler runs the volume scheduler of server until the test ends.
 func startScheduler(t *testing.T, server *testserver.Server) {
 	t.Helper()
-	off := false
-	o := controllermanager.NewOptions()
-	o.MetricsAddress, o.HealthAddress, o.LeaderElect = "0", "0", &off
-	o.RetryInterval = time.Second
-	o.SeveralManagersInProcess = true
-	ctx, cancel := context.WithCancel(context.Background())
-	mgr, err := controllermanager.NewManager(ctx, server.Config, nil, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := controllermanager.AddVolumeScheduler(ctx, mgr, events.NewFakeRecorder(10000), o); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := mgr.Start(ctx); err != nil {
-			t.Errorf("scheduler: %v", err)
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	brokertest.StartScheduler(t, server, controllermanager.AddVolumeScheduler)
 }
 
 // startBroker serves a broker over the lower cluster on a unix socket and returns a client.
