@@ -71,9 +71,6 @@ type Options struct {
 }
 
 func (o *Options) defaults() {
-	if o.HistoryLimit <= 0 {
-		o.HistoryLimit = 1000
-	}
 	if o.SweepInterval <= 0 {
 		o.SweepInterval = time.Minute
 	}
