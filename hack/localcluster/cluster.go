@@ -36,6 +36,10 @@ type Options struct {
 	RBACFile string
 	// Progress receives one line per step.
 	Progress io.Writer
+	// AuditUserGroups, when not empty, makes kube-apiserver write an audit log (AuditLogPath,
+	// metadata level, one line per request at ResponseStarted and ResponseComplete) of the
+	// requests of users in these groups: tests count what a daemon asks of the cluster.
+	AuditUserGroups []string
 }
 
 // Cluster is a running local control plane.
@@ -50,6 +54,8 @@ type Cluster struct {
 	pool *Pool
 	// extraPools are further machine pools on the same libvirtd (StartExtraPool).
 	extraPools []*ExtraPool
+	// brokerPools are pools whose runtimes are brokers over another cluster (StartBrokerPool).
+	brokerPools []*BrokerPool
 
 	// Kubeconfig is the admin kubeconfig of kube-apiserver.
 	Kubeconfig string
@@ -145,7 +151,15 @@ func (c *Cluster) start(ctx context.Context) error {
 	}
 
 	c.step("starting kube-apiserver on %s", kubeURL)
-	if c.kubeAPIServer, err = startProcess("kube-apiserver", c.logDir(), c.bin("kube-apiserver"), c.kubeAPIServerArgs(etcdURL)...); err != nil {
+	args := c.kubeAPIServerArgs(etcdURL)
+	if len(c.opts.AuditUserGroups) > 0 {
+		audit, err := c.auditArgs()
+		if err != nil {
+			return err
+		}
+		args = append(args, audit...)
+	}
+	if c.kubeAPIServer, err = startProcess("kube-apiserver", c.logDir(), c.bin("kube-apiserver"), args...); err != nil {
 		return err
 	}
 	if err := c.waitHealthy(ctx, c.kubeAPIServer, c.Config, "/readyz", 2*time.Minute); err != nil {
@@ -321,6 +335,10 @@ func (c *Cluster) StartFerrite() error {
 
 // Stop stops the processes in the reverse order of their start.
 func (c *Cluster) Stop() {
+	for _, b := range c.brokerPools {
+		c.step("stopping the broker pool %s", b.Name)
+		b.Stop()
+	}
 	for _, e := range c.extraPools {
 		c.step("stopping the machine pool %s", e.Name)
 		e.Stop()

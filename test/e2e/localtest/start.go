@@ -27,6 +27,12 @@ type Env struct {
 // err why the start failed. A volume pool that was asked for and did not start is an error.
 // The returned Env is never nil, so Stop can always be called.
 func Start(name, root string, opts localcluster.PoolOptions) (env *Env, skip string, err error) {
+	return StartWith(name, root, localcluster.Options{}, opts)
+}
+
+// StartWith is Start with options of the control plane: DataDir, BinDir, RBACFile and Progress
+// are filled in; the rest of clusterOpts (such as AuditUserGroups) is kept.
+func StartWith(name, root string, clusterOpts localcluster.Options, opts localcluster.PoolOptions) (env *Env, skip string, err error) {
 	env = &Env{root: root}
 	bin := filepath.Join(root, "bin")
 	if reason := localcluster.LocalPoolUnavailable(bin); reason != "" {
@@ -37,9 +43,9 @@ func Start(name, root string, opts localcluster.PoolOptions) (env *Env, skip str
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	if env.Cluster, err = localcluster.Start(ctx, localcluster.Options{
-		DataDir: env.Dir, BinDir: bin, RBACFile: filepath.Join(root, "config", "rbac", "roles.yaml"), Progress: os.Stderr,
-	}); err != nil {
+	clusterOpts.DataDir, clusterOpts.BinDir, clusterOpts.Progress = env.Dir, bin, os.Stderr
+	clusterOpts.RBACFile = filepath.Join(root, "config", "rbac", "roles.yaml")
+	if env.Cluster, err = localcluster.Start(ctx, clusterOpts); err != nil {
 		return env, "", err
 	}
 	opts.HackDir = filepath.Join(root, "hack")
@@ -69,6 +75,14 @@ func (e *Env) Stop(code int) {
 	}
 	if code == 0 {
 		os.RemoveAll(e.Dir)
+		// The providers' state (disks, console logs, image caches) lives outside the data
+		// directory, readable by QEMU: the local pool's and its extra pools' (<state dir>-<name>).
+		if e.Pool != nil && e.Pool.StateDir != "" {
+			extra, _ := filepath.Glob(e.Pool.StateDir + "-*")
+			for _, dir := range append(extra, e.Pool.StateDir) {
+				os.RemoveAll(dir)
+			}
+		}
 	} else {
 		fmt.Fprintf(os.Stderr, "logs kept in %s/logs\n", e.Dir)
 	}
