@@ -48,6 +48,8 @@ var brokerRequests = map[string][]request{
 		{"storage.ferrite.dev", "volumes", "list"}, {"storage.ferrite.dev", "volumes", "watch"},
 		// user data: create, delete; the sweep's LIST by the ID label
 		{"", "secrets", "get"}, {"", "secrets", "create"}, {"", "secrets", "list"}, {"", "secrets", "delete"},
+		// the lower Events about its Machines, passed up (an informer)
+		{"events.k8s.io", "events", "list"}, {"events.k8s.io", "events", "watch"},
 	},
 	machineBrokerPools: {
 		{"compute.ferrite.dev", "machinepools", "get"}, {"compute.ferrite.dev", "machinepools", "list"}, {"compute.ferrite.dev", "machinepools", "watch"},
@@ -62,6 +64,8 @@ var brokerRequests = map[string][]request{
 		{"storage.ferrite.dev", "volumesnapshots", "create"}, {"storage.ferrite.dev", "volumesnapshots", "delete"},
 		// the access Secret of a Volume, by name
 		{"", "secrets", "get"},
+		// the lower Events about its Volumes and VolumeSnapshots, passed up (an informer)
+		{"events.k8s.io", "events", "list"}, {"events.k8s.io", "events", "watch"},
 	},
 	volumeBrokerKeys: {
 		{"", "secrets", "get"}, // the passphrase Secret, by name
@@ -82,7 +86,7 @@ var brokerClusterScoped = map[string]string{machineBrokerPools: machineBrokers, 
 // cluster-scoped ones. served are the resources ferrite-apiserver serves.
 func checkBrokerRoles(t *testing.T, roles map[string]*rbacv1.ClusterRole, served []servedResource) {
 	t.Helper()
-	namespaced := map[string]bool{"/secrets": true}
+	namespaced := map[string]bool{"/secrets": true, "events.k8s.io/events": true}
 	for _, r := range served {
 		namespaced[r.group+"/"+r.name] = r.namespaced
 	}
