@@ -46,8 +46,8 @@ var brokerRequests = map[string][]request{
 		{"networking.ferrite.dev", "networks", "create"}, {"networking.ferrite.dev", "networks", "delete"},
 		// informer of the Volumes network disks refer to
 		{"storage.ferrite.dev", "volumes", "list"}, {"storage.ferrite.dev", "volumes", "watch"},
-		// user data: create, delete; the sweep's LIST by the ID label
-		{"", "secrets", "get"}, {"", "secrets", "create"}, {"", "secrets", "list"}, {"", "secrets", "delete"},
+		// user data: create, delete; the sweep's informer on the ID label; get for ignitionRef
+		{"", "secrets", "get"}, {"", "secrets", "create"}, {"", "secrets", "list"}, {"", "secrets", "watch"}, {"", "secrets", "delete"},
 		// the lower Events about its Machines, passed up (an informer)
 		{"events.k8s.io", "events", "list"}, {"events.k8s.io", "events", "watch"},
 	},

@@ -16,8 +16,8 @@ import (
 	"google.golang.org/grpc"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -48,7 +48,7 @@ type Options struct {
 	Config *rest.Config
 	// Secrets writes the user-data Secrets (core/v1) of the lower cluster; nil when the lower
 	// cluster serves none, and then a machine with user data is refused.
-	Secrets corev1client.SecretsGetter
+	Secrets kubernetes.Interface
 	// Events reads the lower cluster's events.k8s.io/v1 Events in Namespace; those about the
 	// broker's Machines pass up as runtime events. nil: none do.
 	Events kubernetes.Interface
@@ -95,7 +95,11 @@ type Broker struct {
 	classes   computelisters.MachineClassLister
 	nics      networkinglisters.NetworkInterfaceLister
 	volumes   toolscache.Indexer
-	synced    []toolscache.InformerSynced
+	// secrets holds the metadata of the ID-labelled Secrets (the sweep's), from secretFactory;
+	// both nil without Options.Secrets.
+	secrets       toolscache.SharedIndexInformer
+	secretFactory informers.SharedInformerFactory
+	synced        []toolscache.InformerSynced
 	// events is the lower Events informer; nil without Options.Events.
 	events *lowerevents.Source
 
@@ -156,6 +160,10 @@ func New(opts Options) (*Broker, error) {
 		machineInformer.Informer().HasSynced, nicInformer.Informer().HasSynced, volumeInformer.HasSynced,
 		poolInformer.Informer().HasSynced, classInformer.Informer().HasSynced,
 	}
+	if opts.Secrets != nil {
+		b.secretFactory, b.secrets = newSecretInformers(opts.Secrets, opts.Namespace, opts.Resync)
+		b.synced = append(b.synced, b.secrets.HasSynced)
+	}
 	if opts.Events != nil {
 		if b.events, err = lowerevents.New(opts.Events, opts.Namespace, b.lowerEvent); err != nil {
 			return nil, err
@@ -167,6 +175,9 @@ func New(opts Options) (*Broker, error) {
 // Start runs the informers until ctx ends, waits until they have synced (lowersync.Start), and
 // runs the sweep of half-created objects.
 func (b *Broker) Start(ctx context.Context) error {
+	if b.secretFactory != nil {
+		b.secretFactory.Start(ctx.Done())
+	}
 	if err := lowersync.Start(ctx, b.events, b.synced, b.factories...); err != nil {
 		return fmt.Errorf("machine broker: %w", err)
 	}

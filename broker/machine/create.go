@@ -97,7 +97,7 @@ func (b *Broker) createParts(ctx context.Context, id string, spec *runtimev1alph
 			ObjectMeta: b.objectMeta(SecretName(id), id),
 			Data:       map[string][]byte{IgnitionKey: ud.GetData()},
 		}
-		_, err := b.opts.Secrets.Secrets(ns).Create(ctx, secret, metav1.CreateOptions{})
+		_, err := b.opts.Secrets.CoreV1().Secrets(ns).Create(ctx, secret, metav1.CreateOptions{})
 		switch {
 		case err == nil:
 			made.secret = true
@@ -301,7 +301,7 @@ func (b *Broker) rollback(id string, made *madeObjects) {
 		}
 	}
 	if made.secret {
-		if err := b.opts.Secrets.Secrets(ns).Delete(ctx, SecretName(id), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		if err := b.opts.Secrets.CoreV1().Secrets(ns).Delete(ctx, SecretName(id), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			log.Error(err, "rolling back", "secret", SecretName(id))
 		}
 	}

@@ -175,7 +175,7 @@ func (e *env) startBroker() (stop func()) {
 	t := e.t
 	t.Helper()
 	b, err := broker.New(broker.Options{
-		Client: lowerServer.Client, Secrets: e.secrets.CoreV1(), Events: e.secrets, Namespace: e.ns,
+		Client: lowerServer.Client, Secrets: e.secrets, Events: e.secrets, Namespace: e.ns,
 		MachinePoolSelector: e.labels, Classes: []string{class},
 		SweepInterval: 200 * time.Millisecond, SweepGrace: time.Second, Resync: time.Minute,
 	})

@@ -136,7 +136,7 @@ func (b *Broker) deleteParts(ctx context.Context, id string) {
 		}
 	}
 	if b.opts.Secrets != nil {
-		if err := b.opts.Secrets.Secrets(ns).Delete(ctx, SecretName(id), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		if err := b.opts.Secrets.CoreV1().Secrets(ns).Delete(ctx, SecretName(id), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			log.Error(err, "deleting the user data of a deleted machine", "secret", SecretName(id))
 		}
 	}

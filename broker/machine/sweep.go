@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -27,9 +28,8 @@ func (b *Broker) sweepLoop(ctx context.Context) {
 }
 
 // Sweep deletes the objects a create made whose Machine does not exist, older than SweepGrace:
-// what a create cut short (a crash, a timeout never retried) or a deletion left behind. The
-// interfaces come from the informer; the Secrets, which no informer watches, from one LIST by
-// the ID label per sweep.
+// what a create cut short (a crash, a timeout never retried) or a deletion left behind. Both
+// come from informers: no LIST per sweep.
 func (b *Broker) Sweep(ctx context.Context) error {
 	ns := b.opts.Namespace
 	cutoff := time.Now().Add(-b.opts.SweepGrace)
@@ -48,20 +48,20 @@ func (b *Broker) Sweep(ctx context.Context) error {
 			return err
 		}
 	}
-	if b.opts.Secrets == nil {
+	if b.secrets == nil {
 		return nil
 	}
-	secrets, err := b.opts.Secrets.Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: LabelID})
-	if err != nil {
-		return err
-	}
-	for _, secret := range secrets.Items {
+	for _, obj := range b.secrets.GetStore().List() {
+		secret, ok := obj.(*corev1.Secret)
+		if !ok {
+			continue
+		}
 		id := secret.Annotations[AnnotationID]
 		if id == "" || secret.Name != SecretName(id) || secret.CreationTimestamp.After(cutoff) || secret.DeletionTimestamp != nil || b.machineExists(ctx, id) {
 			continue
 		}
 		log.Info("deleting a half-created user-data secret", "secret", secret.Name, "id", id)
-		if err := b.opts.Secrets.Secrets(ns).Delete(ctx, secret.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		if err := b.opts.Secrets.CoreV1().Secrets(ns).Delete(ctx, secret.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
 	}

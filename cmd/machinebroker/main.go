@@ -16,7 +16,7 @@ func main() {
 	cmd := brokercmd.Command("machinebroker", "Serve the machine runtime on top of another Ferrite cluster",
 		brokercmd.Runtime{Kind: "machine"}, func(lower brokercmd.Lower) (brokercmd.Broker, error) {
 			opts.Namespace, opts.MachinePoolSelector, opts.Classes, opts.HistoryLimit = lower.Namespace, lower.PoolSelector, lower.Classes, lower.HistorySize
-			opts.Client, opts.Config, opts.Secrets, opts.Events = lower.Client, lower.Config, lower.Kube.CoreV1(), lower.Events
+			opts.Client, opts.Config, opts.Secrets, opts.Events = lower.Client, lower.Config, lower.Kube, lower.Events
 			return machine.New(opts)
 		})
 	flags := cmd.Flags()
