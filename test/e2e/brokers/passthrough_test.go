@@ -162,6 +162,10 @@ func TestThirdLevel(t *testing.T) {
 	waitDomain(t, c.domain(), "running")
 	c.waitEventsPassedUp(t)
 	global.suite.WaitConsole(t, "top", consoleTimeout, "GUEST-READY", "through-two-brokers")
+	// An interactive session through both brokers: a line typed in the global cluster reaches
+	// the guest's shell, and its answer (not the typed line's echo) comes back up.
+	global.suite.TypeInto(t, "top", "echo TYPED-$((6*7))\n")
+	global.suite.WaitConsole(t, "top", time.Minute, "TYPED-42")
 
 	powerCycle(t, c, "top")
 

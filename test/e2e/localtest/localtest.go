@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -76,6 +77,35 @@ func (s *Suite) Apply(t testing.TB, manifest string) {
 func (s *Suite) ConsoleLog(t testing.TB, name string) (string, error) {
 	t.Helper()
 	return s.Run(t, "", "bin/kubectl-ferrite", "console", name, "--logs", "-n", s.Namespace)
+}
+
+// TypeInto types line on the serial console of the machine name with kubectl ferrite console:
+// an empty line first (the guest's shell may be asking the terminal for its cursor position),
+// then the line, then Ctrl-] to leave, with pauses so that each part reaches the guest before
+// the session ends.
+func (s *Suite) TypeInto(t testing.TB, name, line string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(s.Root, "bin", "kubectl-ferrite"), "console", name, "-n", s.Namespace)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+s.Kubeconfig)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for _, part := range []string{"\n", line, "\x1d"} {
+		time.Sleep(time.Second)
+		_, _ = io.WriteString(in, part)
+	}
+	in.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("console of %s: %v\n%s", name, err, out.String())
+	}
 }
 
 // WaitConsole waits until the machine's console log holds every one of texts, and returns it.

@@ -3,12 +3,7 @@
 package overlay
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -125,7 +120,7 @@ func inGuest(t *testing.T, g guest, command string, timeout time.Duration) bool 
 	t.Helper()
 	n := marker.Add(1) + 1000
 	line := fmt.Sprintf("if %s >/dev/null 2>&1; then echo RESULT-$((%d+1))-ok; else echo RESULT-$((%d+1))-failed; fi\n", command, n-1, n-1)
-	typeInto(t, g.name, line)
+	suite.TypeInto(t, g.name, line)
 	ok, failed := fmt.Sprintf("RESULT-%d-ok", n), fmt.Sprintf("RESULT-%d-failed", n)
 	var result bool
 	localtest.Eventually(t, timeout, fmt.Sprintf("%s to finish %q", g.name, command), func() error {
@@ -221,33 +216,5 @@ func TestGuestCannotReachHosts(t *testing.T) {
 	}
 	if !ping(t, guestA, guestB.address) {
 		t.Errorf("a lost b after trying the host")
-	}
-}
-
-// typeInto types a line on a machine's serial console: an empty line first (the guest's shell
-// may be asking the terminal for its cursor position), then the line, then Ctrl-] to leave,
-// with pauses so that each part reaches the guest before the session ends.
-func typeInto(t *testing.T, machine, line string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(root, "bin", "kubectl-ferrite"), "console", machine, "-n", namespace)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+env.Cluster.Kubeconfig)
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	for _, part := range []string{"\n", line, "\x1d"} {
-		time.Sleep(time.Second)
-		_, _ = io.WriteString(in, part)
-	}
-	in.Close()
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("console of %s: %v\n%s", machine, err, out.String())
 	}
 }
