@@ -129,7 +129,7 @@ func startPoolletRecording(t *testing.T, server *testserver.Server, pool string,
 		Recorder: recorder,
 		Options: poollet.Options{PoolName: pool, ProviderID: "fake://" + pool, PoolLabels: labels, RuntimeEndpoint: "",
 			HeartbeatInterval: 200 * time.Millisecond, RuntimeTimeout: 5 * time.Second, DeviceRecheck: 300 * time.Millisecond,
-			OrphanSweepInterval: time.Second},
+			OrphanSweepInterval: time.Second, StatusInterval: time.Second},
 	}
 	if secrets != nil {
 		p.APIReader = secretReader{Reader: mgr.GetAPIReader(), secrets: secrets}

@@ -17,7 +17,8 @@ import (
 // An upper cluster whose unchanged machinepoollet has the broker as its runtime: an upper
 // Machine bound to the upper pool runs in the lower cluster and its Running state passes up, and
 // so do the lower Machine's Events (here the lower runtime's Created, which the lower poollet
-// recorded); power off passes down; deleting it removes the lower Machine.
+// recorded); a pool added below grows the upper pool; power off passes down; deleting it
+// removes the lower Machine.
 func TestUpperMachineRunsBelow(t *testing.T) {
 	e := newEnv(t)
 	upper := testserver.Start(t)
@@ -33,6 +34,17 @@ func TestUpperMachineRunsBelow(t *testing.T) {
 		}
 		q := p.Status.Allocatable[corev1.ResourceName(class)]
 		return q.Value() == 4
+	})
+	// A pool added below is upper capacity without any change of the upper pool's objects: the
+	// poollet reads the broker's Status again every StatusInterval.
+	startPoollet(t, lowerServer, e.ns+"-b", e.labels, 3, nil, "")
+	waitFor(t, "the upper pool's allocatable grown by the lower pool added", func() bool {
+		p, err := upper.Client.ComputeV1alpha1().MachinePools().Get(ctx, pool, metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		q := p.Status.Allocatable[corev1.ResourceName(class)]
+		return q.Value() == 7
 	})
 
 	machines := upper.Client.ComputeV1alpha1().Machines("tenant")

@@ -73,6 +73,7 @@ func main() {
 	fs.StringVar(&options.PoolName, "pool-name", "", "the MachinePool this poollet serves (required)")
 	fs.StringVar(&options.ProviderID, "provider-id", "", "spec.providerID of the pool when the poollet creates it")
 	fs.DurationVar(&options.HeartbeatInterval, "heartbeat-interval", 10*time.Second, "how often the pool's lastHeartbeatTime and Ready condition are written")
+	fs.DurationVar(&options.StatusInterval, "status-interval", time.Minute, "how often the runtime's capacity is read again when no change asked for it")
 	fs.IntVar(&options.Workers, "workers", 8, "Machines reconciled at once")
 	fs.DurationVar(&options.RuntimeTimeout, "runtime-timeout", 10*time.Second, "timeout of each unary call to the runtime")
 	fs.StringVar(&options.VolumeKeyNamespace, "volume-key-namespace", machine.DefaultVolumeKeyNamespace, "namespace of the passphrase Secrets of encrypted Volumes (the volumepoollet's --key-namespace)")

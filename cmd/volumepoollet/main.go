@@ -61,6 +61,7 @@ func main() {
 	fs.StringVar(&options.KeyNamespace, "key-namespace", volume.DefaultKeyNamespace, "namespace of the LUKS passphrase Secrets; tenants must not be able to read it")
 	fs.Float64Var(&options.OvercommitRatio, "overcommit-ratio", 1.0, "allocatable bytes per physical byte of each class (thin provisioning headroom)")
 	fs.DurationVar(&options.HeartbeatInterval, "heartbeat-interval", 10*time.Second, "how often the pool's lastHeartbeatTime and Ready condition are written")
+	fs.DurationVar(&options.StatusInterval, "status-interval", time.Minute, "how often the runtime's capacity is read again when no change asked for it")
 	fs.IntVar(&options.Workers, "workers", 8, "Volumes (and VolumeSnapshots) reconciled at once")
 	fs.DurationVar(&options.RuntimeTimeout, "runtime-timeout", 10*time.Second, "timeout of each unary call to the runtime")
 	os.Exit(cli.Run(cmd))

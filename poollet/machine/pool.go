@@ -61,7 +61,7 @@ func (p *Poollet) reconcilePool(ctx context.Context, _ reconcile.Request) (recon
 		equality.Semantic.DeepEqual(allocatable, pool.Status.Allocatable) &&
 		pool.Status.RuntimeEndpoint == p.RuntimeEndpoint &&
 		equality.Semantic.DeepEqual(addresses, pool.Status.Addresses) {
-		return reconcile.Result{}, nil
+		return reconcile.Result{RequeueAfter: p.StatusInterval}, nil
 	}
 	// A merge patch of these fields only: null removes classes that disappeared, and the
 	// endpoint of a poollet that no longer serves one (the apiserver then refuses consoles).
@@ -81,7 +81,7 @@ func (p *Poollet) reconcilePool(ctx context.Context, _ reconcile.Request) (recon
 		return reconcile.Result{}, err
 	}
 	logger(ctx).V(1).Info("pool resources updated", "pool", p.PoolName, "allocatable", allocatable)
-	return reconcile.Result{}, nil
+	return reconcile.Result{RequeueAfter: p.StatusInterval}, nil
 }
 
 // poolAddresses are the pool's status.addresses: this host's name and the host of

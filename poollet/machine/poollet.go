@@ -55,6 +55,10 @@ type Options struct {
 	RuntimeEndpoint string
 	// HeartbeatInterval is how often the pool's heartbeat is written. Default 10 s.
 	HeartbeatInterval time.Duration
+	// StatusInterval is how often the runtime's Status is read again when nothing else asked
+	// for it: capacity that changes below without a change of the pool's objects (a host's
+	// resources, a broker's lower pools) reaches the pool's status within it. Default 1 minute.
+	StatusInterval time.Duration
 	// RuntimeTimeout bounds each unary runtime call. Default 10 s.
 	RuntimeTimeout time.Duration
 	// OrphanSweepInterval is how often runtime machines whose Machine no longer exists are
@@ -81,6 +85,9 @@ const DefaultVolumeKeyNamespace = "ferrite-system"
 func (o *Options) defaults() {
 	if o.HeartbeatInterval <= 0 {
 		o.HeartbeatInterval = 10 * time.Second
+	}
+	if o.StatusInterval <= 0 {
+		o.StatusInterval = time.Minute
 	}
 	if o.RuntimeTimeout <= 0 {
 		o.RuntimeTimeout = 10 * time.Second

@@ -52,7 +52,7 @@ func (p *Poollet) reconcilePool(ctx context.Context, _ reconcile.Request) (recon
 	}
 	capacity, allocatable := poolResources(status, req.Classes, p.OvercommitRatio)
 	if equality.Semantic.DeepEqual(capacity, pool.Status.Capacity) && equality.Semantic.DeepEqual(allocatable, pool.Status.Allocatable) {
-		return reconcile.Result{}, nil
+		return reconcile.Result{RequeueAfter: p.StatusInterval}, nil
 	}
 	patch := map[string]any{
 		"capacity":    poolstatus.MergeList(pool.Status.Capacity, capacity),
@@ -62,7 +62,7 @@ func (p *Poollet) reconcilePool(ctx context.Context, _ reconcile.Request) (recon
 		return reconcile.Result{}, err
 	}
 	logger(ctx).V(1).Info("pool resources updated", "pool", p.PoolName, "allocatable", allocatable)
-	return reconcile.Result{}, nil
+	return reconcile.Result{RequeueAfter: p.StatusInterval}, nil
 }
 
 // poolResources returns, per class, the physical bytes the pool holds for it (capacity) and
