@@ -52,9 +52,9 @@ func TestBindingFromInterface(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := mustCreateNIC(t, ns, nic("a", "net", "vip"))
-	vip := waitTarget(t, ns, "vip", a)
+	waitTarget(t, ns, "vip", a)
 	ip := waitVirtualIP(t, ns, "a", "*")
-	if vip, _ = getVIP(ctx, ns, "vip"); vip.Status.IP != ip {
+	if vip, _ := getVIP(ctx, ns, "vip"); vip.Status.IP != ip {
 		t.Errorf("a has status.virtualIP %s, the VirtualIP's address is %s", ip, vip.Status.IP)
 	}
 
