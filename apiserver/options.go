@@ -66,6 +66,8 @@ type Options struct {
 	VNI vni.Options
 	// Poollet is how machines/console connects to machinepoollets.
 	Poollet PoolletOptions
+	// GC is the garbage collector setting the binary applies at start (GCOptions.Apply).
+	GC GCOptions
 
 	etcd *standalone.Etcd
 	pki  *standalone.PKI
@@ -85,7 +87,7 @@ func NewOptions() *Options {
 	recommended.Authorization.RemoteKubeConfigFileOptional = true
 	// CBOR is served next to JSON, YAML and protobuf; --feature-gates can still turn it off.
 	utilruntime.Must(utilfeature.DefaultMutableFeatureGate.SetFromMap(map[string]bool{string(features.CBORServingAndStorage): true}))
-	return &Options{Recommended: recommended, DataDir: ".ferrite", VNI: vni.NewOptions()}
+	return &Options{Recommended: recommended, DataDir: ".ferrite", VNI: vni.NewOptions(), GC: NewGCOptions()}
 }
 
 // AddFlags adds the options to fs.
@@ -94,6 +96,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.DataDir, "data-dir", o.DataDir, "Directory for the embedded etcd (when no --etcd-servers is given), the generated certificates and the admin kubeconfig.")
 	o.VNI.AddFlags(fs)
 	o.Poollet.AddFlags(fs)
+	o.GC.AddFlags(fs)
 }
 
 // Standalone reports whether the server runs its own etcd.
@@ -159,7 +162,8 @@ func (o *Options) Stop() {
 // Validate checks the options.
 func (o *Options) Validate() error {
 	errs := append(o.Recommended.Validate(), o.VNI.Validate()...)
-	return utilerrors.NewAggregate(append(errs, o.Poollet.Validate()...))
+	errs = append(errs, o.Poollet.Validate()...)
+	return utilerrors.NewAggregate(append(errs, o.GC.Validate()...))
 }
 
 // Config builds the server configuration from completed options.

@@ -24,6 +24,11 @@ kubeconfig under --data-dir. With --authentication-kubeconfig and --authorizatio
 it delegates authentication and authorization to a kube-apiserver, as an aggregated API server.`,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// The garbage collector's settings change the whole process: the binary sets
+			// them, not Run, which tests call in their own process.
+			if err := options.GC.Apply(); err != nil {
+				return err
+			}
 			return options.Run(genericapiserver.SetupSignalContext())
 		},
 	}
