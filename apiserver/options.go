@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -179,6 +180,10 @@ func (o *Options) Config() (*Config, error) {
 		return nil, err
 	}
 	generic.LongRunningFunc = longRunning()
+	// LIST bodies are gathered into large writes, innermost, where the request info is known.
+	generic.BuildHandlerChainFunc = func(apiHandler http.Handler, c *genericapiserver.Config) http.Handler {
+		return genericapiserver.DefaultBuildHandlerChain(withListWriteBuffer(apiHandler), c)
+	}
 	authn := generic.Authentication.Authenticator
 	// Standalone, the client certificate is the only credential; its verification is cached.
 	// Behind kube-apiserver, the front proxy's certificate comes with user headers: no cache.

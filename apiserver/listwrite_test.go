@@ -1,0 +1,159 @@
+package apiserver_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	jsonserializer "k8s.io/apimachinery/pkg/runtime/serializer/json"
+	"k8s.io/client-go/rest"
+
+	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
+	"github.com/ferrite-dev/ferrite/apiserver"
+)
+
+// listMachine is a Machine with the map and quantity fields that make up most of a LIST.
+func listMachine(name string, i int) *computev1alpha1.Machine {
+	size := resource.MustParse(fmt.Sprintf("%dGi", 1+i%7))
+	return &computev1alpha1.Machine{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": "list", "index": fmt.Sprint(i)}},
+		Spec: computev1alpha1.MachineSpec{
+			MachineClassRef:     ref("small"),
+			MachinePoolSelector: map[string]string{"topology.ferrite.dev/zone": "zone-a"},
+			Image:               "ghcr.io/ferrite-dev/images/debian:12",
+			Volumes: []computev1alpha1.MachineVolume{{Name: "scratch", Device: "vdb",
+				EmptyDisk: &computev1alpha1.EmptyDiskSource{SizeLimit: &size}}},
+		},
+	}
+}
+
+// TestJSONListBytes lists enough Machines as JSON, without and with gzip, to fill the LIST
+// write buffer several times, and checks that the body is exactly what Kubernetes' streaming
+// JSON encoder writes for the same list: decoded and encoded again, byte for byte.
+func TestJSONListBytes(t *testing.T) {
+	ctx := testContext(t)
+	const namespace, count = "jsonlist", 300
+	machines := server.Client.ComputeV1alpha1().Machines(namespace)
+	for i := range count {
+		if _, err := machines.Create(ctx, listMachine(fmt.Sprintf("m-%03d", i), i), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	client, err := rest.HTTPClientFor(server.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serializer := jsonserializer.NewSerializerWithOptions(jsonserializer.DefaultMetaFactory, apiserver.Scheme, apiserver.Scheme,
+		jsonserializer.SerializerOptions{StreamingCollectionsEncoding: true})
+	for _, encoding := range []string{"identity", "gzip"} {
+		t.Run(encoding, func(t *testing.T) {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet,
+				server.Config.Host+"/apis/compute.ferrite.dev/v1alpha1/namespaces/"+namespace+"/machines", nil)
+			req.Header.Set("Accept", "application/json")
+			if encoding == "identity" {
+				// With the header set, the transport neither asks for gzip nor decompresses.
+				req.Header.Set("Accept-Encoding", "identity")
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d, %v", resp.StatusCode, err)
+			}
+			if resp.ProtoMajor != 2 {
+				t.Fatalf("served over %s; the buffer is for HTTP/2", resp.Proto)
+			}
+			if gzipped := resp.Uncompressed; gzipped != (encoding == "gzip") {
+				t.Fatalf("response gzip-compressed: %v", gzipped)
+			}
+			list := &computev1alpha1.MachineList{}
+			if _, _, err := serializer.Decode(body, nil, list); err != nil {
+				t.Fatalf("decoding the %d-byte list: %v", len(body), err)
+			}
+			if len(list.Items) != count || len(body) < 3*64<<10 {
+				t.Fatalf("%d items in %d bytes, want %d items in more than 3 buffers", len(list.Items), len(body), count)
+			}
+			var want bytes.Buffer
+			if err := serializer.Encode(list, &want); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(body, want.Bytes()) {
+				at := 0
+				for at < len(body) && at < want.Len() && body[at] == want.Bytes()[at] {
+					at++
+				}
+				t.Fatalf("the body (%d bytes) differs from the encoder's output (%d bytes) at byte %d", len(body), want.Len(), at)
+			}
+		})
+	}
+}
+
+// TestJSONWatchEventsArrive checks that a watch is not held back by the LIST buffer: each
+// event arrives on its own, before the next object is created.
+func TestJSONWatchEventsArrive(t *testing.T) {
+	ctx := testContext(t)
+	const namespace = "jsonwatch"
+	machines := server.Client.ComputeV1alpha1().Machines(namespace)
+	start, err := machines.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := rest.HTTPClientFor(server.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	watchCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(watchCtx, http.MethodGet, server.Config.Host+"/apis/compute.ferrite.dev/v1alpha1/namespaces/"+
+		namespace+"/machines?watch=true&resourceVersion="+start.ResourceVersion, nil)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept-Encoding", "identity")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	events := make(chan metav1.WatchEvent)
+	go func() {
+		decoder := json.NewDecoder(bufio.NewReader(resp.Body))
+		for {
+			var event metav1.WatchEvent
+			if decoder.Decode(&event) != nil {
+				close(events)
+				return
+			}
+			events <- event
+		}
+	}()
+	for i := range 3 {
+		name := fmt.Sprintf("w-%d", i)
+		created := time.Now()
+		if _, err := machines.Create(ctx, listMachine(name, i), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case event, ok := <-events:
+			if !ok {
+				t.Fatal("the watch ended")
+			}
+			var m computev1alpha1.Machine
+			if err := json.Unmarshal(event.Object.Raw, &m); err != nil || event.Type != "ADDED" || m.Name != name {
+				t.Fatalf("event %d: %s %s (%v), want ADDED %s", i, event.Type, m.Name, err, name)
+			}
+			t.Logf("ADDED %s after %v", name, time.Since(created).Round(time.Millisecond))
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no event for %s 5 s after its create", name)
+		}
+	}
+}
