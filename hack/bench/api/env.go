@@ -24,6 +24,7 @@ type env struct {
 	protoCreators, jsonCreators []versioned.Interface
 	json                        versioned.Interface // the generated clientset with JSON on the wire
 	protoPlain                  versioned.Interface // protobuf without gzip-compressed responses
+	jsonPlain                   versioned.Interface // JSON without gzip-compressed responses
 	config                      *rest.Config        // the admin client configuration
 }
 
@@ -64,7 +65,11 @@ func setup(o *options) (*env, func(), error) {
 		plainConfig.DisableCompression = true
 		if e.json, err = versioned.NewForConfig(&jsonConfig); err == nil {
 			if e.protoPlain, err = versioned.NewForConfig(&plainConfig); err == nil {
-				e.config = config
+				jsonPlainConfig := jsonConfig
+				jsonPlainConfig.DisableCompression = true
+				if e.jsonPlain, err = versioned.NewForConfig(&jsonPlainConfig); err == nil {
+					e.config = config
+				}
 			}
 		}
 	}

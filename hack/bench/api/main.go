@@ -19,6 +19,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime"
+
 	"github.com/ferrite-dev/ferrite/generated/clientset/versioned"
 )
 
@@ -155,18 +157,21 @@ func run(o *options) error {
 			name   string
 			client versioned.Interface
 			raw    bool
+			accept string
 		}{
-			{"protobuf", e.proto, false},
-			{"protobuf, no gzip", e.protoPlain, false},
-			{"protobuf, no gzip, not decoded", e.protoPlain, true},
-			{"json", e.json, false},
+			{"protobuf", e.proto, false, ""},
+			{"protobuf, no gzip", e.protoPlain, false, ""},
+			{"protobuf, no gzip, not decoded", e.protoPlain, true, runtime.ContentTypeProtobuf},
+			{"json", e.json, false, ""},
+			{"json, no gzip", e.jsonPlain, false, ""},
+			{"json, no gzip, not decoded", e.jsonPlain, true, runtime.ContentTypeJSON},
 		} {
 			progress("LIST %s, resourceVersion=%q, %s", listNS, rv, variant.name)
-			times, items, err := listTimes(ctx, variant.client, listNS, rv, o.listRuns, variant.raw)
+			times, items, cpu, err := listTimes(ctx, e.meter, variant.client, listNS, rv, o.listRuns, variant.raw, variant.accept)
 			if err != nil {
 				return fmt.Errorf("listing %s: %w", listNS, err)
 			}
-			rep.addList(rv, variant.name, items, times)
+			rep.addList(rv, variant.name, items, times, cpu)
 		}
 	}
 

@@ -9,7 +9,6 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 
@@ -35,19 +34,21 @@ func storedSample(ctx context.Context, etcd *clientv3.Client, namespace string) 
 }
 
 // listTimes lists every Machine of namespace runs times with the given resourceVersion
-// ("" for a consistent read, "0" for the watch cache) and returns the sorted durations and
-// the item count of the last list. With raw, the response is read but not decoded, which
-// leaves out the client's share of the time.
-func listTimes(ctx context.Context, client versioned.Interface, namespace, resourceVersion string, runs int, raw bool) ([]time.Duration, int, error) {
+// ("" for a consistent read, "0" for the watch cache) and returns the sorted durations, the
+// item count of the last list and the apiserver's CPU seconds per list. With raw, the
+// response (of media type accept) is read but not decoded, which leaves out the client's
+// share of the time.
+func listTimes(ctx context.Context, meter load.CPUMeter, client versioned.Interface, namespace, resourceVersion string, runs int, raw bool, accept string) ([]time.Duration, int, float64, error) {
 	machines := client.ComputeV1alpha1().Machines(namespace)
 	var times []time.Duration
 	items := 0
+	before := meter.Sample()
 	for range runs {
 		start := time.Now()
 		if raw {
 			if _, err := client.ComputeV1alpha1().RESTClient().Get().Namespace(namespace).Resource("machines").
-				Param("resourceVersion", resourceVersion).SetHeader("Accept", runtime.ContentTypeProtobuf).DoRaw(ctx); err != nil {
-				return nil, 0, err
+				Param("resourceVersion", resourceVersion).SetHeader("Accept", accept).DoRaw(ctx); err != nil {
+				return nil, 0, 0, err
 			}
 			times = append(times, time.Since(start))
 			items = -1
@@ -55,13 +56,14 @@ func listTimes(ctx context.Context, client versioned.Interface, namespace, resou
 		}
 		list, err := machines.List(ctx, metav1.ListOptions{ResourceVersion: resourceVersion})
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, 0, err
 		}
 		times = append(times, time.Since(start))
 		items = len(list.Items)
 	}
+	cpu := meter.Sample().Since(before).APIServer / float64(runs)
 	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
-	return times, items, nil
+	return times, items, cpu, nil
 }
 
 // watchResult is what the watch phase measured.

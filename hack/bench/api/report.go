@@ -38,14 +38,15 @@ type listRow struct {
 	resourceVersion, wire string
 	items                 int
 	times                 []time.Duration
+	cpu                   float64 // apiserver CPU seconds per list
 }
 
 func (r *report) addCreates(wire string, clients, objects int, subject, ceiling load.Result) {
 	r.creates = append(r.creates, createRow{wire, clients, objects, subject, ceiling})
 }
 
-func (r *report) addList(rv, wire string, items int, times []time.Duration) {
-	r.lists = append(r.lists, listRow{rv, wire, items, times})
+func (r *report) addList(rv, wire string, items int, times []time.Duration, cpu float64) {
+	r.lists = append(r.lists, listRow{rv, wire, items, times, cpu})
 }
 
 func (r *report) setWatch(clients int, base load.Result, w watchResult) {
@@ -87,7 +88,7 @@ func (r *report) print(out io.Writer) {
 
 	fmt.Fprintf(out, "\nLIST of one namespace's Machines, %d runs each\n", len(r.listTimes()))
 	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "read\twire\titems\tp50 ms\tmin ms\tmax ms\t")
+	fmt.Fprintln(tw, "read\twire\titems\tp50 ms\tmin ms\tmax ms\tapiserver CPU ms\t")
 	for _, l := range r.lists {
 		read := "consistent (resourceVersion=\"\")"
 		if l.resourceVersion == "0" {
@@ -97,7 +98,7 @@ func (r *report) print(out io.Writer) {
 		if l.items < 0 {
 			items = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", read, l.wire, items, ms(l.times[len(l.times)/2]), ms(l.times[0]), ms(l.times[len(l.times)-1]))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t\n", read, l.wire, items, ms(l.times[len(l.times)/2]), ms(l.times[0]), ms(l.times[len(l.times)-1]), 1000*l.cpu)
 	}
 	tw.Flush()
 
