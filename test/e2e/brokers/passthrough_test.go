@@ -111,7 +111,7 @@ spec:
 	})
 
 	c.waitEventsPassedUp(t)
-	logRequests(t, "a region Machine with user data, an interface and a volume, and that Volume, from create to Running", brokerRequests(t, start, time.Now()))
+	logRequests(t, "for a region Machine with user data, an interface and a volume, and that Volume, from create to Running", brokerRequests(t, start, time.Now()))
 
 	// The console: the guest's boot lines and its user data, read in the region.
 	region.suite.WaitConsole(t, "vm", consoleTimeout, "GUEST-READY", "through-one-broker")
