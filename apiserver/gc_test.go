@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/spf13/pflag"
 )
 
 // TestGCSettingsPrecedence checks who decides each setting: the environment, then the flags,
@@ -128,4 +130,21 @@ func show[T any](p *T) any {
 		return "unset"
 	}
 	return *p
+}
+
+// TestGCFlags checks that the flags reach the options and that the defaults are Ferrite's.
+func TestGCFlags(t *testing.T) {
+	o := NewGCOptions()
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	o.AddFlags(fs)
+	if o.Percent != DefaultGCPercent || o.MemoryLimit != "" {
+		t.Fatalf("defaults: %+v", o)
+	}
+	if err := fs.Parse([]string{"--gc-percent=400", "--memory-limit=2Gi"}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := o.Settings(func(string) string { return "" }, func() int64 { return 0 })
+	if err != nil || *s.Percent != 400 || *s.MemoryLimit != 2<<30 {
+		t.Fatalf("after the flags: %+v, %v", o, err)
+	}
 }
