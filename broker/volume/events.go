@@ -32,39 +32,46 @@ func (b *Broker) lowerEvent(e *eventsv1.Event) {
 }
 
 // volumeEventID returns the runtime ID of the lower Volume e is about when the broker made it
-// (ID label and name agree, and the UID when e has one), else "". It reads the informer, and the
-// API when the informer has not seen the Volume yet.
+// (ID label and name agree, and the UID when e has one), else "".
 func (b *Broker) volumeEventID(e *eventsv1.Event) string {
-	name, uid, ok := lowerevents.Regarding(e, b.opts.Namespace, storagev1alpha1.GroupName, "Volume")
-	if !ok {
-		return ""
-	}
-	lv, err := b.volumes.Volumes(b.opts.Namespace).Get(name)
-	if err != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if lv, err = b.client.StorageV1alpha1().Volumes(b.opts.Namespace).Get(ctx, name, metav1.GetOptions{}); err != nil {
-			return ""
-		}
-	}
-	return ownID(lv, uid, volumeName)
+	return regardingID(b, e, "Volume", volumeName,
+		func(name string) (*storagev1alpha1.Volume, error) {
+			return b.volumes.Volumes(b.opts.Namespace).Get(name)
+		},
+		func(ctx context.Context, name string) (*storagev1alpha1.Volume, error) {
+			return b.client.StorageV1alpha1().Volumes(b.opts.Namespace).Get(ctx, name, metav1.GetOptions{})
+		})
 }
 
 // snapshotEventID is volumeEventID for VolumeSnapshots.
 func (b *Broker) snapshotEventID(e *eventsv1.Event) string {
-	name, uid, ok := lowerevents.Regarding(e, b.opts.Namespace, storagev1alpha1.GroupName, "VolumeSnapshot")
+	return regardingID(b, e, "VolumeSnapshot", snapshotName,
+		func(name string) (*storagev1alpha1.VolumeSnapshot, error) {
+			return b.snapshots.VolumeSnapshots(b.opts.Namespace).Get(name)
+		},
+		func(ctx context.Context, name string) (*storagev1alpha1.VolumeSnapshot, error) {
+			return b.client.StorageV1alpha1().VolumeSnapshots(b.opts.Namespace).Get(ctx, name, metav1.GetOptions{})
+		})
+}
+
+// regardingID returns the runtime ID of the lower object of kind that e is about, when the
+// broker made it. It reads the informer (cached), and the API (get) when the informer has not
+// seen the object yet.
+func regardingID[T metav1.Object](b *Broker, e *eventsv1.Event, kind string, nameOf func(string) string,
+	cached func(name string) (T, error), get func(ctx context.Context, name string) (T, error)) string {
+	name, uid, ok := lowerevents.Regarding(e, b.opts.Namespace, storagev1alpha1.GroupName, kind)
 	if !ok {
 		return ""
 	}
-	ls, err := b.snapshots.VolumeSnapshots(b.opts.Namespace).Get(name)
+	obj, err := cached(name)
 	if err != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if ls, err = b.client.StorageV1alpha1().VolumeSnapshots(b.opts.Namespace).Get(ctx, name, metav1.GetOptions{}); err != nil {
+		if obj, err = get(ctx, name); err != nil {
 			return ""
 		}
 	}
-	return ownID(ls, uid, snapshotName)
+	return ownID(obj, uid, nameOf)
 }
 
 // ownID returns the runtime ID of obj when the broker made it: it carries the ID label, is named
