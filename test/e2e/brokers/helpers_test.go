@@ -5,9 +5,7 @@ package brokers
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -144,16 +142,11 @@ func (l *level) machinesWithID(t testing.TB, ns string, uid types.UID) int {
 	return len(list.Items)
 }
 
-// virsh runs virsh against the system libvirtd and returns its trimmed output.
-func virsh(args ...string) (string, error) {
-	out, err := exec.Command("virsh", append([]string{"-c", "qemu:///system"}, args...)...).CombinedOutput()
-	return strings.TrimSpace(string(out)), err
-}
-
 // domainState is libvirt's state of the domain of the zone Machine uid ("running", "shut off"),
 // "" when there is none.
-func domainState(uid types.UID) string {
-	out, err := virsh("domstate", string(uid))
+func domainState(t testing.TB, uid types.UID) string {
+	t.Helper()
+	out, err := zone.suite.Virsh(t, "domstate", string(uid))
 	if err != nil {
 		return ""
 	}
@@ -164,7 +157,7 @@ func domainState(uid types.UID) string {
 func waitDomain(t testing.TB, uid types.UID, state string) {
 	t.Helper()
 	localtest.Eventually(t, 2*time.Minute, fmt.Sprintf("domain %s %q", uid, state), func() error {
-		if got := domainState(uid); got != state {
+		if got := domainState(t, uid); got != state {
 			return fmt.Errorf("domain state %q", got)
 		}
 		return nil

@@ -93,7 +93,7 @@ spec:
 		t.Errorf("zone NetworkInterface ips %+v, want 10.0.0.5 as the region assigned it", nic.Spec.IPs)
 	}
 	waitDomain(t, c.domain(), "running")
-	xml, _ := virsh("dumpxml", string(c.domain()))
+	xml, _ := zone.suite.Virsh(t, "dumpxml", string(c.domain()))
 	if !strings.Contains(xml, zoneVolume.Status.Access.Handle) {
 		t.Errorf("the domain does not attach the RBD image %s:\n%s", zoneVolume.Status.Access.Handle, xml)
 	}

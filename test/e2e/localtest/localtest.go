@@ -49,6 +49,13 @@ func (s *Suite) Run(t testing.TB, stdin, name string, args ...string) (string, e
 	return out.String(), err
 }
 
+// Virsh runs virsh against the system libvirtd (quiet) and returns its trimmed output.
+func (s *Suite) Virsh(t testing.TB, args ...string) (string, error) {
+	t.Helper()
+	out, err := s.Run(t, "", "virsh", append([]string{"-q", "-c", "qemu:///system"}, args...)...)
+	return strings.TrimSpace(out), err
+}
+
 // Kubectl runs bin/kubectl in the suite's namespace and returns its output and error.
 func (s *Suite) Kubectl(t testing.TB, args ...string) (string, error) {
 	t.Helper()

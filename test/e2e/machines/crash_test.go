@@ -122,7 +122,7 @@ func TestLibvirtdRestart(t *testing.T) {
 func TestOrphanedDomainIsReaped(t *testing.T) {
 	m := newMachine(t, "orphan-template", "", "")
 	m = waitState(t, m.Name, computev1alpha1.MachineStateRunning, bootTimeout)
-	xml, err := virsh(t, "dumpxml", "--inactive", string(m.UID))
+	xml, err := suite.Virsh(t, "dumpxml", "--inactive", string(m.UID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,14 +134,14 @@ func TestOrphanedDomainIsReaped(t *testing.T) {
 	define(t, xml)
 	foreign := `<domain type='qemu'><name>e2e-not-ferrite</name><memory unit='MiB'>16</memory><os><type arch='x86_64'>hvm</type></os><devices><memballoon model='none'/></devices></domain>`
 	define(t, foreign)
-	defer virsh(t, "undefine", "e2e-not-ferrite")
+	defer suite.Virsh(t, "undefine", "e2e-not-ferrite")
 	eventually(t, 3*time.Minute, "the orphaned domain reaped", func() error {
 		if n := domainCount(t, orphan); n != 0 {
 			return fmt.Errorf("%d domains", n)
 		}
 		return nil
 	})
-	if _, err := virsh(t, "domstate", "e2e-not-ferrite"); err != nil {
+	if _, err := suite.Virsh(t, "domstate", "e2e-not-ferrite"); err != nil {
 		t.Errorf("the domain without Ferrite metadata was removed: %v", err)
 	}
 	deleteMachine(t, m)
@@ -153,7 +153,7 @@ func define(t *testing.T, xml string) {
 	if err := writeFile(path, xml); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := virsh(t, "define", path); err != nil {
+	if out, err := suite.Virsh(t, "define", path); err != nil {
 		t.Fatalf("virsh define: %v\n%s\n%s", err, out, xml)
 	}
 }

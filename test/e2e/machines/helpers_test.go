@@ -105,7 +105,7 @@ func deleteMachine(t *testing.T, m *computev1alpha1.Machine) {
 // is none.
 func domainState(t *testing.T, uid string) string {
 	t.Helper()
-	out, err := virsh(t, "domstate", uid)
+	out, err := suite.Virsh(t, "domstate", uid)
 	if err != nil {
 		return ""
 	}
@@ -116,7 +116,7 @@ func domainState(t *testing.T, uid string) string {
 // case a provider ever defined one under another UUID).
 func domainCount(t *testing.T, uid string) int {
 	t.Helper()
-	out, err := virsh(t, "list", "--all", "--uuid")
+	out, err := suite.Virsh(t, "list", "--all", "--uuid")
 	if err != nil {
 		t.Fatalf("virsh list: %v %s", err, out)
 	}
@@ -126,10 +126,10 @@ func domainCount(t *testing.T, uid string) int {
 			n++
 		}
 	}
-	names, _ := virsh(t, "list", "--all", "--name")
+	names, _ := suite.Virsh(t, "list", "--all", "--name")
 	for _, name := range strings.Fields(names) {
 		if strings.Contains(name, uid) {
-			if id, _ := virsh(t, "domuuid", name); id != uid {
+			if id, _ := suite.Virsh(t, "domuuid", name); id != uid {
 				n++
 			}
 		}

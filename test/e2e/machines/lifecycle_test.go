@@ -77,14 +77,14 @@ spec:
 		if len(m.Status.Volumes) != 1 || m.Status.Volumes[0].State != computev1alpha1.AttachmentAttached {
 			return fmt.Errorf("status.volumes %+v", m.Status.Volumes)
 		}
-		if out, _ := virsh(t, "domblklist", uid); !strings.Contains(out, "vdb") {
+		if out, _ := suite.Virsh(t, "domblklist", uid); !strings.Contains(out, "vdb") {
 			return fmt.Errorf("domblklist:\n%s", out)
 		}
 		return nil
 	})
 	kubectl(t, "patch", "machine", "web", "--type=json", "-p", `[{"op":"remove","path":"/spec/volumes"}]`)
 	eventually(t, time.Minute, "the disk detached", func() error {
-		if out, _ := virsh(t, "domblklist", uid); strings.Contains(out, "vdb") {
+		if out, _ := suite.Virsh(t, "domblklist", uid); strings.Contains(out, "vdb") {
 			return fmt.Errorf("domblklist:\n%s", out)
 		}
 		if m := getMachine(t, "web"); len(m.Status.Volumes) != 0 {

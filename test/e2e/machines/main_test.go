@@ -34,7 +34,6 @@ import (
 const (
 	namespace = "e2e-machines"
 	class     = "e2e-small"
-	libvirt   = "qemu:///system"
 )
 
 var (
@@ -115,13 +114,6 @@ func run(t *testing.T, name string, args ...string) (string, error) {
 func kubectl(t *testing.T, args ...string) string {
 	t.Helper()
 	return suite.MustKubectl(t, args...)
-}
-
-// virsh runs virsh on the system libvirtd; the error is returned, not fatal.
-func virsh(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	out, err := run(t, "virsh", append([]string{"-q", "-c", libvirt}, args...)...)
-	return strings.TrimSpace(out), err
 }
 
 // eventually retries f every half second until it returns nil or timeout passes.

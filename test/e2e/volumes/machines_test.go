@@ -54,7 +54,7 @@ spec:
 	// The guest counts its boots on the root file system it found on /dev/vda: the RBD clone.
 	suite.WaitConsole(t, "vm", bootTimeout, "GUEST-UP", "ROOTDISK /dev/vda", "BOOT 1", "GUEST-READY")
 
-	xml, err := virsh(t, "dumpxml", uid)
+	xml, err := suite.Virsh(t, "dumpxml", uid)
 	if err != nil {
 		t.Fatalf("virsh dumpxml: %v\n%s", err, xml)
 	}
@@ -71,7 +71,7 @@ spec:
 
 	suite.MustKubectl(t, "patch", "volume", "vm-data", "--type=merge", "-p", `{"spec":{"resources":{"storage":"48Mi"}}}`)
 	localtest.Eventually(t, 2*time.Minute, "the attached disk grown to 48 MiB in the domain", func() error {
-		out, err := virsh(t, "domblkinfo", uid, "vdb")
+		out, err := suite.Virsh(t, "domblkinfo", uid, "vdb")
 		if err != nil {
 			return fmt.Errorf("%v: %s", err, out)
 		}
@@ -94,11 +94,4 @@ spec:
 		return nil
 	})
 	deleteVolume(t, namespace, "vm-data")
-}
-
-// virsh runs virsh on the system libvirtd.
-func virsh(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	out, err := suite.Run(t, "", "virsh", append([]string{"-q", "-c", "qemu:///system"}, args...)...)
-	return strings.TrimSpace(out), err
 }
