@@ -11,13 +11,17 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 
 	"github.com/ferrite-dev/ferrite/broker/lowerevents"
-	"github.com/ferrite-dev/ferrite/generated/informers/externalversions"
 )
+
+// Factory is an informer factory: Ferrite's (externalversions) or client-go's (informers).
+type Factory interface {
+	Start(stopCh <-chan struct{})
+}
 
 // Start runs factories and events (nil: the broker passes no lower events up) until ctx ends,
 // and returns once every informer of synced has synced and the events' first list has come or
 // lowerevents.SyncWait has passed. It fails only when ctx ends first.
-func Start(ctx context.Context, events *lowerevents.Source, synced []toolscache.InformerSynced, factories ...externalversions.SharedInformerFactory) error {
+func Start(ctx context.Context, events *lowerevents.Source, synced []toolscache.InformerSynced, factories ...Factory) error {
 	for _, f := range factories {
 		f.Start(ctx.Done())
 	}

@@ -16,7 +16,6 @@ import (
 	"google.golang.org/grpc"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -89,17 +88,16 @@ type Broker struct {
 	opts    Options
 	history history.Machines
 
-	factories []externalversions.SharedInformerFactory
+	factories []lowersync.Factory
 	machines  computelisters.MachineLister
 	pools     computelisters.MachinePoolLister
 	classes   computelisters.MachineClassLister
 	nics      networkinglisters.NetworkInterfaceLister
 	volumes   toolscache.Indexer
-	// secrets holds the metadata of the ID-labelled Secrets (the sweep's), from secretFactory;
-	// both nil without Options.Secrets.
-	secrets       toolscache.SharedIndexInformer
-	secretFactory informers.SharedInformerFactory
-	synced        []toolscache.InformerSynced
+	// secrets holds the metadata of the ID-labelled Secrets (the sweep's); nil without
+	// Options.Secrets.
+	secrets toolscache.SharedIndexInformer
+	synced  []toolscache.InformerSynced
 	// events is the lower Events informer; nil without Options.Events.
 	events *lowerevents.Source
 
@@ -135,7 +133,7 @@ func New(opts Options) (*Broker, error) {
 			o.LabelSelector = labels.SelectorFromSet(opts.MachinePoolSelector).String()
 		}))
 	cluster := externalversions.NewSharedInformerFactory(opts.Client, opts.Resync)
-	b.factories = []externalversions.SharedInformerFactory{owned, inNamespace, pools, cluster}
+	b.factories = []lowersync.Factory{owned, inNamespace, pools, cluster}
 
 	machineInformer := owned.Compute().V1alpha1().Machines()
 	nicInformer := owned.Networking().V1alpha1().NetworkInterfaces()
@@ -161,7 +159,9 @@ func New(opts Options) (*Broker, error) {
 		poolInformer.Informer().HasSynced, classInformer.Informer().HasSynced,
 	}
 	if opts.Secrets != nil {
-		b.secretFactory, b.secrets = newSecretInformers(opts.Secrets, opts.Namespace, opts.Resync)
+		var secretFactory lowersync.Factory
+		secretFactory, b.secrets = newSecretInformers(opts.Secrets, opts.Namespace, opts.Resync)
+		b.factories = append(b.factories, secretFactory)
 		b.synced = append(b.synced, b.secrets.HasSynced)
 	}
 	if opts.Events != nil {
@@ -175,9 +175,6 @@ func New(opts Options) (*Broker, error) {
 // Start runs the informers until ctx ends, waits until they have synced (lowersync.Start), and
 // runs the sweep of half-created objects.
 func (b *Broker) Start(ctx context.Context) error {
-	if b.secretFactory != nil {
-		b.secretFactory.Start(ctx.Done())
-	}
 	if err := lowersync.Start(ctx, b.events, b.synced, b.factories...); err != nil {
 		return fmt.Errorf("machine broker: %w", err)
 	}
