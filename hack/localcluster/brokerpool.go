@@ -164,27 +164,25 @@ func bindBrokers(ctx context.Context, lower *Cluster, namespace string, kinds []
 // StartMachineBroker starts the machinebroker (again, after KillMachineBroker; nothing when it
 // runs) and waits for its socket.
 func (b *BrokerPool) StartMachineBroker(ctx context.Context) error {
-	if b.machineBroker != nil && b.machineBroker.running() {
-		return nil
-	}
-	var err error
-	if b.machineBroker, err = startProcess("machinebroker-"+b.Name, b.logDir, filepath.Join(b.binDir, "machinebroker"), b.machineBrokerArgs...); err != nil {
-		return err
-	}
-	return waitSocket(ctx, b.machineBroker, b.MachineSocket, 2*time.Minute)
+	return b.startBroker(ctx, &b.machineBroker, "machinebroker", b.MachineSocket, b.machineBrokerArgs)
 }
 
 // StartVolumeBroker starts the volumebroker (again, after KillVolumeBroker; nothing when it
 // runs) and waits for its socket.
 func (b *BrokerPool) StartVolumeBroker(ctx context.Context) error {
-	if b.volumeBroker != nil && b.volumeBroker.running() {
+	return b.startBroker(ctx, &b.volumeBroker, "volumebroker", b.VolumeSocket, b.volumeBrokerArgs)
+}
+
+// startBroker starts bin/<binary> with args as *proc unless it runs, and waits for socket.
+func (b *BrokerPool) startBroker(ctx context.Context, proc **process, binary, socket string, args []string) error {
+	if *proc != nil && (*proc).running() {
 		return nil
 	}
 	var err error
-	if b.volumeBroker, err = startProcess("volumebroker-"+b.Name, b.logDir, filepath.Join(b.binDir, "volumebroker"), b.volumeBrokerArgs...); err != nil {
+	if *proc, err = startProcess(binary+"-"+b.Name, b.logDir, filepath.Join(b.binDir, binary), args...); err != nil {
 		return err
 	}
-	return waitSocket(ctx, b.volumeBroker, b.VolumeSocket, 2*time.Minute)
+	return waitSocket(ctx, *proc, socket, 2*time.Minute)
 }
 
 // KillVolumeBroker ends the volumebroker at once (SIGKILL), as a crash would.
@@ -192,9 +190,6 @@ func (b *BrokerPool) KillVolumeBroker() { b.volumeBroker.kill() }
 
 // KillMachineBroker ends the machinebroker at once (SIGKILL), as a crash would.
 func (b *BrokerPool) KillMachineBroker() { b.machineBroker.kill() }
-
-// MachineBrokerPID is the running machinebroker's process ID.
-func (b *BrokerPool) MachineBrokerPID() int { return pidOf(b.machineBroker) }
 
 // Stop stops the pool's poollets and brokers; the lower objects stay.
 func (b *BrokerPool) Stop() {
