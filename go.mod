@@ -2,6 +2,9 @@ module github.com/ferrite-dev/ferrite
 
 go 1.26.0
 
+// The web console's npm packages are not Go code.
+ignore ./console/app/node_modules
+
 require (
 	github.com/ceph/go-ceph v0.34.0
 	github.com/osrg/gobgp/v3 v3.37.0
