@@ -30,7 +30,7 @@ build-deps:
 # The whole local control plane: etcd, kube-apiserver, ferrite-apiserver behind APIServices and
 # the controller manager, with state under $(DATA_DIR), and (as root on Debian) the local
 # MachinePool "local" running real machines under libvirt and QEMU. Ctrl-C stops it.
-run: build-deps build kube-apiserver kubectl
+run: build-deps console build kube-apiserver kubectl
 	$(GO) build -o $(BIN)/ ./hack/ferrite-local
 	$(BIN)/ferrite-local --data-dir $(DATA_DIR) --bin-dir $(BIN)
 

@@ -24,6 +24,7 @@ func main() {
 	machinePool := flag.Bool("machine-pool", true, "also run the local MachinePool (root on Debian only)")
 	volumePool := flag.Bool("volume-pool", true, "also run the local VolumePool on a single-node Ceph cluster (with the machine pool; root on Debian only)")
 	hackDir := flag.String("hack-dir", "hack", "scripts that install libvirt and build the guest image (for the local pool)")
+	consolePort := flag.Int("console-port", localcluster.DefaultConsolePort, "port of the web console on 127.0.0.1 (0: the default if free, else any free port; -1: no console)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -62,6 +63,11 @@ func main() {
 		}
 	}
 	fmt.Print("\n" + poolLine)
+	consoleLine, console := startConsole(ctx, cluster, *consolePort)
+	if console != nil {
+		defer console.Stop()
+	}
+	fmt.Print(consoleLine)
 	fmt.Printf("\nFerrite is up (%.1fs). Logs are in %s/logs.\n\n  export KUBECONFIG=%s\n  kubectl get ferrite -A\n  kubectl apply -f config/samples/\n\nPress Ctrl-C to stop.\n",
 		time.Since(started).Seconds(), *dataDir, cluster.Kubeconfig)
 	err = cluster.Wait(ctx)
@@ -70,4 +76,24 @@ func main() {
 		fmt.Fprintf(os.Stderr, "ferrite-local: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// startConsole starts the web console and says how to log in, or why there is none.
+func startConsole(ctx context.Context, cluster *localcluster.Cluster, port int) (string, *localcluster.Console) {
+	if port < 0 {
+		return "No web console (--console-port=-1).\n", nil
+	}
+	if reason := cluster.ConsoleUnavailable(); reason != "" {
+		return fmt.Sprintf("No web console: %s.\n", reason), nil
+	}
+	if err := cluster.BindViewer(ctx, "default"); err != nil {
+		return fmt.Sprintf("No web console: binding its read-only user: %v\n", err), nil
+	}
+	console, err := cluster.StartConsole(ctx, port)
+	if err != nil {
+		return fmt.Sprintf("No web console: %v\n", err), nil
+	}
+	return fmt.Sprintf("The web console is on %s: log in with the contents of %s (the admin),\n"+
+		"or with the token %s (%s, who may only view the namespace default).\n",
+		console.URL, cluster.Kubeconfig, cluster.Tokens[localcluster.ViewerUser], localcluster.ViewerUser), console
 }
