@@ -23,7 +23,8 @@ var (
 // ValidateMachine checks a new Machine, and its ephemeral templates as the objects they render
 // to (ephemeral.go).
 func ValidateMachine(machine *compute.Machine) field.ErrorList {
-	return append(validateMachine(machine), validateEphemeralTemplates(machine, nil)...)
+	errs := append(validateMachine(machine), validateEphemeralTemplates(machine, nil)...)
+	return append(errs, apivalidation.ValidateImage(machine.Spec.Image, specPath.Child("image"))...)
 }
 
 // validateMachine checks what a Machine satisfies on create and on every update.
@@ -111,6 +112,11 @@ func validateNetworkInterfaces(nics []compute.MachineNetworkInterface, path *fie
 func ValidateMachineUpdate(newMachine, oldMachine *compute.Machine) field.ErrorList {
 	errs := validateMachine(newMachine)
 	errs = append(errs, validateEphemeralTemplates(newMachine, oldMachine)...)
+	// Checked only when it changes: a machine stored before the check existed stays updatable
+	// (its finalizers can still be removed).
+	if newMachine.Spec.Image != oldMachine.Spec.Image {
+		errs = append(errs, apivalidation.ValidateImage(newMachine.Spec.Image, specPath.Child("image"))...)
+	}
 	errs = append(errs, apimachineryvalidation.ValidateImmutableField(newMachine.Spec.MachineClassRef, oldMachine.Spec.MachineClassRef, specPath.Child("machineClassRef"))...)
 	// spec.machinePoolRef is written only by the binding subresource (registry/kind).
 	if oldMachine.Spec.MachinePoolRef != nil {

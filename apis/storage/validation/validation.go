@@ -23,6 +23,13 @@ const (
 
 // ValidateVolume checks a new Volume.
 func ValidateVolume(volume *storage.Volume) field.ErrorList {
+	return append(validateVolume(volume), apivalidation.ValidateImage(volume.Spec.Image, specPath.Child("image"))...)
+}
+
+// validateVolume checks what a Volume satisfies on create and on every update. The image is
+// immutable and checked only on create, so a volume stored before that check existed stays
+// updatable.
+func validateVolume(volume *storage.Volume) field.ErrorList {
 	spec := &volume.Spec
 	errs := apivalidation.ValidateLocalRef(spec.VolumeClassRef, specPath.Child("volumeClassRef"))
 	errs = append(errs, apivalidation.ValidateSelectorMap(spec.VolumePoolSelector, specPath.Child("volumePoolSelector"))...)
@@ -39,7 +46,7 @@ func ValidateVolume(volume *storage.Volume) field.ErrorList {
 // never shrinks. Whether it may grow depends on the class's resize policy, which the
 // admission of the controller manager checks.
 func ValidateVolumeUpdate(newVolume, oldVolume *storage.Volume) field.ErrorList {
-	errs := ValidateVolume(newVolume)
+	errs := validateVolume(newVolume)
 	newSpec, oldSpec := &newVolume.Spec, &oldVolume.Spec
 	errs = append(errs, apimachineryvalidation.ValidateImmutableField(newSpec.VolumeClassRef, oldSpec.VolumeClassRef, specPath.Child("volumeClassRef"))...)
 	errs = append(errs, apimachineryvalidation.ValidateImmutableField(newSpec.Image, oldSpec.Image, specPath.Child("image"))...)

@@ -48,6 +48,8 @@ func TestValidateVolume(t *testing.T) {
 			want: []vt.FieldError{vt.Invalid("spec.resources[storage]")}},
 		{name: "image and snapshot", mutate: func(v *storage.Volume) { v.Spec.SnapshotRef = &corev1.LocalObjectReference{Name: "snap"} },
 			want: []vt.FieldError{vt.Invalid("spec.snapshotRef")}},
+		{name: "image not a reference", mutate: func(v *storage.Volume) { v.Spec.Image = "Not A Valid/Image:Ref!" },
+			want: []vt.FieldError{vt.Invalid("spec.image")}},
 		{name: "empty snapshot ref", mutate: func(v *storage.Volume) { v.Spec.Image = ""; v.Spec.SnapshotRef = &corev1.LocalObjectReference{} },
 			want: []vt.FieldError{vt.Required("spec.snapshotRef.name")}},
 		{name: "bad toleration", mutate: func(v *storage.Volume) { v.Spec.Tolerations[0].Value = "x" },
@@ -79,6 +81,9 @@ func TestValidateVolumeUpdate(t *testing.T) {
 			want: []vt.FieldError{vt.Forbidden("spec.resources[storage]")}},
 		{name: "class is immutable", old: bound, edit: func(v *storage.Volume) { v.Spec.VolumeClassRef.Name = "slow" },
 			want: []vt.FieldError{vt.Invalid("spec.volumeClassRef")}},
+		// A volume stored before images were checked can still change (and lose finalizers).
+		{name: "unchanged bad image kept", old: func(v *storage.Volume) { bound(v); v.Spec.Image = "Bad Image" },
+			edit: func(v *storage.Volume) { v.Spec.Resources[corev1.ResourceStorage] = resource.MustParse("20Gi") }},
 		{name: "image is immutable", old: bound, edit: func(v *storage.Volume) { v.Spec.Image = "ghcr.io/ferrite-dev/os-images/debian:13" },
 			want: []vt.FieldError{vt.Invalid("spec.image")}},
 		{name: "snapshot is immutable", old: func(v *storage.Volume) {
