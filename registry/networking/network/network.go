@@ -76,6 +76,8 @@ func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, al
 		return nil, err
 	}
 	networks := &REST{REST: storage.REST, allocator: allocator}
+	// Creates record whether their etcd write was sent and how it ended (see beginCreate).
+	storage.REST.Store.Storage.Storage = recordingStorage{Interface: storage.REST.Store.Storage.Storage}
 	// BeginCreate runs for every create, also for one that server-side apply or an update with
 	// create-on-update makes, after the name and UID are set and before the strategy prepares
 	// the object. AfterDelete runs only when the network is removed from etcd, not when a
@@ -109,8 +111,14 @@ func (s *statusREST) Update(ctx context.Context, name string, objInfo rest.Updat
 	return obj, created, err
 }
 
+// Create stores a new network. The request carries a record of its etcd write, so that a
+// failed create frees its VNI only when it certainly stored nothing.
+func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation rest.ValidateObjectFunc, options *metav1.CreateOptions) (runtime.Object, error) {
+	return r.REST.Create(withWriteRecord(ctx), obj, createValidation, options)
+}
+
 // beginCreate adds the protection finalizer and claims a VNI for a network about to be
-// stored; it frees the VNI if the store then refuses the network.
+// stored; it frees the VNI if the network was certainly not stored.
 func (r *REST) beginCreate(ctx context.Context, obj runtime.Object, options *metav1.CreateOptions) (genericregistry.FinishFunc, error) {
 	network := obj.(*networking.Network)
 	if !slices.Contains(network.Finalizers, ProtectionFinalizer) {
@@ -134,14 +142,16 @@ func (r *REST) beginCreate(ctx context.Context, obj runtime.Object, options *met
 		if success {
 			return
 		}
-		// Refused before the write (validation, admission, a taken name), the network was never
-		// stored; but only a read tells that from a write whose outcome is unknown. Whatever is
-		// left is reclaimed by the repair pass.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if r.stored(ctx, holder) {
+		// A write whose outcome is open may commit after this answer, and after any read that
+		// finds nothing: freeing the VNI then could let this or another apiserver hand it to a
+		// second network. The claim stays; the repair pass reclaims it after RepairGrace if the
+		// network never appears.
+		if !nothingStored(takeWriteRecord(ctx)) {
+			klog.V(2).InfoS("A network create failed with its outcome unknown; its VNI stays claimed until the repair pass looks", "vni", id, "network", holder.String())
 			return
 		}
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
 		if err := r.allocator.Free(ctx, id, holder); err != nil {
 			klog.ErrorS(err, "Could not free the VNI of a failed create; the repair pass will", "vni", id, "network", holder.String())
 		}
