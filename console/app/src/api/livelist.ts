@@ -94,9 +94,11 @@ export function startLiveList<T extends KubeObject>(
     if (!res.ok || !res.body) throw await errorFrom(res);
     await readWatch(res.body, deliver);
     flush();
-    if (watchError) {
-      if (isGone(watchError)) return "relist";
-      throw new ApiError(watchError.code ?? 500, watchError.message ?? "watch failed", watchError.reason);
+    // Set by flush() through deliver(), which TypeScript cannot see from here.
+    const failed = watchError as Status | undefined;
+    if (failed) {
+      if (isGone(failed)) return "relist";
+      throw new ApiError(failed.code ?? 500, failed.message ?? "watch failed", failed.reason);
     }
     if (Date.now() - started < minWatchMs) throw new Error("watch ended at once");
     return "rewatch";

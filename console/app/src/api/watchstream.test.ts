@@ -50,9 +50,9 @@ describe("parseEvents", () => {
 describe("readWatch", () => {
   it("hands over the events of each chunk together", async () => {
     const calls: WatchEvent[][] = [];
-    await readWatch(streamOf([added + "\n" + deleted + "\n", added.slice(0, 20), added.slice(20) + "\n"]), (e) =>
-      calls.push(e),
-    );
+    await readWatch(streamOf([added + "\n" + deleted + "\n", added.slice(0, 20), added.slice(20) + "\n"]), (e) => {
+      calls.push(e);
+    });
     expect(calls.map((c) => c.map((e) => e.type))).toEqual([["ADDED", "DELETED"], ["ADDED"]]);
   });
 
@@ -64,6 +64,8 @@ describe("readWatch", () => {
       },
     });
     const seen: string[] = [];
-    await expect(readWatch(body, (e) => seen.push(...e.map((x) => x.type)))).rejects.toThrow("network error");
+    await expect(readWatch(body, (e) => {
+      seen.push(...e.map((x) => x.type));
+    })).rejects.toThrow("network error");
   });
 });

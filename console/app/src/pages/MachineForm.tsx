@@ -1,0 +1,105 @@
+// The form that creates a Machine: class, image, volumes, a network and user data.
+import { useCallback, useState, type FormEvent } from "react";
+import { CreateError, createMachine, type MachineInput } from "../api/create";
+import { formErrors, noErrors, type FormErrors } from "../api/fielderrors";
+import { collectionPath, machineClasses, networks, volumes } from "../api/resources";
+import type { Network, Volume } from "../api/types";
+import { ClassSelect } from "../components/ClassSelect";
+import { Field, FormError, inputProps } from "../components/Field";
+import { useLiveList } from "../hooks/useLiveList";
+
+/** Which input a server error's field path belongs to, for the Machine and its Secret. */
+const machineInputs = {
+  "metadata.name": "metadata.name",
+  "spec.machineClassRef": "spec.machineClassRef.name",
+  "spec.image": "spec.image",
+  "spec.volumes": "spec.volumes",
+  "spec.networkInterfaces": "network",
+  "spec.ignitionRef": "userData",
+};
+const secretInputs = { "metadata.name": "metadata.name", data: "userData", stringData: "userData" };
+
+const empty: MachineInput = { name: "", machineClass: "", image: "", volumes: [], network: "", userData: "" };
+
+export function MachineForm(props: { ns: string; onCreated: (name: string, warning?: string) => void; onCancel: () => void }) {
+  const { ns, onCreated, onCancel } = props;
+  const [values, setValues] = useState<MachineInput>(empty);
+  const [errors, setErrors] = useState<FormErrors>(noErrors);
+  const [busy, setBusy] = useState(false);
+  const volumeList = useLiveList<Volume>(collectionPath(volumes, ns));
+  const networkList = useLiveList<Network>(collectionPath(networks, ns));
+  const set = useCallback(<K extends keyof MachineInput>(key: K, value: MachineInput[K]) => {
+    setValues((v) => ({ ...v, [key]: value }));
+  }, []);
+  const setClass = useCallback((v: string) => set("machineClass", v), [set]);
+  const e = errors.fields;
+
+  async function submit(ev: FormEvent) {
+    ev.preventDefault();
+    setBusy(true);
+    setErrors(noErrors);
+    try {
+      const { machine, warning } = await createMachine(ns, values);
+      onCreated(machine.metadata.name, warning);
+    } catch (err) {
+      const failed = err instanceof CreateError ? err : new CreateError("machine", err);
+      const mapped = formErrors(failed.error, failed.step === "secret" ? secretInputs : machineInputs);
+      const prefix = failed.step === "secret" ? "The user data Secret was refused: " : "";
+      const form = [mapped.form && prefix + mapped.form, failed.note].filter(Boolean).join(" ");
+      setErrors({ fields: mapped.fields, form });
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <form className="panel" onSubmit={submit} aria-labelledby="machine-form-title" noValidate>
+      <h2 id="machine-form-title">New machine in {ns}</h2>
+      <Field name="metadata.name" label="Name" error={e["metadata.name"]}>
+        <input type="text" autoComplete="off" {...inputProps("metadata.name", e["metadata.name"])} value={values.name} onChange={(x) => set("name", x.target.value)} />
+      </Field>
+      <Field name="spec.machineClassRef.name" label="Machine class" error={e["spec.machineClassRef.name"]}>
+        <ClassSelect
+          name="spec.machineClassRef.name"
+          resource={machineClasses}
+          value={values.machineClass}
+          error={e["spec.machineClassRef.name"]}
+          onChange={setClass}
+          describe={(c) => `(${c.capabilities?.cpu ?? "?"} CPU, ${c.capabilities?.memory ?? "?"})`}
+        />
+      </Field>
+      <Field name="spec.image" label="Image" error={e["spec.image"]} hint="An OCI image reference; empty to boot from the first volume.">
+        <input type="text" autoComplete="off" placeholder="registry.example/guest:latest" {...inputProps("spec.image", e["spec.image"])} value={values.image} onChange={(x) => set("image", x.target.value)} />
+      </Field>
+      <Field name="spec.volumes" label="Volumes" error={e["spec.volumes"]} hint="Existing volumes to attach (Ctrl-click to pick several).">
+        <select multiple size={Math.min(5, Math.max(2, volumeList.items.length))} {...inputProps("spec.volumes", e["spec.volumes"])} value={values.volumes} onChange={(x) => set("volumes", Array.from(x.target.selectedOptions, (o) => o.value))}>
+          {volumeList.items.map((v) => (
+            <option key={v.metadata.name} value={v.metadata.name} disabled={!!v.spec.claimRef}>
+              {v.metadata.name} ({v.spec.resources?.storage ?? "?"}){v.spec.claimRef ? `, used by ${v.spec.claimRef.name}` : ""}
+            </option>
+          ))}
+        </select>
+      </Field>
+      <Field name="network" label="Network" error={e["network"]} hint="The machine gets one network interface in this network; empty for none.">
+        <input type="text" list="network-names" autoComplete="off" {...inputProps("network", e["network"])} value={values.network} onChange={(x) => set("network", x.target.value)} />
+        <datalist id="network-names">
+          {networkList.items.map((n) => (
+            <option key={n.metadata.name} value={n.metadata.name} />
+          ))}
+        </datalist>
+      </Field>
+      <Field name="userData" label="User data (Ignition JSON)" error={e["userData"]} hint={`Stored as the Secret ${values.name || "NAME"}-ignition.`}>
+        <textarea rows={5} spellCheck={false} {...inputProps("userData", e["userData"])} value={values.userData} onChange={(x) => set("userData", x.target.value)} />
+      </Field>
+      <FormError message={errors.form} />
+      <div className="buttons">
+        <button type="submit" className="primary" data-testid="form-submit" disabled={busy}>
+          {busy ? "Creating…" : "Create machine"}
+        </button>
+        <button type="button" onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}

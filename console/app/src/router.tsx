@@ -1,0 +1,49 @@
+// A small client-side router over the History API: the app has a handful of routes and needs
+// no more than the path, the query string and links that keep the namespace.
+import { useSyncExternalStore, type AnchorHTMLAttributes, type MouseEvent } from "react";
+
+const listeners = new Set<() => void>();
+
+function subscribe(listener: () => void): () => void {
+  listeners.add(listener);
+  window.addEventListener("popstate", listener);
+  return () => {
+    listeners.delete(listener);
+    window.removeEventListener("popstate", listener);
+  };
+}
+
+function snapshot(): string {
+  return window.location.pathname + window.location.search;
+}
+
+/** useLocation re-renders on navigation and returns the path and the query. */
+export function useLocation(): { path: string; query: URLSearchParams } {
+  const loc = useSyncExternalStore(subscribe, snapshot);
+  const q = loc.indexOf("?");
+  return { path: q < 0 ? loc : loc.slice(0, q), query: new URLSearchParams(q < 0 ? "" : loc.slice(q)) };
+}
+
+/** navigate goes to a path within the app. */
+export function navigate(to: string, replace = false): void {
+  if (to === snapshot()) return;
+  if (replace) window.history.replaceState(null, "", to);
+  else window.history.pushState(null, "", to);
+  for (const l of listeners) l();
+}
+
+/** withNamespace is path with ?namespace=ns (cluster-wide pages keep it too, for the way back). */
+export function withNamespace(path: string, ns: string): string {
+  return ns ? `${path}?namespace=${encodeURIComponent(ns)}` : path;
+}
+
+/** Link is an anchor that navigates without reloading the page. */
+export function Link({ to, onClick, ...rest }: AnchorHTMLAttributes<HTMLAnchorElement> & { to: string }) {
+  function click(e: MouseEvent<HTMLAnchorElement>) {
+    onClick?.(e);
+    if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+    e.preventDefault();
+    navigate(to);
+  }
+  return <a href={to} onClick={click} {...rest} />;
+}
