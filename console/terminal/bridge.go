@@ -46,6 +46,7 @@ func (h *Handler) bridge(requestCtx context.Context, conn *websocket.Conn, s *se
 	go readKeystrokes(conn, keystrokes, cancel)
 	go keepAlive(ctx, conn)
 
+	log.Info("console session opening")
 	err := stream(ctx, s, t, stdin, browser)
 	switch {
 	case s.Context().Err() != nil:
