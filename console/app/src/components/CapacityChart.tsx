@@ -27,7 +27,7 @@ export function CapacityBars({ title, bars, format }: { title: string; bars: Bar
       {bars.length === 0 ? (
         <p className="muted">No pools report capacity.</p>
       ) : (
-        <svg viewBox={`0 0 ${width} ${height}`} width="100%" role="img" aria-label={title}>
+        <svg viewBox={`0 0 ${width} ${height}`} width={width} height={height} role="img" aria-label={title}>
           {bars.map((b, i) => {
             const y = i * rowHeight + 4;
             const label = `${b.pool} / ${b.cls}`;

@@ -51,11 +51,13 @@ export function PageErrorBanner() {
   const shown = [...new Set(Object.values(messages))];
   if (shown.length === 0) return null;
   return (
-    <div className="page-error" role="alert" data-testid="page-error">
-      {shown.map((m) => (
-        <p key={m}>{m}</p>
-      ))}
-      <button type="button" className="link" onClick={clear}>
+    <div className="page-error-box">
+      <div className="page-error" role="alert" data-testid="page-error">
+        {shown.map((m) => (
+          <p key={m}>{m}</p>
+        ))}
+      </div>
+      <button type="button" onClick={clear}>
         Dismiss
       </button>
     </div>

@@ -1,6 +1,6 @@
 // The detail page of one object: its state and facts, actions, conditions and live Events.
 // The object itself is watched too (a list selected by metadata.name), so the page follows it.
-import { useMemo } from "react";
+import { useEffect, useMemo } from "react";
 import { request } from "../api/client";
 import { collectionPath, objectPath, type Resource } from "../api/resources";
 import type { Condition, KubeObject, Machine, Volume } from "../api/types";
@@ -60,6 +60,8 @@ export function DetailPage({ resource, name, ns }: { resource: Resource; name: s
 
 function Detail({ resource, obj, ns, back }: { resource: Resource; obj: KubeObject; ns: string; back: string }) {
   const report = usePageError();
+  // An action's error belongs to this page: leaving it clears the message.
+  useEffect(() => () => report("action", null), [report]);
   const name = obj.metadata.name;
   const columns = columnsFor[resource.plural] ?? [];
   const conditions = (obj as { status?: { conditions?: Condition[] } }).status?.conditions;
