@@ -69,3 +69,11 @@ describe("errors", () => {
     expect((await send("GET", "/k8s/x").catch((e) => e)).message).toBe("upstream down");
   });
 });
+
+describe("errors of paths the API server does not serve", () => {
+  it("name the status and the path, not the server's list of paths", async () => {
+    captureFetch(() => new Response('{"paths":["/apis","/healthz"]}', { status: 404, statusText: "Not Found" }));
+    const err = await send("POST", "/k8s/api/v1/namespaces/default/secrets?dryRun=All").catch((e) => e);
+    expect(err.message).toBe("404 Not Found (/api/v1/namespaces/default/secrets)");
+  });
+});

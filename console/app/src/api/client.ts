@@ -69,7 +69,7 @@ export async function send(method: string, path: string, opts: RequestOptions = 
     signal: opts.signal,
   });
   if (!res.ok) {
-    const err = await errorFrom(res);
+    const err = await errorFrom(res, path);
     if (res.status === 401 && path.startsWith("/k8s/")) onUnauthorized();
     throw err;
   }
@@ -83,16 +83,23 @@ export async function request<T>(method: string, path: string, opts: RequestOpti
   return (text ? JSON.parse(text) : undefined) as T;
 }
 
-/** errorFrom reads an error response: a Status, {"message"} or plain text. */
-export async function errorFrom(res: Response): Promise<ApiError> {
+/**
+ * errorFrom reads an error response: a Status, the console's {"message"} or plain text. Other
+ * JSON (an API server's list of paths for a path it does not serve) is named by status and path.
+ */
+export async function errorFrom(res: Response, path = ""): Promise<ApiError> {
   const text = await res.text().catch(() => "");
   let body: Status | undefined;
+  let json = false;
   try {
     body = JSON.parse(text) as Status;
+    json = true;
   } catch {
     body = undefined;
   }
-  const message = body?.message || text.trim() || `${res.status} ${res.statusText}`.trim();
+  const plain = json ? "" : text.trim().slice(0, 500);
+  const where = path ? ` (${path.replace(/^\/k8s/, "").replace(/\?.*$/, "")})` : "";
+  const message = body?.message || plain || `${res.status} ${res.statusText || "error"}${where}`;
   return new ApiError(res.status, message, body?.reason ?? "", body?.details?.causes ?? []);
 }
 

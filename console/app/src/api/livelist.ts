@@ -91,7 +91,7 @@ export function startLiveList<T extends KubeObject>(
       signal: stop.signal,
     });
     if (res.status === 410) return "relist";
-    if (!res.ok || !res.body) throw await errorFrom(res);
+    if (!res.ok || !res.body) throw await errorFrom(res, path);
     await readWatch(res.body, deliver);
     flush();
     // Set by flush() through deliver(), which TypeScript cannot see from here.

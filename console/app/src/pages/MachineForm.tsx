@@ -1,5 +1,6 @@
 // The form that creates a Machine: class, image, volumes, a network and user data.
 import { useCallback, useState, type FormEvent } from "react";
+import { ApiError } from "../api/client";
 import { CreateError, createMachine, type MachineInput } from "../api/create";
 import { formErrors, noErrors, type FormErrors } from "../api/fielderrors";
 import { collectionPath, machineClasses, networks, volumes } from "../api/resources";
@@ -43,6 +44,11 @@ export function MachineForm(props: { ns: string; onCreated: (name: string, warni
       onCreated(machine.metadata.name, warning);
     } catch (err) {
       const failed = err instanceof CreateError ? err : new CreateError("machine", err);
+      if (failed.step === "secret" && failed.error instanceof ApiError && failed.error.status === 404) {
+        const text = "This API server serves no Secrets (core/v1), which hold user data: leave user data empty.";
+        setErrors({ fields: { userData: text }, form: "" });
+        return;
+      }
       const mapped = formErrors(failed.error, failed.step === "secret" ? secretInputs : machineInputs);
       const prefix = failed.step === "secret" ? "The user data Secret was refused: " : "";
       const form = [mapped.form && prefix + mapped.form, failed.note].filter(Boolean).join(" ");
