@@ -31,8 +31,9 @@ const (
 
 // TestKubeAPIServer runs the console against a real kube-apiserver with RBAC (bin/kube-apiserver
 // on bin/etcd): logins are named by SelfSubjectReview; a token user allowed to read lists
-// ConfigMaps through the proxy and is refused a create; a token user without rights gets the API's 403 Status and
-// never the data, for lists and watches; the admin logs in with a client certificate.
+// ConfigMaps through the proxy and is refused a create; a token user without rights gets the
+// API's 403 Status and never the data, for lists and watches; the admin logs in with a client
+// certificate.
 func TestKubeAPIServer(t *testing.T) {
 	admin := startKubeAPIServer(t)
 	ctx := context.Background()
