@@ -11,7 +11,7 @@ import { DetailPage } from "./pages/DetailPage";
 import { ListPage } from "./pages/ListPage";
 import { LoginPage } from "./pages/LoginPage";
 import { PoolsPage } from "./pages/PoolsPage";
-import { navigate, useLocation, withNamespace } from "./router";
+import { followLinks, navigate, useLocation, withNamespace } from "./router";
 
 const listPages = Object.fromEntries([machines, volumes, networks, networkInterfaces, virtualIPs].map((r) => [r.plural, r]));
 
@@ -73,12 +73,12 @@ function Console({ session, onLogout }: { session: Session; onLogout: () => void
   else page = <p>There is no page {path}.</p>;
 
   return (
-    <>
+    <div onClick={followLinks}>
       <Header user={session.user} ns={ns} path={path} onNamespace={switchNamespace} onLogout={doLogout} />
       <main className="content">
         <PageErrorBanner />
         {page}
       </main>
-    </>
+    </div>
   );
 }

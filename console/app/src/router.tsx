@@ -37,13 +37,20 @@ export function withNamespace(path: string, ns: string): string {
   return ns ? `${path}?namespace=${encodeURIComponent(ns)}` : path;
 }
 
-/** Link is an anchor that navigates without reloading the page. */
-export function Link({ to, onClick, ...rest }: AnchorHTMLAttributes<HTMLAnchorElement> & { to: string }) {
-  function click(e: MouseEvent<HTMLAnchorElement>) {
-    onClick?.(e);
-    if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
-    e.preventDefault();
-    navigate(to);
-  }
-  return <a href={to} onClick={click} {...rest} />;
+/**
+ * followLinks is a click handler for a container: clicks on same-origin anchors inside it
+ * navigate without reloading the page. One handler for the whole app, not one per link (a
+ * list of a thousand rows has a thousand links).
+ */
+export function followLinks(e: MouseEvent<HTMLElement>): void {
+  if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+  const a = (e.target as Element).closest?.("a");
+  if (!a || a.target || a.hasAttribute("download") || a.origin !== window.location.origin) return;
+  e.preventDefault();
+  navigate(a.pathname + a.search);
+}
+
+/** Link is an anchor to a path of the app (followLinks makes it navigate in place). */
+export function Link({ to, ...rest }: AnchorHTMLAttributes<HTMLAnchorElement> & { to: string }) {
+  return <a href={to} {...rest} />;
 }

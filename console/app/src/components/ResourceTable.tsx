@@ -6,7 +6,7 @@ import type { Resource } from "../api/resources";
 import type { KubeObject } from "../api/types";
 import type { LiveList } from "../hooks/useLiveList";
 import { columnsFor, stateOf, type Column } from "../pages/columns";
-import { Link, withNamespace } from "../router";
+import { withNamespace } from "../router";
 import { useReportedError } from "./PageErrors";
 
 interface RowProps {
@@ -22,7 +22,7 @@ const Row = memo(function Row({ obj, resource, ns, columns }: RowProps) {
   return (
     <tr data-testid={`row-${name}`}>
       <td>
-        <Link to={withNamespace(`/${resource.plural}/${encodeURIComponent(name)}`, ns)}>{name}</Link>
+        <a href={withNamespace(`/${resource.plural}/${encodeURIComponent(name)}`, ns)}>{name}</a>
       </td>
       <td>
         <span className={`state state-${state.toLowerCase()}`} data-testid={`state-${name}`}>
