@@ -1,7 +1,8 @@
-// Package cluster starts etcd and ferrite-apiserver as separate processes on loopback for the
-// benchmarks (hack/bench/api, hack/bench/machines) and the crash test (test/e2e/crash), and
-// reads their CPU time and resident memory from /proc. Each process has its own PID, so what
-// /proc reports is its own.
+// Package cluster starts etcd (one member, or a cluster of several with TLS) and
+// ferrite-apiserver as separate processes on loopback for the benchmarks (hack/bench/api,
+// hack/bench/machines) and the crash and high-availability tests (test/e2e/crash,
+// test/e2e/ha), and reads their CPU time and resident memory from /proc. Each process has its
+// own PID, so what /proc reports is its own.
 package cluster
 
 import (
