@@ -26,21 +26,22 @@ var Groups = []string{"compute.ferrite.dev", "storage.ferrite.dev", "networking.
 
 // registration is what kube-apiserver needs to proxy the Ferrite groups: a Service pointing at
 // ferrite-apiserver on this machine (ExternalName, as endpoints may not be loopback
-// addresses), the APIServices with the CA that signed ferrite's serving certificate, and the
-// permissions ferrite-apiserver needs to delegate authentication and authorization.
+// addresses; or, with several replicas, ServiceYAML), the APIServices with the CA that signed
+// ferrite's serving certificate, and the permissions ferrite-apiserver needs to delegate
+// authentication and authorization.
 const registration = `
 apiVersion: v1
 kind: Namespace
 metadata: {name: {{.Namespace}}}
 ---
-apiVersion: v1
+{{if .ServiceYAML}}{{.ServiceYAML}}{{else}}apiVersion: v1
 kind: Service
 metadata: {name: {{.Service}}, namespace: {{.Namespace}}}
 spec:
   type: ExternalName
   externalName: localhost
   ports: [{name: https, port: {{.Port}}, protocol: TCP}]
----
+{{end}}---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
 metadata: {name: "ferrite-apiserver:auth-delegator"}
@@ -88,8 +89,9 @@ spec:
   versionPriority: 100
 {{end}}`
 
-// renderRegistration fills the registration template.
-func renderRegistration(ferritePort int, caFile string) ([]byte, error) {
+// renderRegistration fills the registration template; serviceYAML, when not empty, replaces
+// the ExternalName Service.
+func renderRegistration(ferritePort int, caFile, serviceYAML string) ([]byte, error) {
 	ca, err := os.ReadFile(caFile)
 	if err != nil {
 		return nil, err
@@ -97,7 +99,7 @@ func renderRegistration(ferritePort int, caFile string) ([]byte, error) {
 	var out bytes.Buffer
 	err = template.Must(template.New("registration").Parse(registration)).Execute(&out, map[string]any{
 		"Namespace": ServiceNamespace, "Service": ServiceName, "Port": ferritePort, "User": ferriteUser,
-		"CABundle": base64.StdEncoding.EncodeToString(ca), "Groups": Groups,
+		"CABundle": base64.StdEncoding.EncodeToString(ca), "Groups": Groups, "ServiceYAML": serviceYAML,
 	})
 	return out.Bytes(), err
 }

@@ -40,6 +40,13 @@ type Options struct {
 	// metadata level, one line per request at ResponseStarted and ResponseComplete) of the
 	// requests of users in these groups: tests count what a daemon asks of the cluster.
 	AuditUserGroups []string
+	// FerriteEtcd, when set, is where ferrite-apiserver keeps its objects, reached with TLS,
+	// instead of the local etcd (which kube-apiserver keeps using).
+	FerriteEtcd *ExternalEtcd
+	// FerriteReplicas is how many ferrite-apiservers serve the Ferrite groups (0 means 1).
+	// Two or more listen on a non-loopback address of this machine behind a Service with one
+	// endpoint each (replicas.go).
+	FerriteReplicas int
 }
 
 // Cluster is a running local control plane.
@@ -56,6 +63,8 @@ type Cluster struct {
 	extraPools []*ExtraPool
 	// brokerPools are pools whose runtimes are brokers over another cluster (StartBrokerPool).
 	brokerPools []*BrokerPool
+	// replicas are the further ferrite-apiservers, with Options.FerriteReplicas > 1.
+	replicas *replicaSet
 
 	// Kubeconfig is the admin kubeconfig of kube-apiserver.
 	Kubeconfig string
@@ -128,6 +137,9 @@ func (c *Cluster) start(ctx context.Context) error {
 	}
 	kubeURL := "https://127.0.0.1:" + strconv.Itoa(c.ports.kubeAPIServer)
 	c.FerriteURL = "https://127.0.0.1:" + strconv.Itoa(c.ports.ferrite)
+	if err := c.prepareReplicas(); err != nil {
+		return err
+	}
 	if err := standalone.WriteKubeconfig(c.Kubeconfig, kubeURL, c.creds.clusterCA.CertFile, c.creds.admin.CertFile, c.creds.admin.KeyFile, "kubernetes-admin"); err != nil {
 		return err
 	}
@@ -151,7 +163,7 @@ func (c *Cluster) start(ctx context.Context) error {
 	}
 
 	c.step("starting kube-apiserver on %s", kubeURL)
-	args := c.kubeAPIServerArgs(etcdURL)
+	args := append(c.kubeAPIServerArgs(etcdURL), c.aggregatorRoutingArgs()...)
 	if len(c.opts.AuditUserGroups) > 0 {
 		audit, err := c.auditArgs()
 		if err != nil {
@@ -167,7 +179,8 @@ func (c *Cluster) start(ctx context.Context) error {
 	}
 
 	c.step("registering the Ferrite APIServices")
-	manifest, err := renderRegistration(c.ports.ferrite, c.creds.ferriteCA.CertFile)
+	service, port := c.registrationService()
+	manifest, err := renderRegistration(port, c.creds.ferriteCA.CertFile, service)
 	if err != nil {
 		return err
 	}
@@ -183,6 +196,12 @@ func (c *Cluster) start(ctx context.Context) error {
 
 	c.step("starting ferrite-apiserver on %s", c.FerriteURL)
 	if err := c.startFerrite(ferriteKubeconfig, etcdURL); err != nil {
+		return err
+	}
+	if err := c.startReplicas(ferriteKubeconfig, etcdURL); err != nil {
+		return err
+	}
+	if err := c.startProbes(); err != nil {
 		return err
 	}
 	c.step("waiting for the APIServices to become Available")
@@ -240,18 +259,21 @@ func (c *Cluster) kubeAPIServerArgs(etcdURL string) []string {
 }
 
 func (c *Cluster) startFerrite(kubeconfig, etcdURL string) error {
-	var err error
-	c.ferrite, err = startProcess("ferrite-apiserver", c.logDir(), c.bin("ferrite-apiserver"),
-		"--etcd-servers="+etcdURL,
-		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(c.ports.ferrite),
+	return c.startReplica(0, kubeconfig, etcdURL)
+}
+
+// ferriteArgs are the flags of ferrite-apiserver replica i (0 unless Options.FerriteReplicas).
+func (c *Cluster) ferriteArgs(i int, kubeconfig, etcdURL string) []string {
+	address, port := c.ferriteListen(i)
+	return append(c.ferriteEtcdArgs(etcdURL),
+		"--bind-address="+address, "--secure-port="+strconv.Itoa(port),
 		"--tls-cert-file="+c.creds.ferriteServing.CertFile, "--tls-private-key-file="+c.creds.ferriteServing.KeyFile,
 		"--authentication-kubeconfig="+kubeconfig, "--authorization-kubeconfig="+kubeconfig, "--kubeconfig="+kubeconfig,
 		"--poollet-client-certificate="+c.Poollet.ClientCert, "--poollet-client-key="+c.Poollet.ClientKey,
 		"--poollet-certificate-authority="+c.Poollet.CA,
-		"--data-dir="+filepath.Join(c.opts.DataDir, "ferrite-apiserver"),
+		"--data-dir="+filepath.Join(c.opts.DataDir, c.ferriteName(i)),
 		// The public VNI is reserved for public addresses.
 		"--vni-max="+strconv.Itoa(PublicVNI-1))
-	return err
 }
 
 // waitHealthy polls path on the server of config until it answers 200 or p exits.
@@ -347,6 +369,7 @@ func (c *Cluster) Stop() {
 		c.step("stopping the local pool (its machines keep running in libvirt)")
 		c.pool.Stop()
 	}
+	c.stopReplicas()
 	for _, p := range []*process{c.controllerManager, c.kubeControllerManager, c.ferrite, c.kubeAPIServer, c.etcd} {
 		if p != nil {
 			c.step("stopping %s", p.name)
@@ -364,7 +387,8 @@ func (c *Cluster) Wait(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C:
-			for _, p := range append([]*process{c.etcd, c.kubeAPIServer, c.ferrite, c.kubeControllerManager, c.controllerManager}, c.pool.processes()...) {
+			processes := append([]*process{c.etcd, c.kubeAPIServer, c.ferrite, c.kubeControllerManager, c.controllerManager}, c.replicaProcesses()...)
+			for _, p := range append(processes, c.pool.processes()...) {
 				if p != nil && !p.running() {
 					return p.exitError()
 				}
