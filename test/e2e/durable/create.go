@@ -111,7 +111,7 @@ func Create(ctx context.Context, req Request, out *Outcome, errs *ErrorCounts) e
 			return nil
 		}
 		kind, retryable := Classify(err)
-		errs.Add(kind)
+		errs.Add(kind, err)
 		if !retryable {
 			return fmt.Errorf("%s: attempt %d: error not to retry (%s): %v", req.Name, out.Attempts, kind, err)
 		}
@@ -131,7 +131,7 @@ func readRetrying(ctx context.Context, req Request, errs *ErrorCounts) (string, 
 			return writer, nil
 		}
 		kind, retryable := Classify(err)
-		errs.Add(kind)
+		errs.Add(kind, err)
 		if !retryable {
 			return "", fmt.Errorf("%s: reading it back after AlreadyExists (%s): %v", req.Name, kind, err)
 		}

@@ -52,10 +52,13 @@ func TestSetNames(t *testing.T) {
 		}
 	}
 	var errs ErrorCounts
-	errs.Add("b")
-	errs.Add("a")
-	errs.Add("b")
+	errs.Add("b", errors.New("first b"))
+	errs.Add("a", nil)
+	errs.Add("b", errors.New("second b"))
 	if got := errs.String(); got != "b: 2, a: 1" || errs.Total() != 3 {
 		t.Errorf("ErrorCounts: %q, total %d", got, errs.Total())
+	}
+	if got := errs.Examples(); got != "b: first b" {
+		t.Errorf("Examples: %q", got)
 	}
 }

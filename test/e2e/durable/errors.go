@@ -66,20 +66,38 @@ func cause(message string) string {
 	return ""
 }
 
-// ErrorCounts tallies the errors clients saw, by kind; it is safe for concurrent use.
+// ErrorCounts tallies the errors clients saw, by kind, and keeps the first error of each
+// kind; it is safe for concurrent use.
 type ErrorCounts struct {
-	mu     sync.Mutex
-	counts map[string]int
+	mu       sync.Mutex
+	counts   map[string]int
+	examples map[string]string
 }
 
-// Add counts one error of kind.
-func (e *ErrorCounts) Add(kind string) {
+// Add counts one error of kind; err, if not nil, is kept as the kind's example when it is the
+// first.
+func (e *ErrorCounts) Add(kind string, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.counts == nil {
-		e.counts = map[string]int{}
+		e.counts, e.examples = map[string]int{}, map[string]string{}
 	}
 	e.counts[kind]++
+	if _, ok := e.examples[kind]; !ok && err != nil {
+		e.examples[kind] = err.Error()
+	}
+}
+
+// Examples returns the first error of each kind, one line each.
+func (e *ErrorCounts) Examples() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var lines []string
+	for kind, example := range e.examples {
+		lines = append(lines, fmt.Sprintf("%s: %s", kind, example))
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
 }
 
 // Total is the number of errors counted.
