@@ -65,7 +65,13 @@ function create(res, ns, obj) {
   const [group] = res.split("/");
   obj.apiVersion ??= group ? `${group}/v1alpha1` : "v1";
   obj.kind ??= kinds[res];
-  obj.metadata = { ...obj.metadata, namespace: ns || undefined, uid: randomUUID(), creationTimestamp: new Date().toISOString(), generation: 1 };
+  obj.metadata = {
+    ...obj.metadata,
+    namespace: ns || undefined,
+    uid: randomUUID(),
+    creationTimestamp: new Date().toISOString(),
+    generation: 1,
+  };
   return put(res, obj, "ADDED");
 }
 const get = (res, ns, name) => coll(res).get(`${ns ?? ""}/${name}`);
@@ -75,8 +81,18 @@ function event(obj, reason, message, type = "Normal") {
   const now = new Date().toISOString();
   create("/events", ns, {
     metadata: { name: `${obj.metadata.name}.${randomBytes(4).toString("hex")}` },
-    involvedObject: { kind: obj.kind, name: obj.metadata.name, namespace: obj.metadata.namespace, uid: obj.metadata.uid },
-    reason, message, type, count: 1, firstTimestamp: now, lastTimestamp: now,
+    involvedObject: {
+      kind: obj.kind,
+      name: obj.metadata.name,
+      namespace: obj.metadata.namespace,
+      uid: obj.metadata.uid,
+    },
+    reason,
+    message,
+    type,
+    count: 1,
+    firstTimestamp: now,
+    lastTimestamp: now,
   });
 }
 
@@ -88,31 +104,78 @@ function update(res, obj, change) {
   put(res, next, "MODIFIED");
 }
 
-const cond = (type, status, reason, message = "") => ({ type, status, reason, message, lastTransitionTime: new Date().toISOString() });
+const cond = (type, status, reason, message = "") => ({
+  type,
+  status,
+  reason,
+  message,
+  lastTransitionTime: new Date().toISOString(),
+});
 
 // ---- seed --------------------------------------------------------------------------------
-create("compute.ferrite.dev/machineclasses", "", { metadata: { name: "x3-small" }, capabilities: { cpu: "2", memory: "4Gi" } });
-create("compute.ferrite.dev/machineclasses", "", { metadata: { name: "x3-large" }, capabilities: { cpu: "8", memory: "32Gi" } });
+create("compute.ferrite.dev/machineclasses", "", {
+  metadata: { name: "x3-small" },
+  capabilities: { cpu: "2", memory: "4Gi" },
+});
+create("compute.ferrite.dev/machineclasses", "", {
+  metadata: { name: "x3-large" },
+  capabilities: { cpu: "8", memory: "32Gi" },
+});
 create("storage.ferrite.dev/volumeclasses", "", { metadata: { name: "fast" }, capabilities: { iops: "2500" } });
-for (const [name, cap] of [["local", 12], ["host-b", 40]]) {
+for (const [name, cap] of [
+  ["local", 12],
+  ["host-b", 40],
+]) {
   create("compute.ferrite.dev/machinepools", "", {
-    metadata: { name }, spec: { providerID: `libvirt://${name}` },
-    status: { conditions: [cond("Ready", "True", "Heartbeat")], capacity: { "x3-small": String(cap), "x3-large": String(cap / 4) },
-      allocatable: { "x3-small": String(cap - 2), "x3-large": String(cap / 4 - 1) }, allocated: { "x3-small": "3", "x3-large": "1" } },
+    metadata: { name },
+    spec: { providerID: `libvirt://${name}` },
+    status: {
+      conditions: [cond("Ready", "True", "Heartbeat")],
+      capacity: { "x3-small": String(cap), "x3-large": String(cap / 4) },
+      allocatable: { "x3-small": String(cap - 2), "x3-large": String(cap / 4 - 1) },
+      allocated: { "x3-small": "3", "x3-large": "1" },
+    },
   });
 }
 create("storage.ferrite.dev/volumepools", "", {
-  metadata: { name: "local" }, spec: { providerID: "ceph://local/rbd" },
-  status: { conditions: [cond("Ready", "True", "Heartbeat")], capacity: { fast: "500Gi" }, allocatable: { fast: "450Gi" }, allocated: { fast: "21Gi" } },
+  metadata: { name: "local" },
+  spec: { providerID: "ceph://local/rbd" },
+  status: {
+    conditions: [cond("Ready", "True", "Heartbeat")],
+    capacity: { fast: "500Gi" },
+    allocatable: { fast: "450Gi" },
+    allocated: { fast: "21Gi" },
+  },
 });
-create("networking.ferrite.dev/networks", "default", { metadata: { name: "frontend" }, spec: {}, status: { state: "Available", vni: 4242 } });
-create("storage.ferrite.dev/volumes", "default", { metadata: { name: "data-0" }, spec: { volumeClassRef: { name: "fast" }, resources: { storage: "20Gi" }, volumePoolRef: { name: "local" } }, status: { state: "Available" } });
-create("networking.ferrite.dev/virtualips", "default", { metadata: { name: "web-public" }, spec: { type: "Public", ipFamily: "IPv4" }, status: { ip: "198.51.100.7" } });
+create("networking.ferrite.dev/networks", "default", {
+  metadata: { name: "frontend" },
+  spec: {},
+  status: { state: "Available", vni: 4242 },
+});
+create("storage.ferrite.dev/volumes", "default", {
+  metadata: { name: "data-0" },
+  spec: { volumeClassRef: { name: "fast" }, resources: { storage: "20Gi" }, volumePoolRef: { name: "local" } },
+  status: { state: "Available" },
+});
+create("networking.ferrite.dev/virtualips", "default", {
+  metadata: { name: "web-public" },
+  spec: { type: "Public", ipFamily: "IPv4" },
+  status: { ip: "198.51.100.7" },
+});
 for (let i = 0; i < Number(args.machines ?? 3); i++) {
   const m = create("compute.ferrite.dev/machines", "default", {
     metadata: { name: `vm-${String(i).padStart(4, "0")}` },
-    spec: { machineClassRef: { name: "x3-small" }, image: "127.0.0.1:5050/ferrite/guest:latest", power: "On", machinePoolRef: { name: "local" } },
-    status: { state: "Running", conditions: [cond("Ready", "True", "Running")], networkInterfaces: [{ name: "primary", ips: [`10.40.${i >> 8}.${i & 255}`] }] },
+    spec: {
+      machineClassRef: { name: "x3-small" },
+      image: "127.0.0.1:5050/ferrite/guest:latest",
+      power: "On",
+      machinePoolRef: { name: "local" },
+    },
+    status: {
+      state: "Running",
+      conditions: [cond("Ready", "True", "Running")],
+      networkInterfaces: [{ name: "primary", ips: [`10.40.${i >> 8}.${i & 255}`] }],
+    },
   });
   consoleLines.set(m.metadata.uid, `[    0.000000] Linux version 6.1 (mock)\r\nwelcome to ${m.metadata.name}\r\n`);
 }
@@ -121,14 +184,26 @@ for (let i = 0; i < Number(args.machines ?? 3); i++) {
 const M = "compute.ferrite.dev/machines";
 function reconcileMachine(m) {
   setTimeout(() => {
-    update(M, m, (x) => { x.spec.machinePoolRef = { name: "local" }; });
+    update(M, m, (x) => {
+      x.spec.machinePoolRef = { name: "local" };
+    });
     event(m, "Scheduled", "scheduled to machine pool local");
   }, 400);
   setTimeout(() => {
-    consoleLines.set(m.metadata.uid, `[    0.000000] Linux version 6.1 (mock)\r\n[    0.310000] booting ${m.metadata.name}\r\nwelcome to ${m.metadata.name}\r\nlogin: `);
+    consoleLines.set(
+      m.metadata.uid,
+      `[    0.000000] Linux version 6.1 (mock)\r\n[    0.310000] booting ${m.metadata.name}\r\nwelcome to ${m.metadata.name}\r\nlogin: `,
+    );
     update(M, m, (x) => {
-      x.status = { state: "Running", conditions: [cond("Ready", "True", "Running", "the machine runs")],
-        networkInterfaces: (x.spec.networkInterfaces ?? []).map((n, i) => ({ name: n.name, state: "Attached", ips: [`10.40.0.${10 + i}`] })) };
+      x.status = {
+        state: "Running",
+        conditions: [cond("Ready", "True", "Running", "the machine runs")],
+        networkInterfaces: (x.spec.networkInterfaces ?? []).map((n, i) => ({
+          name: n.name,
+          state: "Attached",
+          ips: [`10.40.0.${10 + i}`],
+        })),
+      };
     });
     event(m, "Started", "the machine runs");
     for (const n of m.spec.networkInterfaces ?? []) {
@@ -144,7 +219,13 @@ function reconcileMachine(m) {
 function powerChanged(m) {
   setTimeout(() => {
     const off = get(M, m.metadata.namespace, m.metadata.name)?.spec.power === "Off";
-    update(M, m, (x) => { x.status = { ...x.status, state: off ? "Shutdown" : "Running", conditions: [cond("Ready", off ? "False" : "True", off ? "PoweredOff" : "Running")] }; });
+    update(M, m, (x) => {
+      x.status = {
+        ...x.status,
+        state: off ? "Shutdown" : "Running",
+        conditions: [cond("Ready", off ? "False" : "True", off ? "PoweredOff" : "Running")],
+      };
+    });
     event(m, off ? "Stopped" : "Started", off ? "the machine was powered off" : "the machine runs");
   }, 1000);
 }
@@ -155,13 +236,21 @@ const imageRef = /^[a-z0-9.:\-/_]+(:[\w.-]+)?(@sha256:[a-f0-9]{64})?$/;
 function validate(res, obj) {
   const causes = [];
   const bad = (field, message) => causes.push({ reason: "FieldValueInvalid", field, message });
-  if (!dnsLabel.test(obj.metadata?.name ?? "")) bad("metadata.name", `Invalid value: "${obj.metadata?.name ?? ""}": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'`);
+  if (!dnsLabel.test(obj.metadata?.name ?? ""))
+    bad(
+      "metadata.name",
+      `Invalid value: "${obj.metadata?.name ?? ""}": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'`,
+    );
   if (res === M) {
-    if (!get("compute.ferrite.dev/machineclasses", "", obj.spec?.machineClassRef?.name)) bad("spec.machineClassRef.name", `Not found: "${obj.spec?.machineClassRef?.name ?? ""}"`);
-    if (obj.spec?.image && !imageRef.test(obj.spec.image)) bad("spec.image", `Invalid value: "${obj.spec.image}": not an image reference`);
-    if (!obj.spec?.image && !obj.spec?.volumes?.length) bad("spec.image", "Required value: an image, or a first volume to boot from");
+    if (!get("compute.ferrite.dev/machineclasses", "", obj.spec?.machineClassRef?.name))
+      bad("spec.machineClassRef.name", `Not found: "${obj.spec?.machineClassRef?.name ?? ""}"`);
+    if (obj.spec?.image && !imageRef.test(obj.spec.image))
+      bad("spec.image", `Invalid value: "${obj.spec.image}": not an image reference`);
+    if (!obj.spec?.image && !obj.spec?.volumes?.length)
+      bad("spec.image", "Required value: an image, or a first volume to boot from");
   }
-  if (res === "storage.ferrite.dev/volumes" && !obj.spec?.resources?.storage) bad("spec.resources[storage]", "Required value");
+  if (res === "storage.ferrite.dev/volumes" && !obj.spec?.resources?.storage)
+    bad("spec.resources[storage]", "Required value");
   return causes;
 }
 
@@ -174,7 +263,15 @@ function json(res, code, body, headers = {}) {
   res.end(body === undefined ? "" : JSON.stringify(body));
 }
 function status(res, code, reason, message, causes) {
-  json(res, code, { kind: "Status", apiVersion: "v1", status: "Failure", code, reason, message, details: causes ? { causes } : undefined });
+  json(res, code, {
+    kind: "Status",
+    apiVersion: "v1",
+    status: "Failure",
+    code,
+    reason,
+    message,
+    details: causes ? { causes } : undefined,
+  });
 }
 async function body(req) {
   let s = "";
@@ -188,7 +285,8 @@ function session(req) {
 function merge(target, patch) {
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete target[k];
-    else if (typeof v === "object" && !Array.isArray(v) && typeof target[k] === "object" && target[k]) merge(target[k], v);
+    else if (typeof v === "object" && !Array.isArray(v) && typeof target[k] === "object" && target[k])
+      merge(target[k], v);
     else target[k] = v;
   }
 }
@@ -202,7 +300,10 @@ function selector(q) {
 }
 
 async function k8s(req, res, path, q, s) {
-  const m = /^\/k8s\/(?:api\/v1|apis\/([^/]+)\/[^/]+)(?:\/namespaces\/([^/]+))?\/([^/]+)(?:\/([^/]+))?(?:\/([^/]+))?$/.exec(path);
+  const m =
+    /^\/k8s\/(?:api\/v1|apis\/([^/]+)\/[^/]+)(?:\/namespaces\/([^/]+))?\/([^/]+)(?:\/([^/]+))?(?:\/([^/]+))?$/.exec(
+      path,
+    );
   if (!m) return status(res, 404, "NotFound", `the server could not find the requested resource (${path})`);
   const [, group = "", ns, plural, name, sub] = m;
   const r = `${group}/${plural}`;
@@ -214,7 +315,12 @@ async function k8s(req, res, path, q, s) {
   }
   if (!kinds[r]) return status(res, 404, "NotFound", `the server could not find the requested resource`);
   if (viewer && req.method !== "GET") {
-    return status(res, 403, "Forbidden", `${plural}.${group || "core"} "${name ?? ""}" is forbidden: User "viewer" cannot ${req.method === "POST" ? "create" : req.method.toLowerCase()} resource "${plural}" in API group "${group}" in the namespace "${ns}"`);
+    return status(
+      res,
+      403,
+      "Forbidden",
+      `${plural}.${group || "core"} "${name ?? ""}" is forbidden: User "viewer" cannot ${req.method === "POST" ? "create" : req.method.toLowerCase()} resource "${plural}" in API group "${group}" in the namespace "${ns}"`,
+    );
   }
   if (req.method === "GET" && sub === "console") {
     const obj = get(r, ns, name);
@@ -227,13 +333,26 @@ async function k8s(req, res, path, q, s) {
     const inNs = (o) => !ns || o.metadata.namespace === ns;
     if (q.get("watch") === "1") {
       const from = Number(q.get("resourceVersion") ?? 0);
-      if (from < expiredBelow) return status(res, 410, "Expired", `too old resource version: ${from} (${expiredBelow})`);
+      if (from < expiredBelow)
+        return status(res, 410, "Expired", `too old resource version: ${from} (${expiredBelow})`);
       res.writeHead(200, { "Content-Type": "application/json", "Transfer-Encoding": "chunked" });
       const w = { res: r, match: (o) => inNs(o) && match(o), send: (ev) => res.write(JSON.stringify(ev) + "\n") };
       watchers.add(w);
-      const bookmark = setInterval(() => w.send({ type: "BOOKMARK", object: { kind: kinds[r], metadata: { resourceVersion: String(rv) } } }), 15000);
-      req.on("close", () => { watchers.delete(w); clearInterval(bookmark); });
-      w.expire = () => { w.send({ type: "ERROR", object: { kind: "Status", code: 410, reason: "Expired", message: "too old resource version" } }); res.end(); };
+      const bookmark = setInterval(
+        () => w.send({ type: "BOOKMARK", object: { kind: kinds[r], metadata: { resourceVersion: String(rv) } } }),
+        15000,
+      );
+      req.on("close", () => {
+        watchers.delete(w);
+        clearInterval(bookmark);
+      });
+      w.expire = () => {
+        w.send({
+          type: "ERROR",
+          object: { kind: "Status", code: 410, reason: "Expired", message: "too old resource version" },
+        });
+        res.end();
+      };
       return;
     }
     const items = [...coll(r).values()].filter((o) => inNs(o) && match(o));
@@ -246,13 +365,40 @@ async function k8s(req, res, path, q, s) {
   if (req.method === "POST" && !name) {
     const obj = await body(req);
     const causes = r === "/secrets" ? [] : validate(r, obj);
-    if (causes.length) return status(res, 422, "Invalid", `${kinds[r]}.${group} "${obj.metadata?.name}" is invalid: ${causes.map((c) => `${c.field}: ${c.message}`).join(", ")}`, causes);
-    if (get(r, ns, obj.metadata.name)) return status(res, 409, "AlreadyExists", `${plural} "${obj.metadata.name}" already exists`);
+    if (causes.length)
+      return status(
+        res,
+        422,
+        "Invalid",
+        `${kinds[r]}.${group} "${obj.metadata?.name}" is invalid: ${causes.map((c) => `${c.field}: ${c.message}`).join(", ")}`,
+        causes,
+      );
+    if (get(r, ns, obj.metadata.name))
+      return status(res, 409, "AlreadyExists", `${plural} "${obj.metadata.name}" already exists`);
     if (q.get("dryRun") === "All") return json(res, 201, obj);
     const created = create(r, ns, obj);
-    if (r === M) { created.status = { state: "Pending" }; reconcileMachine(created); event(created, "Created", "the machine was created"); }
-    if (r === "storage.ferrite.dev/volumes") setTimeout(() => update(r, created, (x) => { x.spec.volumePoolRef = { name: "local" }; x.status = { state: "Available" }; }), 800);
-    if (r === "networking.ferrite.dev/networks") setTimeout(() => update(r, created, (x) => { x.status = { state: "Available", vni: 4000 + (rv % 1000) }; }), 500);
+    if (r === M) {
+      created.status = { state: "Pending" };
+      reconcileMachine(created);
+      event(created, "Created", "the machine was created");
+    }
+    if (r === "storage.ferrite.dev/volumes")
+      setTimeout(
+        () =>
+          update(r, created, (x) => {
+            x.spec.volumePoolRef = { name: "local" };
+            x.status = { state: "Available" };
+          }),
+        800,
+      );
+    if (r === "networking.ferrite.dev/networks")
+      setTimeout(
+        () =>
+          update(r, created, (x) => {
+            x.status = { state: "Available", vni: 4000 + (rv % 1000) };
+          }),
+        500,
+      );
     return json(res, 201, created);
   }
   const obj = get(r, ns, name);
@@ -266,7 +412,10 @@ async function k8s(req, res, path, q, s) {
   }
   if (req.method === "DELETE") {
     if (r === M) {
-      update(r, obj, (x) => { x.metadata.deletionTimestamp = new Date().toISOString(); x.status = { ...x.status, state: "Terminating" }; });
+      update(r, obj, (x) => {
+        x.metadata.deletionTimestamp = new Date().toISOString();
+        x.status = { ...x.status, state: "Terminating" };
+      });
       setTimeout(() => remove(r, get(r, ns, name)), 1500);
     } else remove(r, obj);
     return json(res, 200, { kind: "Status", status: "Success" });
@@ -287,7 +436,12 @@ const server = createServer(async (req, res) => {
       const user = users[token];
       if (!user) return json(res, 401, { message: "Unauthorized: the token was not accepted" });
       const id = randomBytes(32).toString("hex");
-      const s = { user, groups: ["system:authenticated"], namespace: "default", csrfToken: randomBytes(16).toString("hex") };
+      const s = {
+        user,
+        groups: ["system:authenticated"],
+        namespace: "default",
+        csrfToken: randomBytes(16).toString("hex"),
+      };
       sessions.set(id, s);
       return json(res, 200, s, { "Set-Cookie": `ferrite_session=${id}; Path=/; HttpOnly; SameSite=Strict` });
     }
@@ -299,13 +453,17 @@ const server = createServer(async (req, res) => {
     if (path === "/mock/burst" && req.method === "POST") {
       const state = url.searchParams.get("state") ?? "Running";
       const all = [...coll(M).values()];
-      for (const m of all) update(M, m, (x) => { x.status = { ...x.status, state }; });
+      for (const m of all)
+        update(M, m, (x) => {
+          x.status = { ...x.status, state };
+        });
       return json(res, 200, { changed: all.length });
     }
     if (path.startsWith("/auth/") || path.startsWith("/k8s/")) {
       const s = session(req);
       if (!s) return json(res, 401, { message: "not logged in" });
-      if (req.method !== "GET" && req.headers["x-csrf-token"] !== s.csrfToken) return json(res, 403, { message: "missing or wrong CSRF token" });
+      if (req.method !== "GET" && req.headers["x-csrf-token"] !== s.csrfToken)
+        return json(res, 403, { message: "missing or wrong CSRF token" });
       if (path === "/auth/session") return json(res, 200, s);
       if (path === "/auth/logout") {
         sessions.delete(/ferrite_session=([^;]+)/.exec(req.headers.cookie)[1]);
@@ -317,7 +475,11 @@ const server = createServer(async (req, res) => {
     const target = file.startsWith(dist) && extname(file) ? file : join(dist, "index.html");
     const data = await readFile(target).catch(() => null);
     if (!data) return json(res, 404, { message: "not found" });
-    res.writeHead(200, { "Content-Type": types[extname(target)] ?? "application/octet-stream", "Content-Security-Policy": csp, "X-Content-Type-Options": "nosniff" });
+    res.writeHead(200, {
+      "Content-Type": types[extname(target)] ?? "application/octet-stream",
+      "Content-Security-Policy": csp,
+      "X-Content-Type-Options": "nosniff",
+    });
     res.end(data);
   } catch (err) {
     json(res, 500, { message: String(err) });
@@ -337,10 +499,24 @@ server.on("upgrade", (req, socket) => {
     socket.end("HTTP/1.1 403 Forbidden\r\n\r\n");
     return;
   }
-  const accept = createHash("sha1").update(req.headers["sec-websocket-key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest("base64");
-  socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+  const accept = createHash("sha1")
+    .update(req.headers["sec-websocket-key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
+    .digest("base64");
+  socket.write(
+    `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+  );
   if (s.user === "viewer") {
-    socket.write(frame(1, Buffer.from(JSON.stringify({ type: "error", message: `machines "${url.searchParams.get("name")}" is forbidden: an interactive console session needs create on machines/console` }))));
+    socket.write(
+      frame(
+        1,
+        Buffer.from(
+          JSON.stringify({
+            type: "error",
+            message: `machines "${url.searchParams.get("name")}" is forbidden: an interactive console session needs create on machines/console`,
+          }),
+        ),
+      ),
+    );
     socket.end(frame(8, Buffer.alloc(0)));
     return;
   }
@@ -352,16 +528,24 @@ server.on("upgrade", (req, socket) => {
       const opcode = buf[0] & 15;
       let len = buf[1] & 127;
       let off = 2;
-      if (len === 126) { len = buf.readUInt16BE(2); off = 4; }
+      if (len === 126) {
+        len = buf.readUInt16BE(2);
+        off = 4;
+      }
       if (buf.length < off + 4 + len) return;
       const mask = buf.subarray(off, off + 4);
       const data = Buffer.from(buf.subarray(off + 4, off + 4 + len).map((b, i) => b ^ mask[i % 4]));
       buf = buf.subarray(off + 4 + len);
-      if (opcode === 8) { socket.end(frame(8, Buffer.alloc(0))); return; }
+      if (opcode === 8) {
+        socket.end(frame(8, Buffer.alloc(0)));
+        return;
+      }
       if (opcode === 2 || opcode === 1) socket.write(frame(2, Buffer.from(data.toString().replace(/\r/g, "\r\n"))));
     }
   });
   socket.on("error", () => {});
 });
 
-server.listen(port, "127.0.0.1", () => console.log(`mock ferrite-console on http://127.0.0.1:${port}/ (tokens: admin, viewer)`));
+server.listen(port, "127.0.0.1", () =>
+  console.log(`mock ferrite-console on http://127.0.0.1:${port}/ (tokens: admin, viewer)`),
+);

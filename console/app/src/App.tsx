@@ -13,7 +13,9 @@ import { LoginPage } from "./pages/LoginPage";
 import { PoolsPage } from "./pages/PoolsPage";
 import { followLinks, navigate, useLocation, withNamespace } from "./router";
 
-const listPages = Object.fromEntries([machines, volumes, networks, networkInterfaces, virtualIPs].map((r) => [r.plural, r]));
+const listPages = Object.fromEntries(
+  [machines, volumes, networks, networkInterfaces, virtualIPs].map((r) => [r.plural, r]),
+);
 
 export function App() {
   const [session, setSession] = useState<Session | null | undefined>(undefined);
@@ -66,9 +68,11 @@ function Console({ session, onLogout }: { session: Session; onLogout: () => void
   }
 
   let page;
-  if (parts.length === 1 && listPages[parts[0]]) page = <ListPage key={parts[0]} resource={listPages[parts[0]]} ns={ns} />;
+  if (parts.length === 1 && listPages[parts[0]])
+    page = <ListPage key={parts[0]} resource={listPages[parts[0]]} ns={ns} />;
   else if (parts.length === 1 && parts[0] === "pools") page = <PoolsPage ns={ns} />;
-  else if (parts.length === 2 && byPlural[parts[0]]) page = <DetailPage key={path} resource={byPlural[parts[0]]} name={parts[1]} ns={ns} />;
+  else if (parts.length === 2 && byPlural[parts[0]])
+    page = <DetailPage key={path} resource={byPlural[parts[0]]} name={parts[1]} ns={ns} />;
   else if (parts.length === 0) page = null;
   else page = <p>There is no page {path}.</p>;
 

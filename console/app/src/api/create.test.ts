@@ -19,7 +19,12 @@ function fakeAPI(answer: (c: Call) => Response) {
     "fetch",
     vi.fn(async (url: string, init: RequestInit) => {
       const h = new Headers(init.headers);
-      const c = { method: init.method!, url, body: init.body ? JSON.parse(init.body as string) : undefined, csrf: h.get("X-CSRF-Token") };
+      const c = {
+        method: init.method!,
+        url,
+        body: init.body ? JSON.parse(init.body as string) : undefined,
+        csrf: h.get("X-CSRF-Token"),
+      };
       calls.push(c);
       return answer(c);
     }),
@@ -29,7 +34,13 @@ function fakeAPI(answer: (c: Call) => Response) {
 
 const invalidImage = () =>
   new Response(
-    JSON.stringify({ kind: "Status", code: 422, reason: "Invalid", message: "invalid", details: { causes: [{ field: "spec.image", message: "bad image" }] } }),
+    JSON.stringify({
+      kind: "Status",
+      code: 422,
+      reason: "Invalid",
+      message: "invalid",
+      details: { causes: [{ field: "spec.image", message: "bad image" }] },
+    }),
     { status: 422 },
   );
 
@@ -63,8 +74,11 @@ describe("machineFromInput", () => {
 describe("createMachine", () => {
   it("validates, makes the Secret, then the Machine, and ties the Secret to it", async () => {
     setCsrfToken("t");
-    const calls = fakeAPI((c) =>
-      new Response(JSON.stringify(c.url.includes("/machines") ? { metadata: { name: "web-1", uid: "u-1" } } : {}), { status: 201 }),
+    const calls = fakeAPI(
+      (c) =>
+        new Response(JSON.stringify(c.url.includes("/machines") ? { metadata: { name: "web-1", uid: "u-1" } } : {}), {
+          status: 201,
+        }),
     );
     const { machine, warning } = await createMachine("default", input);
     expect(machine.metadata.uid).toBe("u-1");
@@ -75,8 +89,13 @@ describe("createMachine", () => {
       "POST /k8s/apis/compute.ferrite.dev/v1alpha1/namespaces/default/machines",
       "PATCH /k8s/api/v1/namespaces/default/secrets/web-1-ignition",
     ]);
-    expect(calls[1].body).toMatchObject({ metadata: { name: "web-1-ignition" }, stringData: { "ignition.json": input.userData } });
-    expect(calls[3].body).toMatchObject({ metadata: { ownerReferences: [{ kind: "Machine", name: "web-1", uid: "u-1" }] } });
+    expect(calls[1].body).toMatchObject({
+      metadata: { name: "web-1-ignition" },
+      stringData: { "ignition.json": input.userData },
+    });
+    expect(calls[3].body).toMatchObject({
+      metadata: { ownerReferences: [{ kind: "Machine", name: "web-1", uid: "u-1" }] },
+    });
     expect(calls.every((c) => c.csrf === "t")).toBe(true);
   });
 

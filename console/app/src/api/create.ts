@@ -98,7 +98,12 @@ export async function createMachine(ns: string, input: MachineInput): Promise<{ 
       body: {
         metadata: {
           ownerReferences: [
-            { apiVersion: apiVersion(machines), kind: "Machine", name: created.metadata.name, uid: created.metadata.uid },
+            {
+              apiVersion: apiVersion(machines),
+              kind: "Machine",
+              name: created.metadata.name,
+              uid: created.metadata.uid,
+            },
           ],
         },
       },

@@ -43,8 +43,15 @@ describe("formErrors", () => {
   });
 
   it("puts errors without causes on the form", () => {
-    const forbidden = new ApiError(403, 'machines.compute.ferrite.dev is forbidden: User "v" cannot create', "Forbidden");
+    const forbidden = new ApiError(
+      403,
+      'machines.compute.ferrite.dev is forbidden: User "v" cannot create',
+      "Forbidden",
+    );
     expect(formErrors(forbidden, machineInputs)).toEqual({ fields: {}, form: forbidden.message });
-    expect(formErrors(new TypeError("Failed to fetch"), machineInputs)).toEqual({ fields: {}, form: "Failed to fetch" });
+    expect(formErrors(new TypeError("Failed to fetch"), machineInputs)).toEqual({
+      fields: {},
+      form: "Failed to fetch",
+    });
   });
 });

@@ -40,7 +40,10 @@ function recorder() {
   return {
     states,
     errors,
-    handlers: { onState: (s: LiveState<KubeObject> | null) => states.push(s), onError: (e: Error | null) => errors.push(e) },
+    handlers: {
+      onState: (s: LiveState<KubeObject> | null) => states.push(s),
+      onError: (e: Error | null) => errors.push(e),
+    },
     names: () => {
       const s = states[states.length - 1];
       return s ? itemsOf(s).map((o) => o.metadata.name) : null;
@@ -121,7 +124,12 @@ describe("startLiveList", () => {
   it("shows the API's refusal instead of a list, and recovers", async () => {
     const forbidden = () =>
       new Response(
-        JSON.stringify({ kind: "Status", code: 403, reason: "Forbidden", message: 'machines is forbidden: User "bob"' }),
+        JSON.stringify({
+          kind: "Status",
+          code: 403,
+          reason: "Forbidden",
+          message: 'machines is forbidden: User "bob"',
+        }),
         { status: 403 },
       );
     fakeFetch({ list: [forbidden, () => list("5", "a")], watch: [] });

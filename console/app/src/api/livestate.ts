@@ -59,10 +59,7 @@ export function isGone(status: Status | undefined): boolean {
  * mutating the given one), so a burst of events costs one copy and one render, and objects
  * that did not change keep their identity (their rows need no re-render).
  */
-export function applyEvents<T extends KubeObject>(
-  state: LiveState<T>,
-  events: WatchEvent<T>[],
-): ApplyResult<T> {
+export function applyEvents<T extends KubeObject>(state: LiveState<T>, events: WatchEvent<T>[]): ApplyResult<T> {
   let byKey: Map<string, T> | undefined;
   let keys: string[] | undefined;
   let resourceVersion = state.resourceVersion;

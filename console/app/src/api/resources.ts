@@ -25,7 +25,12 @@ export const volumeClasses = res("volumeclasses", "storage.ferrite.dev", "Volume
 export const volumePools = res("volumepools", "storage.ferrite.dev", "VolumePool", false, "Volume pools");
 export const networks = res("networks", "networking.ferrite.dev", "Network", true, "Networks");
 export const networkInterfaces = res(
-  "networkinterfaces", "networking.ferrite.dev", "NetworkInterface", true, "Network interfaces");
+  "networkinterfaces",
+  "networking.ferrite.dev",
+  "NetworkInterface",
+  true,
+  "Network interfaces",
+);
 export const virtualIPs = res("virtualips", "networking.ferrite.dev", "VirtualIP", true, "Virtual IPs");
 export const events = res("events", "", "Event", true, "Events");
 export const secrets = res("secrets", "", "Secret", true, "Secrets");

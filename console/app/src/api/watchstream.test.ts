@@ -64,8 +64,10 @@ describe("readWatch", () => {
       },
     });
     const seen: string[] = [];
-    await expect(readWatch(body, (e) => {
-      seen.push(...e.map((x) => x.type));
-    })).rejects.toThrow("network error");
+    await expect(
+      readWatch(body, (e) => {
+        seen.push(...e.map((x) => x.type));
+      }),
+    ).rejects.toThrow("network error");
   });
 });

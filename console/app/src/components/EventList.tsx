@@ -8,7 +8,14 @@ import { useReportedError } from "./PageErrors";
 import { Time } from "./Time";
 
 function lastSeen(e: KubeEvent): string {
-  return e.series?.lastObservedTime ?? e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata.creationTimestamp ?? "";
+  return (
+    e.series?.lastObservedTime ??
+    e.lastTimestamp ??
+    e.eventTime ??
+    e.firstTimestamp ??
+    e.metadata.creationTimestamp ??
+    ""
+  );
 }
 
 /** EventList shows the events of the object with uid, in namespace ns ("" for cluster objects). */

@@ -41,7 +41,15 @@ export function Header(props: {
         </Link>
         <label className="ns">
           Namespace{" "}
-          <input type="text" data-testid="namespace-input" value={draft} size={14} onChange={(e) => setDraft(e.target.value)} onKeyDown={key} onBlur={commit} />
+          <input
+            type="text"
+            data-testid="namespace-input"
+            value={draft}
+            size={14}
+            onChange={(e) => setDraft(e.target.value)}
+            onKeyDown={key}
+            onBlur={commit}
+          />
         </label>
         <span className="user">
           <span className="muted">Logged in as</span> <strong data-testid="current-user">{user}</strong>
@@ -52,9 +60,15 @@ export function Header(props: {
       </div>
       <nav aria-label="Resources">
         {nav.map(([plural, title]) => {
-          const current = section === plural || (plural === "pools" && (section === "machinepools" || section === "volumepools"));
+          const current =
+            section === plural || (plural === "pools" && (section === "machinepools" || section === "volumepools"));
           return (
-            <Link key={plural} to={withNamespace(`/${plural}`, ns)} data-testid={`nav-${plural}`} aria-current={current ? "page" : undefined}>
+            <Link
+              key={plural}
+              to={withNamespace(`/${plural}`, ns)}
+              data-testid={`nav-${plural}`}
+              aria-current={current ? "page" : undefined}
+            >
               {title}
             </Link>
           );

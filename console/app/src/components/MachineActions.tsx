@@ -39,7 +39,12 @@ export function MachineActions({ machine, ns }: { machine: Machine; ns: string }
       <button type="button" data-testid="power-on" disabled={busy || power === "On"} onClick={() => setPower("On")}>
         Power on
       </button>
-      <button type="button" data-testid="open-console" aria-expanded={consoleOpen} onClick={() => setConsoleOpen((o) => !o)}>
+      <button
+        type="button"
+        data-testid="open-console"
+        aria-expanded={consoleOpen}
+        onClick={() => setConsoleOpen((o) => !o)}
+      >
         {consoleOpen ? "Close console" : "Open console"}
       </button>
       {consoleOpen && (

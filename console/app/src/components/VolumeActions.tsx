@@ -16,7 +16,9 @@ export function VolumeActions({ volume, ns }: { volume: Volume; ns: string }) {
     setBusy(true);
     report("action", null);
     try {
-      await patchMerge(objectPath(volumes, ns, volume.metadata.name), { spec: { resources: { storage: size.trim() } } });
+      await patchMerge(objectPath(volumes, ns, volume.metadata.name), {
+        spec: { resources: { storage: size.trim() } },
+      });
     } catch (err) {
       report("action", (err as Error).message);
     } finally {
@@ -27,7 +29,14 @@ export function VolumeActions({ volume, ns }: { volume: Volume; ns: string }) {
   return (
     <form className="inline" onSubmit={expand}>
       <label htmlFor="expand-size">New size</label>
-      <input id="expand-size" type="text" size={8} data-testid="expand-size" value={size} onChange={(e) => setSize(e.target.value)} />
+      <input
+        id="expand-size"
+        type="text"
+        size={8}
+        data-testid="expand-size"
+        value={size}
+        onChange={(e) => setSize(e.target.value)}
+      />
       <button type="submit" data-testid="expand" disabled={busy || !size.trim() || size.trim() === current}>
         Expand
       </button>

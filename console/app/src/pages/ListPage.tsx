@@ -30,7 +30,9 @@ export function ListPage({ resource, ns }: { resource: Resource; ns: string }) {
         </h1>
         {form && !creating && <CreateButton resource={resource} ns={ns} {...form} onClick={() => setCreating(true)} />}
       </div>
-      {form && creating && <CreateForm resource={resource} ns={ns} Form={form.Form} onClose={() => setCreating(false)} />}
+      {form && creating && (
+        <CreateForm resource={resource} ns={ns} Form={form.Form} onClose={() => setCreating(false)} />
+      )}
       <ResourceTable resource={resource} ns={ns} list={list} />
     </>
   );

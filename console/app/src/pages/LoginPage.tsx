@@ -43,19 +43,41 @@ export function LoginPage({ onLogin }: { onLogin: (s: Session) => void }) {
         <p className="muted">Log in as yourself: every request is made with your credentials.</p>
         <div className="field">
           <label htmlFor="login-token">Bearer token</label>
-          <textarea id="login-token" data-testid="login-token" rows={3} spellCheck={false} autoComplete="off" value={token} onChange={(e) => setToken(e.target.value)} />
+          <textarea
+            id="login-token"
+            data-testid="login-token"
+            rows={3}
+            spellCheck={false}
+            autoComplete="off"
+            value={token}
+            onChange={(e) => setToken(e.target.value)}
+          />
         </div>
         <p className="or">or</p>
         <div className="field">
           <label htmlFor="login-kubeconfig">Kubeconfig (client certificate or token)</label>
-          <textarea id="login-kubeconfig" data-testid="login-kubeconfig" rows={6} spellCheck={false} autoComplete="off" value={kubeconfig} onChange={(e) => setKubeconfig(e.target.value)} />
+          <textarea
+            id="login-kubeconfig"
+            data-testid="login-kubeconfig"
+            rows={6}
+            spellCheck={false}
+            autoComplete="off"
+            value={kubeconfig}
+            onChange={(e) => setKubeconfig(e.target.value)}
+          />
           <label className="file">
             Read from a file: <input type="file" data-testid="login-kubeconfig-file" onChange={readFile} />
           </label>
         </div>
         <div className="field">
           <label htmlFor="login-context">Context (optional; the kubeconfig's current context otherwise)</label>
-          <input id="login-context" type="text" autoComplete="off" value={context} onChange={(e) => setContext(e.target.value)} />
+          <input
+            id="login-context"
+            type="text"
+            autoComplete="off"
+            value={context}
+            onChange={(e) => setContext(e.target.value)}
+          />
         </div>
         {error && (
           <p className="form-error" role="alert" data-testid="login-error">

@@ -22,7 +22,11 @@ const secretInputs = { "metadata.name": "metadata.name", data: "userData", strin
 
 const empty: MachineInput = { name: "", machineClass: "", image: "", volumes: [], network: "", userData: "" };
 
-export function MachineForm(props: { ns: string; onCreated: (name: string, warning?: string) => void; onCancel: () => void }) {
+export function MachineForm(props: {
+  ns: string;
+  onCreated: (name: string, warning?: string) => void;
+  onCancel: () => void;
+}) {
   const { ns, onCreated, onCancel } = props;
   const [values, setValues] = useState<MachineInput>(empty);
   const [errors, setErrors] = useState<FormErrors>(noErrors);
@@ -62,7 +66,13 @@ export function MachineForm(props: { ns: string; onCreated: (name: string, warni
     <form className="panel" onSubmit={submit} aria-labelledby="machine-form-title" noValidate>
       <h2 id="machine-form-title">New machine in {ns}</h2>
       <Field name="metadata.name" label="Name" error={e["metadata.name"]}>
-        <input type="text" autoComplete="off" {...inputProps("metadata.name", e["metadata.name"])} value={values.name} onChange={(x) => set("name", x.target.value)} />
+        <input
+          type="text"
+          autoComplete="off"
+          {...inputProps("metadata.name", e["metadata.name"])}
+          value={values.name}
+          onChange={(x) => set("name", x.target.value)}
+        />
       </Field>
       <Field name="spec.machineClassRef.name" label="Machine class" error={e["spec.machineClassRef.name"]}>
         <ClassSelect
@@ -74,28 +84,80 @@ export function MachineForm(props: { ns: string; onCreated: (name: string, warni
           describe={(c) => `(${c.capabilities?.cpu ?? "?"} CPU, ${c.capabilities?.memory ?? "?"})`}
         />
       </Field>
-      <Field name="spec.image" label="Image" error={e["spec.image"]} hint="An OCI image reference; empty to boot from the first volume.">
-        <input type="text" autoComplete="off" placeholder="registry.example/guest:latest" {...inputProps("spec.image", e["spec.image"])} value={values.image} onChange={(x) => set("image", x.target.value)} />
+      <Field
+        name="spec.image"
+        label="Image"
+        error={e["spec.image"]}
+        hint="An OCI image reference; empty to boot from the first volume."
+      >
+        <input
+          type="text"
+          autoComplete="off"
+          placeholder="registry.example/guest:latest"
+          {...inputProps("spec.image", e["spec.image"])}
+          value={values.image}
+          onChange={(x) => set("image", x.target.value)}
+        />
       </Field>
-      <Field name="spec.volumes" label="Volumes" error={e["spec.volumes"]} hint="Existing volumes to attach (Ctrl-click to pick several).">
-        <select multiple size={Math.min(5, Math.max(2, volumeList.items.length))} {...inputProps("spec.volumes", e["spec.volumes"])} value={values.volumes} onChange={(x) => set("volumes", Array.from(x.target.selectedOptions, (o) => o.value))}>
+      <Field
+        name="spec.volumes"
+        label="Volumes"
+        error={e["spec.volumes"]}
+        hint="Existing volumes to attach (Ctrl-click to pick several)."
+      >
+        <select
+          multiple
+          size={Math.min(5, Math.max(2, volumeList.items.length))}
+          {...inputProps("spec.volumes", e["spec.volumes"])}
+          value={values.volumes}
+          onChange={(x) =>
+            set(
+              "volumes",
+              Array.from(x.target.selectedOptions, (o) => o.value),
+            )
+          }
+        >
           {volumeList.items.map((v) => (
             <option key={v.metadata.name} value={v.metadata.name} disabled={!!v.spec.claimRef}>
-              {v.metadata.name} ({v.spec.resources?.storage ?? "?"}){v.spec.claimRef ? `, used by ${v.spec.claimRef.name}` : ""}
+              {v.metadata.name} ({v.spec.resources?.storage ?? "?"})
+              {v.spec.claimRef ? `, used by ${v.spec.claimRef.name}` : ""}
             </option>
           ))}
         </select>
       </Field>
-      <Field name="network" label="Network" error={e["network"]} hint="The machine gets one network interface in this network; empty for none.">
-        <input type="text" list="network-names" autoComplete="off" {...inputProps("network", e["network"])} value={values.network} onChange={(x) => set("network", x.target.value)} />
+      <Field
+        name="network"
+        label="Network"
+        error={e["network"]}
+        hint="The machine gets one network interface in this network; empty for none."
+      >
+        <input
+          type="text"
+          list="network-names"
+          autoComplete="off"
+          {...inputProps("network", e["network"])}
+          value={values.network}
+          onChange={(x) => set("network", x.target.value)}
+        />
         <datalist id="network-names">
           {networkList.items.map((n) => (
             <option key={n.metadata.name} value={n.metadata.name} />
           ))}
         </datalist>
       </Field>
-      <Field name="userData" label="User data (Ignition JSON)" error={e["userData"]} hint={`Stored as the Secret ${values.name || "NAME"}-ignition.`}>
-        <textarea rows={5} spellCheck={false} {...inputProps("userData", e["userData"])} value={values.userData} onChange={(x) => set("userData", x.target.value)} />
+      <Field
+        name="userData"
+        label="User data (Ignition JSON)"
+        error={e["userData"]}
+        hint={`Stored as the Secret ${values.name || "NAME"}-ignition.`}
+      >
+        <textarea
+          rows={5}
+          spellCheck={false}
+          {...inputProps("userData", e["userData"])}
+          value={values.userData}
+          onChange={(x) => set("userData", x.target.value)}
+        />
       </Field>
       <FormError message={errors.form} />
       <div className="buttons">

@@ -29,7 +29,13 @@ export function NetworkForm(props: { ns: string; onCreated: (name: string) => vo
     <form className="panel" onSubmit={submit} aria-labelledby="network-form-title" noValidate>
       <h2 id="network-form-title">New network in {ns}</h2>
       <Field name="metadata.name" label="Name" error={errors.fields["metadata.name"]}>
-        <input type="text" autoComplete="off" {...inputProps("metadata.name", errors.fields["metadata.name"])} value={name} onChange={(x) => setName(x.target.value)} />
+        <input
+          type="text"
+          autoComplete="off"
+          {...inputProps("metadata.name", errors.fields["metadata.name"])}
+          value={name}
+          onChange={(x) => setName(x.target.value)}
+        />
       </Field>
       <FormError message={errors.form} />
       <div className="buttons">

@@ -46,7 +46,13 @@ export function VolumeForm(props: { ns: string; onCreated: (name: string) => voi
     <form className="panel" onSubmit={submit} aria-labelledby="volume-form-title" noValidate>
       <h2 id="volume-form-title">New volume in {ns}</h2>
       <Field name="metadata.name" label="Name" error={e["metadata.name"]}>
-        <input type="text" autoComplete="off" {...inputProps("metadata.name", e["metadata.name"])} value={values.name} onChange={(x) => set("name", x.target.value)} />
+        <input
+          type="text"
+          autoComplete="off"
+          {...inputProps("metadata.name", e["metadata.name"])}
+          value={values.name}
+          onChange={(x) => set("name", x.target.value)}
+        />
       </Field>
       <Field name="spec.volumeClassRef.name" label="Volume class" error={e["spec.volumeClassRef.name"]}>
         <ClassSelect
@@ -59,10 +65,28 @@ export function VolumeForm(props: { ns: string; onCreated: (name: string) => voi
         />
       </Field>
       <Field name="spec.resources.storage" label="Size" error={e["spec.resources.storage"]} hint="For example 10Gi.">
-        <input type="text" autoComplete="off" placeholder="10Gi" {...inputProps("spec.resources.storage", e["spec.resources.storage"])} value={values.storage} onChange={(x) => set("storage", x.target.value)} />
+        <input
+          type="text"
+          autoComplete="off"
+          placeholder="10Gi"
+          {...inputProps("spec.resources.storage", e["spec.resources.storage"])}
+          value={values.storage}
+          onChange={(x) => set("storage", x.target.value)}
+        />
       </Field>
-      <Field name="spec.image" label="Image" error={e["spec.image"]} hint="Optional: an OCI image to fill the volume from.">
-        <input type="text" autoComplete="off" {...inputProps("spec.image", e["spec.image"])} value={values.image} onChange={(x) => set("image", x.target.value)} />
+      <Field
+        name="spec.image"
+        label="Image"
+        error={e["spec.image"]}
+        hint="Optional: an OCI image to fill the volume from."
+      >
+        <input
+          type="text"
+          autoComplete="off"
+          {...inputProps("spec.image", e["spec.image"])}
+          value={values.image}
+          onChange={(x) => set("image", x.target.value)}
+        />
       </Field>
       <FormError message={errors.form} />
       <div className="buttons">

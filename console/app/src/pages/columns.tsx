@@ -37,7 +37,9 @@ export const networkColumns: Column<Network>[] = [
   {
     title: "Peerings",
     cell: (n) =>
-      list(n.spec.peerings?.map((p) => (p.networkRef.namespace ? `${p.networkRef.namespace}/` : "") + p.networkRef.name)),
+      list(
+        n.spec.peerings?.map((p) => (p.networkRef.namespace ? `${p.networkRef.namespace}/` : "") + p.networkRef.name),
+      ),
   },
   { title: "Peered", cell: (n) => list(n.status?.peerings) },
 ];
