@@ -30,7 +30,13 @@ const keepGitkeep: Plugin = {
 
 export default defineConfig({
   plugins: [react(), keepGitkeep],
-  build: { outDir: "dist", emptyOutDir: true, chunkSizeWarningLimit: 600 },
+  // bundlerTimings off: the build's timing report is noise in `make console`.
+  build: {
+    outDir: "dist",
+    emptyOutDir: true,
+    chunkSizeWarningLimit: 600,
+    rolldownOptions: { checks: { bundlerTimings: false } },
+  },
   server: { proxy: { "/auth": proxy, "/k8s": proxy, "/console": proxy } },
   test: { include: ["src/**/*.test.ts"], environment: "node" },
 });
