@@ -86,14 +86,23 @@ func NewOptions() *Options {
 	// --authorization-kubeconfig, TokenReview and SubjectAccessReview take over.
 	recommended.Authentication.RemoteKubeConfigFileOptional = true
 	recommended.Authorization.RemoteKubeConfigFileOptional = true
-	// CBOR is served next to JSON, YAML and protobuf; --feature-gates can still turn it off.
-	utilruntime.Must(utilfeature.DefaultMutableFeatureGate.SetFromMap(map[string]bool{string(features.CBORServingAndStorage): true}))
+	utilruntime.Must(utilfeature.DefaultMutableFeatureGate.SetFromMap(map[string]bool{
+		// CBOR is served next to JSON, YAML and protobuf.
+		string(features.CBORServingAndStorage): true,
+		// The watch cache keeps no snapshot per event (a copy-on-write clone of its tree, to
+		// serve paginated and exact-version LISTs from memory): at 100,000 Machines after a
+		// burst of writes they held as much memory as the objects themselves (docs/performance.md,
+		// issue 15). Continued LIST pages are then read from etcd, as before Kubernetes 1.34.
+		string(features.ListFromCacheSnapshot): false,
+	}))
 	return &Options{Recommended: recommended, DataDir: ".ferrite", VNI: vni.NewOptions(), GC: NewGCOptions()}
 }
 
 // AddFlags adds the options to fs.
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	o.Recommended.AddFlags(fs)
+	// --feature-gates changes the defaults above and the generic apiserver's others.
+	utilfeature.DefaultMutableFeatureGate.AddFlag(fs)
 	fs.StringVar(&o.DataDir, "data-dir", o.DataDir, "Directory for the embedded etcd (when no --etcd-servers is given), the generated certificates and the admin kubeconfig.")
 	o.VNI.AddFlags(fs)
 	o.Poollet.AddFlags(fs)
