@@ -47,7 +47,11 @@ func setup(o *options) (*env, func(), error) {
 		extraEnv = strings.Split(apiserverEnv, ",")
 	}
 	var err error
-	if e.etcd, e.apiserver, err = cluster.StartSystem(o.etcdBin, o.apiserverBin, dir, extraEnv); err != nil {
+	var extraArgs []string
+	if apiserverArgs != "" {
+		extraArgs = strings.Split(apiserverArgs, " ")
+	}
+	if e.etcd, e.apiserver, err = cluster.StartSystem(o.etcdBin, o.apiserverBin, dir, extraEnv, extraArgs...); err != nil {
 		cleanup()
 		return nil, nil, err
 	}

@@ -24,8 +24,8 @@ import (
 	"github.com/ferrite-dev/ferrite/generated/clientset/versioned"
 )
 
-// apiserverEnv is the -apiserver-env flag.
-var apiserverEnv string
+// apiserverEnv and apiserverArgs are the -apiserver-env and -apiserver-args flags.
+var apiserverEnv, apiserverArgs string
 
 // options are the command-line flags.
 type options struct {
@@ -38,6 +38,7 @@ type options struct {
 	stored                         int
 	profile, profileList           string
 	profileWatch                   string
+	heapProfile                    string
 	profileSeconds                 int
 	keep, sharedConnection         bool
 }
@@ -61,9 +62,15 @@ func parseFlags() (*options, error) {
 	flag.IntVar(&o.profileSeconds, "profile-seconds", 15, "length of the CPU profiles")
 	flag.StringVar(&o.profileWatch, "profile-watch", "", "write an apiserver CPU profile taken during the creates with watchers to this file")
 	flag.StringVar(&o.profileList, "profile-list", "", "write an apiserver CPU profile taken during LISTs from the watch cache to this file")
+	flag.StringVar(&o.heapProfile, "heap-profile", "", "write a heap profile of the apiserver, taken after the Machines are stored and a garbage collection, to this file")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
 	flag.StringVar(&apiserverEnv, "apiserver-env", "", "extra environment of the apiserver, comma-separated NAME=value (for example GOGC=200)")
+	flag.StringVar(&apiserverArgs, "apiserver-args", "", "extra flags of the apiserver, space-separated (for example --feature-gates=ListFromCacheSnapshot=false)")
 	flag.BoolVar(&o.sharedConnection, "shared-connection", false, "let all create clients share one connection (client-go's default within a process) instead of one each")
+	fanoutFlags()
+	largeListFlags()
+	applyFlags()
+	getFlags()
 	flag.Parse()
 	var err error
 	if o.counts, err = ints(counts); err != nil {
@@ -204,6 +211,41 @@ func run(o *options) error {
 		rep.setWatch(o.watchClients, base, w)
 	}
 
+	if getOptions.count > 0 {
+		r, err := runGets(ctx, e, listNS, o.profileSeconds)
+		if err != nil {
+			return err
+		}
+		rep.gets = &r
+	}
+
+	if applyOptions.count > 0 {
+		rows, stored, err := runApply(ctx, e)
+		if err != nil {
+			return fmt.Errorf("server-side apply phase: %w", err)
+		}
+		created += stored
+		rep.apply = rows
+	}
+
+	if largeListOptions.count > 0 {
+		rows, stored, err := runLargeList(ctx, e, sample)
+		if err != nil {
+			return fmt.Errorf("large LIST phase: %w", err)
+		}
+		created += stored
+		rep.largeLists = rows
+	}
+
+	if fanoutOptions.events > 0 {
+		outcomes, stored, err := runFanout(ctx, e, sample)
+		if err != nil {
+			return fmt.Errorf("fan-out phase: %w", err)
+		}
+		created += stored
+		rep.fanout = outcomes
+	}
+
 	if fill := o.stored - created; fill > 0 {
 		progress("storing %d Machines in all: %d more creates, %d clients", o.stored, fill, fillClients)
 		r := createMachines(ctx, e.meter, e.protoCreators, "fill", fill, fillClients)
@@ -214,6 +256,9 @@ func run(o *options) error {
 		return err
 	}
 	rep.rssEnd = rss(e)
+	if rep.heap, err = readHeap(ctx, e, o.heapProfile); err != nil {
+		progress("heap figures: %v", err)
+	}
 	rep.print(os.Stdout)
 	return nil
 }

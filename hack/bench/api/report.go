@@ -20,12 +20,17 @@ type report struct {
 	keySize          int
 	creates          []createRow
 	lists            []listRow
+	largeLists       []listRow
 	watchBase        *load.Result
 	watch            *watchResult
 	watchClients     int
+	fanout           []fanoutOutcome
+	gets             *load.Result
+	apply            []applyRow
 	fill             *load.Result
 	storedCount      int64
 	rssStart, rssEnd [2]int64 // apiserver, etcd
+	heap             heapFigures
 }
 
 type createRow struct {
@@ -87,20 +92,11 @@ func (r *report) print(out io.Writer) {
 	}
 
 	fmt.Fprintf(out, "\nLIST of one namespace's Machines, %d runs each\n", len(r.listTimes()))
-	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "read\twire\titems\tp50 ms\tmin ms\tmax ms\tapiserver CPU ms\t")
-	for _, l := range r.lists {
-		read := "consistent (resourceVersion=\"\")"
-		if l.resourceVersion == "0" {
-			read = "watch cache (resourceVersion=\"0\")"
-		}
-		items := fmt.Sprint(l.items)
-		if l.items < 0 {
-			items = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t\n", read, l.wire, items, ms(l.times[len(l.times)/2]), ms(l.times[0]), ms(l.times[len(l.times)-1]), 1000*l.cpu)
+	printListTable(out, r.lists)
+	if len(r.largeLists) > 0 {
+		fmt.Fprintf(out, "\nLARGE LIST: one namespace of %d Machines (written straight into etcd), %d runs each\n", r.largeLists[0].items, len(r.largeLists[0].times))
+		printListTable(out, r.largeLists)
 	}
-	tw.Flush()
 
 	if r.watch != nil {
 		b, w := r.watchBase, r.watch
@@ -117,12 +113,41 @@ func (r *report) print(out io.Writer) {
 			b.CPUPerThousand(b.CPU.APIServer), b.CPUPerThousand(b.CPU.Client))
 	}
 
+	if r.gets != nil {
+		g := r.gets
+		fmt.Fprintf(out, "\nGET of one Machine from the watch cache (resourceVersion=0), %d clients: %.0f/s, p50 %s ms, apiserver CPU %.3f ms per GET, client %.3f ms\n",
+			getOptions.clients, g.PerSecond(), ms(g.Percentile(50)), g.CPUPerThousand(g.CPU.APIServer), g.CPUPerThousand(g.CPU.Client))
+	}
+	printApply(out, r.apply)
+	printFanout(out, r.fanout)
+
 	fmt.Fprintf(out, "\nMEMORY: %d Machines stored: apiserver RSS %s (after warm-up: %s), etcd RSS %s\n", r.storedCount, mib(r.rssEnd[0]), mib(r.rssStart[0]), mib(r.rssEnd[1]))
+	if r.heap.sys > 0 {
+		printHeap(out, r.heap, r.rssEnd[0], r.storedCount)
+	}
 	if r.fill != nil {
 		fmt.Fprintf(out, "  the last %d creates (64 clients, protobuf): %.0f/s, apiserver CPU %.3f s per 1,000\n", r.fill.Ops, r.fill.PerSecond(), r.fill.CPUPerThousand(r.fill.CPU.APIServer))
 	}
 	r.targets(out)
 	fmt.Fprintf(out, "\nrun time %s\n", time.Since(r.started).Round(time.Second))
+}
+
+// printListTable prints one row per LIST variant: latency at the client and apiserver CPU.
+func printListTable(out io.Writer, rows []listRow) {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "read\twire\titems\tp50 ms\tmin ms\tmax ms\tapiserver CPU ms\t")
+	for _, l := range rows {
+		read := "consistent (resourceVersion=\"\")"
+		if l.resourceVersion == "0" {
+			read = "watch cache (resourceVersion=\"0\")"
+		}
+		items := fmt.Sprint(l.items)
+		if l.items < 0 {
+			items = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t\n", read, l.wire, items, ms(l.times[len(l.times)/2]), ms(l.times[0]), ms(l.times[len(l.times)-1]), 1000*l.cpu)
+	}
+	tw.Flush()
 }
 
 func (r *report) listTimes() []time.Duration {
