@@ -52,7 +52,7 @@ func TestCreatesSurviveEtcdAndAPIServerKills(t *testing.T) {
 	}
 
 	// The APIServices are Available once the aggregator's own probe passed; its proxy and
-	// endpoint resolver catch up a moment later. Start when both replicas answer.
+	// endpoint resolver catch up a moment later. Start when the groups answer.
 	if err := waitServing(ctx, client, 20); err != nil {
 		t.Fatal(err)
 	}
@@ -208,8 +208,8 @@ func killAndRestart(ctx context.Context, t *testing.T, s *system, tl *timeline, 
 	return nil
 }
 
-// waitServing waits until n LISTs of Machines in a row succeed through kube-apiserver, which
-// sends each to a random ready ferrite-apiserver.
+// waitServing waits until n LISTs of Machines and of Networks (two APIServices) in a row
+// succeed through kube-apiserver, which sends each to a random ready ferrite-apiserver.
 func waitServing(ctx context.Context, client versioned.Interface, n int) error {
 	ok := 0
 	var err error
@@ -217,7 +217,10 @@ func waitServing(ctx context.Context, client versioned.Interface, n int) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("the Ferrite API did not answer %d LISTs in a row: %v", n, err)
 		}
-		if _, err = client.ComputeV1alpha1().Machines(namespace).List(ctx, metav1.ListOptions{Limit: 1}); err != nil {
+		if _, err = client.ComputeV1alpha1().Machines(namespace).List(ctx, metav1.ListOptions{Limit: 1}); err == nil {
+			_, err = client.NetworkingV1alpha1().Networks(namespace).List(ctx, metav1.ListOptions{Limit: 1})
+		}
+		if err != nil {
 			ok = 0
 			time.Sleep(100 * time.Millisecond)
 			continue
