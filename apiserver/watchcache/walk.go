@@ -68,7 +68,13 @@ func (t *Table) walk(v reflect.Value) {
 			}
 		}
 	case reflect.Map:
-		if v.Len() > 0 && v.Type().Key().Kind() == reflect.String {
+		if v.Len() == 0 || v.Type().Key().Kind() != reflect.String {
+			return
+		}
+		switch m := v.Interface().(type) {
+		case map[string]string: // labels, annotations, selectors: the common case, without reflection
+			v.Set(reflect.ValueOf(t.canonicalStringMap(m)))
+		default:
 			if e := v.Type().Elem(); e.Kind() == reflect.String || e == quantityType {
 				v.Set(t.canonicalMap(v))
 			}
@@ -81,14 +87,10 @@ func (t *Table) walk(v reflect.Value) {
 func (t *Table) canonicalMap(m reflect.Value) reflect.Value {
 	keys := m.MapKeys()
 	slices.SortFunc(keys, func(a, b reflect.Value) int { return strings.Compare(a.String(), b.String()) })
-	// Each key and value prefixed with its length, so that no two maps read the same.
 	var b []byte
 	for _, k := range keys {
-		for _, s := range []string{k.String(), mapValueString(m.MapIndex(k))} {
-			b = strconv.AppendInt(b, int64(len(s)), 10)
-			b = append(b, ':')
-			b = append(b, s...)
-		}
+		b = appendField(b, k.String())
+		b = appendField(b, mapValueString(m.MapIndex(k)))
 	}
 	key := mapKey{m.Type(), string(b)}
 	if c, ok := t.maps[key]; ok {
@@ -108,6 +110,41 @@ func (t *Table) canonicalMap(m reflect.Value) reflect.Value {
 	t.maps[key] = c
 	t.added(len(key.content))
 	return c
+}
+
+// canonicalStringMap is canonicalMap for map[string]string.
+func (t *Table) canonicalStringMap(m map[string]string) map[string]string {
+	var small [8]string
+	keys := small[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b []byte
+	for _, k := range keys {
+		b = appendField(b, k)
+		b = appendField(b, m[k])
+	}
+	key := mapKey{stringMapType, string(b)}
+	if c, ok := t.maps[key]; ok {
+		return c.Interface().(map[string]string)
+	}
+	c := make(map[string]string, len(m))
+	for _, k := range keys {
+		c[t.str(k)] = t.str(m[k])
+	}
+	t.maps[key] = reflect.ValueOf(c)
+	t.added(len(key.content))
+	return c
+}
+
+var stringMapType = reflect.TypeFor[map[string]string]()
+
+// appendField appends s prefixed with its length, so that no two maps read the same.
+func appendField(b []byte, s string) []byte {
+	b = strconv.AppendInt(b, int64(len(s)), 10)
+	b = append(b, ':')
+	return append(b, s...)
 }
 
 // mapValueString is a map value as it serializes: the string, or the quantity's canonical
