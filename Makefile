@@ -43,12 +43,14 @@ run-standalone: build
 kube-apiserver:
 	hack/build-kube-apiserver.sh
 
-# Unit and integration tests (real apiserver on embedded etcd, in process). As root on Debian it
+# Unit and integration tests (real apiserver on embedded etcd, in process), then the web console
+# app's unit tests (Vitest, with Node.js and npm). As root on Debian it
 # first installs what the provider and image tests use (libvirt's library, qemu-img, the guest's
 # packages); elsewhere those tests skip and say why.
 test:
 	hack/test-deps.sh
 	$(GO) test -count=1 -timeout 15m $$(hack/go-packages.sh ./...)
+	hack/console-build.sh --test
 
 generate:
 	hack/update-codegen.sh

@@ -30,6 +30,9 @@ func TestMachineThroughTheForm(t *testing.T) {
 	b.fill("field-metadata.name", network)
 	b.screenshot("network-form")
 	b.click("form-submit")
+	// A made object opens its page.
+	b.waitText("detail-networks", network, 30*time.Second)
+	b.open("/networks?namespace="+namespace, "list-networks")
 	b.waitText("list-networks", network, 30*time.Second)
 
 	b.open("/machines?namespace="+namespace, "list-machines")
@@ -44,8 +47,9 @@ func TestMachineThroughTheForm(t *testing.T) {
 	b.fill("field-network", network)
 	b.screenshot("machine-form")
 	b.click("form-submit")
-	b.waitText("list-machines", name, 30*time.Second)
 	start := time.Now()
+	b.waitText("detail-machines", name, 30*time.Second)
+	b.open("/machines?namespace="+namespace, "list-machines")
 	b.waitText("state-"+name, "Running", 4*time.Minute)
 	t.Logf("%s Running %v after the form was sent", name, time.Since(start).Round(100*time.Millisecond))
 	b.screenshot("machine-running")

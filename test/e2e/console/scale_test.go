@@ -14,7 +14,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"k8s.io/client-go/rest"
+
 	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
+	"github.com/ferrite-dev/ferrite/generated/clientset/versioned"
 )
 
 // scaleNamespace holds the thousand machines of TestThousandMachines.
@@ -83,6 +86,12 @@ func TestThousandMachines(t *testing.T) {
 // createMachines makes machines scale-<from>...scale-<from+count-1> that no pool takes.
 func createMachines(ctx context.Context, t *testing.T, from, count int) {
 	t.Helper()
+	config := rest.CopyConfig(env.Cluster.Config)
+	config.QPS, config.Burst = 500, 1000
+	client, err := versioned.NewForConfig(config)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, count)
 	next := make(chan int)
@@ -91,7 +100,7 @@ func createMachines(ctx context.Context, t *testing.T, from, count int) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				_, err := ferrite.ComputeV1alpha1().Machines(scaleNamespace).Create(ctx, &computev1alpha1.Machine{
+				_, err := client.ComputeV1alpha1().Machines(scaleNamespace).Create(ctx, &computev1alpha1.Machine{
 					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("scale-%04d", i)},
 					Spec: computev1alpha1.MachineSpec{
 						MachineClassRef:     corev1.LocalObjectReference{Name: class},

@@ -78,7 +78,10 @@ func TestViewer(t *testing.T) {
 	}
 
 	// A namespace the viewer may not read: the page says so instead of showing an empty list.
-	b.open("/machines?namespace=default", "page-error")
-	b.waitText("page-error", "forbidden", 30*time.Second)
+	b.open("/machines?namespace=default", "list-error-machines")
+	b.waitText("list-error-machines", "forbidden", 30*time.Second)
+	if b.exists("list-machines") {
+		t.Errorf("the forbidden namespace shows a machine list")
+	}
 	b.screenshot("viewer-forbidden-namespace")
 }
