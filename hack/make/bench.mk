@@ -8,9 +8,10 @@ api-etcd:
 		echo ">> building etcd into bin/etcd"; $(GO) build -o $(BIN)/etcd go.etcd.io/etcd/server/v3; fi
 
 # Creates per second and latency (protobuf and JSON) next to the etcd transaction ceiling
-# measured in the same run, apiserver CPU per create, LIST and watch figures, and memory with
-# 100,000 Machines stored. About 10-15 minutes on 2 cores; prints a table, never fails on a
-# number. BENCH_API_FLAGS passes flags (see `go run ./hack/bench/api -h`), for example
+# measured in the same run, apiserver CPU per create, creates through two apiservers against
+# one (-replicas-count 0 skips them), LIST and watch figures, and memory with 100,000 Machines
+# stored. About 10-15 minutes on 2 cores; prints a table, never fails on a number.
+# BENCH_API_FLAGS passes flags (see `go run ./hack/bench/api -h`), for example
 # BENCH_API_FLAGS="-profile /tmp/apiserver.pprof".
 bench-api: build api-etcd
 	$(GO) build -o $(BIN)/bench-api ./hack/bench/api

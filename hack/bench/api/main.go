@@ -1,7 +1,8 @@
 // Command bench-api measures ferrite-apiserver under load against the ceiling of its etcd,
 // in one run: Machine creates per second and latency at several concurrencies (protobuf and
-// JSON), apiserver CPU per create, LIST of many Machines, many watchers during creates, and
-// resident memory with many Machines stored. The ceiling is the same number of
+// JSON), apiserver CPU per create, creates through two apiservers on the same etcd against
+// one, LIST of many Machines, many watchers during creates, and resident memory with many
+// Machines stored. The ceiling is the same number of
 // create-if-absent transactions of the same stored size, at the same concurrency, sent
 // straight to etcd, measured back to back with each create phase.
 //
@@ -71,6 +72,7 @@ func parseFlags() (*options, error) {
 	largeListFlags()
 	applyFlags()
 	getFlags()
+	replicasFlags()
 	flag.Parse()
 	var err error
 	if o.counts, err = ints(counts); err != nil {
@@ -156,6 +158,17 @@ func run(o *options) error {
 				rep.addCreates("json", c, o.jsonCount, r, ceiling)
 			}
 		}
+	}
+
+	// Right after the create phases, while the store is small: the second apiserver loads it
+	// at start, and it is stopped before the LISTs.
+	if replicasOptions.count > 0 {
+		rows, stored, err := runReplicas(ctx, e, sample)
+		if err != nil {
+			return fmt.Errorf("two-apiserver phase: %w", err)
+		}
+		created += stored
+		rep.replicas = rows
 	}
 
 	listNS := fmt.Sprintf("proto-c%d-n%d", o.clients[len(o.clients)-1], o.counts[0])

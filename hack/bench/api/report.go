@@ -27,6 +27,7 @@ type report struct {
 	fanout           []fanoutOutcome
 	gets             *load.Result
 	apply            []applyRow
+	replicas         []replicasRow
 	fill             *load.Result
 	storedCount      int64
 	rssStart, rssEnd [2]int64 // apiserver, etcd
@@ -90,6 +91,7 @@ func (r *report) print(out io.Writer) {
 			fmt.Fprintf(out, "  first error (%s, %d clients): %v\n", c.wire, c.clients, c.subject.FirstErr)
 		}
 	}
+	printReplicas(out, r.replicas)
 
 	fmt.Fprintf(out, "\nLIST of one namespace's Machines, %d runs each\n", len(r.listTimes()))
 	printListTable(out, r.lists)
