@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"testing"
 
+	"golang.org/x/net/http2"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
@@ -24,6 +25,7 @@ func TestClassify(t *testing.T) {
 		{&url.Error{Op: "Post", URL: "https://x", Err: syscall.ECONNRESET}, "connection reset or closed", true},
 		{errors.New(`Post "https://x": http2: client connection lost`), "connection reset or closed", true},
 		{&url.Error{Op: "Post", URL: "https://x", Err: context.DeadlineExceeded}, "timeout (client)", true},
+		{&url.Error{Op: "Post", URL: "https://x", Err: http2.StreamError{StreamID: 7, Code: http2.ErrCodeInternal}}, "HTTP/2 stream reset (INTERNAL_ERROR)", true},
 		{apierrors.NewServiceUnavailable("error trying to reach service: dial tcp 192.0.2.2:1: connect: connection refused"), "503 ServiceUnavailable: connection refused", true},
 		{apierrors.NewInternalError(errors.New("etcdserver: leader changed")), "500 InternalError: leader changed", true},
 		{apierrors.NewTimeoutError("request did not complete", 1), "timeout (504 Timeout)", true},

@@ -12,14 +12,16 @@ import (
 	"sync"
 	"syscall"
 
+	"golang.org/x/net/http2"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Classify names the kind of a failed request and tells whether it leaves the request's
 // outcome open, so that the client must send it again: no answer at all (connection refused,
-// reset or closed, a timeout) or an answer that asks to come back later (429, 5xx). Any other
-// answer is definite, and a client that gets one on a create it must retry has met a bug.
+// reset or closed, the request's HTTP/2 stream reset, a timeout) or an answer that asks to come
+// back later (429, 5xx). Any other answer is definite, and a client that gets one on a create
+// it must retry has met a bug.
 func Classify(err error) (kind string, retryable bool) {
 	var status apierrors.APIStatus
 	if errors.As(err, &status) {
@@ -34,9 +36,16 @@ func Classify(err error) (kind string, retryable bool) {
 		}
 		return fmt.Sprintf("%d %s", s.Code, s.Reason), false
 	}
+	var streamErr http2.StreamError
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused", true
+	// A proxy whose backend died mid-request (kube-apiserver in front of a killed
+	// ferrite-apiserver) resets the request's stream: no answer.
+	case errors.As(err, &streamErr):
+		return fmt.Sprintf("HTTP/2 stream reset (%v)", streamErr.Code), true
+	case strings.Contains(err.Error(), "stream error: stream ID"):
+		return "HTTP/2 stream reset", true
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, io.EOF),
 		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
 		strings.Contains(err.Error(), "http2: client connection lost"),
