@@ -44,6 +44,8 @@ type Server struct {
 	config   Config
 	proxy    *proxy.Proxy
 	terminal *terminal.Handler
+	// gzipped holds the app's compressible files compressed, made on their first request.
+	gzipped gzipCache
 }
 
 // New checks config and returns the console's handler.

@@ -80,6 +80,9 @@ func (s *Server) static(w http.ResponseWriter, r *http.Request) {
 	} else {
 		w.Header().Set("Cache-Control", "no-cache")
 	}
+	if s.serveGzipped(w, r, name) {
+		return
+	}
 	http.ServeContent(w, r, name, time.Time{}, content)
 }
 
