@@ -18,11 +18,16 @@ func printFanout(out io.Writer, outcomes []fanoutOutcome) {
 	fmt.Fprintf(out, "\nFAN-OUT: %d Machine writes per configuration straight into etcd (at most %.0f/s, and %.0f deliveries/s), so that the apiserver's CPU is that of the events alone; %d round(s), medians\n",
 		o.events, o.rate, o.deliveries, o.rounds)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "watchers\twire\tdelivered\tmissing\tended\tapiserver us/event written\tapiserver us/event delivered\tbeyond no watcher, us/delivered\tclient us/delivered\tlag ms\t")
-	base := map[int]float64{} // round -> apiserver seconds per write without watchers
+	fmt.Fprintln(tw, "watchers\twire\tdelivered\tmissing\tended\tapiserver us/event written\tx fewest pool watchers\tapiserver us/event delivered\tbeyond no watcher, us/delivered\tclient us/delivered\tlag ms\t")
+	base := map[int]float64{}   // round -> apiserver seconds per write without watchers
+	fewest := map[int]float64{} // round -> the same with the fewest pool watchers (the first such configuration)
 	for _, r := range outcomes {
+		perWrite := r.cpu.APIServer / float64(r.writes.Ops)
 		if r.config.pools == 0 && r.config.unfiltered == 0 {
-			base[r.round] = r.cpu.APIServer / float64(r.writes.Ops)
+			base[r.round] = perWrite
+		}
+		if _, ok := fewest[r.round]; !ok && r.config.pools > 0 {
+			fewest[r.round] = perWrite
 		}
 	}
 	var order []fanoutConfig
@@ -34,10 +39,11 @@ func printFanout(out io.Writer, outcomes []fanoutOutcome) {
 		rows[r.config] = append(rows[r.config], r)
 	}
 	for _, c := range order {
-		var written, delivered, beyond, client, lag []float64
+		var written, ratio, delivered, beyond, client, lag []float64
 		var d delivery
 		for _, r := range rows[c] {
 			written = append(written, 1e6*r.cpu.APIServer/float64(r.writes.Ops))
+			ratio = append(ratio, r.cpu.APIServer/float64(r.writes.Ops)/fewest[r.round])
 			n := float64(max(1, r.delivery.delivered))
 			delivered = append(delivered, 1e6*r.cpu.APIServer/n)
 			beyond = append(beyond, 1e6*(r.cpu.APIServer-base[r.round]*float64(r.writes.Ops))/n)
@@ -49,11 +55,15 @@ func printFanout(out io.Writer, outcomes []fanoutOutcome) {
 		}
 		wire := wireName(c.mediaType)
 		if c.pools == 0 && c.unfiltered == 0 {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t%.1f\t-\t-\t-\t-\t\n", c, median(written))
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t%.1f\t-\t-\t-\t-\t-\t\n", c, median(written))
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t\n", c, wire, d.delivered, d.missing, d.ended,
-			median(written), median(delivered), median(beyond), median(client), median(lag))
+		r := "-"
+		if c.pools > 0 {
+			r = fmt.Sprintf("%.2f", median(ratio))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.1f\t%s\t%.1f\t%.1f\t%.1f\t%.0f\t\n", c, wire, d.delivered, d.missing, d.ended,
+			median(written), r, median(delivered), median(beyond), median(client), median(lag))
 	}
 	tw.Flush()
 }
