@@ -77,3 +77,32 @@ func median(xs []float64) float64 {
 	sort.Float64s(s)
 	return s[(len(s)-1)/2]
 }
+
+// fanoutFlatness returns the most pool watchers measured and the median over the rounds of
+// their cost per event over that of the fewest pool watchers; ok is false without two such
+// configurations.
+func fanoutFlatness(outcomes []fanoutOutcome) (most int, ratio float64, ok bool) {
+	fewest := map[int]fanoutOutcome{}
+	largest := map[int]fanoutOutcome{}
+	for _, r := range outcomes {
+		if r.config.pools == 0 {
+			continue
+		}
+		if f, seen := fewest[r.round]; !seen || r.config.pools < f.config.pools {
+			fewest[r.round] = r
+		}
+		if l, seen := largest[r.round]; !seen || r.config.pools > l.config.pools {
+			largest[r.round] = r
+		}
+	}
+	var ratios []float64
+	for round, l := range largest {
+		f := fewest[round]
+		if l.config.pools == f.config.pools {
+			continue
+		}
+		most = l.config.pools
+		ratios = append(ratios, (l.cpu.APIServer/float64(l.writes.Ops))/(f.cpu.APIServer/float64(f.writes.Ops)))
+	}
+	return most, median(ratios), len(ratios) > 0
+}

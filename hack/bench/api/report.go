@@ -196,4 +196,10 @@ func (r *report) targets(out io.Writer) {
 		extra := r.watch.creates.Elapsed.Seconds()/r.watchBase.Elapsed.Seconds() - 1
 		fmt.Fprintf(out, "  %d watchers add <= 20%% to create time:  %+.0f%%  %s\n", r.watch.watchers, 100*extra, verdict(extra <= 0.2))
 	}
+	if most, ratio, ok := fanoutFlatness(r.fanout); ok {
+		fmt.Fprintf(out, "  CPU per event does not grow with the pool watchers: %d watchers %.2f x the fewest  %s\n", most, ratio, verdict(ratio <= 1.2))
+	}
+	if r.storedCount >= 100000 {
+		fmt.Fprintf(out, "  RSS <= 0.7 GiB with %d Machines:     %s  %s\n", r.storedCount, mib(r.rssEnd[0]), verdict(r.rssEnd[0] <= 717<<20))
+	}
 }
