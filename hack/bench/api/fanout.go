@@ -113,16 +113,16 @@ func fanoutConfigs() ([]fanoutConfig, error) {
 	return configs, nil
 }
 
-// runFanout runs every configuration for every round; it returns the Machines it stored.
-func runFanout(ctx context.Context, e *env, sample []byte) ([]fanoutOutcome, int, error) {
+// runFanout runs every configuration for every round.
+func runFanout(ctx context.Context, e *env, sample []byte) ([]fanoutOutcome, error) {
 	o := fanoutOptions
 	configs, err := fanoutConfigs()
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	writer, err := newStoredWriter(e.etcd.Client, sample)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	var outcomes []fanoutOutcome
 	for round := 1; round <= o.rounds; round++ {
@@ -130,14 +130,14 @@ func runFanout(ctx context.Context, e *env, sample []byte) ([]fanoutOutcome, int
 			progress("fan-out: round %d, %s, %s: %d events", round, c, wireName(c.mediaType), o.events)
 			out, err := measureFanout(ctx, e, writer, c, round)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
 			progress("fan-out:   apiserver %.1f us per event delivered; %d of %d delivered, %d watches ended",
 				1e6*out.cpu.APIServer/float64(max(1, out.delivery.delivered)), out.delivery.delivered, out.delivery.expected, out.delivery.ended)
 			outcomes = append(outcomes, out)
 		}
 	}
-	return outcomes, len(configs) * o.events, nil
+	return outcomes, nil
 }
 
 // measureFanout opens the configuration's watchers, writes its Machines into etcd and waits

@@ -30,25 +30,25 @@ func largeListNamespace(n int) string { return "list-" + strconv.Itoa(n) }
 // runLargeList stores largeListOptions.count Machines in a namespace of their own, straight
 // into etcd in the apiserver's stored form (copies of sample with their own names and UIDs,
 // much faster than as many creates), waits until the watch cache has them, and lists them
-// from the watch cache. It returns the rows and the Machines it stored.
-func runLargeList(ctx context.Context, e *env, sample []byte) ([]listRow, int, error) {
+// from the watch cache.
+func runLargeList(ctx context.Context, e *env, sample []byte) ([]listRow, error) {
 	o := largeListOptions
 	writer, err := newStoredWriter(e.etcd.Client, sample)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	namespace := largeListNamespace(o.count)
 	progress("large LIST: %d Machines into %s, straight into etcd", o.count, namespace)
 	r := writer.write(ctx, load.CPUMeter{}, namespace, o.count, 0, o.writers, 0, func(int) string { return "" })
 	if r.Errors > 0 {
-		return nil, 0, fmt.Errorf("%d of %d etcd writes failed: %w", r.Errors, o.count, r.FirstErr)
+		return nil, fmt.Errorf("%d of %d etcd writes failed: %w", r.Errors, o.count, r.FirstErr)
 	}
 	rev, err := writer.revision(ctx)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	if err := waitForCache(ctx, e, namespace, rev); err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	var rows []listRow
 	for _, variant := range []struct {
@@ -65,9 +65,9 @@ func runLargeList(ctx context.Context, e *env, sample []byte) ([]listRow, int, e
 		progress("large LIST %s, resourceVersion=\"0\", %s", namespace, variant.name)
 		times, items, cpu, err := listTimes(ctx, e.meter, variant.client, namespace, "0", o.runs, variant.raw, variant.accept)
 		if err != nil {
-			return nil, 0, fmt.Errorf("listing %s: %w", namespace, err)
+			return nil, fmt.Errorf("listing %s: %w", namespace, err)
 		}
 		rows = append(rows, listRow{"0", variant.name, items, times, cpu})
 	}
-	return rows, o.count, nil
+	return rows, nil
 }

@@ -224,41 +224,6 @@ func run(o *options) error {
 		rep.setWatch(o.watchClients, base, w)
 	}
 
-	if getOptions.count > 0 {
-		r, err := runGets(ctx, e, listNS, o.profileSeconds)
-		if err != nil {
-			return err
-		}
-		rep.gets = &r
-	}
-
-	if applyOptions.count > 0 {
-		rows, stored, err := runApply(ctx, e)
-		if err != nil {
-			return fmt.Errorf("server-side apply phase: %w", err)
-		}
-		created += stored
-		rep.apply = rows
-	}
-
-	if largeListOptions.count > 0 {
-		rows, stored, err := runLargeList(ctx, e, sample)
-		if err != nil {
-			return fmt.Errorf("large LIST phase: %w", err)
-		}
-		created += stored
-		rep.largeLists = rows
-	}
-
-	if fanoutOptions.events > 0 {
-		outcomes, stored, err := runFanout(ctx, e, sample)
-		if err != nil {
-			return fmt.Errorf("fan-out phase: %w", err)
-		}
-		created += stored
-		rep.fanout = outcomes
-	}
-
 	if fill := o.stored - created; fill > 0 {
 		progress("storing %d Machines in all: %d more creates, %d clients", o.stored, fill, fillClients)
 		r := createMachines(ctx, e.meter, e.protoCreators, "fill", fill, fillClients)
@@ -272,6 +237,40 @@ func run(o *options) error {
 	if rep.heap, err = readHeap(ctx, e, o.heapProfile); err != nil {
 		progress("heap figures: %v", err)
 	}
+
+	// The phases that follow store Machines beyond -stored: they run after the memory figures.
+	if getOptions.count > 0 {
+		r, err := runGets(ctx, e, listNS, o.profileSeconds)
+		if err != nil {
+			return err
+		}
+		rep.gets = &r
+	}
+
+	if applyOptions.count > 0 {
+		rows, err := runApply(ctx, e)
+		if err != nil {
+			return fmt.Errorf("server-side apply phase: %w", err)
+		}
+		rep.apply = rows
+	}
+
+	if largeListOptions.count > 0 {
+		rows, err := runLargeList(ctx, e, sample)
+		if err != nil {
+			return fmt.Errorf("large LIST phase: %w", err)
+		}
+		rep.largeLists = rows
+	}
+
+	if fanoutOptions.events > 0 {
+		outcomes, err := runFanout(ctx, e, sample)
+		if err != nil {
+			return fmt.Errorf("fan-out phase: %w", err)
+		}
+		rep.fanout = outcomes
+	}
+
 	rep.print(os.Stdout)
 	return nil
 }
