@@ -9,17 +9,26 @@ import (
 // Prefix starts the console's paths that go to the API server.
 const Prefix = "/k8s/"
 
-// apiPath is the API server path of a request to the console, u's path without Prefix. Only
-// paths under api/ and apis/ are forwarded, without empty, "." or ".." segments, encoded
-// slashes or backslashes (which the API server would read differently than this check), and
-// without the proxy subresources, which would serve a pod's or node's content on the console's
-// origin.
+// apiPath is the API server path of a request to the console: u's path without Prefix,
+// checked by CheckPath.
 func apiPath(u *url.URL) (string, error) {
 	escaped := u.EscapedPath()
 	if !strings.HasPrefix(escaped, Prefix) {
 		return "", fmt.Errorf("path %q is not under %s", escaped, Prefix)
 	}
-	rest := escaped[len(Prefix):]
+	return CheckPath(escaped[len(Prefix)-1:])
+}
+
+// CheckPath checks escaped, the path (in its escaped form, with a leading slash) of a request
+// the console is to make to the API server, and returns it unescaped. Only paths under /api/
+// and /apis/ are forwarded, without empty, "." or ".." segments, encoded slashes or
+// backslashes (which the API server would read differently than this check), and without the
+// proxy subresources, which would serve a pod's or node's content on the console's origin.
+func CheckPath(escaped string) (string, error) {
+	if !strings.HasPrefix(escaped, "/") {
+		return "", fmt.Errorf("path %q does not start with /", escaped)
+	}
+	rest := escaped[1:]
 	if lower := strings.ToLower(rest); strings.Contains(lower, "%2f") || strings.Contains(lower, "%5c") || strings.Contains(rest, `\`) {
 		return "", fmt.Errorf("path %q: encoded slashes and backslashes are not forwarded", escaped)
 	}
@@ -35,7 +44,7 @@ func apiPath(u *url.URL) (string, error) {
 		segments[i] = decoded
 	}
 	if segments[0] != "api" && segments[0] != "apis" {
-		return "", fmt.Errorf("path %q: only %sapi/ and %sapis/ are forwarded", escaped, Prefix, Prefix)
+		return "", fmt.Errorf("path %q: only /api/ and /apis/ are forwarded", escaped)
 	}
 	if proxySubresource(segments) {
 		return "", fmt.Errorf("path %q: proxy subresources are not forwarded", escaped)

@@ -52,7 +52,7 @@ func New(apiHost string, log *slog.Logger) (*Proxy, error) {
 	p := &Proxy{api: api, log: log}
 	p.reverse = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
-		Transport:      sessionTransport{},
+		Transport:      Transport,
 		FlushInterval:  -1, // watches: every event as soon as it comes
 		ModifyResponse: modifyResponse,
 		ErrorHandler:   p.upstreamError,
@@ -86,8 +86,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // rewrite points the outgoing request at the API server (r.In's URL is the checked API path)
 // and keeps only forwardedHeaders.
 func (p *Proxy) rewrite(r *httputil.ProxyRequest) {
-	r.Out.URL = &url.URL{Scheme: p.api.Scheme, Host: p.api.Host,
-		Path: strings.TrimSuffix(p.api.Path, "/") + r.In.URL.Path, RawQuery: r.In.URL.RawQuery}
+	r.Out.URL = p.URL(r.In.URL.Path, r.In.URL.RawQuery)
 	r.Out.Host = ""
 	header := http.Header{}
 	for _, name := range forwardedHeaders {
@@ -96,6 +95,11 @@ func (p *Proxy) rewrite(r *httputil.ProxyRequest) {
 		}
 	}
 	r.Out.Header = header
+}
+
+// URL is the API server's URL of path (one CheckPath returned) with rawQuery.
+func (p *Proxy) URL(path, rawQuery string) *url.URL {
+	return &url.URL{Scheme: p.api.Scheme, Host: p.api.Host, Path: strings.TrimSuffix(p.api.Path, "/") + path, RawQuery: rawQuery}
 }
 
 func modifyResponse(response *http.Response) error {
@@ -119,7 +123,10 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 	jsonreply.Error(w, http.StatusBadGateway, "API server: "+err.Error())
 }
 
-// sessionTransport makes each request with the transport of the session in its context.
+// Transport makes each request as the user of the session in the request's context
+// (session.NewContext), with that session's transport.
+var Transport http.RoundTripper = sessionTransport{}
+
 type sessionTransport struct{}
 
 func (sessionTransport) RoundTrip(r *http.Request) (*http.Response, error) {

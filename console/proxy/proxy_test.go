@@ -68,6 +68,28 @@ func TestAPIPath(t *testing.T) {
 	}
 }
 
+// CheckPath takes paths as they follow Prefix, with their leading slash.
+func TestCheckPath(t *testing.T) {
+	for escaped, want := range map[string]string{
+		"/apis/compute.ferrite.dev/v1alpha1/namespaces/a/machines": "/apis/compute.ferrite.dev/v1alpha1/namespaces/a/machines",
+		"/api/v1/namespaces/a%20b":                                 "/api/v1/namespaces/a b",
+		"api/v1":                                                   "",
+		"//api/v1":                                                 "",
+		"/k8s/api/v1":                                              "",
+		"/api/v1/namespaces/a/pods/p/proxy":                        "",
+		"/api/v1/..":                                               "",
+	} {
+		got, err := CheckPath(escaped)
+		if want == "" {
+			if err == nil {
+				t.Errorf("CheckPath(%q) = %q, want it refused", escaped, got)
+			}
+		} else if err != nil || got != want {
+			t.Errorf("CheckPath(%q) = %q, %v; want %q", escaped, got, err, want)
+		}
+	}
+}
+
 // upstream is a fake API server that records the requests it gets.
 type upstream struct {
 	*httptest.Server
