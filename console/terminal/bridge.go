@@ -11,18 +11,12 @@ import (
 	"github.com/gorilla/websocket"
 	"k8s.io/client-go/tools/remotecommand"
 
+	"github.com/ferrite-dev/ferrite/console/browsersocket"
 	"github.com/ferrite-dev/ferrite/console/session"
 )
 
-// Timing of the browser connection: a ping every pingPeriod keeps proxies from dropping an idle
-// session, and a browser silent (no pong, no frame) for readTimeout is gone.
-const (
-	pingPeriod   = 30 * time.Second
-	readTimeout  = 75 * time.Second
-	writeTimeout = 10 * time.Second
-	// maxFrame bounds a browser frame (keystrokes and pastes).
-	maxFrame = 64 << 10
-)
+// maxFrame bounds a browser frame (keystrokes and pastes).
+const maxFrame = 64 << 10
 
 // ErrorFrame is the text frame that tells the browser why the session could not start or
 // ended.
@@ -44,7 +38,7 @@ func (h *Handler) bridge(requestCtx context.Context, conn *websocket.Conn, s *se
 	stdin, keystrokes := io.Pipe()
 	defer stdin.Close()
 	go readKeystrokes(conn, keystrokes, cancel)
-	go keepAlive(ctx, conn)
+	go browsersocket.KeepAlive(ctx, conn)
 
 	log.Info("console session opening")
 	err := stream(ctx, s, t, stdin, browser)
@@ -82,36 +76,17 @@ func stream(ctx context.Context, s *session.Session, t target, stdin io.Reader, 
 func readKeystrokes(conn *websocket.Conn, keystrokes *io.PipeWriter, cancel context.CancelFunc) {
 	defer cancel()
 	defer keystrokes.Close()
-	conn.SetReadLimit(maxFrame)
-	conn.SetReadDeadline(time.Now().Add(readTimeout))
-	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(readTimeout)) })
+	browsersocket.StartReading(conn, maxFrame)
 	for {
-		kind, data, err := conn.ReadMessage()
+		kind, data, err := browsersocket.ReadMessage(conn)
 		if err != nil {
 			return
 		}
-		conn.SetReadDeadline(time.Now().Add(readTimeout))
 		if kind != websocket.BinaryMessage || len(data) == 0 {
 			continue
 		}
 		if _, err := keystrokes.Write(data); err != nil {
 			return
-		}
-	}
-}
-
-// keepAlive pings the browser until ctx ends.
-func keepAlive(ctx context.Context, conn *websocket.Conn) {
-	ticker := time.NewTicker(pingPeriod)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout)); err != nil {
-				return
-			}
 		}
 	}
 }
@@ -135,7 +110,7 @@ func (f *frameWriter) Write(p []byte) (int, error) {
 func (f *frameWriter) send(kind int, data []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	f.conn.SetWriteDeadline(time.Now().Add(browsersocket.WriteTimeout))
 	return f.conn.WriteMessage(kind, data)
 }
 
@@ -147,5 +122,5 @@ func (f *frameWriter) error(message string) {
 
 // close sends a close frame (WriteControl may run beside other writes).
 func (f *frameWriter) close(code int, reason string) {
-	f.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(writeTimeout))
+	browsersocket.Close(f.conn, code, reason)
 }

@@ -15,12 +15,12 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gorilla/websocket"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/streaming/pkg/httpstream"
 
 	"github.com/ferrite-dev/ferrite/apis/compute"
+	"github.com/ferrite-dev/ferrite/console/browsersocket"
 	"github.com/ferrite-dev/ferrite/console/jsonreply"
 	"github.com/ferrite-dev/ferrite/console/session"
 	computeclient "github.com/ferrite-dev/ferrite/generated/clientset/versioned/typed/compute/v1alpha1"
@@ -28,13 +28,6 @@ import (
 
 // Path is where the browser opens a console session.
 const Path = "/console/ws"
-
-// upgrader accepts the browser's WebSocket. Its CheckOrigin lets everything through because
-// ServeHTTP has checked the Origin header more strictly (it must be present).
-var upgrader = websocket.Upgrader{
-	ReadBufferSize: 4096, WriteBufferSize: 4096,
-	CheckOrigin: func(*http.Request) bool { return true },
-}
 
 // Handler serves Path. The request's context must carry its session (session.NewContext).
 type Handler struct {
@@ -53,32 +46,17 @@ type target struct {
 // parameter, a valid namespace and name), upgrades it and runs the bridge until either side
 // ends.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s, ok := session.FromContext(r.Context())
+	s, ok := browsersocket.Authorize(w, r)
 	if !ok {
-		jsonreply.Error(w, http.StatusUnauthorized, "not logged in")
 		return
 	}
-	if err := session.CheckOrigin(r, true); err != nil {
-		jsonreply.Error(w, http.StatusForbidden, err.Error())
-		return
-	}
-	query := r.URL.Query()
-	if !s.CheckCSRF(query.Get("csrf")) {
-		jsonreply.Error(w, http.StatusForbidden, "query parameter csrf is missing or is not the session's CSRF token")
-		return
-	}
-	t, err := parseTarget(query)
+	t, err := parseTarget(r.URL.Query())
 	if err != nil {
 		jsonreply.Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if !websocket.IsWebSocketUpgrade(r) {
-		jsonreply.Error(w, http.StatusBadRequest, "a console session is a WebSocket upgrade")
-		return
-	}
-	conn, err := upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		// Upgrade has answered the browser.
+	conn, ok := browsersocket.Upgrade(w, r, "a console session")
+	if !ok {
 		return
 	}
 	h.bridge(r.Context(), conn, s, t)
