@@ -71,13 +71,12 @@ type REST struct {
 // NewStorage returns the storage of networks and networks/status, and gives allocator's repair
 // pass the list of stored networks.
 func NewStorage(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, allocator *vni.Allocator) (map[string]rest.Storage, error) {
-	storage, err := kind.NewStorage(scheme, optsGetter, Kind)
+	// Creates record whether their etcd write was sent and how it ended (see beginCreate).
+	storage, err := kind.NewStorage(scheme, recordingOptions{RESTOptionsGetter: optsGetter}, Kind)
 	if err != nil {
 		return nil, err
 	}
 	networks := &REST{REST: storage.REST, allocator: allocator}
-	// Creates record whether their etcd write was sent and how it ended (see beginCreate).
-	storage.REST.Store.Storage.Storage = recordingStorage{Interface: storage.REST.Store.Storage.Storage}
 	// BeginCreate runs for every create, also for one that server-side apply or an update with
 	// create-on-update makes, after the name and UID are set and before the strategy prepares
 	// the object. AfterDelete runs only when the network is removed from etcd, not when a
