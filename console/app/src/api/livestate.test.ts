@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { applyEvents, fromList, isGone, itemsOf, searchKey } from "./livestate";
-import type { KubeObject } from "./types";
-import type { WatchEvent } from "./watchstream";
+import type { KubeObject, WatchEvent } from "./types";
 
 function obj(name: string, rv: string, extra: Record<string, unknown> = {}): KubeObject {
   return { metadata: { name, namespace: "default", resourceVersion: rv }, ...extra };

@@ -1,8 +1,7 @@
 // The state of a live list, and the pure reducer that applies watch events to it. Objects are
 // kept by name with the names in sorted order: an event costs a binary search (and an array
 // insert or removal for ADDED/DELETED), not a re-sort of the whole list.
-import type { KubeObject, Status } from "./types";
-import type { WatchEvent } from "./watchstream";
+import type { KubeObject, Status, WatchEvent } from "./types";
 
 /** LiveState is a list's objects by key, their keys in order and the last resourceVersion. */
 export interface LiveState<T extends KubeObject = KubeObject> {

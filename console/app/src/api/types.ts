@@ -46,6 +46,11 @@ export interface ListResponse<T> {
   items: T[];
 }
 
+/** WatchEvent is one event of a watch, as the API sends it. */
+export type WatchEvent<T extends KubeObject = KubeObject> =
+  | { type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK"; object: T }
+  | { type: "ERROR"; object: Status };
+
 export type ResourceList = Record<string, string>;
 type Ref = { name: string };
 
