@@ -1,36 +1,25 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { fakeWatchSocket } from "./fakesocket";
 import { startLiveList } from "./livelist";
 import { itemsOf, type LiveState } from "./livestate";
 import type { KubeObject } from "./types";
-
-const enc = new TextEncoder();
-
-/** A watch body the test writes to. */
-function controlledStream() {
-  let ctrl!: ReadableStreamDefaultController<Uint8Array>;
-  const body = new ReadableStream<Uint8Array>({ start: (c) => void (ctrl = c) });
-  return {
-    body,
-    send: (type: string, object: unknown) => ctrl.enqueue(enc.encode(JSON.stringify({ type, object }) + "\n")),
-    close: () => ctrl.close(),
-    fail: () => ctrl.error(new TypeError("network error")),
-  };
-}
 
 const m = (name: string, rv: string) => ({ metadata: { name, resourceVersion: rv } });
 const list = (rv: string, ...names: string[]) =>
   new Response(JSON.stringify({ metadata: { resourceVersion: rv }, items: names.map((n) => m(n, rv)) }));
 
-/** fakeFetch answers each request with the next answer of the script for its kind. */
-function fakeFetch(answers: { list: (() => Response)[]; watch: (() => Response)[] }) {
+/** fakeFetch answers each LIST with the next answer of the script; watches go over the socket. */
+function fakeFetch(answers: (() => Response)[]) {
   const urls: string[] = [];
-  const fn = vi.fn(async (url: string) => {
-    urls.push(url);
-    const next = (url.includes("watch=1") ? answers.watch : answers.list).shift();
-    if (!next) return new Promise<Response>(() => {}); // hangs: the test is over
-    return next();
-  });
-  vi.stubGlobal("fetch", fn);
+  vi.stubGlobal(
+    "fetch",
+    vi.fn(async (url: string) => {
+      urls.push(url);
+      const next = answers.shift();
+      if (!next) return new Promise<Response>(() => {}); // hangs: the test is over
+      return next();
+    }),
+  );
   return urls;
 }
 
@@ -53,92 +42,126 @@ function recorder() {
 
 const fast = { batchMs: 5, backoffMs: 1, maxBackoffMs: 5, minWatchMs: 0 };
 
+/** setup is a live list of /k8s/x over a fake watch socket whose connections open by themselves. */
+function setup(lists: (() => Response)[], query: Record<string, string> = {}, opts = {}) {
+  const urls = fakeFetch(lists);
+  const socket = fakeWatchSocket({ autoOpen: true, backoffMs: 1, maxBackoffMs: 5 });
+  const r = recorder();
+  const stop = startLiveList("/k8s/x", query, r.handlers, { ...fast, ...opts, watcher: socket.ws });
+  /** watches are the watch frames sent on all sockets so far. */
+  const watches = () => socket.sockets.flatMap((s) => s.sent.filter((f) => f.type === "watch"));
+  /** send sends a frame for the last watch of the current socket. */
+  const send = (f: Record<string, unknown>) => {
+    const s = socket.last();
+    s.frame({ id: s.idOf("/x"), ...f });
+  };
+  const event = (type: string, object: unknown) => send({ type: "event", event: { type, object } });
+  return { urls, socket, r, stop, watches, send, event };
+}
+
 afterEach(() => vi.unstubAllGlobals());
 
 describe("startLiveList", () => {
-  it("lists, watches from the list's resourceVersion and applies a burst at once", async () => {
-    const w = controlledStream();
-    const urls = fakeFetch({ list: [() => list("7", "a", "b")], watch: [() => new Response(w.body)] });
-    const r = recorder();
-    const stop = startLiveList("/k8s/x", { fieldSelector: "a=b" }, r.handlers, fast);
-    await vi.waitFor(() => expect(urls.length).toBe(2));
-    expect(urls[0]).toBe("/k8s/x?fieldSelector=a%3Db");
-    expect(urls[1]).toBe("/k8s/x?fieldSelector=a%3Db&watch=1&resourceVersion=7&allowWatchBookmarks=true");
-    expect(r.names()).toEqual(["a", "b"]);
-    const before = r.states.length;
-    w.send("ADDED", m("c", "8"));
-    w.send("DELETED", m("a", "9"));
-    w.send("BOOKMARK", m("", "10"));
-    await vi.waitFor(() => expect(r.names()).toEqual(["b", "c"]));
-    expect(r.states.length).toBe(before + 1); // one state for the whole burst
-    expect(r.states[r.states.length - 1]!.resourceVersion).toBe("10");
-    stop();
+  it("lists with a GET, watches from the list's resourceVersion over the socket and applies a burst at once", async () => {
+    const t = setup([() => list("7", "a", "b")], { fieldSelector: "a=b" });
+    await vi.waitFor(() => expect(t.watches().length).toBe(1));
+    expect(t.urls).toEqual(["/k8s/x?fieldSelector=a%3Db"]);
+    expect(t.watches()[0].path).toBe("/x?fieldSelector=a%3Db&resourceVersion=7&allowWatchBookmarks=true");
+    expect(t.r.names()).toEqual(["a", "b"]);
+    const before = t.r.states.length;
+    t.event("ADDED", m("c", "8"));
+    t.event("DELETED", m("a", "9"));
+    t.event("BOOKMARK", m("", "10"));
+    await vi.waitFor(() => expect(t.r.names()).toEqual(["b", "c"]));
+    expect(t.r.states.length).toBe(before + 1); // one state for the whole burst
+    expect(t.r.states[t.r.states.length - 1]!.resourceVersion).toBe("10");
+    t.stop();
+    expect(t.socket.last().sent.pop()).toEqual({ type: "stop", id: t.watches()[0].id });
   });
 
-  it("resumes a watch that ended from the last resourceVersion, bookmark included", async () => {
-    const w1 = controlledStream();
-    const urls = fakeFetch({ list: [() => list("7", "a")], watch: [() => new Response(w1.body)] });
-    const r = recorder();
-    const stop = startLiveList("/k8s/x", {}, r.handlers, fast);
-    await vi.waitFor(() => expect(urls.length).toBe(2));
-    w1.send("BOOKMARK", m("", "42"));
-    w1.close();
-    await vi.waitFor(() => expect(urls.length).toBe(3));
-    expect(urls[2]).toContain("resourceVersion=42");
-    stop();
+  it("resumes a watch that ended from the last resourceVersion, bookmark included, without relisting", async () => {
+    const t = setup([() => list("7", "a")]);
+    await vi.waitFor(() => expect(t.watches().length).toBe(1));
+    t.event("BOOKMARK", m("", "42"));
+    t.send({ type: "end" });
+    await vi.waitFor(() => expect(t.watches().length).toBe(2));
+    expect(t.watches()[1].path).toBe("/x?resourceVersion=42&allowWatchBookmarks=true");
+    expect(t.urls.length).toBe(1);
+    t.stop();
+  });
+
+  it("resumes from the last resourceVersion on a new socket when the socket closes", async () => {
+    const t = setup([() => list("7", "a")]);
+    await vi.waitFor(() => expect(t.watches().length).toBe(1));
+    t.event("MODIFIED", m("a", "12"));
+    await vi.waitFor(() => expect(t.r.states.length).toBe(2));
+    t.socket.last().drop();
+    await vi.waitFor(() => expect(t.socket.sockets.length).toBe(2));
+    await vi.waitFor(() => expect(t.watches().length).toBe(2));
+    expect(t.watches()[1].path).toBe("/x?resourceVersion=12&allowWatchBookmarks=true");
+    expect(t.urls.length).toBe(1);
+    t.stop();
   });
 
   it("relists on a watch answered 410 Gone and on an ERROR event with code 410", async () => {
-    const w2 = controlledStream();
-    const urls = fakeFetch({
-      list: [() => list("7", "a"), () => list("20", "a", "b"), () => list("30", "z")],
-      watch: [() => new Response("{}", { status: 410 }), () => new Response(w2.body)],
-    });
-    const r = recorder();
-    const stop = startLiveList("/k8s/x", {}, r.handlers, fast);
-    await vi.waitFor(() => expect(r.names()).toEqual(["a", "b"]));
-    await vi.waitFor(() => expect(urls.length).toBe(4));
-    w2.send("ERROR", { kind: "Status", code: 410, reason: "Expired", message: "too old resource version" });
-    await vi.waitFor(() => expect(r.names()).toEqual(["z"]));
-    expect(urls.filter((u) => !u.includes("watch=1")).length).toBe(3);
-    expect(r.errors.filter((e) => e)).toEqual([]);
-    stop();
+    const t = setup([() => list("7", "a"), () => list("20", "a", "b"), () => list("30", "z")]);
+    await vi.waitFor(() => expect(t.watches().length).toBe(1));
+    t.send({ type: "status", code: 410, status: { kind: "Status", code: 410, reason: "Expired", message: "gone" } });
+    await vi.waitFor(() => expect(t.r.names()).toEqual(["a", "b"]));
+    await vi.waitFor(() => expect(t.watches().length).toBe(2));
+    expect(t.watches()[1].path).toContain("resourceVersion=20");
+    t.event("ERROR", { kind: "Status", code: 410, reason: "Expired", message: "too old resource version" });
+    await vi.waitFor(() => expect(t.r.names()).toEqual(["z"]));
+    expect(t.urls.length).toBe(3);
+    expect(t.r.errors.filter((e) => e)).toEqual([]);
+    t.stop();
   });
 
-  it("relists after a broken stream, keeping the objects meanwhile", async () => {
-    const w1 = controlledStream();
-    const urls = fakeFetch({
-      list: [() => list("7", "a"), () => list("9", "a", "b")],
-      watch: [() => new Response(w1.body)],
-    });
-    const r = recorder();
-    const stop = startLiveList("/k8s/x", {}, r.handlers, fast);
-    await vi.waitFor(() => expect(urls.length).toBe(2));
-    w1.fail();
-    await vi.waitFor(() => expect(r.names()).toEqual(["a", "b"]));
-    expect(r.states.includes(null)).toBe(false);
-    expect(r.errors.filter((e) => e)).toEqual([]);
-    stop();
+  it("shows the API's refusal of the watch (status 403) instead of the list, and recovers", async () => {
+    const t = setup([() => list("7", "a"), () => list("9", "b")]);
+    await vi.waitFor(() => expect(t.watches().length).toBe(1));
+    const forbidden = { kind: "Status", code: 403, reason: "Forbidden", message: 'machines is forbidden: User "bob"' };
+    t.send({ type: "status", code: 403, status: forbidden });
+    await vi.waitFor(() => expect(t.r.errors.filter((e) => e).length).toBe(1));
+    const err = t.r.errors.find((e) => e)!;
+    expect(err.message).toBe('machines is forbidden: User "bob"');
+    expect(err).toMatchObject({ status: 403, reason: "Forbidden" });
+    expect(t.r.states).toContain(null);
+    await vi.waitFor(() => expect(t.r.names()).toEqual(["b"]));
+    expect(t.r.errors[t.r.errors.length - 1]).toBeNull();
+    t.stop();
   });
 
-  it("shows the API's refusal instead of a list, and recovers", async () => {
+  it("shows the console's refusal of the watch (error frame)", async () => {
+    const t = setup([() => list("7", "a")]);
+    await vi.waitFor(() => expect(t.watches().length).toBe(1));
+    t.send({ type: "error", message: "too many watches on this socket" });
+    await vi.waitFor(() => expect(t.r.errors[t.r.errors.length - 1]?.message).toBe("too many watches on this socket"));
+    expect(t.r.names()).toBeNull();
+    t.stop();
+  });
+
+  it("shows the API's refusal of the list, and recovers", async () => {
     const forbidden = () =>
       new Response(
-        JSON.stringify({
-          kind: "Status",
-          code: 403,
-          reason: "Forbidden",
-          message: 'machines is forbidden: User "bob"',
-        }),
+        JSON.stringify({ kind: "Status", code: 403, reason: "Forbidden", message: 'machines is forbidden: User "bob"' }),
         { status: 403 },
       );
-    fakeFetch({ list: [forbidden, () => list("5", "a")], watch: [] });
-    const r = recorder();
-    const stop = startLiveList("/k8s/x", {}, r.handlers, fast);
-    await vi.waitFor(() => expect(r.errors[0]?.message).toBe('machines is forbidden: User "bob"'));
-    expect(r.states[0]).toBeNull();
-    await vi.waitFor(() => expect(r.names()).toEqual(["a"]));
-    expect(r.errors[r.errors.length - 1]).toBeNull();
-    stop();
+    const t = setup([forbidden, () => list("5", "a")]);
+    await vi.waitFor(() => expect(t.r.errors[0]?.message).toBe('machines is forbidden: User "bob"'));
+    expect(t.r.states[0]).toBeNull();
+    await vi.waitFor(() => expect(t.r.names()).toEqual(["a"]));
+    expect(t.r.errors[t.r.errors.length - 1]).toBeNull();
+    t.stop();
+  });
+
+  it("relists after a backoff, keeping the objects, when a watch ends at once", async () => {
+    const t = setup([() => list("7", "a"), () => list("9", "a", "b")], {}, { minWatchMs: 60_000 });
+    await vi.waitFor(() => expect(t.watches().length).toBe(1));
+    t.send({ type: "end" });
+    await vi.waitFor(() => expect(t.r.names()).toEqual(["a", "b"]));
+    expect(t.r.states).not.toContain(null);
+    expect(t.r.errors.filter((e) => e)).toEqual([]);
+    t.stop();
   });
 });

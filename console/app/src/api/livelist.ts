@@ -1,11 +1,12 @@
-// startLiveList keeps a list of one resource live: LIST, then WATCH from the list's
-// resourceVersion; a watch that ends is resumed from the last resourceVersion seen (bookmarks
-// included), 410 Gone relists, a broken stream relists after a backoff. Events of a burst are
-// applied together, at most once per batch interval.
-import { ApiError, errorFrom, request } from "./client";
+// startLiveList keeps a list of one resource live: LIST (a plain GET), then WATCH from the
+// list's resourceVersion over the tab's watch socket; a watch that ends is resumed from the last
+// resourceVersion seen (bookmarks included), 410 Gone relists, a failed watch relists after a
+// backoff. Events of a burst are applied together, at most once per batch interval.
+import { backoffDelay } from "./backoff";
+import { ApiError, request } from "./client";
 import { applyEvents, fromList, isGone, type LiveState } from "./livestate";
-import type { KubeObject, ListResponse, Status } from "./types";
-import { readWatch, type WatchEvent } from "./watchstream";
+import type { KubeObject, ListResponse, Status, WatchEvent } from "./types";
+import { tabWatcher, type Watcher } from "./watchsocket";
 
 /** LiveListHandlers receive the list's states and errors. */
 export interface LiveListHandlers<T extends KubeObject> {
@@ -15,7 +16,7 @@ export interface LiveListHandlers<T extends KubeObject> {
   onError(err: Error | null): void;
 }
 
-/** LiveListOptions tune the timing (tests shorten it). */
+/** LiveListOptions tune the timing (tests shorten it) and name the watcher. */
 export interface LiveListOptions {
   /** How long events are gathered before they are applied; default 50 ms. */
   batchMs?: number;
@@ -24,6 +25,8 @@ export interface LiveListOptions {
   maxBackoffMs?: number;
   /** A watch that ends sooner than this counts as a failure (so a broken server is not hammered). */
   minWatchMs?: number;
+  /** Where watches run; the tab's watch socket unless given. */
+  watcher?: Watcher;
 }
 
 /** listURL is path with the query parameters. */
@@ -32,13 +35,7 @@ export function listURL(path: string, query: Record<string, string>): string {
   return q ? `${path}?${q}` : path;
 }
 
-/** backoffDelay is the wait after the n-th failure in a row: doubling, capped, jittered. */
-export function backoffDelay(failures: number, baseMs: number, maxMs: number): number {
-  const full = Math.min(maxMs, baseMs * 2 ** Math.max(0, failures - 1));
-  return full / 2 + Math.random() * (full / 2);
-}
-
-/** startLiveList starts keeping the list live and returns the function that stops it. */
+/** startLiveList starts keeping the list at path (a /k8s/ path) live and returns the function that stops it. */
 export function startLiveList<T extends KubeObject>(
   path: string,
   query: Record<string, string>,
@@ -49,59 +46,77 @@ export function startLiveList<T extends KubeObject>(
   const backoffMs = opts.backoffMs ?? 500;
   const maxBackoffMs = opts.maxBackoffMs ?? 30_000;
   const minWatchMs = opts.minWatchMs ?? 1_000;
+  const watcher = opts.watcher ?? tabWatcher();
+  const apiPath = path.replace(/^\/k8s/, "");
   const stop = new AbortController();
   let state: LiveState<T> | null = null;
   let pending: WatchEvent<T>[] = [];
   let timer: ReturnType<typeof setTimeout> | undefined;
-  let watchError: Status | undefined;
 
-  function flush(): void {
+  /** flush applies the pending events and returns the Status of an ERROR event among them. */
+  function flush(): Status | undefined {
     clearTimeout(timer);
     timer = undefined;
-    if (!state || pending.length === 0) return;
+    if (!state || pending.length === 0) return undefined;
     const result = applyEvents(state, pending);
     pending = [];
     if (result.state !== state) {
       state = result.state;
       handlers.onState(state);
     }
-    if (result.error) watchError = result.error;
+    return result.error;
   }
 
-  // deliver queues a chunk's events; an ERROR event is applied at once and ends the read.
-  function deliver(events: WatchEvent[]): boolean {
-    pending.push(...(events as WatchEvent<T>[]));
-    if (events.some((e) => e.type === "ERROR")) flush();
-    else timer ??= setTimeout(flush, batchMs);
-    return watchError === undefined;
-  }
-
-  async function watchOnce(): Promise<"relist" | "rewatch"> {
-    watchError = undefined;
-    const started = Date.now();
-    const url = listURL(path, {
-      ...query,
-      watch: "1",
-      resourceVersion: state!.resourceVersion,
-      allowWatchBookmarks: "true",
+  /** watchOnce watches until the watch is over: "relist" after 410 Gone, "rewatch" after its end. */
+  function watchOnce(): Promise<"relist" | "rewatch"> {
+    return new Promise((resolve, reject) => {
+      if (stop.signal.aborted) return resolve("rewatch");
+      const started = Date.now();
+      let over = false;
+      // finish ends the watch once: the pending events are applied first.
+      function finish(outcome: "relist" | "rewatch" | Error): void {
+        if (over) return;
+        over = true;
+        stop.signal.removeEventListener("abort", aborted);
+        stopWatch();
+        if (outcome instanceof Error) reject(outcome);
+        else resolve(outcome);
+      }
+      function failed(code: number, status: Status): void {
+        if (code === 410 || isGone(status)) return finish("relist");
+        const message = status.message || `${code} watch failed (${apiPath})`;
+        finish(new ApiError(code, message, status.reason ?? "", status.details?.causes ?? []));
+      }
+      const aborted = () => finish("rewatch");
+      const stopWatch = watcher.watch(
+        listURL(apiPath, { ...query, resourceVersion: state!.resourceVersion, allowWatchBookmarks: "true" }),
+        {
+          event(ev) {
+            pending.push(ev as WatchEvent<T>);
+            if (ev.type !== "ERROR") {
+              timer ??= setTimeout(flush, batchMs);
+              return;
+            }
+            const status = flush();
+            if (status) failed(status.code ?? 500, status);
+          },
+          status(code, status) {
+            flush();
+            failed(code, status);
+          },
+          end() {
+            flush();
+            finish(Date.now() - started < minWatchMs ? new Error("watch ended at once") : "rewatch");
+          },
+          error(message) {
+            flush();
+            // The console refused the watch itself: no HTTP status, but shown like the API's refusals.
+            finish(new ApiError(0, message));
+          },
+        },
+      );
+      stop.signal.addEventListener("abort", aborted);
     });
-    const res = await fetch(url, {
-      headers: { Accept: "application/json" },
-      credentials: "same-origin",
-      signal: stop.signal,
-    });
-    if (res.status === 410) return "relist";
-    if (!res.ok || !res.body) throw await errorFrom(res, path);
-    await readWatch(res.body, deliver);
-    flush();
-    // Set by flush() through deliver(), which TypeScript cannot see from here.
-    const failed = watchError as Status | undefined;
-    if (failed) {
-      if (isGone(failed)) return "relist";
-      throw new ApiError(failed.code ?? 500, failed.message ?? "watch failed", failed.reason);
-    }
-    if (Date.now() - started < minWatchMs) throw new Error("watch ended at once");
-    return "rewatch";
   }
 
   async function run(): Promise<void> {
