@@ -1,9 +1,10 @@
-// A select of the cluster's MachineClasses or VolumeClasses; a text input when they cannot
-// be listed (the user may create in a namespace without being allowed to list classes).
+// A select of the cluster's MachineClasses or VolumeClasses (listed, not watched); a text input
+// when they cannot be listed (the user may create in a namespace without being allowed to list
+// classes).
 import { useEffect } from "react";
 import { collectionPath, type Resource } from "../api/resources";
 import type { Class } from "../api/types";
-import { useLiveList } from "../hooks/useLiveList";
+import { useListOnce } from "../hooks/useListOnce";
 import { inputProps } from "./Field";
 
 export function ClassSelect(props: {
@@ -15,7 +16,7 @@ export function ClassSelect(props: {
   describe: (c: Class) => string;
 }) {
   const { name, resource, value, error, onChange, describe } = props;
-  const classes = useLiveList<Class>(collectionPath(resource, ""));
+  const classes = useListOnce<Class>(collectionPath(resource, ""));
   const first = classes.items[0]?.metadata.name;
   useEffect(() => {
     if (!value && first) onChange(first);

@@ -7,7 +7,7 @@ import { collectionPath, machineClasses, networks, volumes } from "../api/resour
 import type { Network, Volume } from "../api/types";
 import { ClassSelect } from "../components/ClassSelect";
 import { Field, FormError, inputProps } from "../components/Field";
-import { useLiveList } from "../hooks/useLiveList";
+import { useListOnce } from "../hooks/useListOnce";
 
 /** Which input a server error's field path belongs to, for the Machine and its Secret. */
 const machineInputs = {
@@ -31,8 +31,8 @@ export function MachineForm(props: {
   const [values, setValues] = useState<MachineInput>(empty);
   const [errors, setErrors] = useState<FormErrors>(noErrors);
   const [busy, setBusy] = useState(false);
-  const volumeList = useLiveList<Volume>(collectionPath(volumes, ns));
-  const networkList = useLiveList<Network>(collectionPath(networks, ns));
+  const volumeList = useListOnce<Volume>(collectionPath(volumes, ns));
+  const networkList = useListOnce<Network>(collectionPath(networks, ns));
   const set = useCallback(<K extends keyof MachineInput>(key: K, value: MachineInput[K]) => {
     setValues((v) => ({ ...v, [key]: value }));
   }, []);
