@@ -37,6 +37,6 @@ export default defineConfig({
     chunkSizeWarningLimit: 600,
     rolldownOptions: { checks: { bundlerTimings: false } },
   },
-  server: { proxy: { "/auth": proxy, "/k8s": proxy, "/console": proxy } },
+  server: { proxy: { "/auth": proxy, "/k8s": proxy, "/console": proxy, "/watch": proxy } },
   test: { include: ["src/**/*.test.ts"], environment: "node" },
 });

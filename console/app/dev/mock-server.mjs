@@ -1,8 +1,8 @@
 // A stand-in for ferrite-console, for trying the app by hand without a cluster (dev only, not
 // shipped). It serves dist/ and mimics the console's HTTP interface (docs: notes of issue 16):
-// /auth/*, /k8s/... with list, watch, create (with a few validation rules), merge patch and
-// delete, SelfSubjectAccessReviews, the console scrollback and /console/ws. Machines go
-// Pending -> Running, power Off -> Shutdown, and get Events.
+// /auth/*, /k8s/... with list, create (with a few validation rules), merge patch and delete,
+// SelfSubjectAccessReviews, the console scrollback, watches over /watch/ws and /console/ws.
+// Machines go Pending -> Running, power Off -> Shutdown, and get Events.
 //
 //   node dev/mock-server.mjs [--port 8091] [--machines 1000]
 // Tokens: "admin" may do everything, "viewer" only get/list/watch.
@@ -299,14 +299,47 @@ function selector(q) {
   return () => true;
 }
 
-async function k8s(req, res, path, q, s) {
+// parsePath splits an API path (what follows /k8s) into the resource ("group/plural"), namespace,
+// name and subresource; undefined for paths the mock does not know.
+function parsePath(path) {
   const m =
-    /^\/k8s\/(?:api\/v1|apis\/([^/]+)\/[^/]+)(?:\/namespaces\/([^/]+))?\/([^/]+)(?:\/([^/]+))?(?:\/([^/]+))?$/.exec(
-      path,
-    );
-  if (!m) return status(res, 404, "NotFound", `the server could not find the requested resource (${path})`);
+    /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)(?:\/namespaces\/([^/]+))?\/([^/]+)(?:\/([^/]+))?(?:\/([^/]+))?$/.exec(path);
+  if (!m) return undefined;
   const [, group = "", ns, plural, name, sub] = m;
-  const r = `${group}/${plural}`;
+  return { group, ns, plural, name, sub, r: `${group}/${plural}` };
+}
+
+// watch starts a watch of the collection at path with query q: send gets its events, end is
+// called when the mock ends it. It returns the function that stops it, or the Status that refuses it.
+function watch(path, q, send, end) {
+  const p = parsePath(path);
+  if (!p || p.name || !kinds[p.r]) return { code: 404, reason: "NotFound", message: `no collection at ${path}` };
+  const match = selector(q);
+  const from = Number(q.get("resourceVersion") ?? 0);
+  if (from < expiredBelow)
+    return { code: 410, reason: "Expired", message: `too old resource version: ${from} (${expiredBelow})` };
+  const w = { res: p.r, match: (o) => (!p.ns || o.metadata.namespace === p.ns) && match(o), send };
+  watchers.add(w);
+  const bookmark = setInterval(
+    () => send({ type: "BOOKMARK", object: { kind: kinds[p.r], metadata: { resourceVersion: String(rv) } } }),
+    15000,
+  );
+  const stop = () => {
+    watchers.delete(w);
+    clearInterval(bookmark);
+  };
+  w.expire = () => {
+    send({ type: "ERROR", object: { kind: "Status", code: 410, reason: "Expired", message: "too old resource version" } });
+    stop();
+    end();
+  };
+  return stop;
+}
+
+async function k8s(req, res, path, q, s) {
+  const p = parsePath(path.slice("/k8s".length));
+  if (!p) return status(res, 404, "NotFound", `the server could not find the requested resource (${path})`);
+  const { group, ns, plural, name, sub, r } = p;
   const viewer = s.user === "viewer";
   if (r === "authorization.k8s.io/selfsubjectaccessreviews") {
     const review = await body(req);
@@ -329,32 +362,9 @@ async function k8s(req, res, path, q, s) {
     return res.end(consoleLines.get(obj.metadata.uid) ?? "");
   }
   if (req.method === "GET" && !name) {
+    if (q.get("watch") === "1") return status(res, 400, "BadRequest", "the mock serves watches over /watch/ws only");
     const match = selector(q);
     const inNs = (o) => !ns || o.metadata.namespace === ns;
-    if (q.get("watch") === "1") {
-      const from = Number(q.get("resourceVersion") ?? 0);
-      if (from < expiredBelow)
-        return status(res, 410, "Expired", `too old resource version: ${from} (${expiredBelow})`);
-      res.writeHead(200, { "Content-Type": "application/json", "Transfer-Encoding": "chunked" });
-      const w = { res: r, match: (o) => inNs(o) && match(o), send: (ev) => res.write(JSON.stringify(ev) + "\n") };
-      watchers.add(w);
-      const bookmark = setInterval(
-        () => w.send({ type: "BOOKMARK", object: { kind: kinds[r], metadata: { resourceVersion: String(rv) } } }),
-        15000,
-      );
-      req.on("close", () => {
-        watchers.delete(w);
-        clearInterval(bookmark);
-      });
-      w.expire = () => {
-        w.send({
-          type: "ERROR",
-          object: { kind: "Status", code: 410, reason: "Expired", message: "too old resource version" },
-        });
-        res.end();
-      };
-      return;
-    }
     const items = [...coll(r).values()].filter((o) => inNs(o) && match(o));
     return json(res, 200, { kind: `${kinds[r]}List`, metadata: { resourceVersion: String(rv) }, items });
   }
@@ -486,41 +496,24 @@ const server = createServer(async (req, res) => {
   }
 });
 
-// ---- /console/ws: a minimal WebSocket (RFC 6455) that echoes keystrokes -----------------
+// ---- WebSockets (RFC 6455, just enough): /console/ws echoes keystrokes, /watch/ws carries watches
 function frame(opcode, payload) {
   const len = payload.length;
-  const head = len < 126 ? Buffer.from([0x80 | opcode, len]) : Buffer.from([0x80 | opcode, 126, len >> 8, len & 255]);
+  let head;
+  if (len < 126) head = Buffer.from([0x80 | opcode, len]);
+  else if (len < 65536) head = Buffer.from([0x80 | opcode, 126, len >> 8, len & 255]);
+  else {
+    head = Buffer.alloc(10);
+    head[0] = 0x80 | opcode;
+    head[1] = 127;
+    head.writeBigUInt64BE(BigInt(len), 2);
+  }
   return Buffer.concat([head, payload]);
 }
-server.on("upgrade", (req, socket) => {
-  const url = new URL(req.url, "http://x");
-  const s = session(req);
-  if (url.pathname !== "/console/ws" || !s || url.searchParams.get("csrf") !== s.csrfToken) {
-    socket.end("HTTP/1.1 403 Forbidden\r\n\r\n");
-    return;
-  }
-  const accept = createHash("sha1")
-    .update(req.headers["sec-websocket-key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
-    .digest("base64");
-  socket.write(
-    `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
-  );
-  if (s.user === "viewer") {
-    socket.write(
-      frame(
-        1,
-        Buffer.from(
-          JSON.stringify({
-            type: "error",
-            message: `machines "${url.searchParams.get("name")}" is forbidden: an interactive console session needs create on machines/console`,
-          }),
-        ),
-      ),
-    );
-    socket.end(frame(8, Buffer.alloc(0)));
-    return;
-  }
-  socket.write(frame(2, Buffer.from("\r\n[attached to the serial console]\r\n")));
+const text = (socket, obj) => socket.writable && socket.write(frame(1, Buffer.from(JSON.stringify(obj))));
+
+// readFrames hands each (masked, unfragmented) client frame's opcode and payload to onFrame.
+function readFrames(socket, onFrame) {
   let buf = Buffer.alloc(0);
   socket.on("data", (chunk) => {
     buf = Buffer.concat([buf, chunk]);
@@ -531,6 +524,9 @@ server.on("upgrade", (req, socket) => {
       if (len === 126) {
         len = buf.readUInt16BE(2);
         off = 4;
+      } else if (len === 127) {
+        len = Number(buf.readBigUInt64BE(2));
+        off = 10;
       }
       if (buf.length < off + 4 + len) return;
       const mask = buf.subarray(off, off + 4);
@@ -540,10 +536,73 @@ server.on("upgrade", (req, socket) => {
         socket.end(frame(8, Buffer.alloc(0)));
         return;
       }
-      if (opcode === 2 || opcode === 1) socket.write(frame(2, Buffer.from(data.toString().replace(/\r/g, "\r\n"))));
+      onFrame(opcode, data);
     }
   });
   socket.on("error", () => {});
+}
+
+function consoleSocket(socket, s, url) {
+  if (s.user === "viewer") {
+    text(socket, {
+      type: "error",
+      message: `machines "${url.searchParams.get("name")}" is forbidden: an interactive console session needs create on machines/console`,
+    });
+    socket.end(frame(8, Buffer.alloc(0)));
+    return;
+  }
+  socket.write(frame(2, Buffer.from("\r\n[attached to the serial console]\r\n")));
+  readFrames(socket, (opcode, data) => {
+    if (opcode === 2 || opcode === 1) socket.write(frame(2, Buffer.from(data.toString().replace(/\r/g, "\r\n"))));
+  });
+}
+
+function watchSocket(socket) {
+  const stops = new Map(); // id -> stop
+  readFrames(socket, (opcode, data) => {
+    if (opcode !== 1) return;
+    const f = JSON.parse(data.toString());
+    if (f.type === "stop") {
+      stops.get(f.id)?.();
+      stops.delete(f.id);
+      return;
+    }
+    if (f.type !== "watch") return;
+    if (stops.has(f.id)) return text(socket, { type: "error", id: f.id, message: `watch id ${f.id} is in use` });
+    const url = new URL(f.path, "http://x");
+    const result = watch(
+      url.pathname,
+      url.searchParams,
+      (event) => text(socket, { type: "event", id: f.id, event }),
+      () => {
+        stops.delete(f.id);
+        text(socket, { type: "end", id: f.id });
+      },
+    );
+    if (typeof result === "function") stops.set(f.id, result);
+    else text(socket, { type: "status", id: f.id, code: result.code, status: { kind: "Status", ...result } });
+  });
+  socket.on("close", () => {
+    for (const stop of stops.values()) stop();
+  });
+}
+
+server.on("upgrade", (req, socket) => {
+  const url = new URL(req.url, "http://x");
+  const s = session(req);
+  const known = url.pathname === "/console/ws" || url.pathname === "/watch/ws";
+  if (!known || !s || url.searchParams.get("csrf") !== s.csrfToken) {
+    socket.end("HTTP/1.1 403 Forbidden\r\n\r\n");
+    return;
+  }
+  const accept = createHash("sha1")
+    .update(req.headers["sec-websocket-key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
+    .digest("base64");
+  socket.write(
+    `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+  );
+  if (url.pathname === "/watch/ws") watchSocket(socket);
+  else consoleSocket(socket, s, url);
 });
 
 server.listen(port, "127.0.0.1", () =>
