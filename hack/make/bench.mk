@@ -9,8 +9,11 @@ api-etcd:
 
 # Creates per second and latency (protobuf and JSON) next to the etcd transaction ceiling
 # measured in the same run, apiserver CPU per create, creates through two apiservers against
-# one (-replicas-count 0 skips them), LIST and watch figures, and memory with 100,000 Machines
-# stored. About 10-15 minutes on 2 cores; prints a table, never fails on a number.
+# one (-replicas-count 0 skips them), LIST and watch figures, memory (RSS and live heap) with
+# 100,000 Machines stored, then GETs, server-side apply against create, a LIST of 50,000 and
+# the watch fan-out to 10/100/1,000 pool watchers and 100 unfiltered ones (-get-count,
+# -apply-count, -list-large, -fanout-events 0 skip them). About 5 minutes on 2 idle cores,
+# 10-15 on busy ones; prints a table, never fails on a number.
 # BENCH_API_FLAGS passes flags (see `go run ./hack/bench/api -h`), for example
 # BENCH_API_FLAGS="-profile /tmp/apiserver.pprof".
 bench-api: build api-etcd
