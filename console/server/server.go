@@ -1,6 +1,6 @@
 // Package server wires the web console into one http.Handler: login and sessions under
-// /auth/, the API proxy under /k8s/, the console WebSocket at /console/ws and the built app
-// everywhere else, all behind the same security headers.
+// /auth/, the API proxy under /k8s/, the console WebSocket at /console/ws, the watch WebSocket
+// at /watch/ws and the built app everywhere else, all behind the same security headers.
 package server
 
 import (
@@ -17,6 +17,7 @@ import (
 	"github.com/ferrite-dev/ferrite/console/proxy"
 	"github.com/ferrite-dev/ferrite/console/session"
 	"github.com/ferrite-dev/ferrite/console/terminal"
+	"github.com/ferrite-dev/ferrite/console/watchmux"
 )
 
 // ContentSecurityPolicy is sent with every response: the app loads everything from its own
@@ -44,6 +45,7 @@ type Server struct {
 	config   Config
 	proxy    *proxy.Proxy
 	terminal *terminal.Handler
+	watches  *watchmux.Handler
 	// gzipped holds the app's compressible files compressed, made on their first request.
 	gzipped gzipCache
 }
@@ -60,7 +62,8 @@ func New(config Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{config: config, proxy: p, terminal: &terminal.Handler{Log: config.Log}}, nil
+	return &Server{config: config, proxy: p, terminal: &terminal.Handler{Log: config.Log},
+		watches: &watchmux.Handler{Proxy: p, Log: config.Log}}, nil
 }
 
 func hasCredentials(c *rest.Config) bool {
@@ -88,6 +91,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		jsonreply.Error(w, http.StatusNotFound, "no such endpoint: "+path)
 	case path == terminal.Path:
 		s.withSession(w, r, s.terminal.ServeHTTP)
+	case path == watchmux.Path:
+		s.withSession(w, r, s.watches.ServeHTTP)
 	case strings.HasPrefix(path, proxy.Prefix) || path == strings.TrimSuffix(proxy.Prefix, "/"):
 		s.withSession(w, r, s.proxyRequest)
 	default:
