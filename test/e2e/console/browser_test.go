@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -41,10 +43,43 @@ func newBrowser(t *testing.T) *browser {
 	allocator, cancelAllocator := chromedp.NewExecAllocator(context.Background(), options...)
 	ctx, cancel := chromedp.NewContext(allocator)
 	t.Cleanup(func() { cancel(); cancelAllocator() })
-	if err := chromedp.Do(ctx); err != nil {
+	// Every page records its API requests and how they ended, for the failure messages.
+	record := chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
+		_, err := cdp.Call(ctx, target, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: recordRequests})
+		return err
+	})
+	if err := chromedp.Do(ctx, record); err != nil {
 		t.Fatalf("starting %s: %v", chromium, err)
 	}
 	return &browser{t: t, ctx: ctx}
+}
+
+// recordRequests wraps the page's fetch so that window.__requests lists each request: when it
+// started, its method and path, and its status or error when it ended (ms since the page loaded).
+const recordRequests = `(() => {
+  const requests = window.__requests = [];
+  const original = window.fetch;
+  window.fetch = async (...args) => {
+    const entry = {start: Math.round(performance.now()), method: (args[1] && args[1].method) || 'GET', url: String(args[0].url || args[0])};
+    requests.push(entry);
+    if (requests.length > 200) requests.shift();
+    try {
+      const response = await original(...args);
+      entry.status = response.status; entry.end = Math.round(performance.now());
+      return response;
+    } catch (error) {
+      entry.error = String(error); entry.end = Math.round(performance.now());
+      throw error;
+    }
+  };
+})()`
+
+// requests is the page's request record, one line per request, for failure messages.
+func (b *browser) requests() string {
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	lines, _ := chromedp.Run(ctx, chromedp.Evaluate[[]string](`(window.__requests || []).map(r => r.start + 'ms ' + r.method + ' ' + r.url + ' -> ' + (r.end === undefined ? 'PENDING' : (r.status || r.error) + ' at ' + r.end + 'ms'))`))
+	return strings.Join(lines, "\n")
 }
 
 // run runs actions with a timeout, failing the test (after a screenshot) when they fail.
@@ -54,7 +89,7 @@ func (b *browser) run(timeout time.Duration, what string, actions ...chromedp.Ac
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		b.screenshot("failed-" + what)
-		b.t.Fatalf("%s: %v\npage text:\n%s", what, err, b.pageText())
+		b.t.Fatalf("%s: %v\npage text:\n%s\nrequests:\n%s", what, err, b.pageText(), b.requests())
 	}
 }
 
@@ -146,7 +181,7 @@ func (b *browser) waitText(testid, want string, timeout time.Duration) string {
 		}
 		if time.Now().After(deadline) {
 			b.screenshot("failed-waiting-" + testid)
-			b.t.Fatalf("%s did not show %q within %v; it shows %q (error %v)\npage text:\n%s", testid, want, timeout, last, err, b.pageText())
+			b.t.Fatalf("%s did not show %q within %v; it shows %q (error %v)\npage text:\n%s\nrequests:\n%s", testid, want, timeout, last, err, b.pageText(), b.requests())
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
