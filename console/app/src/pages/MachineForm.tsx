@@ -1,13 +1,16 @@
 // The form that creates a Machine: class, image, volumes, a network and user data.
-import { useCallback, useState, type FormEvent } from "react";
+import { useCallback, useState } from "react";
 import { ApiError } from "../api/client";
 import { CreateError, createMachine, type MachineInput } from "../api/create";
-import { formErrors, noErrors, type FormErrors } from "../api/fielderrors";
+import { formErrors } from "../api/fielderrors";
 import { collectionPath, machineClasses, networks, volumes } from "../api/resources";
 import type { Network, Volume } from "../api/types";
 import { ClassSelect } from "../components/ClassSelect";
-import { Field, FormError, inputProps } from "../components/Field";
+import { Field, inputProps } from "../components/Field";
+import { FormButtons } from "../components/FormButtons";
+import { TextField } from "../components/TextField";
 import { useListOnce } from "../hooks/useListOnce";
+import { useSubmit } from "../hooks/useSubmit";
 
 /** Which input a server error's field path belongs to, for the Machine and its Secret. */
 const machineInputs = {
@@ -29,51 +32,41 @@ export function MachineForm(props: {
 }) {
   const { ns, onCreated, onCancel } = props;
   const [values, setValues] = useState<MachineInput>(empty);
-  const [errors, setErrors] = useState<FormErrors>(noErrors);
-  const [busy, setBusy] = useState(false);
   const volumeList = useListOnce<Volume>(collectionPath(volumes, ns));
   const networkList = useListOnce<Network>(collectionPath(networks, ns));
   const set = useCallback(<K extends keyof MachineInput>(key: K, value: MachineInput[K]) => {
     setValues((v) => ({ ...v, [key]: value }));
   }, []);
   const setClass = useCallback((v: string) => set("machineClass", v), [set]);
-  const e = errors.fields;
-
-  async function submit(ev: FormEvent) {
-    ev.preventDefault();
-    setBusy(true);
-    setErrors(noErrors);
-    try {
+  const { submit, busy, errors } = useSubmit({
+    run: async () => {
       const { machine, warning } = await createMachine(ns, values);
       onCreated(machine.metadata.name, warning);
-    } catch (err) {
+    },
+    fail: (err) => {
       const failed = err instanceof CreateError ? err : new CreateError("machine", err);
       if (failed.step === "secret" && failed.error instanceof ApiError && failed.error.status === 404) {
         const text = "This API server serves no Secrets (core/v1), which hold user data: leave user data empty.";
-        setErrors({ fields: { userData: text }, form: "" });
-        return;
+        return { fields: { userData: text }, form: "" };
       }
       const mapped = formErrors(failed.error, failed.step === "secret" ? secretInputs : machineInputs);
       const prefix = failed.step === "secret" ? "The user data Secret was refused: " : "";
       const form = [mapped.form && prefix + mapped.form, failed.note].filter(Boolean).join(" ");
-      setErrors({ fields: mapped.fields, form });
-    } finally {
-      setBusy(false);
-    }
-  }
+      return { fields: mapped.fields, form };
+    },
+  });
+  const e = errors.fields;
 
   return (
     <form className="panel" onSubmit={submit} aria-labelledby="machine-form-title" noValidate>
       <h2 id="machine-form-title">New machine in {ns}</h2>
-      <Field name="metadata.name" label="Name" error={e["metadata.name"]}>
-        <input
-          type="text"
-          autoComplete="off"
-          {...inputProps("metadata.name", e["metadata.name"])}
-          value={values.name}
-          onChange={(x) => set("name", x.target.value)}
-        />
-      </Field>
+      <TextField
+        name="metadata.name"
+        label="Name"
+        error={e["metadata.name"]}
+        value={values.name}
+        onChange={(v) => set("name", v)}
+      />
       <Field name="spec.machineClassRef.name" label="Machine class" error={e["spec.machineClassRef.name"]}>
         <ClassSelect
           name="spec.machineClassRef.name"
@@ -84,21 +77,15 @@ export function MachineForm(props: {
           describe={(c) => `(${c.capabilities?.cpu ?? "?"} CPU, ${c.capabilities?.memory ?? "?"})`}
         />
       </Field>
-      <Field
+      <TextField
         name="spec.image"
         label="Image"
         error={e["spec.image"]}
         hint="An OCI image reference; empty to boot from the first volume."
-      >
-        <input
-          type="text"
-          autoComplete="off"
-          placeholder="registry.example/guest:latest"
-          {...inputProps("spec.image", e["spec.image"])}
-          value={values.image}
-          onChange={(x) => set("image", x.target.value)}
-        />
-      </Field>
+        placeholder="registry.example/guest:latest"
+        value={values.image}
+        onChange={(v) => set("image", v)}
+      />
       <Field
         name="spec.volumes"
         label="Volumes"
@@ -125,26 +112,21 @@ export function MachineForm(props: {
           ))}
         </select>
       </Field>
-      <Field
+      <TextField
         name="network"
         label="Network"
         error={e["network"]}
         hint="The machine gets one network interface in this network; empty for none."
+        list="network-names"
+        value={values.network}
+        onChange={(v) => set("network", v)}
       >
-        <input
-          type="text"
-          list="network-names"
-          autoComplete="off"
-          {...inputProps("network", e["network"])}
-          value={values.network}
-          onChange={(x) => set("network", x.target.value)}
-        />
         <datalist id="network-names">
           {networkList.items.map((n) => (
             <option key={n.metadata.name} value={n.metadata.name} />
           ))}
         </datalist>
-      </Field>
+      </TextField>
       <Field
         name="userData"
         label="User data (Ignition JSON)"
@@ -159,15 +141,7 @@ export function MachineForm(props: {
           onChange={(x) => set("userData", x.target.value)}
         />
       </Field>
-      <FormError message={errors.form} />
-      <div className="buttons">
-        <button type="submit" className="primary" data-testid="form-submit" disabled={busy}>
-          {busy ? "Creating…" : "Create machine"}
-        </button>
-        <button type="button" onClick={onCancel}>
-          Cancel
-        </button>
-      </div>
+      <FormButtons error={errors.form} busy={busy} label="Create machine" onCancel={onCancel} />
     </form>
   );
 }

@@ -1,11 +1,14 @@
 // The form that creates a Volume: class, size and an optional image.
-import { useCallback, useState, type FormEvent } from "react";
+import { useCallback, useState } from "react";
 import { createObject, volumeFromInput, type VolumeInput } from "../api/create";
-import { formErrors, noErrors, type FormErrors } from "../api/fielderrors";
+import { formErrors } from "../api/fielderrors";
 import { isQuantity } from "../api/quantity";
 import { collectionPath, volumeClasses, volumes } from "../api/resources";
 import { ClassSelect } from "../components/ClassSelect";
-import { Field, FormError, inputProps } from "../components/Field";
+import { Field } from "../components/Field";
+import { FormButtons } from "../components/FormButtons";
+import { TextField } from "../components/TextField";
+import { useSubmit } from "../hooks/useSubmit";
 
 const volumeInputs = {
   "metadata.name": "metadata.name",
@@ -17,43 +20,32 @@ const volumeInputs = {
 export function VolumeForm(props: { ns: string; onCreated: (name: string) => void; onCancel: () => void }) {
   const { ns, onCreated, onCancel } = props;
   const [values, setValues] = useState<VolumeInput>({ name: "", volumeClass: "", storage: "", image: "" });
-  const [errors, setErrors] = useState<FormErrors>(noErrors);
-  const [busy, setBusy] = useState(false);
   const set = useCallback((key: keyof VolumeInput, value: string) => setValues((v) => ({ ...v, [key]: value })), []);
   const setClass = useCallback((v: string) => set("volumeClass", v), [set]);
-  const e = errors.fields;
-
-  async function submit(ev: FormEvent) {
-    ev.preventDefault();
+  const { submit, busy, errors } = useSubmit({
     // A size that is no quantity fails to decode on the server (400, no field named): say so here.
-    if (values.storage.trim() && !isQuantity(values.storage)) {
-      setErrors({ fields: { "spec.resources.storage": `"${values.storage}" is not a size such as 10Gi` }, form: "" });
-      return;
-    }
-    setBusy(true);
-    setErrors(noErrors);
-    try {
+    check: () =>
+      values.storage.trim() && !isQuantity(values.storage)
+        ? { fields: { "spec.resources.storage": `"${values.storage}" is not a size such as 10Gi` }, form: "" }
+        : undefined,
+    run: async () => {
       const created = await createObject(collectionPath(volumes, ns), volumeFromInput(ns, values));
       onCreated(created.metadata.name);
-    } catch (err) {
-      setErrors(formErrors(err, volumeInputs));
-    } finally {
-      setBusy(false);
-    }
-  }
+    },
+    fail: (err) => formErrors(err, volumeInputs),
+  });
+  const e = errors.fields;
 
   return (
     <form className="panel" onSubmit={submit} aria-labelledby="volume-form-title" noValidate>
       <h2 id="volume-form-title">New volume in {ns}</h2>
-      <Field name="metadata.name" label="Name" error={e["metadata.name"]}>
-        <input
-          type="text"
-          autoComplete="off"
-          {...inputProps("metadata.name", e["metadata.name"])}
-          value={values.name}
-          onChange={(x) => set("name", x.target.value)}
-        />
-      </Field>
+      <TextField
+        name="metadata.name"
+        label="Name"
+        error={e["metadata.name"]}
+        value={values.name}
+        onChange={(v) => set("name", v)}
+      />
       <Field name="spec.volumeClassRef.name" label="Volume class" error={e["spec.volumeClassRef.name"]}>
         <ClassSelect
           name="spec.volumeClassRef.name"
@@ -64,39 +56,24 @@ export function VolumeForm(props: { ns: string; onCreated: (name: string) => voi
           describe={(c) => (c.capabilities?.iops ? `(${c.capabilities.iops} IOPS)` : "")}
         />
       </Field>
-      <Field name="spec.resources.storage" label="Size" error={e["spec.resources.storage"]} hint="For example 10Gi.">
-        <input
-          type="text"
-          autoComplete="off"
-          placeholder="10Gi"
-          {...inputProps("spec.resources.storage", e["spec.resources.storage"])}
-          value={values.storage}
-          onChange={(x) => set("storage", x.target.value)}
-        />
-      </Field>
-      <Field
+      <TextField
+        name="spec.resources.storage"
+        label="Size"
+        error={e["spec.resources.storage"]}
+        hint="For example 10Gi."
+        placeholder="10Gi"
+        value={values.storage}
+        onChange={(v) => set("storage", v)}
+      />
+      <TextField
         name="spec.image"
         label="Image"
         error={e["spec.image"]}
         hint="Optional: an OCI image to fill the volume from."
-      >
-        <input
-          type="text"
-          autoComplete="off"
-          {...inputProps("spec.image", e["spec.image"])}
-          value={values.image}
-          onChange={(x) => set("image", x.target.value)}
-        />
-      </Field>
-      <FormError message={errors.form} />
-      <div className="buttons">
-        <button type="submit" className="primary" data-testid="form-submit" disabled={busy}>
-          {busy ? "Creating…" : "Create volume"}
-        </button>
-        <button type="button" onClick={onCancel}>
-          Cancel
-        </button>
-      </div>
+        value={values.image}
+        onChange={(v) => set("image", v)}
+      />
+      <FormButtons error={errors.form} busy={busy} label="Create volume" onCancel={onCancel} />
     </form>
   );
 }
