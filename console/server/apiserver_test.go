@@ -18,13 +18,12 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/ferrite-dev/ferrite/apiserver/pki"
 	"github.com/ferrite-dev/ferrite/apiserver/standalone"
 	"github.com/ferrite-dev/ferrite/apiserver/testserver"
 	"github.com/ferrite-dev/ferrite/console/session"
+	"github.com/ferrite-dev/ferrite/console/usertest"
 )
 
 // consoleFor serves a console in front of the API server of config (its address and CA only)
@@ -56,32 +55,6 @@ func loginBody(t *testing.T, kubeconfig []byte) string {
 		t.Fatal(err)
 	}
 	return string(data)
-}
-
-// userKubeconfig is a kubeconfig with a client certificate for user from the test server's CA,
-// its cluster pointing somewhere the console must not go.
-func userKubeconfig(t *testing.T, s *testserver.Server, user string) []byte {
-	t.Helper()
-	ca, err := pki.EnsureCA(filepath.Join(s.DataDir, "pki"), "ca")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := ca.Ensure(user, pki.Spec{CommonName: user, Client: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := os.ReadFile(pair.CertFile)
-	key, _ := os.ReadFile(pair.KeyFile)
-	config := clientcmdapi.NewConfig()
-	config.Clusters["elsewhere"] = &clientcmdapi.Cluster{Server: "https://127.0.0.1:1"}
-	config.AuthInfos[user] = &clientcmdapi.AuthInfo{ClientCertificateData: cert, ClientKeyData: key}
-	config.Contexts["c"] = &clientcmdapi.Context{Cluster: "elsewhere", AuthInfo: user, Namespace: "team-" + user}
-	config.CurrentContext = "c"
-	data, err := clientcmd.Write(*config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
 }
 
 // TestStandaloneAPIServer logs in to a real ferrite-apiserver (standalone: no
@@ -152,7 +125,7 @@ func TestStandaloneAPIServer(t *testing.T) {
 
 	// A user the server knows but does not authorize.
 	bob := consoleFor(t, s.Config)
-	response, body = bob.do(t, http.MethodPost, "/auth/login", loginBody(t, userKubeconfig(t, s, "bob")), jsonBody)
+	response, body = bob.do(t, http.MethodPost, "/auth/login", loginBody(t, usertest.Kubeconfig(t, s, "bob")), jsonBody)
 	if response.StatusCode != http.StatusOK || !strings.Contains(body, `"user":"bob"`) || !strings.Contains(body, `"namespace":"team-bob"`) {
 		t.Fatalf("bob's login: %d %s", response.StatusCode, body)
 	}

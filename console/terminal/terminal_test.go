@@ -20,15 +20,13 @@ import (
 	"github.com/gorilla/websocket"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/ferrite-dev/ferrite/apiserver"
-	"github.com/ferrite-dev/ferrite/apiserver/pki"
 	"github.com/ferrite-dev/ferrite/apiserver/testserver"
 	"github.com/ferrite-dev/ferrite/console/server"
 	"github.com/ferrite-dev/ferrite/console/session"
 	"github.com/ferrite-dev/ferrite/console/terminal"
+	"github.com/ferrite-dev/ferrite/console/usertest"
 	"github.com/ferrite-dev/ferrite/poollet/console/consoletest"
 )
 
@@ -108,31 +106,6 @@ func errorFrame(t *testing.T, text string) terminal.ErrorFrame {
 	return frame
 }
 
-// userKubeconfig is a kubeconfig with a client certificate of the test server's CA for user,
-// whom the standalone server authenticates but does not authorize.
-func userKubeconfig(t *testing.T, s *testserver.Server, user string) []byte {
-	t.Helper()
-	ca, err := pki.EnsureCA(filepath.Join(s.DataDir, "pki"), "ca")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := ca.Ensure(user, pki.Spec{CommonName: user, Client: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := os.ReadFile(pair.CertFile)
-	key, _ := os.ReadFile(pair.KeyFile)
-	config := clientcmdapi.NewConfig()
-	config.AuthInfos[user] = &clientcmdapi.AuthInfo{ClientCertificateData: cert, ClientKeyData: key}
-	config.Contexts["c"] = &clientcmdapi.Context{AuthInfo: user}
-	config.CurrentContext = "c"
-	data, err := clientcmd.Write(*config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
 // TestBridge runs console sessions through the console server, the real ferrite-apiserver's
 // machines/console and a real machinepoollet over the fake runtime: typed bytes reach the
 // guest and its echo comes back; tailBytes asks for earlier output; a missing Machine and a
@@ -205,7 +178,7 @@ func TestBridge(t *testing.T) {
 		t.Errorf("a missing machine: %q", frame.Message)
 	}
 	conn.Close()
-	bob := login(t, console, userKubeconfig(t, s, "bob"))
+	bob := login(t, console, usertest.Kubeconfig(t, s, "bob"))
 	conn, _, err = bob.dial(t, ns, "vm", nil, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -14,8 +13,8 @@ import (
 	"k8s.io/client-go/rest"
 
 	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
-	"github.com/ferrite-dev/ferrite/apiserver/pki"
 	"github.com/ferrite-dev/ferrite/apiserver/testserver"
+	"github.com/ferrite-dev/ferrite/console/usertest"
 )
 
 // machines is the path of the Machines of namespace ns.
@@ -49,16 +48,7 @@ func readEvent(t *testing.T, b *browser, id string) event {
 // whom the standalone server authenticates but does not authorize.
 func userConfig(t *testing.T, api *testserver.Server, user string) *rest.Config {
 	t.Helper()
-	ca, err := pki.EnsureCA(filepath.Join(api.DataDir, "pki"), "ca")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := ca.Ensure(user, pki.Spec{CommonName: user, Client: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := os.ReadFile(pair.CertFile)
-	key, _ := os.ReadFile(pair.KeyFile)
+	cert, key := usertest.Cert(t, api, user)
 	return &rest.Config{Host: api.Config.Host, TLSClientConfig: rest.TLSClientConfig{
 		CAData: api.Config.CAData, CAFile: api.Config.CAFile, CertData: cert, KeyData: key}}
 }
