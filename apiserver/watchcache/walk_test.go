@@ -22,7 +22,7 @@ func machine(name string) *compute.Machine {
 			Labels: map[string]string{clone("app"): clone("web"), clone("tier"): clone("front")},
 			ManagedFields: []metav1.ManagedFieldsEntry{{
 				Manager: clone("kubectl"), Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: clone("compute.ferrite.dev/v1alpha1"),
-				FieldsType: clone("FieldsV1"), FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:image":{}}}`)},
+				FieldsType: clone("FieldsV1"), FieldsV1: metav1.NewFieldsV1(`{"f:spec":{"f:image":{}}}`),
 			}},
 		},
 		Spec: compute.MachineSpec{
@@ -58,7 +58,7 @@ func TestInternSharesRepeatedValues(t *testing.T) {
 		"labels":                sameMap(a.Labels, b.Labels),
 		"pool selector":         sameMap(a.Spec.MachinePoolSelector, b.Spec.MachinePoolSelector),
 		"resource list":         sameMap(a.Spec.Volumes[0].Ephemeral.Resources, b.Spec.Volumes[0].Ephemeral.Resources),
-		"managed fields set":    &a.ManagedFields[0].FieldsV1.Raw[0] == &b.ManagedFields[0].FieldsV1.Raw[0],
+		"managed fields set":    &a.ManagedFields[0].FieldsV1.GetRawBytes()[0] == &b.ManagedFields[0].FieldsV1.GetRawBytes()[0],
 		"label key across maps": sameString(firstKey(a.Labels), firstKey(b.Labels)),
 	} {
 		if !same {
