@@ -28,8 +28,9 @@ build-deps:
 	@hack/install-packages.sh librados-dev librbd-dev
 
 # The whole local control plane: etcd, kube-apiserver, ferrite-apiserver behind APIServices and
-# the controller manager, with state under $(DATA_DIR), and (as root on Debian) the local
-# MachinePool "local" running real machines under libvirt and QEMU. Ctrl-C stops it.
+# the controller manager, with state under $(DATA_DIR), the web console on 127.0.0.1:8090, and
+# (as root on Debian) the local MachinePool "local" running real machines under libvirt and
+# QEMU. Ctrl-C stops it.
 run: build-deps console build kube-apiserver kubectl
 	$(GO) build -o $(BIN)/ ./hack/ferrite-local
 	$(BIN)/ferrite-local --data-dir $(DATA_DIR) --bin-dir $(BIN)
