@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -78,11 +81,23 @@ func TestMachineThroughTheForm(t *testing.T) {
 		t.Logf("the console's visible rows do not show the user data (it may have scrolled off):\n%s", text)
 	}
 	b.screenshot("machine-console")
+	// The line goes in as one text input (synthetic key events of printable characters reach
+	// xterm.js twice, as keypress and as input, which a real keyboard does not), then Enter.
 	b.run(30*time.Second, "typing into the console",
 		chromedp.Click(testID("terminal")),
-		chromedp.SendKeys(chromedp.CSS(string(testID("terminal"))+" textarea"), "echo TYPED-$((6*7))\r"))
+		chromedp.Focus(chromedp.CSS(string(testID("terminal"))+" textarea")),
+		chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
+			_, err := cdp.Call(ctx, target, input.InsertText, input.InsertTextParams{Text: "echo TYPED-$((6*7))"})
+			return err
+		}),
+		chromedp.KeyEvent(kb.Enter))
 	b.waitText("terminal", "TYPED-42", time.Minute)
 	b.screenshot("machine-console-typed")
+
+	// The pool's capacity, with the running machine's class allocated.
+	b.open("/pools", "capacity-chart")
+	b.waitText("capacity-chart", class, 30*time.Second)
+	b.screenshot("pools-capacity")
 
 	b.open("/machines/"+name+"?namespace="+namespace, "detail-machines")
 	b.click("power-off")
