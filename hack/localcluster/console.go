@@ -75,14 +75,6 @@ func (c *Cluster) StartConsole(ctx context.Context, port int) (*Console, error) 
 // Stop stops the console.
 func (c *Console) Stop() { c.process.stop(5 * time.Second) }
 
-// Running reports whether the console process is still there.
-func (c *Console) Running() error {
-	if c.process.running() {
-		return nil
-	}
-	return c.process.exitError()
-}
-
 // BindViewer lets ViewerUser (who logs in with Tokens[ViewerUser]) view namespace, through a
 // RoleBinding to the aggregated view ClusterRole: the console's read-only user.
 func (c *Cluster) BindViewer(ctx context.Context, namespace string) error {
