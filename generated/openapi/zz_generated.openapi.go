@@ -4415,11 +4415,17 @@ func schema_ferrite_apis_storage_v1alpha1_VolumeSnapshotStatus(ref common.Refere
 							Ref:         ref(resource.Quantity{}.OpenAPIModelName()),
 						},
 					},
+					"volumePoolRef": {
+						SchemaProps: spec.SchemaProps{
+							Description: "VolumePoolRef is the pool holding the snapshot, written by that pool's poollet when it takes the snapshot. A Volume restored from the snapshot is placed on this pool. Immutable once set.",
+							Ref:         ref(v1.LocalObjectReference{}.OpenAPIModelName()),
+						},
+					},
 				},
 			},
 		},
 		Dependencies: []string{
-			resource.Quantity{}.OpenAPIModelName()},
+			v1.LocalObjectReference{}.OpenAPIModelName(), resource.Quantity{}.OpenAPIModelName()},
 	}
 }
 

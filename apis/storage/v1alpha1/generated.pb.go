@@ -1005,6 +1005,18 @@ func (m *VolumeSnapshotStatus) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
+	if m.VolumePoolRef != nil {
+		{
+			size, err := m.VolumePoolRef.MarshalToSizedBuffer(dAtA[:i])
+			if err != nil {
+				return 0, err
+			}
+			i -= size
+			i = encodeVarintGenerated(dAtA, i, uint64(size))
+		}
+		i--
+		dAtA[i] = 0x2a
+	}
 	if m.RestoreSize != nil {
 		{
 			size, err := m.RestoreSize.MarshalToSizedBuffer(dAtA[:i])
@@ -1574,6 +1586,10 @@ func (m *VolumeSnapshotStatus) Size() (n int) {
 		l = m.RestoreSize.Size()
 		n += 1 + l + sovGenerated(uint64(l))
 	}
+	if m.VolumePoolRef != nil {
+		l = m.VolumePoolRef.Size()
+		n += 1 + l + sovGenerated(uint64(l))
+	}
 	return n
 }
 
@@ -1948,6 +1964,7 @@ func (this *VolumeSnapshotStatus) String() string {
 		`State:` + fmt.Sprintf("%v", this.State) + `,`,
 		`SnapshotID:` + fmt.Sprintf("%v", this.SnapshotID) + `,`,
 		`RestoreSize:` + strings.Replace(fmt.Sprintf("%v", this.RestoreSize), "Quantity", "resource.Quantity", 1) + `,`,
+		`VolumePoolRef:` + strings.Replace(fmt.Sprintf("%v", this.VolumePoolRef), "LocalObjectReference", "v11.LocalObjectReference", 1) + `,`,
 		`}`,
 	}, "")
 	return s
@@ -5002,6 +5019,42 @@ func (m *VolumeSnapshotStatus) Unmarshal(dAtA []byte) error {
 				m.RestoreSize = &resource.Quantity{}
 			}
 			if err := m.RestoreSize.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
+				return err
+			}
+			iNdEx = postIndex
+		case 5:
+			if wireType != 2 {
+				return fmt.Errorf("proto: wrong wireType = %d for field VolumePoolRef", wireType)
+			}
+			var msglen int
+			for shift := uint(0); ; shift += 7 {
+				if shift >= 64 {
+					return ErrIntOverflowGenerated
+				}
+				if iNdEx >= l {
+					return io.ErrUnexpectedEOF
+				}
+				b := dAtA[iNdEx]
+				iNdEx++
+				msglen |= int(b&0x7F) << shift
+				if b < 0x80 {
+					break
+				}
+			}
+			if msglen < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			postIndex := iNdEx + msglen
+			if postIndex < 0 {
+				return ErrInvalidLengthGenerated
+			}
+			if postIndex > l {
+				return io.ErrUnexpectedEOF
+			}
+			if m.VolumePoolRef == nil {
+				m.VolumePoolRef = &v11.LocalObjectReference{}
+			}
+			if err := m.VolumePoolRef.Unmarshal(dAtA[iNdEx:postIndex]); err != nil {
 				return err
 			}
 			iNdEx = postIndex

@@ -52,6 +52,11 @@ type VolumeSnapshotStatus struct {
 	// RestoreSize is the smallest size of a volume created from the snapshot.
 	// +optional
 	RestoreSize *resource.Quantity `json:"restoreSize,omitempty" protobuf:"bytes,4,opt,name=restoreSize"`
+	// VolumePoolRef is the pool holding the snapshot, written by that pool's poollet when it
+	// takes the snapshot. A Volume restored from the snapshot is placed on this pool. Immutable
+	// once set.
+	// +optional
+	VolumePoolRef *corev1.LocalObjectReference `json:"volumePoolRef,omitempty" protobuf:"bytes,5,opt,name=volumePoolRef"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

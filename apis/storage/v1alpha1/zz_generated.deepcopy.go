@@ -504,6 +504,11 @@ func (in *VolumeSnapshotStatus) DeepCopyInto(out *VolumeSnapshotStatus) {
 		x := (*in).DeepCopy()
 		*out = &x
 	}
+	if in.VolumePoolRef != nil {
+		in, out := &in.VolumePoolRef, &out.VolumePoolRef
+		*out = new(v1.LocalObjectReference)
+		**out = **in
+	}
 	return
 }
 

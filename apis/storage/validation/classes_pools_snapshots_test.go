@@ -212,3 +212,30 @@ func TestValidateVolumeSnapshotStatusUpdate(t *testing.T) {
 		})
 	}
 }
+
+// status.volumePoolRef is a valid name, set once and then fixed.
+func TestValidateVolumeSnapshotPoolRef(t *testing.T) {
+	held := func(pool string) *storage.VolumeSnapshot {
+		s := validSnapshot()
+		if pool != "" {
+			s.Status.VolumePoolRef = &corev1.LocalObjectReference{Name: pool}
+		}
+		return s
+	}
+	tests := []struct {
+		name     string
+		old, new string
+		want     []vt.FieldError
+	}{
+		{name: "set", new: "pool-a"},
+		{name: "kept", old: "pool-a", new: "pool-a"},
+		{name: "bad name", new: "Pool_A", want: []vt.FieldError{vt.Invalid("status.volumePoolRef.name")}},
+		{name: "moved", old: "pool-a", new: "pool-b", want: []vt.FieldError{vt.Invalid("status.volumePoolRef")}},
+		{name: "cleared", old: "pool-a", want: []vt.FieldError{vt.Invalid("status.volumePoolRef")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			vt.Expect(t, ValidateVolumeSnapshotStatusUpdate(held(tt.new), held(tt.old)), tt.want...)
+		})
+	}
+}

@@ -139,10 +139,16 @@ func ValidateVolumeSnapshotUpdate(newSnapshot, oldSnapshot *storage.VolumeSnapsh
 var snapshotStates = []storage.VolumeSnapshotState{storage.VolumeSnapshotStatePending, storage.VolumeSnapshotStateReady, storage.VolumeSnapshotStateFailed}
 
 // ValidateVolumeSnapshotStatusUpdate checks a status written by a poollet.
-func ValidateVolumeSnapshotStatusUpdate(newSnapshot, _ *storage.VolumeSnapshot) field.ErrorList {
+func ValidateVolumeSnapshotStatusUpdate(newSnapshot, oldSnapshot *storage.VolumeSnapshot) field.ErrorList {
 	errs := apivalidation.ValidateEnum(newSnapshot.Status.State, snapshotStates, false, statusPath.Child("state"))
 	if size := newSnapshot.Status.RestoreSize; size != nil {
 		errs = append(errs, apivalidation.ValidateNonNegativeQuantity(*size, statusPath.Child("restoreSize"))...)
+	}
+	errs = append(errs, apivalidation.ValidateOptionalLocalRef(newSnapshot.Status.VolumePoolRef, statusPath.Child("volumePoolRef"))...)
+	// The pool holds the snapshot's data: moving the reference would strand it and send
+	// restores to a pool that cannot serve them.
+	if oldSnapshot.Status.VolumePoolRef != nil {
+		errs = append(errs, apimachineryvalidation.ValidateImmutableField(newSnapshot.Status.VolumePoolRef, oldSnapshot.Status.VolumePoolRef, statusPath.Child("volumePoolRef"))...)
 	}
 	return errs
 }

@@ -21,6 +21,7 @@ package v1alpha1
 import (
 	storagev1alpha1 "github.com/ferrite-dev/ferrite/apis/storage/v1alpha1"
 	resource "k8s.io/apimachinery/pkg/api/resource"
+	v1 "k8s.io/client-go/applyconfigurations/core/v1"
 )
 
 // VolumeSnapshotStatusApplyConfiguration represents a declarative configuration of the VolumeSnapshotStatus type for use
@@ -36,6 +37,10 @@ type VolumeSnapshotStatusApplyConfiguration struct {
 	SnapshotID *string `json:"snapshotID,omitempty"`
 	// RestoreSize is the smallest size of a volume created from the snapshot.
 	RestoreSize *resource.Quantity `json:"restoreSize,omitempty"`
+	// VolumePoolRef is the pool holding the snapshot, written by that pool's poollet when it
+	// takes the snapshot. A Volume restored from the snapshot is placed on this pool. Immutable
+	// once set.
+	VolumePoolRef *v1.LocalObjectReferenceApplyConfiguration `json:"volumePoolRef,omitempty"`
 }
 
 // VolumeSnapshotStatusApplyConfiguration constructs a declarative configuration of the VolumeSnapshotStatus type for use with
@@ -73,5 +78,13 @@ func (b *VolumeSnapshotStatusApplyConfiguration) WithSnapshotID(value string) *V
 // If called multiple times, the RestoreSize field is set to the value of the last call.
 func (b *VolumeSnapshotStatusApplyConfiguration) WithRestoreSize(value resource.Quantity) *VolumeSnapshotStatusApplyConfiguration {
 	b.RestoreSize = &value
+	return b
+}
+
+// WithVolumePoolRef sets the VolumePoolRef field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the VolumePoolRef field is set to the value of the last call.
+func (b *VolumeSnapshotStatusApplyConfiguration) WithVolumePoolRef(value *v1.LocalObjectReferenceApplyConfiguration) *VolumeSnapshotStatusApplyConfiguration {
+	b.VolumePoolRef = value
 	return b
 }
