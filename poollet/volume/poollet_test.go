@@ -176,9 +176,9 @@ func grow(t *testing.T, namespace, name, size string) {
 	}
 }
 
-// A VolumeSnapshot of a Volume on the pool becomes Ready with its restore size; a Volume
-// restored from it waits until it is Ready and is then created from it, keeping the source's
-// passphrase; a Volume from an image is created from the image. Deleting the snapshot deletes
+// A VolumeSnapshot of a Volume on the pool becomes Ready with its restore size and names the
+// pool; a Volume restored from it waits until it is Ready and is then created from it, keeping
+// the source's passphrase; a Volume from an image is created from the image. Deleting the snapshot deletes
 // the runtime snapshot; the restored volume stays.
 func TestSnapshotRestoreAndImage(t *testing.T) {
 	ns := unique("snap")
@@ -211,6 +211,10 @@ func TestSnapshotRestoreAndImage(t *testing.T) {
 	})
 	if !hasFinalizer(snap) || snap.Status.SnapshotID != string(snap.UID) || snap.Status.RestoreSize == nil || snap.Status.RestoreSize.Value() != 1<<30 {
 		t.Fatalf("snapshot %+v", snap)
+	}
+	// The pool holding the snapshot, where the scheduler sends restores.
+	if ref := snap.Status.VolumePoolRef; ref == nil || ref.Name != ns {
+		t.Errorf("snapshot status.volumePoolRef %v, want %s", ref, ns)
 	}
 	waitFor(t, "restored Available", available(t, ns, "restored"))
 	sourcePass, _ := e.runtime.Passphrase(string(source.UID))

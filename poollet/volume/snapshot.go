@@ -60,7 +60,13 @@ func (p *Poollet) reconcileSnapshot(ctx context.Context, req reconcile.Request) 
 		return reconcile.Result{}, err
 	}
 	onPool := err == nil && v.Spec.VolumePoolRef != nil && v.Spec.VolumePoolRef.Name == p.PoolName
-	ours := slices.Contains(snap.Finalizers, Finalizer)
+	// The finalizer is every pool's; status.volumePoolRef says which pool holds the snapshot
+	// (a snapshot claimed before that field existed has only the finalizer).
+	held := snap.Status.VolumePoolRef
+	ours := slices.Contains(snap.Finalizers, Finalizer) && (held == nil || held.Name == p.PoolName)
+	if held != nil && held.Name != p.PoolName {
+		return reconcile.Result{}, nil
+	}
 	if !ours && !onPool {
 		return reconcile.Result{}, nil
 	}
@@ -80,8 +86,13 @@ func (p *Poollet) reconcileSnapshot(ctx context.Context, req reconcile.Request) 
 		}
 		return reconcile.Result{}, nil
 	}
-	if !ours {
-		snap.Finalizers = append(snap.Finalizers, Finalizer)
+	if onPool && (!ours || held == nil) {
+		// Claim the snapshot before taking it: the finalizer keeps the object until the runtime
+		// snapshot is gone, and the pool reference sends restores here.
+		if !slices.Contains(snap.Finalizers, Finalizer) {
+			snap.Finalizers = append(snap.Finalizers, Finalizer)
+		}
+		snap.Status.VolumePoolRef = &corev1.LocalObjectReference{Name: p.PoolName}
 		if err := p.Client.Status().Update(ctx, snap); err != nil {
 			return reconcile.Result{}, err
 		}
@@ -146,7 +157,7 @@ func snapshotState(s runtimev1alpha1.SnapshotState) storagev1alpha1.VolumeSnapsh
 
 // writeSnapshotStatus writes a snapshot's status with a merge patch when it changed.
 func (p *Poollet) writeSnapshotStatus(ctx context.Context, snap *storagev1alpha1.VolumeSnapshot, state storagev1alpha1.VolumeSnapshotState, id string, size *resource.Quantity, generation int64) error {
-	want := storagev1alpha1.VolumeSnapshotStatus{ObservedGeneration: generation, State: state, SnapshotID: id, RestoreSize: size}
+	want := storagev1alpha1.VolumeSnapshotStatus{ObservedGeneration: generation, State: state, SnapshotID: id, RestoreSize: size, VolumePoolRef: snap.Status.VolumePoolRef}
 	if equality.Semantic.DeepEqual(want, snap.Status) {
 		return nil
 	}
