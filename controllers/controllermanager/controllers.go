@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -76,8 +77,26 @@ func AddVolumeScheduler(ctx context.Context, mgr ctrl.Manager, recorder events.E
 	if err := volumescheduler.IndexPoolRef(ctx, mgr); err != nil {
 		return err
 	}
-	s := &volumescheduler.Scheduler{Kind: volumescheduler.Kind(), Settings: o.schedulerSettings(mgr, recorder)}
+	s := &volumescheduler.Scheduler{Kind: volumescheduler.Kind(mgr.GetCache()), Settings: o.schedulerSettings(mgr, recorder)}
 	if err := s.SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("volume scheduler: %w", err)
+	}
+	// A volume restored from a snapshot waits until the snapshot is on a pool.
+	snapshots, err := mgr.GetCache().GetInformer(ctx, &storagev1alpha1.VolumeSnapshot{})
+	if err != nil {
+		return fmt.Errorf("volume scheduler: %w", err)
+	}
+	_, err = snapshots.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc: func(interface{}) { s.RequeueUnschedulable() },
+		UpdateFunc: func(oldObj, obj interface{}) {
+			old, okOld := oldObj.(*storagev1alpha1.VolumeSnapshot)
+			snap, ok := obj.(*storagev1alpha1.VolumeSnapshot)
+			if ok && okOld && old.Status.VolumePoolRef == nil && snap.Status.VolumePoolRef != nil {
+				s.RequeueUnschedulable()
+			}
+		},
+	})
+	if err != nil {
 		return fmt.Errorf("volume scheduler: %w", err)
 	}
 	return nil

@@ -50,6 +50,13 @@ func (s *Scheduler[O, P]) unfit(pool P, object O) string {
 // next objects of the batch see the pool that much fuller.
 func (s *Scheduler[O, P]) choose(object O, entry *Entry) choice {
 	k := &s.Kind
+	var sourcePool string
+	if k.SourcePool != nil {
+		var waiting string
+		if sourcePool, waiting = k.SourcePool(object); waiting != "" {
+			return choice{reason: ReasonSourceNotPlaced, message: waiting}
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	removed := map[string]int{}
@@ -58,6 +65,10 @@ func (s *Scheduler[O, P]) choose(object O, entry *Entry) choice {
 	var eligible []map[string]string
 	for name, st := range s.pools {
 		pool, ledger := st.view(k)
+		if sourcePool != "" && name != sourcePool {
+			removed[ReasonNotSourcePool]++
+			continue
+		}
 		if reason := s.unfit(pool, object); reason != "" {
 			removed[reason]++
 			continue

@@ -11,6 +11,11 @@ const ConditionScheduled = "Scheduled"
 // Reasons of the Scheduled condition and of the events the scheduler emits. The reason names the
 // filter that removed the last candidate pools, so it says what to fix.
 const (
+	// ReasonSourceNotPlaced: the object's data source (a snapshot) is not on any pool yet, or
+	// does not exist.
+	ReasonSourceNotPlaced = "SourceNotPlaced"
+	// ReasonNotSourcePool: the pool does not hold the object's data source.
+	ReasonNotSourcePool = "NotSourcePool"
 	// ReasonNoPoolOffersClass: no pool lists the object's class in status.allocatable.
 	ReasonNoPoolOffersClass = "NoPoolOffersClass"
 	// ReasonNoReadyPool: pools offer the class, but none is Ready (the pool health controller
@@ -31,7 +36,7 @@ const (
 
 // filterOrder is the order in which filters remove pools; the verdict names the last one that
 // removed candidates.
-var filterOrder = []string{ReasonNoPoolOffersClass, ReasonNoReadyPool, ReasonNoPoolMatchesSelector, ReasonUntoleratedTaints, ReasonPoolsFull, ReasonTopologySpread}
+var filterOrder = []string{ReasonNotSourcePool, ReasonNoPoolOffersClass, ReasonNoReadyPool, ReasonNoPoolMatchesSelector, ReasonUntoleratedTaints, ReasonPoolsFull, ReasonTopologySpread}
 
 const (
 	// conflictRetryDelay is how soon an object is tried again after a write lost a

@@ -31,6 +31,10 @@ type Kind[O client.Object, P client.Object] struct {
 	PoolSelector func(O) map[string]string
 	Tolerations  func(O) []corev1.Toleration
 	Spread       func(O) []computev1alpha1.TopologySpreadConstraint
+	// SourcePool, when set, returns the one pool the object must go to because that pool holds
+	// its data source (a volume restored from a snapshot), or "" when the object has none. An
+	// object whose source is not on a pool yet waits with the reason why.
+	SourcePool func(O) (pool string, waiting string)
 	// Conditions returns the object's status conditions for the Scheduled condition.
 	Conditions func(O) *[]metav1.Condition
 	// NewBinding returns the body of a POST to the object's binding subresource.

@@ -5,8 +5,10 @@ package volumescheduler
 
 import (
 	"context"
+	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -24,8 +26,9 @@ const PoolRefField = "spec.volumePoolRef.name"
 // Scheduler is the volume scheduler.
 type Scheduler = scheduler.Scheduler[*storagev1alpha1.Volume, *storagev1alpha1.VolumePool]
 
-// Kind adapts Volumes and VolumePools to the scheduler.
-func Kind() scheduler.Kind[*storagev1alpha1.Volume, *storagev1alpha1.VolumePool] {
+// Kind adapts Volumes and VolumePools to the scheduler. Snapshots and their Volumes are read
+// through reader (the manager's cache) to place a restored volume on its snapshot's pool.
+func Kind(reader client.Reader) scheduler.Kind[*storagev1alpha1.Volume, *storagev1alpha1.VolumePool] {
 	return scheduler.Kind[*storagev1alpha1.Volume, *storagev1alpha1.VolumePool]{
 		Name: "volume", PoolKind: "volume pool",
 		NewObject: func() *storagev1alpha1.Volume { return &storagev1alpha1.Volume{} },
@@ -41,6 +44,7 @@ func Kind() scheduler.Kind[*storagev1alpha1.Volume, *storagev1alpha1.VolumePool]
 		PoolSelector: func(v *storagev1alpha1.Volume) map[string]string { return v.Spec.VolumePoolSelector },
 		Tolerations:  func(v *storagev1alpha1.Volume) []corev1.Toleration { return v.Spec.Tolerations },
 		Spread:       func(*storagev1alpha1.Volume) []computev1alpha1.TopologySpreadConstraint { return nil },
+		SourcePool:   func(v *storagev1alpha1.Volume) (string, string) { return SnapshotPool(context.Background(), reader, v) },
 		Conditions:   func(v *storagev1alpha1.Volume) *[]metav1.Condition { return &v.Status.Conditions },
 		NewBinding: func(v *storagev1alpha1.Volume, pool string) client.Object {
 			return &storagev1alpha1.VolumeBinding{
@@ -89,4 +93,32 @@ func IndexPoolRef(ctx context.Context, mgr ctrl.Manager) error {
 		}
 		return nil
 	})
+}
+
+// SnapshotPool returns the pool a volume restored from a snapshot must go to: the pool holding
+// the snapshot (status.volumePoolRef, written by the poollet that took it), or before that is
+// written, the pool of the snapshotted Volume. A snapshot lives in its pool's backend, so a
+// restore anywhere else could never start. It returns "" for a volume without a snapshot, and
+// why the pool is not known otherwise.
+func SnapshotPool(ctx context.Context, reader client.Reader, v *storagev1alpha1.Volume) (pool, waiting string) {
+	if v.Spec.SnapshotRef == nil {
+		return "", ""
+	}
+	name := v.Spec.SnapshotRef.Name
+	snap := &storagev1alpha1.VolumeSnapshot{}
+	if err := reader.Get(ctx, types.NamespacedName{Namespace: v.Namespace, Name: name}, snap); err != nil {
+		if apierrors.IsNotFound(err) {
+			return "", fmt.Sprintf("VolumeSnapshot %s does not exist", name)
+		}
+		return "", fmt.Sprintf("reading VolumeSnapshot %s: %v", name, err)
+	}
+	if ref := snap.Status.VolumePoolRef; ref != nil {
+		return ref.Name, ""
+	}
+	source := &storagev1alpha1.Volume{}
+	err := reader.Get(ctx, types.NamespacedName{Namespace: v.Namespace, Name: snap.Spec.VolumeRef.Name}, source)
+	if err == nil && source.Spec.VolumePoolRef != nil {
+		return source.Spec.VolumePoolRef.Name, ""
+	}
+	return "", fmt.Sprintf("VolumeSnapshot %s is not on a volume pool yet", name)
 }
