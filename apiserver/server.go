@@ -8,6 +8,7 @@ import (
 	genericapiserver "k8s.io/apiserver/pkg/server"
 
 	"github.com/ferrite-dev/ferrite/apis/compute"
+	"github.com/ferrite-dev/ferrite/apiserver/watchcache"
 	"github.com/ferrite-dev/ferrite/registry/networking/vni"
 )
 
@@ -24,6 +25,13 @@ type Config struct {
 	// Poollet is how machines/console reaches machinepoollets.
 	Poollet PoolletOptions
 }
+
+// The bounds of the table of values shared among the objects of the watch caches: a few
+// megabytes at most, far more than the distinct repeated values of a region.
+const (
+	watchCacheTableEntries = 1 << 16
+	watchCacheTableBytes   = 16 << 20
+)
 
 // Server is a ferrite-apiserver ready to run.
 type Server struct {
@@ -44,11 +52,9 @@ func (c *Config) New() (*Server, error) {
 		go allocator.RunRepair(ctx)
 		return nil
 	})
-	// The sharing of repeated values among cached objects (apiserver/watchcache) is not wired
-	// in: with it, a volume restored from a snapshot never became Available in the volume
-	// broker's tests (shared maps changed under other objects, most likely). docs/performance.md,
-	// issue 15, "Memory", says what it saved and why it is off.
-	getter := c.Generic.RESTOptionsGetter
+	// The objects of every watch cache share their repeated values (labels, selectors,
+	// resource lists, managed fields, strings); docs/performance.md, issue 15, has the figures.
+	getter := watchcache.RESTOptionsGetter(c.Generic.RESTOptionsGetter, watchcache.NewTable(watchCacheTableEntries, watchCacheTableBytes))
 	for _, group := range groupStorages {
 		info := genericapiserver.NewDefaultAPIGroupInfo(group.name, Scheme, metav1.ParameterCodec, Codecs)
 		resources, err := group.build(Scheme, getter, allocator)
