@@ -26,8 +26,8 @@ type node struct {
 
 var nodeSeq atomic.Int32
 
-// needRoot skips when the test cannot create namespaces or the kernel lacks what the
-// dataplane needs.
+// needRoot skips when the test cannot create namespaces, the kernel lacks what the dataplane
+// needs, or ip and ping are missing.
 func needRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
@@ -39,6 +39,12 @@ func needRoot(t *testing.T) {
 	}
 	if err := rep.Require(Required...); err != nil {
 		t.Skipf("kernel lacks what the dataplane needs: %v", err)
+	}
+	// Packets are sent with the system's tools (hack/test-deps.sh installs them).
+	for _, tool := range []string{"ip", "ping"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("kernel dataplane tests need %s: %v", tool, err)
+		}
 	}
 }
 
