@@ -137,9 +137,7 @@ func domainXML(c domainConfig) (string, error) {
 	if c.Kernel == "" && !slices.ContainsFunc(c.Disks, func(d diskConfig) bool { return d.Boot > 0 }) {
 		d.OS.BootDevices = []libvirtxml.DomainBootDevice{{Dev: "hd"}}
 	}
-	if c.VirtType == "kvm" {
-		d.CPU = &libvirtxml.DomainCPU{Mode: "host-model"}
-	}
+	d.CPU = guestCPU(c.VirtType)
 	if c.HugepageSizeBytes != 0 {
 		d.MemoryBacking = &libvirtxml.DomainMemoryBacking{MemoryHugePages: &libvirtxml.DomainMemoryHugepages{
 			Hugepages: []libvirtxml.DomainMemoryHugepage{{Size: uint(c.HugepageSizeBytes >> 10), Unit: "KiB"}},

@@ -14,9 +14,19 @@ import (
 )
 
 // Choosing the domain type. KVM is much faster than TCG, but /dev/kvm may be missing, or present
-// and broken (a nested-KVM guest can hang with a KVM internal error). So "auto" boots a tiny test
-// guest under KVM — a boot sector that prints a marker on the serial port — and uses KVM only
-// when the marker shows up within the timeout; otherwise TCG.
+// and broken: a nested-KVM guest can hang with a KVM internal error, and under some nested
+// hypervisors QEMU aborts while setting the host CPU model's MSRs. So "auto" boots a tiny test
+// guest under KVM with the CPU guests get — a boot sector that prints a marker on the serial
+// port — and uses KVM only when the marker shows up within the timeout; otherwise TCG.
+
+// guestCPU is the <cpu> of every domain of virtType, the probe's included: the host's CPU model
+// under KVM, QEMU's default under TCG.
+func guestCPU(virtType string) *libvirtxml.DomainCPU {
+	if virtType == "kvm" {
+		return &libvirtxml.DomainCPU{Mode: "host-model"}
+	}
+	return nil
+}
 
 // probeMarker is what the probe guest prints.
 const probeMarker = "GUEST-OK"
@@ -92,6 +102,7 @@ func ProbeBoot(ctx context.Context, uri, virtType, dir string, timeout time.Dura
 		Name:   probeDomainName,
 		Memory: &libvirtxml.DomainMemory{Value: 64, Unit: "MiB"},
 		VCPU:   &libvirtxml.DomainVCPU{Value: 1},
+		CPU:    guestCPU(virtType),
 		OS: &libvirtxml.DomainOS{
 			Type:        &libvirtxml.DomainOSType{Arch: "x86_64", Type: "hvm"},
 			BootDevices: []libvirtxml.DomainBootDevice{{Dev: "hd"}},
