@@ -95,6 +95,7 @@ func (a *Allocator) Allocate(ctx context.Context, holder Holder) (int32, error) 
 	value := encodeClaim(holder, nil)
 	// The next VNI after the last one handed out is almost always free: one transaction.
 	candidate := a.advance(nil)
+	probes := 0
 	for range 1000 {
 		ok, err := a.tryClaim(ctx, candidate, value)
 		if err != nil {
@@ -103,8 +104,17 @@ func (a *Allocator) Allocate(ctx context.Context, holder Holder) (int32, error) 
 		if ok {
 			return candidate, nil
 		}
-		// Taken: read every claim and pick the first free VNI after the cursor. Another
-		// apiserver may take it first; then read again.
+		// Taken, most often by another apiserver whose cursor runs next to this one's (both
+		// start after the highest claim): the following VNIs are tried one transaction each
+		// before every claim is read, a read that grows with the number of Networks.
+		if probes < sequentialProbes {
+			probes++
+			candidate = a.advance(nil)
+			continue
+		}
+		probes = 0
+		// Still taken: read every claim and pick the first free VNI after the cursor. Another
+		// apiserver may take it first; then probe and read again.
 		claims, err := a.Claims(ctx)
 		if err != nil {
 			return 0, err
@@ -126,6 +136,11 @@ func (a *Allocator) Allocate(ctx context.Context, holder Holder) (int32, error) 
 	}
 	return 0, fmt.Errorf("could not claim a VNI: every candidate was taken by a concurrent create; retry")
 }
+
+// sequentialProbes is how many VNIs after a taken one Allocate tries, one transaction each,
+// before it reads every claim: enough for apiservers allocating side by side, few enough that a
+// taken stretch (after the range wrapped around) soon leads to the read.
+const sequentialProbes = 8
 
 // tryClaim creates the key of vni if it does not exist.
 func (a *Allocator) tryClaim(ctx context.Context, vni int32, value string) (bool, error) {
