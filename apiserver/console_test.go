@@ -28,7 +28,6 @@ import (
 
 	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
 	"github.com/ferrite-dev/ferrite/apiserver"
-	"github.com/ferrite-dev/ferrite/apiserver/pki"
 	"github.com/ferrite-dev/ferrite/apiserver/testserver"
 	"github.com/ferrite-dev/ferrite/poollet/console/consoletest"
 )
@@ -86,14 +85,7 @@ func authorizationWebhook(t *testing.T) (kubeconfig string, reviews func() []str
 // userConfig is the server's client configuration with a client certificate of its CA for user.
 func userConfig(t *testing.T, s *testserver.Server, user string) *rest.Config {
 	t.Helper()
-	ca, err := pki.EnsureCA(filepath.Join(s.DataDir, "pki"), "ca")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := ca.Ensure(user, pki.Spec{CommonName: user, Client: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, pair := s.UserCert(t, user)
 	config := rest.CopyConfig(s.Config)
 	config.TLSClientConfig.CertData, config.TLSClientConfig.KeyData = nil, nil
 	config.TLSClientConfig.CertFile, config.TLSClientConfig.KeyFile = pair.CertFile, pair.KeyFile

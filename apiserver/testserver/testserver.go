@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/ferrite-dev/ferrite/apiserver"
+	"github.com/ferrite-dev/ferrite/apiserver/pki"
 	"github.com/ferrite-dev/ferrite/apiserver/standalone"
 	"github.com/ferrite-dev/ferrite/generated/clientset/versioned"
 )
@@ -166,4 +167,20 @@ func (s *Server) Stop() {
 	case <-time.After(60 * time.Second):
 		fmt.Fprintln(os.Stderr, "testserver: apiserver did not stop within a minute")
 	}
+}
+
+// UserCert issues (or finds, when issued before) a client certificate of the server's CA for
+// user, which the server authenticates as that user; standalone, it authorizes only its admin.
+// It returns the CA and the certificate's files.
+func (s *Server) UserCert(t testing.TB, user string) (*pki.CA, pki.Pair) {
+	t.Helper()
+	ca, err := pki.EnsureCA(filepath.Join(s.DataDir, "pki"), "ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := ca.Ensure(user, pki.Spec{CommonName: user, Client: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca, pair
 }

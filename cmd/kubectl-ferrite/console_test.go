@@ -17,7 +17,6 @@ import (
 
 	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
 	"github.com/ferrite-dev/ferrite/apiserver"
-	"github.com/ferrite-dev/ferrite/apiserver/pki"
 	"github.com/ferrite-dev/ferrite/apiserver/standalone"
 	"github.com/ferrite-dev/ferrite/apiserver/testserver"
 	"github.com/ferrite-dev/ferrite/poollet/console/consoletest"
@@ -138,14 +137,7 @@ func waitOutput(t *testing.T, out *syncBuffer, text string, done chan int) {
 // server authorizes for nothing.
 func nobodyKubeconfig(t *testing.T, s *testserver.Server) string {
 	t.Helper()
-	ca, err := pki.EnsureCA(filepath.Join(s.DataDir, "pki"), "ca")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := ca.Ensure("nobody", pki.Spec{CommonName: "nobody", Client: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, pair := s.UserCert(t, "nobody")
 	path := filepath.Join(t.TempDir(), "nobody.kubeconfig")
 	if err := standalone.WriteKubeconfig(path, s.Config.Host, ca.CertFile, pair.CertFile, pair.KeyFile, "nobody"); err != nil {
 		t.Fatal(err)

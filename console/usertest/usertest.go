@@ -5,13 +5,11 @@ package usertest
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
-	"github.com/ferrite-dev/ferrite/apiserver/pki"
 	"github.com/ferrite-dev/ferrite/apiserver/testserver"
 )
 
@@ -19,14 +17,8 @@ import (
 // certificate and its key, PEM encoded.
 func Cert(t testing.TB, s *testserver.Server, user string) (cert, key []byte) {
 	t.Helper()
-	ca, err := pki.EnsureCA(filepath.Join(s.DataDir, "pki"), "ca")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := ca.Ensure(user, pki.Spec{CommonName: user, Client: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, pair := s.UserCert(t, user)
+	var err error
 	if cert, err = os.ReadFile(pair.CertFile); err != nil {
 		t.Fatal(err)
 	}
