@@ -102,7 +102,7 @@ func (s *Scheduler[O, P]) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-retry.C:
-			s.requeueUnschedulable()
+			s.RequeueUnschedulable()
 			continue
 		case <-s.queue.wake:
 		}
@@ -242,15 +242,10 @@ func (s *Scheduler[O, P]) retryAfter(key types.NamespacedName, object O, delay t
 	time.AfterFunc(delay, func() { s.queue.retry(key, object) })
 }
 
-// RequeueUnschedulable queues every object that found no pool, for a change the scheduler's
-// own informers do not see (a snapshot placed on a pool). It may be called once the scheduler
-// is set up with a manager.
+// RequeueUnschedulable queues every object that found no pool: on the retry interval, on a
+// pool change that may add room, and for a change the scheduler's own informers do not see (a
+// snapshot placed on a pool). It may be called once the scheduler is set up with a manager.
 func (s *Scheduler[O, P]) RequeueUnschedulable() {
-	s.requeueUnschedulable()
-}
-
-// requeueUnschedulable queues every object that found no pool.
-func (s *Scheduler[O, P]) requeueUnschedulable() {
 	s.mu.Lock()
 	waiting := s.unschedulable
 	s.unschedulable = map[types.NamespacedName]O{}

@@ -120,7 +120,7 @@ func (s *Scheduler[O, P]) poolChanged(oldObj, obj interface{}) {
 	s.madeRoom()
 	old, wasPool := oldObj.(P)
 	if !wasPool || s.mayHaveMoreRoom(old, pool) {
-		s.requeueUnschedulable()
+		s.RequeueUnschedulable()
 	}
 	s.keeper.AddAfter(pool.GetName(), settleDelay)
 }

@@ -44,7 +44,7 @@ func Kind(reader client.Reader) scheduler.Kind[*storagev1alpha1.Volume, *storage
 		PoolSelector: func(v *storagev1alpha1.Volume) map[string]string { return v.Spec.VolumePoolSelector },
 		Tolerations:  func(v *storagev1alpha1.Volume) []corev1.Toleration { return v.Spec.Tolerations },
 		Spread:       func(*storagev1alpha1.Volume) []computev1alpha1.TopologySpreadConstraint { return nil },
-		SourcePool:   func(v *storagev1alpha1.Volume) (string, string) { return SnapshotPool(context.Background(), reader, v) },
+		SourcePool:   func(v *storagev1alpha1.Volume) (string, string) { return snapshotPool(context.Background(), reader, v) },
 		Conditions:   func(v *storagev1alpha1.Volume) *[]metav1.Condition { return &v.Status.Conditions },
 		NewBinding: func(v *storagev1alpha1.Volume, pool string) client.Object {
 			return &storagev1alpha1.VolumeBinding{
@@ -95,12 +95,12 @@ func IndexPoolRef(ctx context.Context, mgr ctrl.Manager) error {
 	})
 }
 
-// SnapshotPool returns the pool a volume restored from a snapshot must go to: the pool holding
+// snapshotPool returns the pool a volume restored from a snapshot must go to: the pool holding
 // the snapshot (status.volumePoolRef, written by the poollet that took it), or before that is
 // written, the pool of the snapshotted Volume. A snapshot lives in its pool's backend, so a
 // restore anywhere else could never start. It returns "" for a volume without a snapshot, and
 // why the pool is not known otherwise.
-func SnapshotPool(ctx context.Context, reader client.Reader, v *storagev1alpha1.Volume) (pool, waiting string) {
+func snapshotPool(ctx context.Context, reader client.Reader, v *storagev1alpha1.Volume) (pool, waiting string) {
 	if v.Spec.SnapshotRef == nil {
 		return "", ""
 	}

@@ -63,10 +63,10 @@ func (p *Poollet) reconcileSnapshot(ctx context.Context, req reconcile.Request) 
 	// The finalizer is every pool's; status.volumePoolRef says which pool holds the snapshot
 	// (a snapshot claimed before that field existed has only the finalizer).
 	held := snap.Status.VolumePoolRef
-	ours := slices.Contains(snap.Finalizers, Finalizer) && (held == nil || held.Name == p.PoolName)
 	if held != nil && held.Name != p.PoolName {
 		return reconcile.Result{}, nil
 	}
+	ours := slices.Contains(snap.Finalizers, Finalizer)
 	if !ours && !onPool {
 		return reconcile.Result{}, nil
 	}
@@ -89,7 +89,7 @@ func (p *Poollet) reconcileSnapshot(ctx context.Context, req reconcile.Request) 
 	if onPool && (!ours || held == nil) {
 		// Claim the snapshot before taking it: the finalizer keeps the object until the runtime
 		// snapshot is gone, and the pool reference sends restores here.
-		if !slices.Contains(snap.Finalizers, Finalizer) {
+		if !ours {
 			snap.Finalizers = append(snap.Finalizers, Finalizer)
 		}
 		snap.Status.VolumePoolRef = &corev1.LocalObjectReference{Name: p.PoolName}
