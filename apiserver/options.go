@@ -69,6 +69,8 @@ type Options struct {
 	Poollet PoolletOptions
 	// GC is the garbage collector setting the binary applies at start (GCOptions.Apply).
 	GC GCOptions
+	// ListCache sizes the cache of encoded LIST items.
+	ListCache ListCacheOptions
 
 	etcd *standalone.Etcd
 	pki  *standalone.PKI
@@ -95,7 +97,8 @@ func NewOptions() *Options {
 		// issue 15). Continued LIST pages are then read from etcd, as before Kubernetes 1.34.
 		string(features.ListFromCacheSnapshot): false,
 	}))
-	return &Options{Recommended: recommended, DataDir: ".ferrite", VNI: vni.NewOptions(), GC: NewGCOptions()}
+	return &Options{Recommended: recommended, DataDir: ".ferrite", VNI: vni.NewOptions(), GC: NewGCOptions(),
+		ListCache: ListCacheOptions{Size: DefaultListCacheSize}}
 }
 
 // AddFlags adds the options to fs.
@@ -107,6 +110,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	o.VNI.AddFlags(fs)
 	o.Poollet.AddFlags(fs)
 	o.GC.AddFlags(fs)
+	o.ListCache.AddFlags(fs)
 }
 
 // Standalone reports whether the server runs its own etcd.
@@ -173,6 +177,7 @@ func (o *Options) Stop() {
 func (o *Options) Validate() error {
 	errs := append(o.Recommended.Validate(), o.VNI.Validate()...)
 	errs = append(errs, o.Poollet.Validate()...)
+	errs = append(errs, o.ListCache.Validate()...)
 	return utilerrors.NewAggregate(append(errs, o.GC.Validate()...))
 }
 
@@ -208,7 +213,8 @@ func (o *Options) Config() (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Config{Generic: generic, Etcd: etcd, VNIClaimPrefix: EtcdPathPrefix + "/networking.ferrite.dev/vniclaims/", VNI: o.VNI, Poollet: o.Poollet}, nil
+	return &Config{Generic: generic, Etcd: etcd, VNIClaimPrefix: EtcdPathPrefix + "/networking.ferrite.dev/vniclaims/", VNI: o.VNI, Poollet: o.Poollet,
+		ListCache: o.ListCache.cache()}, nil
 }
 
 // ServerURL is the https URL clients on this machine use.

@@ -8,6 +8,7 @@ import (
 	genericapiserver "k8s.io/apiserver/pkg/server"
 
 	"github.com/ferrite-dev/ferrite/apis/compute"
+	"github.com/ferrite-dev/ferrite/apiserver/listencode"
 	"github.com/ferrite-dev/ferrite/apiserver/watchcache"
 	"github.com/ferrite-dev/ferrite/registry/networking/vni"
 )
@@ -24,6 +25,8 @@ type Config struct {
 	VNI vni.Options
 	// Poollet is how machines/console reaches machinepoollets.
 	Poollet PoolletOptions
+	// ListCache keeps the protobuf encodings of listed objects; nil for none.
+	ListCache *listencode.Cache
 }
 
 // The bounds of the table of values shared among the objects of the watch caches: a few
@@ -57,6 +60,8 @@ func (c *Config) New() (*Server, error) {
 	getter := watchcache.RESTOptionsGetter(c.Generic.RESTOptionsGetter, watchcache.NewTable(watchCacheTableEntries, watchCacheTableBytes))
 	for _, group := range groupStorages {
 		info := genericapiserver.NewDefaultAPIGroupInfo(group.name, Scheme, metav1.ParameterCodec, Codecs)
+		// Protobuf LISTs reuse the encodings of objects listed before (docs/performance.md).
+		info.NegotiatedSerializer = listencode.Wrap(Codecs, c.ListCache)
 		resources, err := group.build(Scheme, getter, allocator)
 		if err != nil {
 			return nil, fmt.Errorf("building the storage of %s: %w", group.name, err)

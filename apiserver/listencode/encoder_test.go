@@ -1,0 +1,213 @@
+package listencode_test
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/api/apitesting/fuzzer"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metafuzzer "k8s.io/apimachinery/pkg/apis/meta/fuzzer"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/types"
+
+	computefuzzer "github.com/ferrite-dev/ferrite/apis/compute/fuzzer"
+	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
+	corefuzzer "github.com/ferrite-dev/ferrite/apis/core/fuzzer"
+	ipamfuzzer "github.com/ferrite-dev/ferrite/apis/ipam/fuzzer"
+	networkingfuzzer "github.com/ferrite-dev/ferrite/apis/networking/fuzzer"
+	storagefuzzer "github.com/ferrite-dev/ferrite/apis/storage/fuzzer"
+	"github.com/ferrite-dev/ferrite/apiserver"
+	"github.com/ferrite-dev/ferrite/apiserver/listencode"
+)
+
+// protobufSerializer returns the server's protobuf serializer, as Kubernetes builds it.
+func protobufSerializer(t *testing.T) runtime.Serializer {
+	t.Helper()
+	info, ok := runtime.SerializerInfoForMediaType(apiserver.Codecs.SupportedMediaTypes(), runtime.ContentTypeProtobuf)
+	if !ok {
+		t.Fatal("no protobuf serializer")
+	}
+	return info.Serializer
+}
+
+// encode encodes obj in the served version of its group with s, as a LIST response is encoded.
+func encode(t *testing.T, s runtime.Encoder, obj runtime.Object) []byte {
+	t.Helper()
+	gvks, _, err := apiserver.Scheme.ObjectKinds(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	gv := gvks[0].GroupVersion()
+	gv.Version = "v1alpha1"
+	if err := apiserver.Codecs.EncoderForVersion(s, gv).Encode(obj, &b); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// TestListsEncodeAsKubernetesDoes encodes fuzzed lists of every kind of every Ferrite group
+// through an Encoder, twice (the items encoded, then from the cache), and compares the bytes
+// with what Kubernetes' protobuf serializer writes for the same list.
+func TestListsEncodeAsKubernetesDoes(t *testing.T) {
+	funcs := fuzzer.MergeFuzzerFuncs(metafuzzer.Funcs, computefuzzer.Funcs, corefuzzer.Funcs, ipamfuzzer.Funcs,
+		networkingfuzzer.Funcs, storagefuzzer.Funcs)
+	f := fuzzer.FuzzerFor(funcs, rand.NewSource(15), apiserver.Codecs).NilChance(0.2).NumElements(1, 6)
+	inner := protobufSerializer(t)
+	cache := listencode.NewCache(1 << 20)
+	encoder := listencode.NewEncoder(inner, cache)
+	lists := 0
+	for gvk := range apiserver.Scheme.AllKnownTypes() {
+		if gvk.Version != runtime.APIVersionInternal || !strings.HasSuffix(gvk.Kind, "List") || !strings.HasSuffix(gvk.Group, ".ferrite.dev") {
+			continue
+		}
+		lists++
+		t.Run(gvk.Group+"/"+gvk.Kind, func(t *testing.T) {
+			for round := range 10 {
+				list, err := apiserver.Scheme.New(gvk)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.Fill(list)
+				i := 0
+				if err := meta.EachListItem(list, func(item runtime.Object) error {
+					object, err := meta.Accessor(item)
+					if err != nil {
+						return err
+					}
+					// Unique in the cache: a round's objects are new ones.
+					object.SetUID(types.UID(fmt.Sprintf("%s-%d-%d", gvk.Kind, round, i)))
+					object.SetResourceVersion(fmt.Sprint(10 + i))
+					i++
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				want := encode(t, inner, list)
+				before := cache.Stats()
+				for pass := range 2 {
+					if got := encode(t, encoder, list); !bytes.Equal(got, want) {
+						t.Fatalf("round %d pass %d: %d bytes, Kubernetes writes %d:\n%q\n%q", round, pass, len(got), len(want), got, want)
+					}
+				}
+				if after := cache.Stats(); after.Hits-before.Hits != uint64(i) || after.Misses-before.Misses != uint64(i) {
+					t.Fatalf("round %d: %d items gave %d hits and %d misses, want one each", round, i,
+						after.Hits-before.Hits, after.Misses-before.Misses)
+				}
+			}
+		})
+	}
+	if lists < 15 {
+		t.Fatalf("only %d list kinds found", lists)
+	}
+}
+
+// machineList is a list of n Machines of one shape.
+func machineList(n int, resourceVersion string) *computev1alpha1.MachineList {
+	list := &computev1alpha1.MachineList{ListMeta: metav1.ListMeta{ResourceVersion: "99"}}
+	for i := range n {
+		list.Items = append(list.Items, computev1alpha1.Machine{ObjectMeta: metav1.ObjectMeta{
+			Name: fmt.Sprintf("m-%d", i), Namespace: "a", UID: types.UID(fmt.Sprintf("uid-%d", i)),
+			ResourceVersion: resourceVersion, Labels: map[string]string{"rv": resourceVersion},
+		}})
+	}
+	return list
+}
+
+// decodeMachines decodes a protobuf MachineList.
+func decodeMachines(t *testing.T, b []byte) *computev1alpha1.MachineList {
+	t.Helper()
+	list := &computev1alpha1.MachineList{}
+	if _, _, err := apiserver.Codecs.UniversalDeserializer().Decode(b, nil, list); err != nil {
+		t.Fatal(err)
+	}
+	return list
+}
+
+// TestNewVersionsAreEncodedAgain: an object at a new resourceVersion is encoded from the
+// object, not taken from the cache, and replaces the older encoding; items without a UID or
+// resourceVersion are never cached.
+func TestNewVersionsAreEncodedAgain(t *testing.T) {
+	cache := listencode.NewCache(1 << 20)
+	encoder := listencode.NewEncoder(protobufSerializer(t), cache)
+	encode(t, encoder, machineList(3, "5"))
+	list := decodeMachines(t, encode(t, encoder, machineList(3, "6")))
+	for _, m := range list.Items {
+		if m.Labels["rv"] != "6" || m.ResourceVersion != "6" {
+			t.Fatalf("%s: labels %v at resourceVersion %s, want those of 6", m.Name, m.Labels, m.ResourceVersion)
+		}
+	}
+	if s := cache.Stats(); s.Hits != 0 || s.Misses != 6 {
+		t.Fatalf("stats %+v, want 6 misses", s)
+	}
+
+	unpinned := machineList(2, "")
+	encode(t, encoder, unpinned)
+	unpinned.Items[0].Labels["rv"] = "changed"
+	if got := decodeMachines(t, encode(t, encoder, unpinned)); got.Items[0].Labels["rv"] != "changed" {
+		t.Fatalf("an item without resourceVersion came from the cache: %v", got.Items[0].Labels)
+	}
+	if s := cache.Stats(); s.Entries != 3 {
+		t.Fatalf("%d entries, want 3: one per object (version 6 replaced 5), none for items without resourceVersion", s.Entries)
+	}
+}
+
+// TestOtherObjectsPassThrough: single objects and empty lists are encoded as Kubernetes does.
+func TestOtherObjectsPassThrough(t *testing.T) {
+	inner := protobufSerializer(t)
+	cache := listencode.NewCache(1 << 20)
+	encoder := listencode.NewEncoder(inner, cache)
+	machine := &machineList(1, "3").Items[0]
+	for _, obj := range []runtime.Object{machine, &computev1alpha1.MachineList{}, &metav1.Status{Status: "Failure", Code: 404}} {
+		if got, want := encode(t, encoder, obj), encode(t, inner, obj); !bytes.Equal(got, want) {
+			t.Fatalf("%T: %q, want %q", obj, got, want)
+		}
+	}
+	if s := cache.Stats(); s.Entries != 0 {
+		t.Fatalf("%d entries after encoding no list items", s.Entries)
+	}
+	if encoder.Identifier() != inner.Identifier() {
+		t.Fatalf("identifier %q, want the wrapped serializer's %q", encoder.Identifier(), inner.Identifier())
+	}
+}
+
+// TestCacheIsBounded lists more than the budget holds: memory stays within two generations,
+// and a list that fits is served from the cache when listed again.
+func TestCacheIsBounded(t *testing.T) {
+	small := machineList(1, "1")
+	itemSize := len(encode(t, protobufSerializer(t), small)) // about one item and the envelope
+	budget := 40 * itemSize
+	cache := listencode.NewCache(budget)
+	encoder := listencode.NewEncoder(protobufSerializer(t), cache)
+	for rv := range 20 {
+		encode(t, encoder, machineList(30, fmt.Sprint(rv+1)))
+		if s := cache.Stats(); s.Bytes > 2*budget {
+			t.Fatalf("%d bytes held, budget %d per generation", s.Bytes, budget)
+		}
+	}
+	before := cache.Stats()
+	encode(t, encoder, machineList(30, "20"))
+	if s := cache.Stats(); s.Hits-before.Hits != 30 {
+		t.Fatalf("%d of 30 items of the last list came from the cache", s.Hits-before.Hits)
+	}
+}
+
+// TestWrapReplacesOnlyProtobuf: JSON, YAML and CBOR keep their serializers.
+func TestWrapReplacesOnlyProtobuf(t *testing.T) {
+	wrapped := listencode.Wrap(apiserver.Codecs, listencode.NewCache(1024))
+	for i, info := range wrapped.SupportedMediaTypes() {
+		original := apiserver.Codecs.SupportedMediaTypes()[i]
+		_, isEncoder := info.Serializer.(*listencode.Encoder)
+		if isEncoder != (info.MediaType == runtime.ContentTypeProtobuf) || (!isEncoder && info.Serializer != original.Serializer) {
+			t.Fatalf("%s: serializer %T", info.MediaType, info.Serializer)
+		}
+	}
+	if _, same := listencode.Wrap(apiserver.Codecs, nil).(serializer.CodecFactory); !same {
+		t.Fatal("a nil cache must leave the serializer as it is")
+	}
+}
