@@ -165,7 +165,7 @@ func TestJSONWatchEventsArrive(t *testing.T) {
 // changed Machine is listed as it is now.
 func TestProtobufListFromEncodedItems(t *testing.T) {
 	ctx := testContext(t)
-	const namespace, count = "protolist", 200
+	const namespace, count = "protolist", 300
 	machines := server.Client.ComputeV1alpha1().Machines(namespace)
 	for i := range count {
 		if _, err := machines.Create(ctx, listMachine(fmt.Sprintf("m-%03d", i), i), metav1.CreateOptions{}); err != nil {
@@ -190,6 +190,10 @@ func TestProtobufListFromEncodedItems(t *testing.T) {
 		resp.Body.Close()
 		if err != nil || resp.StatusCode != http.StatusOK {
 			t.Fatalf("status %d, %v", resp.StatusCode, err)
+		}
+		// Asked for gzip by the transport; the list is over the 128 KiB from which it is used.
+		if !resp.Uncompressed {
+			t.Fatalf("a %d-byte list was not gzip-compressed", len(body))
 		}
 		got := &computev1alpha1.MachineList{}
 		if _, _, err := info.Serializer.Decode(body, nil, got); err != nil {

@@ -60,8 +60,8 @@ func (c *Config) New() (*Server, error) {
 	getter := watchcache.RESTOptionsGetter(c.Generic.RESTOptionsGetter, watchcache.NewTable(watchCacheTableEntries, watchCacheTableBytes))
 	for _, group := range groupStorages {
 		info := genericapiserver.NewDefaultAPIGroupInfo(group.name, Scheme, metav1.ParameterCodec, Codecs)
-		// Protobuf LISTs reuse the encodings of objects listed before (docs/performance.md).
-		info.NegotiatedSerializer = listencode.Wrap(Codecs, c.ListCache)
+		// Protobuf and JSON LISTs reuse the encodings of objects listed before (docs/performance.md).
+		info.NegotiatedSerializer = listencode.Wrap(info.NegotiatedSerializer, c.ListCache)
 		resources, err := group.build(Scheme, getter, allocator)
 		if err != nil {
 			return nil, fmt.Errorf("building the storage of %s: %w", group.name, err)

@@ -1,9 +1,10 @@
-// Package listencode encodes LIST responses as protobuf reusing each item's encoding. A LIST
-// served from the watch cache encodes every item again for every request, though an object
-// at a given resourceVersion never changes: at 5,000 Machines the items' generated Size and
-// MarshalToSizedBuffer were half of the apiserver's CPU per LIST (docs/performance.md,
-// issue 15). Encoder keeps the encoded items by Go type, UID and resourceVersion in a bounded
-// Cache and writes a list exactly as Kubernetes' protobuf serializer does, byte for byte.
+// Package listencode encodes LIST responses as protobuf and JSON reusing each item's
+// encoding. A LIST served from the watch cache encodes every item again for every request,
+// though an object at a given resourceVersion never changes: at 5,000 Machines the items'
+// generated Size and MarshalToSizedBuffer were half of the apiserver's CPU per protobuf LIST
+// (docs/performance.md, issue 15). Encoder keeps the encoded items by Go type, format, UID and
+// resourceVersion in a bounded Cache and writes a list exactly as Kubernetes' serializer of
+// the media type does, byte for byte.
 package listencode
 
 import (
@@ -12,9 +13,10 @@ import (
 )
 
 // key identifies one encoding of one object. The Go type tells apart the kinds, versions and
-// forms (a Machine and its PartialObjectMetadata share their UID).
+// forms (a Machine and its PartialObjectMetadata share their UID), the format the media types.
 type key struct {
 	goType reflect.Type
+	format byte
 	uid    string
 }
 

@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/types"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	"sigs.k8s.io/randfill"
 
 	computefuzzer "github.com/ferrite-dev/ferrite/apis/compute/fuzzer"
 	computev1alpha1 "github.com/ferrite-dev/ferrite/apis/compute/v1alpha1"
@@ -25,14 +27,34 @@ import (
 	"github.com/ferrite-dev/ferrite/apiserver/listencode"
 )
 
-// protobufSerializer returns the server's protobuf serializer, as Kubernetes builds it.
-func protobufSerializer(t *testing.T) runtime.Serializer {
+// served is the negotiated serializer of a Ferrite group as the generic apiserver builds it
+// (with the streaming list encoders and CBOR).
+var served = genericapiserver.NewDefaultAPIGroupInfo("compute.ferrite.dev", apiserver.Scheme, metav1.ParameterCodec, apiserver.Codecs).NegotiatedSerializer
+
+// serializerFor returns the server's serializer of a media type.
+func serializerFor(t *testing.T, mediaType string) runtime.Serializer {
 	t.Helper()
-	info, ok := runtime.SerializerInfoForMediaType(apiserver.Codecs.SupportedMediaTypes(), runtime.ContentTypeProtobuf)
+	info, ok := runtime.SerializerInfoForMediaType(served.SupportedMediaTypes(), mediaType)
 	if !ok {
-		t.Fatal("no protobuf serializer")
+		t.Fatalf("no %s serializer", mediaType)
 	}
 	return info.Serializer
+}
+
+// protobufSerializer returns the server's protobuf serializer.
+func protobufSerializer(t *testing.T) runtime.Serializer {
+	return serializerFor(t, runtime.ContentTypeProtobuf)
+}
+
+// format is a media type with its Encoder.
+type format struct {
+	mediaType string
+	wrap      func(runtime.Serializer, *listencode.Cache) *listencode.Encoder
+}
+
+var formats = []format{
+	{runtime.ContentTypeProtobuf, listencode.NewProtobufEncoder},
+	{runtime.ContentTypeJSON, listencode.NewJSONEncoder},
 }
 
 // encode encodes obj in the served version of its group with s, as a LIST response is encoded.
@@ -52,15 +74,22 @@ func encode(t *testing.T, s runtime.Encoder, obj runtime.Object) []byte {
 }
 
 // TestListsEncodeAsKubernetesDoes encodes fuzzed lists of every kind of every Ferrite group
-// through an Encoder, twice (the items encoded, then from the cache), and compares the bytes
-// with what Kubernetes' protobuf serializer writes for the same list.
+// through an Encoder of each format, twice (the items encoded, then from the cache), and
+// compares the bytes with what Kubernetes' serializer of the media type writes for the same
+// list.
 func TestListsEncodeAsKubernetesDoes(t *testing.T) {
 	funcs := fuzzer.MergeFuzzerFuncs(metafuzzer.Funcs, computefuzzer.Funcs, corefuzzer.Funcs, ipamfuzzer.Funcs,
 		networkingfuzzer.Funcs, storagefuzzer.Funcs)
 	f := fuzzer.FuzzerFor(funcs, rand.NewSource(15), apiserver.Codecs).NilChance(0.2).NumElements(1, 6)
-	inner := protobufSerializer(t)
-	cache := listencode.NewCache(1 << 20)
-	encoder := listencode.NewEncoder(inner, cache)
+	for _, format := range formats {
+		t.Run(format.mediaType, func(t *testing.T) {
+			inner := serializerFor(t, format.mediaType)
+			testListsEncodeAsKubernetesDoes(t, f, inner, format.wrap(inner, listencode.NewCache(1<<20)))
+		})
+	}
+}
+
+func testListsEncodeAsKubernetesDoes(t *testing.T, f *randfill.Filler, inner runtime.Serializer, encoder *listencode.Encoder) {
 	lists := 0
 	for gvk := range apiserver.Scheme.AllKnownTypes() {
 		if gvk.Version != runtime.APIVersionInternal || !strings.HasSuffix(gvk.Kind, "List") || !strings.HasSuffix(gvk.Group, ".ferrite.dev") {
@@ -89,13 +118,13 @@ func TestListsEncodeAsKubernetesDoes(t *testing.T) {
 					t.Fatal(err)
 				}
 				want := encode(t, inner, list)
-				before := cache.Stats()
+				before := encoder.Cache().Stats()
 				for pass := range 2 {
 					if got := encode(t, encoder, list); !bytes.Equal(got, want) {
 						t.Fatalf("round %d pass %d: %d bytes, Kubernetes writes %d:\n%q\n%q", round, pass, len(got), len(want), got, want)
 					}
 				}
-				if after := cache.Stats(); after.Hits-before.Hits != uint64(i) || after.Misses-before.Misses != uint64(i) {
+				if after := encoder.Cache().Stats(); after.Hits-before.Hits != uint64(i) || after.Misses-before.Misses != uint64(i) {
 					t.Fatalf("round %d: %d items gave %d hits and %d misses, want one each", round, i,
 						after.Hits-before.Hits, after.Misses-before.Misses)
 				}
@@ -134,7 +163,7 @@ func decodeMachines(t *testing.T, b []byte) *computev1alpha1.MachineList {
 // resourceVersion are never cached.
 func TestNewVersionsAreEncodedAgain(t *testing.T) {
 	cache := listencode.NewCache(1 << 20)
-	encoder := listencode.NewEncoder(protobufSerializer(t), cache)
+	encoder := listencode.NewProtobufEncoder(protobufSerializer(t), cache)
 	encode(t, encoder, machineList(3, "5"))
 	list := decodeMachines(t, encode(t, encoder, machineList(3, "6")))
 	for _, m := range list.Items {
@@ -157,22 +186,43 @@ func TestNewVersionsAreEncodedAgain(t *testing.T) {
 	}
 }
 
-// TestOtherObjectsPassThrough: single objects and empty lists are encoded as Kubernetes does.
+// TestOtherObjectsPassThrough: single objects and empty lists are encoded as Kubernetes does,
+// in every format.
 func TestOtherObjectsPassThrough(t *testing.T) {
-	inner := protobufSerializer(t)
-	cache := listencode.NewCache(1 << 20)
-	encoder := listencode.NewEncoder(inner, cache)
-	machine := &machineList(1, "3").Items[0]
-	for _, obj := range []runtime.Object{machine, &computev1alpha1.MachineList{}, &metav1.Status{Status: "Failure", Code: 404}} {
-		if got, want := encode(t, encoder, obj), encode(t, inner, obj); !bytes.Equal(got, want) {
-			t.Fatalf("%T: %q, want %q", obj, got, want)
+	for _, format := range formats {
+		inner := serializerFor(t, format.mediaType)
+		cache := listencode.NewCache(1 << 20)
+		encoder := format.wrap(inner, cache)
+		machine := &machineList(1, "3").Items[0]
+		for _, obj := range []runtime.Object{machine, &computev1alpha1.MachineList{}, &metav1.Status{Status: "Failure", Code: 404}} {
+			if got, want := encode(t, encoder, obj), encode(t, inner, obj); !bytes.Equal(got, want) {
+				t.Fatalf("%s %T: %q, want %q", format.mediaType, obj, got, want)
+			}
+		}
+		if s := cache.Stats(); s.Entries != 0 {
+			t.Fatalf("%s: %d entries after encoding no list items", format.mediaType, s.Entries)
+		}
+		if encoder.Identifier() != inner.Identifier() {
+			t.Fatalf("identifier %q, want the wrapped serializer's %q", encoder.Identifier(), inner.Identifier())
 		}
 	}
-	if s := cache.Stats(); s.Entries != 0 {
-		t.Fatalf("%d entries after encoding no list items", s.Entries)
+}
+
+// TestJSONItemsWithKindAreNotCached: an item that carries its apiVersion and kind is encoded
+// with them, every time, and never cached (lists from the watch cache leave them empty).
+func TestJSONItemsWithKindAreNotCached(t *testing.T) {
+	inner := serializerFor(t, runtime.ContentTypeJSON)
+	cache := listencode.NewCache(1 << 20)
+	encoder := listencode.NewJSONEncoder(inner, cache)
+	list := machineList(2, "4")
+	list.Items[1].APIVersion, list.Items[1].Kind = "compute.ferrite.dev/v1alpha1", "Machine"
+	for range 2 {
+		if got, want := encode(t, encoder, list), encode(t, inner, list); !bytes.Equal(got, want) {
+			t.Fatalf("%q, want %q", got, want)
+		}
 	}
-	if encoder.Identifier() != inner.Identifier() {
-		t.Fatalf("identifier %q, want the wrapped serializer's %q", encoder.Identifier(), inner.Identifier())
+	if s := cache.Stats(); s.Entries != 1 || s.Hits != 1 {
+		t.Fatalf("stats %+v, want one entry and one hit (the item without kind)", s)
 	}
 }
 
@@ -183,7 +233,7 @@ func TestCacheIsBounded(t *testing.T) {
 	itemSize := len(encode(t, protobufSerializer(t), small)) // about one item and the envelope
 	budget := 40 * itemSize
 	cache := listencode.NewCache(budget)
-	encoder := listencode.NewEncoder(protobufSerializer(t), cache)
+	encoder := listencode.NewProtobufEncoder(protobufSerializer(t), cache)
 	for rv := range 20 {
 		encode(t, encoder, machineList(30, fmt.Sprint(rv+1)))
 		if s := cache.Stats(); s.Bytes > 2*budget {
@@ -197,17 +247,18 @@ func TestCacheIsBounded(t *testing.T) {
 	}
 }
 
-// TestWrapReplacesOnlyProtobuf: JSON, YAML and CBOR keep their serializers.
-func TestWrapReplacesOnlyProtobuf(t *testing.T) {
-	wrapped := listencode.Wrap(apiserver.Codecs, listencode.NewCache(1024))
+// TestWrapReplacesProtobufAndJSON: YAML, CBOR and pretty JSON keep their serializers.
+func TestWrapReplacesProtobufAndJSON(t *testing.T) {
+	wrapped := listencode.Wrap(served, listencode.NewCache(1024))
 	for i, info := range wrapped.SupportedMediaTypes() {
-		original := apiserver.Codecs.SupportedMediaTypes()[i]
+		original := served.SupportedMediaTypes()[i]
 		_, isEncoder := info.Serializer.(*listencode.Encoder)
-		if isEncoder != (info.MediaType == runtime.ContentTypeProtobuf) || (!isEncoder && info.Serializer != original.Serializer) {
+		wrap := info.MediaType == runtime.ContentTypeProtobuf || info.MediaType == runtime.ContentTypeJSON
+		if isEncoder != wrap || (!isEncoder && info.Serializer != original.Serializer) || info.PrettySerializer != original.PrettySerializer {
 			t.Fatalf("%s: serializer %T", info.MediaType, info.Serializer)
 		}
 	}
-	if _, same := listencode.Wrap(apiserver.Codecs, nil).(serializer.CodecFactory); !same {
+	if _, same := listencode.Wrap(served, nil).(serializer.CodecFactory); !same {
 		t.Fatal("a nil cache must leave the serializer as it is")
 	}
 }
