@@ -36,12 +36,11 @@ func listMachine(name string, i int) *computev1alpha1.Machine {
 	}
 }
 
-// TestJSONListBytes lists enough Machines as JSON, without and with gzip, to fill the LIST
-// write buffer several times, and checks that the body is exactly what Kubernetes' streaming
-// JSON encoder writes for the same list: decoded and encoded again, byte for byte.
-func TestJSONListBytes(t *testing.T) {
+// createListMachines creates count listMachines in namespace and returns an HTTP client of the
+// test server's admin.
+func createListMachines(t *testing.T, namespace string, count int) *http.Client {
+	t.Helper()
 	ctx := testContext(t)
-	const namespace, count = "jsonlist", 300
 	machines := server.Client.ComputeV1alpha1().Machines(namespace)
 	for i := range count {
 		if _, err := machines.Create(ctx, listMachine(fmt.Sprintf("m-%03d", i), i), metav1.CreateOptions{}); err != nil {
@@ -52,6 +51,16 @@ func TestJSONListBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return client
+}
+
+// TestJSONListBytes lists enough Machines as JSON, without and with gzip, to fill the LIST
+// write buffer several times, and checks that the body is exactly what Kubernetes' streaming
+// JSON encoder writes for the same list: decoded and encoded again, byte for byte.
+func TestJSONListBytes(t *testing.T) {
+	ctx := testContext(t)
+	const namespace, count = "jsonlist", 300
+	client := createListMachines(t, namespace, count)
 	serializer := jsonserializer.NewSerializerWithOptions(jsonserializer.DefaultMetaFactory, apiserver.Scheme, apiserver.Scheme,
 		jsonserializer.SerializerOptions{StreamingCollectionsEncoding: true})
 	for _, encoding := range []string{"identity", "gzip"} {
@@ -167,15 +176,7 @@ func TestProtobufListFromEncodedItems(t *testing.T) {
 	ctx := testContext(t)
 	const namespace, count = "protolist", 300
 	machines := server.Client.ComputeV1alpha1().Machines(namespace)
-	for i := range count {
-		if _, err := machines.Create(ctx, listMachine(fmt.Sprintf("m-%03d", i), i), metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	client, err := rest.HTTPClientFor(server.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := createListMachines(t, namespace, count)
 	info, _ := runtime.SerializerInfoForMediaType(apiserver.Codecs.SupportedMediaTypes(), runtime.ContentTypeProtobuf)
 	list := func() *computev1alpha1.MachineList {
 		t.Helper()
