@@ -54,6 +54,21 @@ func createListMachines(t *testing.T, namespace string, count int) *http.Client 
 	return client
 }
 
+// getOK sends req and returns the response and its body, which must be 200 OK.
+func getOK(t *testing.T, client *http.Client, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d, %v", resp.StatusCode, err)
+	}
+	return resp, body
+}
+
 // TestJSONListBytes lists enough Machines as JSON, without and with gzip, to fill the LIST
 // write buffer several times, and checks that the body is exactly what Kubernetes' streaming
 // JSON encoder writes for the same list: decoded and encoded again, byte for byte.
@@ -72,15 +87,7 @@ func TestJSONListBytes(t *testing.T) {
 				// With the header set, the transport neither asks for gzip nor decompresses.
 				req.Header.Set("Accept-Encoding", "identity")
 			}
-			resp, err := client.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, err := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if err != nil || resp.StatusCode != http.StatusOK {
-				t.Fatalf("status %d, %v", resp.StatusCode, err)
-			}
+			resp, body := getOK(t, client, req)
 			if resp.ProtoMajor != 2 {
 				t.Fatalf("served over %s; the buffer is for HTTP/2", resp.Proto)
 			}
@@ -183,15 +190,7 @@ func TestProtobufListFromEncodedItems(t *testing.T) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet,
 			server.Config.Host+"/apis/compute.ferrite.dev/v1alpha1/namespaces/"+namespace+"/machines?resourceVersion=0", nil)
 		req.Header.Set("Accept", runtime.ContentTypeProtobuf)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusOK {
-			t.Fatalf("status %d, %v", resp.StatusCode, err)
-		}
+		resp, body := getOK(t, client, req)
 		// Asked for gzip by the transport; the list is over the 128 KiB from which it is used.
 		if !resp.Uncompressed {
 			t.Fatalf("a %d-byte list was not gzip-compressed", len(body))
