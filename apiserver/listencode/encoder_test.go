@@ -262,3 +262,40 @@ func TestWrapReplacesProtobufAndJSON(t *testing.T) {
 		t.Fatal("a nil cache must leave the serializer as it is")
 	}
 }
+
+// TestPartialObjectMetadataLists: the metadata-only lists that metadata informers ask for
+// (as=PartialObjectMetadataList) are written as Kubernetes writes them, in both formats,
+// whether or not their items carry a kind.
+func TestPartialObjectMetadataLists(t *testing.T) {
+	list := &metav1.PartialObjectMetadataList{ListMeta: metav1.ListMeta{ResourceVersion: "12"}}
+	list.SetGroupVersionKind(metav1.SchemeGroupVersion.WithKind("PartialObjectMetadataList"))
+	for i, m := range machineList(3, "11").Items {
+		item := metav1.PartialObjectMetadata{ObjectMeta: m.ObjectMeta}
+		if i == 1 {
+			item.SetGroupVersionKind(metav1.SchemeGroupVersion.WithKind("PartialObjectMetadata"))
+		}
+		list.Items = append(list.Items, item)
+	}
+	// JSON does not keep the item with a kind.
+	cached := map[string]int{runtime.ContentTypeProtobuf: 3, runtime.ContentTypeJSON: 2}
+	for _, format := range formats {
+		inner := serializerFor(t, format.mediaType)
+		encoder := format.wrap(inner, listencode.NewCache(1<<20))
+		var want bytes.Buffer
+		if err := inner.Encode(list, &want); err != nil {
+			t.Fatal(err)
+		}
+		for pass := range 2 {
+			var got bytes.Buffer
+			if err := encoder.Encode(list, &got); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Bytes(), want.Bytes()) {
+				t.Fatalf("%s pass %d:\n%q\nKubernetes writes\n%q", format.mediaType, pass, got.Bytes(), want.Bytes())
+			}
+		}
+		if s := encoder.Cache().Stats(); s.Entries != cached[format.mediaType] || s.Hits != uint64(s.Entries) {
+			t.Errorf("%s: stats %+v, want %d entries, each hit once", format.mediaType, s, cached[format.mediaType])
+		}
+	}
+}
