@@ -2,6 +2,8 @@ package volume_test
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -283,6 +285,56 @@ func TestRestartCreatesNoSecondVolume(t *testing.T) {
 	rvs := e.runtimeVolumes()
 	if len(rvs) != 1 || rvs[0].GetMetadata().GetId() != string(v.UID) {
 		t.Fatalf("runtime volumes %v, want exactly one with ID %s", rvs, v.UID)
+	}
+}
+
+// A runtime create that outlasts the runtime timeout (an encrypted volume's key derivation on
+// a busy host) is not a failure: the Volume says Creating, no CreateFailed warning is
+// recorded, and it becomes Available when the runtime has finished.
+func TestSlowCreateIsNotAFailure(t *testing.T) {
+	ns := unique("slow")
+	createClass(t, "slow-create", storagev1alpha1.ResizePolicyStatic, true)
+	e := newEnv(t, ns, fake.Options{AvailableDelay: 300 * time.Millisecond})
+	// The create takes effect; the poollet sees what a call past its deadline returns.
+	e.runtime.FailCalls("CreateVolume", 1, true, status.Error(codes.DeadlineExceeded, "context deadline exceeded"))
+	e.start()
+	waitFor(t, "the pool", func() bool { return getPool(t, ns) != nil })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	watcher, err := server.Client.StorageV1alpha1().Volumes(ns).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watcher.Stop()
+	createVolume(t, ns, "vol", "slow-create", "1Gi", ns, nil)
+	var messages []string
+	for event := range watcher.ResultChan() {
+		v, ok := event.Object.(*storagev1alpha1.Volume)
+		if !ok {
+			continue
+		}
+		if c := meta.FindStatusCondition(v.Status.Conditions, volume.ConditionReady); c != nil {
+			messages = append(messages, c.Reason+": "+c.Message)
+		}
+		if available(t, ns, "vol")() {
+			break
+		}
+	}
+	if !available(t, ns, "vol")() {
+		t.Fatalf("vol not Available within 30 s; its Ready condition was %q", messages)
+	}
+	if !slices.ContainsFunc(messages, func(m string) bool {
+		return strings.HasPrefix(m, volume.ReasonCreating+": the runtime did not finish creating volume")
+	}) {
+		t.Errorf("the Ready condition never said the create was still running: %q", messages)
+	}
+	for _, event := range e.events.Events() {
+		if strings.Contains(event, "Warning") {
+			t.Errorf("a slow create recorded a warning: %s", event)
+		}
+	}
+	if n := len(e.runtimeVolumes()); n != 1 {
+		t.Fatalf("%d runtime volumes, want 1", n)
 	}
 }
 

@@ -30,8 +30,11 @@ const (
 
 // Reasons of the poollet's conditions besides the runtime's own.
 const (
-	ReasonAvailable        = "Available"
-	ReasonSourceNotReady   = "SourceNotReady"
+	ReasonAvailable      = "Available"
+	ReasonSourceNotReady = "SourceNotReady"
+	// ReasonCreating: the runtime's create did not answer within the runtime timeout; it is
+	// still running and the poollet asks again.
+	ReasonCreating         = "Creating"
 	ReasonCreateFailed     = "CreateFailed"
 	ReasonExpanded         = "Expanded"
 	ReasonResizeNotAllowed = "ResizeNotAllowed"

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -23,6 +25,11 @@ import (
 // setupVolumes adds the volume controller. It sees only the pool's Volumes (the cache's field
 // selector) and is triggered by Volume changes, by the runtime's Watch (volumeEvents), and by
 // changes of a VolumeSnapshot that a Volume restores from.
+
+// creatingRecheck is how soon a create that outlasted the runtime timeout is asked again; the
+// runtime answers that call once the create it is still running has ended.
+const creatingRecheck = time.Second
+
 func (p *Poollet) setupVolumes(mgr ctrl.Manager) error {
 	restoring := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 		volumes := &storagev1alpha1.VolumeList{}
@@ -89,6 +96,13 @@ func (p *Poollet) reconcileVolume(ctx context.Context, req reconcile.Request) (r
 			Spec: spec,
 		}})
 	})
+	if status.Code(err) == codes.DeadlineExceeded {
+		// Slow, not failed: the runtime goes on with the create (an encrypted volume's key
+		// derivation, a large clone), and the next create of the ID waits for it and answers.
+		cond := condition(ConditionReady, false, ReasonCreating,
+			fmt.Sprintf("the runtime did not finish creating volume %s within %s; asking again", id, p.RuntimeTimeout), generation)
+		return reconcile.Result{RequeueAfter: creatingRecheck}, p.writeStatus(ctx, v, nil, v.Status.ObservedGeneration, cond, nil)
+	}
 	if err != nil {
 		cond := condition(ConditionReady, false, ReasonCreateFailed, fmt.Sprintf("creating runtime volume %s: %v", id, err), generation)
 		p.warnOnChange(v, cond, "CreateVolume")
