@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/ceph/go-ceph/rbd"
 	"google.golang.org/grpc/codes"
@@ -37,7 +38,12 @@ func (p *Provider) CreateVolume(ctx context.Context, req *api.CreateVolumeReques
 		p.snapMu.RLock()
 		defer p.snapMu.RUnlock()
 	}
-	unlock := p.locks.lock(id)
+	// A create of the ID that is still running (its caller gave up) holds the lock: wait for
+	// it as long as this caller waits, then answer with what it made.
+	unlock, err := p.locks.lockContext(ctx, id)
+	if err != nil {
+		return nil, status.FromContextError(err).Err()
+	}
 	defer unlock()
 	if p.isClosed() {
 		return nil, errClosed
@@ -55,11 +61,31 @@ func (p *Provider) CreateVolume(ctx context.Context, req *api.CreateVolumeReques
 		Metadata: &api.ObjectMetadata{Id: id, Labels: in.GetMetadata().GetLabels(), CreateTime: timestamppb.New(p.opts.Now())},
 		Spec:     clone(in.GetSpec()),
 	}
-	out, err := p.create(ctx, v)
+	// The create runs to its end even when its caller stops waiting: a copy into an encrypted
+	// volume or an image import can outlast the poollet's runtime timeout, and a create
+	// cancelled with each caller would be started again by the next one, and never finish.
+	createCtx, cancel := p.detach(ctx)
+	defer cancel()
+	out, err := p.create(createCtx, v)
 	if err != nil {
 		return nil, err
 	}
 	return &api.CreateVolumeResponse{Volume: out, Created: true}, nil
+}
+
+// createTimeout bounds a create that runs on after its caller gave up (a registry that never
+// answers); a later create of the ID makes it again.
+const createTimeout = 30 * time.Minute
+
+// detach returns a context with ctx's values that ends when the provider closes or after
+// createTimeout, not when ctx ends.
+func (p *Provider) detach(ctx context.Context) (context.Context, context.CancelFunc) {
+	detached, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
+	stop := context.AfterFunc(p.closing, cancel)
+	return detached, func() {
+		stop()
+		cancel()
+	}
 }
 
 // source is where a volume's data comes from.

@@ -45,6 +45,10 @@ type Provider struct {
 	volumes   map[string]*volume   // by volume ID, hidden ones too
 	snapshots map[string]*snapshot // by snapshot ID
 	closed    bool
+
+	// closing ends when Close is called; it stops the creates that outlive their callers.
+	closing     context.Context
+	closeCreate context.CancelFunc
 }
 
 // volume is a volume image as the provider knows it.
@@ -74,8 +78,11 @@ func New(opts Options) (*Provider, error) {
 		c.close()
 		return nil, fmt.Errorf("ceph: %w", err)
 	}
+	closing, closeCreate := context.WithCancel(context.Background())
 	return &Provider{
-		opts:     opts,
+		closing:     closing,
+		closeCreate: closeCreate,
+		opts:        opts,
 		log:      opts.Log,
 		names:    newNames(opts.Instance),
 		conn:     c,
@@ -109,6 +116,7 @@ func (p *Provider) Close() {
 	}
 	p.closed = true
 	p.mu.Unlock()
+	p.closeCreate()
 	p.history.Close()
 	// Calls under way hold per-volume locks; wait for them before the connection goes.
 	p.snapMu.Lock()
