@@ -22,7 +22,7 @@ type ListCacheOptions struct {
 
 // AddFlags adds --list-cache-size to fs.
 func (o *ListCacheOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.Size, "list-cache-size", o.Size, "Bytes of protobuf-encoded objects kept for LIST responses, by UID and resourceVersion (a quantity such as 32Mi; the cache holds up to twice this; 0: off). A LIST encodes only the objects that changed since they were last listed.")
+	fs.StringVar(&o.Size, "list-cache-size", o.Size, "Bytes of encoded objects (protobuf and JSON) kept for LIST responses, by UID and resourceVersion (a quantity such as 32Mi; the cache holds up to twice this; 0: off). A LIST encodes only the objects that changed since they were last listed.")
 }
 
 // Validate checks --list-cache-size.
