@@ -19,9 +19,9 @@ type format interface {
 	// cacheable tells whether the encoding of item depends only on its type, UID and
 	// resourceVersion.
 	cacheable(item any) bool
-	// writeList writes the list with the given metadata and encoded items (nil when the
-	// list's Items are nil).
-	writeList(w io.Writer, kind, apiVersion string, listMeta *metav1.ListMeta, items [][]byte) error
+	// writeList writes the list with the given type, metadata and encoded items (nil when
+	// the list's Items are nil).
+	writeList(w io.Writer, typeMeta metav1.TypeMeta, listMeta *metav1.ListMeta, items [][]byte) error
 }
 
 // Encoder is the serializer of one media type of a negotiated serializer, except that lists
@@ -90,12 +90,8 @@ func (e *Encoder) encodeList(obj runtime.Object, w io.Writer) (done bool, err er
 			return true, err
 		}
 	}
-	kind := obj.GetObjectKind().GroupVersionKind()
-	apiVersion := ""
-	if !kind.Empty() {
-		apiVersion = kind.GroupVersion().String()
-	}
-	return true, e.format.writeList(w, kind.Kind, apiVersion, list.Field(1).Addr().Interface().(*metav1.ListMeta), encoded)
+	typeMeta := list.Field(0).Interface().(metav1.TypeMeta)
+	return true, e.format.writeList(w, typeMeta, list.Field(1).Addr().Interface().(*metav1.ListMeta), encoded)
 }
 
 // item returns the encoding of one item, from the cache when it has it.

@@ -32,15 +32,15 @@ func (jsonFormat) cacheable(item any) bool {
 // encodeItem encodes item as the streaming encoder does (json.Marshal's bytes).
 func (jsonFormat) encodeItem(item any) ([]byte, error) { return json.Marshal(item) }
 
-// writeList writes the list object.
-func (jsonFormat) writeList(w io.Writer, kind, apiVersion string, listMeta *metav1.ListMeta, items [][]byte) error {
+// writeList writes the list object, with its kind and apiVersion as they are.
+func (jsonFormat) writeList(w io.Writer, typeMeta metav1.TypeMeta, listMeta *metav1.ListMeta, items [][]byte) error {
 	// The brace on its own: Kubernetes' response writer decides on gzip after the first
 	// 128 KiB only when the first write is as short as a streaming encoder's.
 	if _, err := w.Write([]byte("{")); err != nil {
 		return err
 	}
 	var buf []byte
-	for _, field := range [][2]string{{"kind", kind}, {"apiVersion", apiVersion}} {
+	for _, field := range [][2]string{{"kind", typeMeta.Kind}, {"apiVersion", typeMeta.APIVersion}} {
 		if field[1] == "" {
 			continue
 		}

@@ -57,8 +57,10 @@ func (protobufFormat) encodeItem(item any) ([]byte, error) {
 	return b, nil
 }
 
-// writeList writes the prefix and the Unknown holding the list.
-func (protobufFormat) writeList(w io.Writer, kind, apiVersion string, listMeta *metav1.ListMeta, items [][]byte) error {
+// writeList writes the prefix and the Unknown holding the list, whose type is the list's
+// group, version and kind as Kubernetes' serializer reads them.
+func (protobufFormat) writeList(w io.Writer, typeMeta metav1.TypeMeta, listMeta *metav1.ListMeta, items [][]byte) error {
+	kind := typeMeta.GroupVersionKind()
 	meta, err := listMeta.Marshal()
 	if err != nil {
 		return err
@@ -72,7 +74,7 @@ func (protobufFormat) writeList(w io.Writer, kind, apiVersion string, listMeta *
 	if _, err := w.Write(protobufPrefix); err != nil {
 		return err
 	}
-	unknown := runtime.Unknown{TypeMeta: runtime.TypeMeta{APIVersion: apiVersion, Kind: kind}}
+	unknown := runtime.Unknown{TypeMeta: runtime.TypeMeta{APIVersion: kind.GroupVersion().String(), Kind: kind.Kind}}
 	_, err = unknown.MarshalToWriter(w, rawSize, func(w io.Writer) (int, error) {
 		header := make([]byte, 0, 1+10)
 		written := 0
