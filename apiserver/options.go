@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/spf13/pflag"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
@@ -20,6 +22,7 @@ import (
 	"k8s.io/apiserver/pkg/features"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	genericoptions "k8s.io/apiserver/pkg/server/options"
+	"k8s.io/apiserver/pkg/storage/storagebackend"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	"k8s.io/component-base/compatibility"
 	"k8s.io/klog/v2"
@@ -74,6 +77,9 @@ type Options struct {
 
 	etcd *standalone.Etcd
 	pki  *standalone.PKI
+	// etcdMu guards the etcd transport that Complete fills in for the embedded etcd, which
+	// EtcdTransport reads while Run goes on.
+	etcdMu sync.Mutex
 }
 
 // NewOptions returns options with Ferrite's defaults: objects stored as protobuf, serving on
@@ -159,11 +165,23 @@ func (o *Options) Complete() error {
 			return err
 		}
 		// The embedded etcd admits only clients with a certificate of its own CA.
+		o.etcdMu.Lock()
 		transport := &o.Recommended.Etcd.StorageConfig.Transport
 		transport.ServerList = []string{o.etcd.Endpoint}
 		transport.CertFile, transport.KeyFile, transport.TrustedCAFile = o.pki.Etcd.ClientCert, o.pki.Etcd.ClientKey, o.pki.Etcd.CACert
+		o.etcdMu.Unlock()
 	}
 	return nil
+}
+
+// EtcdTransport returns how the server reaches etcd: the flags, or the embedded etcd once
+// Complete has started it. It may be called while Run goes on in another goroutine.
+func (o *Options) EtcdTransport() storagebackend.TransportConfig {
+	o.etcdMu.Lock()
+	defer o.etcdMu.Unlock()
+	transport := o.Recommended.Etcd.StorageConfig.Transport
+	transport.ServerList = slices.Clone(transport.ServerList)
+	return transport
 }
 
 // Stop stops the embedded etcd, if any.

@@ -44,6 +44,8 @@ func startVNIServer(t *testing.T, dir string, configure func(*apiserver.Options)
 	configure(options)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	// Read before Run, which writes the options it completes while this goroutine polls.
+	serverURL := options.ServerURL()
 	go func() { done <- options.Run(ctx) }()
 	var once sync.Once
 	s := &vniServer{options: options, stop: func() {
@@ -68,7 +70,7 @@ func startVNIServer(t *testing.T, dir string, configure func(*apiserver.Options)
 		default:
 		}
 		config, err := clientcmd.BuildConfigFromFlags("", filepath.Join(dir, "kubeconfig"))
-		if err != nil || config.Host != options.ServerURL() {
+		if err != nil || config.Host != serverURL {
 			return false, nil
 		}
 		client, err := versioned.NewForConfig(config)
@@ -93,7 +95,7 @@ func startVNIServer(t *testing.T, dir string, configure func(*apiserver.Options)
 func (s *vniServer) sharingEtcd(configure func(*apiserver.Options)) func(*apiserver.Options) {
 	return func(o *apiserver.Options) {
 		configure(o)
-		o.Recommended.Etcd.StorageConfig.Transport = s.options.Recommended.Etcd.StorageConfig.Transport
+		o.Recommended.Etcd.StorageConfig.Transport = s.options.EtcdTransport()
 	}
 }
 
@@ -101,7 +103,7 @@ func (s *vniServer) sharingEtcd(configure func(*apiserver.Options)) func(*apiser
 // look at or plant claims.
 func (s *vniServer) etcd(t *testing.T) *vni.Allocator {
 	t.Helper()
-	settings := s.options.Recommended.Etcd.StorageConfig.Transport
+	settings := s.options.EtcdTransport()
 	config := clientv3.Config{Endpoints: settings.ServerList, DialTimeout: 10 * time.Second}
 	if settings.CertFile != "" || settings.TrustedCAFile != "" {
 		tlsInfo := transport.TLSInfo{CertFile: settings.CertFile, KeyFile: settings.KeyFile, TrustedCAFile: settings.TrustedCAFile}

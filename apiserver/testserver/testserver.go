@@ -101,6 +101,8 @@ func startOnce(dir string, configure func(*apiserver.Options)) (*Server, error) 
 	// Tests do not need audit or tracing noise; everything else is as in production.
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{DataDir: dir, cancel: cancel, done: make(chan error, 1)}
+	// Read before Run, which writes the options it completes while this goroutine polls.
+	serverURL := options.ServerURL()
 	go func() { s.done <- options.Run(ctx) }()
 
 	kubeconfig := filepath.Join(dir, "kubeconfig")
@@ -114,7 +116,7 @@ func startOnce(dir string, configure func(*apiserver.Options)) (*Server, error) 
 			// The kubeconfig of an earlier run in dir names another port: read it until it
 			// names this one.
 			config, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-			if err != nil || config.Host != options.ServerURL() {
+			if err != nil || config.Host != serverURL {
 				return false, nil
 			}
 			config.QPS, config.Burst = 1000, 2000
@@ -130,7 +132,7 @@ func startOnce(dir string, configure func(*apiserver.Options)) (*Server, error) 
 		cancel()
 		return nil, err
 	}
-	s.EtcdEndpoint = options.Recommended.Etcd.StorageConfig.Transport.ServerList[0]
+	s.EtcdEndpoint = options.EtcdTransport().ServerList[0]
 	certs, err := standalone.EnsurePKI(filepath.Join(dir, "pki"))
 	if err == nil {
 		s.EtcdTLS, err = certs.Etcd.ClientTLS()
