@@ -66,11 +66,29 @@ func (p *Provider) CreateVolume(ctx context.Context, req *api.CreateVolumeReques
 	// cancelled with each caller would be started again by the next one, and never finish.
 	createCtx, cancel := p.detach(ctx)
 	defer cancel()
+	p.mu.Lock()
+	p.creating[id] = cancel
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.creating, id)
+		p.mu.Unlock()
+	}()
 	out, err := p.create(createCtx, v)
 	if err != nil {
 		return nil, err
 	}
 	return &api.CreateVolumeResponse{Volume: out, Created: true}, nil
+}
+
+// cancelCreate stops the create of id under way, if any: it ends at its next step, leaving an
+// image that is not available, which the caller (a delete holding the ID's lock next) removes.
+func (p *Provider) cancelCreate(id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if cancel, ok := p.creating[id]; ok {
+		cancel()
+	}
 }
 
 // createTimeout bounds a create that runs on after its caller gave up (a registry that never

@@ -49,6 +49,9 @@ type Provider struct {
 	// closing ends when Close is called; it stops the creates that outlive their callers.
 	closing     context.Context
 	closeCreate context.CancelFunc
+	// creating holds the cancel function of each create under way, by volume ID (guarded by
+	// mu): a delete of the volume stops its create instead of waiting for it.
+	creating map[string]context.CancelFunc
 }
 
 // volume is a volume image as the provider knows it.
@@ -82,6 +85,7 @@ func New(opts Options) (*Provider, error) {
 	return &Provider{
 		closing:     closing,
 		closeCreate: closeCreate,
+		creating:    map[string]context.CancelFunc{},
 		opts:        opts,
 		log:         opts.Log,
 		names:       newNames(opts.Instance),

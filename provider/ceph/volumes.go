@@ -156,6 +156,8 @@ func (p *Provider) DeleteVolume(_ context.Context, req *api.DeleteVolumeRequest)
 	if err := validation.ID("volume_id", id); err != nil {
 		return nil, err
 	}
+	// A create that outlived its caller would hold the lock until it ends: stop it.
+	p.cancelCreate(id)
 	unlock := p.locks.lock(id)
 	defer unlock()
 	if p.isClosed() {
