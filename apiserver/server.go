@@ -25,7 +25,7 @@ type Config struct {
 	VNI vni.Options
 	// Poollet is how machines/console reaches machinepoollets.
 	Poollet PoolletOptions
-	// ListCache keeps the protobuf encodings of listed objects; nil for none.
+	// ListCache keeps the protobuf and JSON encodings of listed objects; nil for none.
 	ListCache *listencode.Cache
 }
 

@@ -1,11 +1,12 @@
 package listencode
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
-	"math/bits"
 	"reflect"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
@@ -65,9 +66,9 @@ func (protobufFormat) writeList(w io.Writer, typeMeta metav1.TypeMeta, listMeta 
 	if err != nil {
 		return err
 	}
-	rawSize := 1 + varintSize(len(meta)) + len(meta)
+	rawSize := 1 + protowire.SizeBytes(len(meta))
 	for _, b := range items {
-		rawSize += 1 + varintSize(len(b)) + len(b)
+		rawSize += 1 + protowire.SizeBytes(len(b))
 	}
 	// The prefix on its own: Kubernetes' response writer decides on gzip after the first
 	// 128 KiB only when the first write is as short as a streaming encoder's.
@@ -79,7 +80,7 @@ func (protobufFormat) writeList(w io.Writer, typeMeta metav1.TypeMeta, listMeta 
 		header := make([]byte, 0, 1+10)
 		written := 0
 		write := func(tag byte, b []byte) error {
-			header = appendVarint(append(header[:0], tag), len(b))
+			header = binary.AppendUvarint(append(header[:0], tag), uint64(len(b)))
 			n, err := w.Write(header)
 			written += n
 			if err != nil {
@@ -100,17 +101,4 @@ func (protobufFormat) writeList(w io.Writer, typeMeta metav1.TypeMeta, listMeta 
 		return written, nil
 	})
 	return err
-}
-
-// varintSize is the length of v as a protobuf varint.
-func varintSize(v int) int { return (bits.Len64(uint64(v)|1) + 6) / 7 }
-
-// appendVarint appends v as a protobuf varint.
-func appendVarint(b []byte, v int) []byte {
-	u := uint64(v)
-	for u >= 0x80 {
-		b = append(b, byte(u)|0x80)
-		u >>= 7
-	}
-	return append(b, byte(u))
 }

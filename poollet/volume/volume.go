@@ -22,14 +22,13 @@ import (
 	runtimev1alpha1 "github.com/ferrite-dev/ferrite/poollet/runtime/volume/v1alpha1"
 )
 
-// setupVolumes adds the volume controller. It sees only the pool's Volumes (the cache's field
-// selector) and is triggered by Volume changes, by the runtime's Watch (volumeEvents), and by
-// changes of a VolumeSnapshot that a Volume restores from.
-
 // creatingRecheck is how soon a create that outlasted the runtime timeout is asked again; the
 // runtime answers that call once the create it is still running has ended.
 const creatingRecheck = time.Second
 
+// setupVolumes adds the volume controller. It sees only the pool's Volumes (the cache's field
+// selector) and is triggered by Volume changes, by the runtime's Watch (volumeEvents), and by
+// changes of a VolumeSnapshot that a Volume restores from.
 func (p *Poollet) setupVolumes(mgr ctrl.Manager) error {
 	restoring := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 		volumes := &storagev1alpha1.VolumeList{}
